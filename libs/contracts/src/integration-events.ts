@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { AgentId, ComponentTarget, InstalledComponent, Timestamp, envelope } from './common';
+
+/*
+ * Integration events: what one Herald service tells the others. Each service's domain events
+ * stay inside it; these are the published facts, routed on the events exchange by their type.
+ */
+
+const event = { ...envelope, occurredAt: Timestamp, correlationId: z.string().max(128).optional() };
+
+/** component-download has downloaded and verified a new version; the trigger for rule R1. */
+export const ComponentVersionAvailable = z.strictObject({
+  type: z.literal('component.version-available'),
+  ...event,
+  component: ComponentTarget,
+  previousVersion: z.string().nullable(),
+  /** The latest verified version of every component type, this one included. */
+  catalog: z.array(ComponentTarget),
+});
+export type ComponentVersionAvailable = z.infer<typeof ComponentVersionAvailable>;
+
+const agentFacts = {
+  agentId: AgentId,
+  hostname: z.string(),
+  independentMode: z.boolean(),
+  independentPrivilege: z.boolean(),
+  components: z.array(InstalledComponent),
+};
+
+/** An agent said hello (or came back after a heartbeat timeout). The trigger for rule R2. */
+export const AgentConnected = z.strictObject({
+  type: z.literal('agent.connected'),
+  ...event,
+  ...agentFacts,
+  bootId: z.string(),
+  /** True when the agent was seen before (restart or reconnect), false on its first hello ever. */
+  returning: z.boolean(),
+});
+export type AgentConnected = z.infer<typeof AgentConnected>;
+
+export const AgentDisconnected = z.strictObject({
+  type: z.literal('agent.disconnected'),
+  ...event,
+  agentId: AgentId,
+  reason: z.enum(['goodbye', 'heartbeat-timeout']),
+});
+export type AgentDisconnected = z.infer<typeof AgentDisconnected>;
+
+/** Anything else about an agent changed: its privilege, its mode or its reported components. */
+export const AgentChanged = z.strictObject({
+  type: z.literal('agent.changed'),
+  ...event,
+  ...agentFacts,
+  online: z.boolean(),
+});
+export type AgentChanged = z.infer<typeof AgentChanged>;
+
+export const IntegrationEvent = z.discriminatedUnion('type', [
+  ComponentVersionAvailable,
+  AgentConnected,
+  AgentDisconnected,
+  AgentChanged,
+]);
+export type IntegrationEvent = z.infer<typeof IntegrationEvent>;
+export type IntegrationEventType = IntegrationEvent['type'];

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { AgentCommand, AgentMessage } from './agent-protocol';
+import { IntegrationEvent } from './integration-events';
+import { agentIdFromRoutingKey } from './topology';
+
+/** Why a message was refused; becomes the parking reason and a metric label. */
+export type RejectReason = 'not-json' | 'unknown-type' | 'unsupported-schema-version' | 'invalid' | 'agent-id-mismatch';
+
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  | { ok: false; reason: RejectReason; detail: string };
+
+function parseWith<T>(schema: z.ZodType<T>, knownTypes: ReadonlySet<string>, body: Buffer | string): ParseResult<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: 'not-json', detail: (err as Error).message };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, reason: 'not-json', detail: 'the body is not a JSON object' };
+  }
+  const { type, schemaVersion } = raw as { type?: unknown; schemaVersion?: unknown };
+  if (typeof type !== 'string' || !knownTypes.has(type)) {
+    return { ok: false, reason: 'unknown-type', detail: `unknown message type ${JSON.stringify(type)}` };
+  }
+  if (schemaVersion !== 1) {
+    return {
+      ok: false,
+      reason: 'unsupported-schema-version',
+      detail: `schemaVersion ${JSON.stringify(schemaVersion)} of ${type} is not supported (supported: 1)`,
+    };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error) };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+function typesOf(union: z.ZodDiscriminatedUnion): ReadonlySet<string> {
+  return new Set(union.options.map((o) => String((o as z.ZodObject).shape.type.value)));
+}
+
+const agentMessageTypes = typesOf(AgentMessage);
+const agentCommandTypes = typesOf(AgentCommand);
+const integrationEventTypes = typesOf(IntegrationEvent);
+
+/**
+ * Validates a message from an agent, including the rule that the agent id in its routing key
+ * and in its body are the same.
+ */
+export function parseAgentMessage(body: Buffer | string, routingKey: string): ParseResult<AgentMessage> {
+  const result = parseWith(AgentMessage, agentMessageTypes, body);
+  if (!result.ok) return result;
+  const keyAgent = agentIdFromRoutingKey(routingKey);
+  if (keyAgent !== result.message.agentId) {
+    return {
+      ok: false,
+      reason: 'agent-id-mismatch',
+      detail: `routing key ${routingKey} names agent ${keyAgent ?? '(none)'} but the body names ${result.message.agentId}`,
+    };
+  }
+  const keyType = routingKey.split('.')[2];
+  if (keyType !== result.message.type) {
+    return { ok: false, reason: 'invalid', detail: `routing key ${routingKey} does not end in the message type ${result.message.type}` };
+  }
+  return result;
+}
+
+export function parseAgentCommand(body: Buffer | string): ParseResult<AgentCommand> {
+  return parseWith(AgentCommand, agentCommandTypes, body);
+}
+
+export function parseIntegrationEvent(body: Buffer | string): ParseResult<IntegrationEvent> {
+  return parseWith(IntegrationEvent, integrationEventTypes, body);
+}

@@ -1,0 +1,28 @@
+/**
+ * Names of the exchanges and queues that cross process boundaries. The server declares the
+ * exchanges; an agent declares only its own command queue (see docs/asyncapi.yaml).
+ */
+export const Exchanges = {
+  /** topic; integration events between Herald services, routed by event type. */
+  events: 'herald.events',
+  /** topic; every agent-to-server message, routed `agent.<agentId>.<message type>`. */
+  agentInbound: 'herald.agent.inbound',
+  /** direct; server-to-agent commands, routed by agent id to that agent's queue. */
+  agentCommands: 'herald.agent.commands',
+} as const;
+
+/** The queue an agent declares (exclusive, so it exists only while the agent is connected). */
+export function agentCommandQueue(agentId: string): string {
+  return `herald.agent.${agentId}`;
+}
+
+/** Routing key of a message an agent sends: carries the agent id so brokers can restrict it. */
+export function agentInboundRoutingKey(agentId: string, messageType: string): string {
+  return `agent.${agentId}.${messageType}`;
+}
+
+/** The agent id in an inbound routing key, or null when the key is not `agent.<id>.<type>`. */
+export function agentIdFromRoutingKey(routingKey: string): string | null {
+  const parts = routingKey.split('.');
+  return parts.length === 3 && parts[0] === 'agent' ? parts[1]! : null;
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { TestVhost, createTestVhost, waitFor } from '@herald/testing';
+import { AmqpClient, BrokerUnavailableError, Headers, InboundMessage, Outcome, declareExchanges, declareWorkQueue, parkingQueueOf } from '@herald/messaging';
+
+jest.setTimeout(60_000);
+
+describe('AmqpClient against a real RabbitMQ', () => {
+  let vhost: TestVhost;
+  let client: AmqpClient;
+
+  beforeAll(async () => {
+    vhost = await createTestVhost('msg');
+  });
+  afterAll(async () => {
+    await vhost.delete();
+  });
+  beforeEach(async () => {
+    client = await AmqpClient.connect({ url: vhost.url, connectionName: 'messaging-test' });
+  });
+  afterEach(async () => {
+    await client.close(1_000);
+  });
+
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const queueName = () => `test.${randomUUID()}`;
+
+  async function collect(queue: string, decide: (m: InboundMessage) => Outcome = () => Outcome.ack()) {
+    const seen: Array<InboundMessage & { at: number }> = [];
+    await client.consume(queue, async (m) => {
+      seen.push({ ...m, at: Date.now() });
+      return decide(m);
+    });
+    return seen;
+  }
+
+  it('reports a mandatory publish that no queue takes, and confirms one that a queue takes', async () => {
+    await client.addTopology((ch) => declareExchanges(ch, [{ name: 'test.direct', type: 'direct' }]));
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue, bindings: [{ exchange: 'test.direct', pattern: 'here' }] }));
+
+    const unroutable = await client.publish('test.direct', 'nobody-home', json({ n: 1 }), { messageId: randomUUID(), mandatory: true });
+    expect(unroutable).toEqual({ routed: false, replyCode: 312, replyText: 'NO_ROUTE' });
+
+    const routed = await client.publish('test.direct', 'here', json({ n: 2 }), { messageId: randomUUID(), mandatory: true });
+    expect(routed).toEqual({ routed: true });
+    expect(client.stats.returned).toBe(1);
+  });
+
+  it('brings a "retry later" message back after the delay queue TTL with its attempt count raised', async () => {
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue }));
+    const delayMs = 1_500;
+    const seen = await collect(queue, (m) => (m.attempt < 3 ? Outcome.retry('not yet', delayMs) : Outcome.ack()));
+
+    const messageId = randomUUID();
+    await client.publish('', queue, json({ hello: 'retry' }), { messageId });
+    await waitFor(() => seen.length === 3, { timeoutMs: 15_000, what: 'three deliveries' });
+
+    expect(seen.map((m) => m.attempt)).toEqual([1, 2, 3]);
+    expect(new Set(seen.map((m) => m.messageId))).toEqual(new Set([messageId]));
+    const gaps = [seen[1]!.at - seen[0]!.at, seen[2]!.at - seen[1]!.at];
+    for (const gap of gaps) {
+      // The broker expires at the TTL; allow scheduling slack above it, never below.
+      expect(gap).toBeGreaterThanOrEqual(delayMs - 50);
+      expect(gap).toBeLessThan(delayMs + 1_500);
+    }
+    expect(client.stats.retried).toBe(2);
+  });
+
+  it('parks a malformed message with its reason and keeps consuming the next ones', async () => {
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue }));
+    const handled: unknown[] = [];
+    await client.consume(queue, async (m) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(m.body.toString());
+      } catch {
+        return Outcome.park('not-json');
+      }
+      handled.push(body);
+      return Outcome.ack();
+    });
+
+    await client.publish('', queue, Buffer.from('{this is not json'), { messageId: randomUUID() });
+    await client.publish('', queue, json({ ok: 1 }), { messageId: randomUUID() });
+    await client.publish('', queue, json({ ok: 2 }), { messageId: randomUUID() });
+    await waitFor(() => handled.length === 2, { what: 'the two good messages' });
+    expect(handled).toEqual([{ ok: 1 }, { ok: 2 }]);
+
+    const parked = await waitFor(
+      () => client.withChannel(async (ch) => ch.get(parkingQueueOf(queue), { noAck: true })),
+      { what: 'a parked message' },
+    );
+    expect(parked.content.toString()).toBe('{this is not json');
+    expect(parked.properties.headers?.[Headers.parkedReason]).toBe('not-json');
+    expect(parked.properties.headers?.[Headers.parkedFromQueue]).toBe(queue);
+    expect(client.stats.parked).toBe(1);
+  });
+
+  it('parks a message whose handler keeps failing once it has used up its attempts', async () => {
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue }));
+    let calls = 0;
+    await client.consume(
+      queue,
+      async () => {
+        calls++;
+        throw new Error('database is on fire');
+      },
+      { maxAttempts: 3, retryDelayMs: 200 },
+    );
+    await client.publish('', queue, json({ doomed: true }), { messageId: randomUUID() });
+    const parked = await waitFor(
+      () => client.withChannel(async (ch) => ch.get(parkingQueueOf(queue), { noAck: true })),
+      { timeoutMs: 10_000, what: 'the message to be parked' },
+    );
+    expect(calls).toBe(3);
+    expect(String(parked.properties.headers?.[Headers.parkedReason])).toMatch(/gave up after 3 attempts: handler failed: database is on fire/);
+  });
+
+  it('resumes consuming and publishing after the broker closes its connection', async () => {
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue }));
+    const seen = await collect(queue);
+    await client.publish('', queue, json({ before: true }), { messageId: randomUUID() });
+    await waitFor(() => seen.length === 1, { what: 'the first message' });
+
+    const disconnected = new Promise((r) => client.once('disconnected', r));
+    await vhost.closeAllConnections();
+    await disconnected;
+    expect(client.isConnected).toBe(false);
+    await expect(client.publish('', queue, json({}), { messageId: randomUUID() })).rejects.toBeInstanceOf(BrokerUnavailableError);
+
+    await waitFor(() => client.isConnected, { timeoutMs: 20_000, what: 'the reconnect' });
+    await client.publish('', queue, json({ after: true }), { messageId: randomUUID() });
+    await waitFor(() => seen.length === 2, { timeoutMs: 10_000, what: 'a message after the reconnect' });
+    expect(JSON.parse(seen[1]!.body.toString())).toEqual({ after: true });
+    expect(client.stats.reconnects).toBe(1);
+  });
+
+  it('fails fast with one clear error when the broker cannot be reached', async () => {
+    const started = Date.now();
+    await expect(
+      AmqpClient.connect({ url: 'amqp://guest:secret@127.0.0.1:1', connectionName: 'nowhere', initialConnectTimeoutMs: 500 }),
+    ).rejects.toThrow(/cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1.*ECONNREFUSED/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

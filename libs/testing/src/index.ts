@@ -1,0 +1,3 @@
+export * from './rabbitmq';
+export * from './postgres';
+export * from './wait';
