@@ -1,0 +1,89 @@
+import { ExpectedVersionConflictError } from './errors';
+import type { EventStore } from './event-store';
+import { Event, EventMetadata, RecordedEvent } from './events';
+import type { OutboxMessage } from './outbox';
+import type { Projection } from './projection';
+import type { Tx } from './sql';
+
+/**
+ * A pure decision model for one stream: the state folded from its events, and the events a
+ * command produces from that state. No I/O, no clock: time and lookups arrive in the command.
+ */
+export interface Decider<State, Command, E extends Event> {
+  initialState(): State;
+  evolve(state: State, event: E): State;
+  decide(command: Command, state: State): readonly E[];
+}
+
+export interface HandleOptions<State, E extends Event> {
+  /** Messages to publish for the new events, written to the outbox in the same transaction. */
+  outbox?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State }) => OutboxMessage[];
+  /** Skip the command entirely when this consumer already handled this message. */
+  idempotency?: { consumer: string; messageId: string };
+  /** Merged into every new event's metadata. */
+  metadata?: EventMetadata;
+}
+
+export type HandleResult<State, E extends Event> =
+  | { readonly kind: 'handled'; readonly events: readonly RecordedEvent<E>[]; readonly state: State; readonly version: number }
+  | { readonly kind: 'duplicate' };
+
+const RETRYABLE_PG = new Set(['40001', '40P01']); // serialization failure, deadlock
+
+/**
+ * Load, decide, append: reads the stream, folds it, runs the decider, appends with the version
+ * it read (optimistic concurrency), updates inline projections and the outbox — all in one
+ * transaction, retried from a fresh read when another writer got there first.
+ */
+export class CommandHandler {
+  constructor(
+    private readonly store: EventStore,
+    private readonly inline: readonly Projection[] = [],
+    private readonly maxRetries = 10,
+  ) {}
+
+  async handle<S, C, E extends Event>(
+    decider: Decider<S, C, E>,
+    streamId: string,
+    command: C,
+    options: HandleOptions<S, E> = {},
+  ): Promise<HandleResult<S, E>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store.db.transaction((tx) => this.handleIn(tx, decider, streamId, command, options));
+      } catch (err) {
+        const retryable = err instanceof ExpectedVersionConflictError || RETRYABLE_PG.has((err as { code?: string }).code ?? '');
+        if (!retryable || attempt >= this.maxRetries) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  /** The same, inside a transaction the caller owns (and retries). */
+  async handleIn<S, C, E extends Event>(
+    tx: Tx,
+    decider: Decider<S, C, E>,
+    streamId: string,
+    command: C,
+    options: HandleOptions<S, E> = {},
+  ): Promise<HandleResult<S, E>> {
+    if (options.idempotency && !(await this.store.markProcessed(tx, options.idempotency.consumer, options.idempotency.messageId))) {
+      return { kind: 'duplicate' };
+    }
+    const { events: history, version } = await this.store.readStream<E>(streamId, tx);
+    const before = history.reduce((s, e) => decider.evolve(s, e), decider.initialState());
+    const decided = decider.decide(command, before);
+    const withMetadata = options.metadata ? decided.map((e) => ({ ...e, metadata: { ...options.metadata, ...e.metadata } })) : decided;
+    const recorded = await this.store.append(tx, streamId, withMetadata, version);
+    const after = recorded.reduce((s, e) => decider.evolve(s, e), before);
+    if (recorded.length > 0) {
+      for (const p of this.inline) {
+        const wanted = p.eventTypes ? recorded.filter((e) => p.eventTypes!.includes(e.type)) : recorded;
+        if (wanted.length > 0) await p.apply(tx, wanted);
+      }
+      const messages = options.outbox?.({ events: recorded, before, after }) ?? [];
+      await this.store.enqueue(tx, messages);
+    }
+    return { kind: 'handled', events: recorded, state: after, version: version + recorded.length };
+  }
+}

@@ -1,0 +1,195 @@
+import { Client } from 'pg';
+import { DataSource, type MigrationInterface } from 'typeorm';
+import { Sql, type Tx } from './sql';
+import { EventStore1764230400000 } from './migrations/1764230400000-event-store';
+
+export type MigrationClass = new () => MigrationInterface;
+
+export interface DatabaseOptions {
+  /** postgres://user:pass@host:port/database; the database is created if missing. */
+  url: string;
+  /** The service's own schema; created if missing, and first on the search path. */
+  schema: string;
+  /** The service's own migrations, run after the event store's. */
+  migrations?: MigrationClass[];
+  poolSize?: number;
+  /** Keep retrying an unreachable server for this long at start (a database still booting). */
+  connectTimeoutMs?: number;
+  applicationName?: string;
+}
+
+/** PostgreSQL cannot be reached or used; the message names the server without its password. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', '57P03']);
+
+/**
+ * One service's PostgreSQL: a TypeORM data source whose connections all use the service's
+ * schema, migrated under an advisory lock so several instances can start together.
+ */
+export class Database {
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly schema: string,
+  ) {}
+
+  static async open(options: DatabaseOptions): Promise<Database> {
+    assertIdentifier(options.schema);
+    await ensureDatabaseAndSchema(options);
+    const dataSource = new DataSource({
+      type: 'postgres',
+      url: options.url,
+      applicationName: options.applicationName ?? options.schema,
+      poolSize: options.poolSize ?? 10,
+      extra: { options: `-c search_path=${options.schema}` },
+      migrations: [EventStore1764230400000, ...(options.migrations ?? [])],
+      migrationsTableName: 'migrations',
+      migrationsTransactionMode: 'each',
+      synchronize: false,
+      logging: false,
+    });
+    await dataSource.initialize();
+    const db = new Database(dataSource, options.schema);
+    try {
+      await db.migrate(options.url);
+    } catch (err) {
+      await dataSource.destroy();
+      throw err;
+    }
+    return db;
+  }
+
+  private async migrate(url: string): Promise<void> {
+    // A session-level advisory lock on a connection of its own: only one instance migrates at a time.
+    const lock = new Client({ connectionString: url });
+    await lock.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock(hashtext($1))', [`herald:migrations:${this.schema}`]);
+      await this.dataSource.runMigrations({ transaction: 'each' });
+    } finally {
+      await lock.end();
+    }
+  }
+
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      try {
+        const sql = new Sql(runner, true);
+        const result = await fn(sql);
+        await runner.commitTransaction();
+        sql.runCommitHooks();
+        return result;
+      } catch (err) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** Runs `fn` on one connection without an explicit transaction (each statement commits). */
+  async session<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      return await fn(new Sql(runner, false));
+    } finally {
+      await runner.release();
+    }
+  }
+
+  async isHealthy(): Promise<boolean> {
+    try {
+      await this.session((sql) => sql.rows('SELECT 1'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}
+
+function assertIdentifier(name: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid schema name ${JSON.stringify(name)}`);
+}
+
+async function ensureDatabaseAndSchema(options: DatabaseOptions): Promise<void> {
+  const deadline = Date.now() + (options.connectTimeoutMs ?? 15_000);
+  for (let delay = 200; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      await connectAndCreate(options);
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!RETRYABLE.has(code) || Date.now() + delay > deadline) {
+        throw new DatabaseUnavailableError(`cannot use PostgreSQL at ${redact(options.url)}: ${describe(err)}`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+async function connectAndCreate(options: DatabaseOptions): Promise<void> {
+  const client = new Client({ connectionString: options.url });
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    if ((err as { code?: string }).code !== '3D000') throw err;
+    await createDatabase(options.url);
+    return connectAndCreate(options);
+  }
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`).catch((err: { code?: string }) => {
+      // Two instances creating the schema at once: the loser sees a unique violation; the schema exists.
+      if (err.code !== '23505' && err.code !== '42P06') throw err;
+    });
+  } finally {
+    await client.end();
+  }
+}
+
+async function createDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(name)) throw new Error(`refusing to create a database named ${JSON.stringify(name)}`);
+  const maintenance = new URL(url);
+  maintenance.pathname = '/postgres';
+  const client = new Client({ connectionString: maintenance.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== '42P04' && code !== '23505') throw err; // created by a sibling meanwhile
+  } finally {
+    await client.end();
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: Array<{ message: string }> };
+  // Node reports a refused dual-stack connect as an AggregateError with an empty message.
+  const message = e.message || e.errors?.map((x) => x.message).join('; ') || String(err);
+  return e.code && !message.includes(e.code) ? `${e.code} ${message}` : message;
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,144 @@
+import { Database, EventStore, ExpectedVersionConflictError, Projection, ProjectionRunner, RecordedEvent, START, Tx } from '@herald/event-store';
+import { TestDatabase, createTestDatabase } from '@herald/testing';
+
+jest.setTimeout(60_000);
+
+type Deposited = { type: 'Deposited'; data: { account: string; amount: number } };
+
+/** A small read model: balance per account, and how many deposits made it. */
+const balances: Projection = {
+  name: 'balances',
+  eventTypes: ['Deposited'],
+  async apply(tx: Tx, events: readonly RecordedEvent[]) {
+    for (const e of events as readonly RecordedEvent<Deposited>[]) {
+      await tx.exec(
+        `INSERT INTO balances (account, balance, deposits) VALUES ($1, $2, 1)
+         ON CONFLICT (account) DO UPDATE SET balance = balances.balance + $2, deposits = balances.deposits + 1`,
+        [e.data.account, e.data.amount],
+      );
+    }
+  },
+  async reset(tx: Tx) {
+    await tx.exec('TRUNCATE balances');
+  },
+};
+
+describe('EventStore on PostgreSQL', () => {
+  let pg: TestDatabase;
+  let db: Database;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    pg = await createTestDatabase('es');
+    db = await Database.open({ url: pg.url, schema: 'es_test', poolSize: 20 });
+    store = new EventStore(db, {
+      schemaVersions: { Deposited: 2 },
+      // v1 stored the amount in cents as "cents"; v2 stores "amount".
+      upcasters: { Deposited: (data) => ({ account: (data as { account: string }).account, amount: (data as { cents: number }).cents / 100 }) },
+    });
+    await db.session((sql) => sql.exec('CREATE TABLE balances (account text PRIMARY KEY, balance numeric NOT NULL, deposits int NOT NULL)'));
+  });
+  afterAll(async () => {
+    await db.close();
+    await pg.drop();
+  });
+
+  const deposit = (account: string, amount: number): Deposited => ({ type: 'Deposited', data: { account, amount } });
+
+  it('lets exactly one of many concurrent appends at the same version win', async () => {
+    await db.transaction((tx) => store.append(tx, 'account-race', [deposit('race', 1)], 0));
+    const contenders = 10;
+    const results = await Promise.allSettled(
+      Array.from({ length: contenders }, (_, i) => db.transaction((tx) => store.append(tx, 'account-race', [deposit('race', i)], 1))),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(contenders - 1);
+    for (const l of lost) expect(l.reason).toBeInstanceOf(ExpectedVersionConflictError);
+    const { events, version } = await store.readStream('account-race');
+    expect(version).toBe(2);
+    expect(events.map((e) => e.streamPosition)).toEqual([1, 2]);
+  });
+
+  it('reads a stream in order with its version, and an absent stream as version 0', async () => {
+    await db.transaction((tx) => store.append(tx, 'account-order', [deposit('order', 1), deposit('order', 2)], 0));
+    await db.transaction((tx) => store.append(tx, 'account-order', [deposit('order', 3)], 'any'));
+    const { events, version } = await store.readStream<Deposited>('account-order');
+    expect(events.map((e) => e.data.amount)).toEqual([1, 2, 3]);
+    expect(version).toBe(3);
+    expect(await store.readStream('nope')).toEqual({ events: [], version: 0 });
+  });
+
+  it('upcasts events stored with an older schema version', async () => {
+    await db.session((sql) =>
+      sql.exec(
+        `INSERT INTO events (stream_id, stream_position, event_id, type, schema_version, data)
+         VALUES ('account-old', 1, gen_random_uuid(), 'Deposited', 1, '{"account":"old","cents":250}')`,
+      ),
+    );
+    const { events } = await store.readStream<Deposited>('account-old');
+    expect(events[0]!.data).toEqual({ account: 'old', amount: 2.5 });
+    expect(events[0]!.schemaVersion).toBe(1);
+  });
+
+  it('never lets a global reader skip an event that commits after a later-numbered one', async () => {
+    const before = await store.readAll(START, 10_000);
+    const cursor = { transactionId: before.at(-1)!.transactionId, globalPosition: before.at(-1)!.globalPosition };
+
+    // A takes a lower global position and stays open; B takes a higher one and commits.
+    let releaseA!: () => void;
+    const aHolds = new Promise<void>((r) => (releaseA = r));
+    let aInserted!: () => void;
+    const aHasInserted = new Promise<void>((r) => (aInserted = r));
+    const a = db.transaction(async (tx) => {
+      await store.append(tx, 'account-slow', [deposit('slow', 1)], 0);
+      aInserted();
+      await aHolds;
+    });
+    await aHasInserted;
+    await db.transaction((tx) => store.append(tx, 'account-fast', [deposit('fast', 1)], 0));
+
+    // While A is open, B must not be visible either: reading it would move a checkpoint past A.
+    expect(await store.readAll(cursor)).toEqual([]);
+    releaseA();
+    await a;
+    const after = await store.readAll(cursor);
+    expect(after.map((e) => e.streamId)).toEqual(['account-slow', 'account-fast']);
+  });
+
+  it('remembers handled message ids so a redelivery is skipped', async () => {
+    const first = await db.transaction((tx) => store.markProcessed(tx, 'c1', 'm-1'));
+    const again = await db.transaction((tx) => store.markProcessed(tx, 'c1', 'm-1'));
+    const otherConsumer = await db.transaction((tx) => store.markProcessed(tx, 'c2', 'm-1'));
+    expect([first, again, otherConsumer]).toEqual([true, false, true]);
+  });
+
+  it('rebuilds a projection from zero to exactly the live read model', async () => {
+    const runner = new ProjectionRunner(store, [balances], { batchSize: 7 });
+    // Concurrent writers while the projection runs live.
+    runner.start();
+    const appendRetrying = async (stream: string, events: Deposited[]): Promise<void> => {
+      for (;;) {
+        try {
+          await db.transaction((tx) => store.append(tx, stream, events, 'any'));
+          return;
+        } catch (err) {
+          if (!(err instanceof ExpectedVersionConflictError)) throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, i) => appendRetrying(`account-p${i % 4}`, [deposit(`p${i % 4}`, i + 1), deposit(`p${i % 4}`, 100)])));
+    await runner.stop();
+    await runner.catchUp();
+    const snapshot = () => db.session((sql) => sql.rows('SELECT account, balance::text, deposits FROM balances ORDER BY account'));
+    const live = await snapshot();
+    const all = await store.readAll(START, 100_000);
+    expect(live.find((r) => r.account === 'p0')).toEqual({ account: 'p0', balance: String(5 * 100 + 1 + 5 + 9 + 13 + 17), deposits: 10 });
+    expect((live as Array<{ deposits: number }>).reduce((n, r) => n + r.deposits, 0)).toBe(all.length);
+
+    await runner.rebuild('balances');
+    expect(await snapshot()).toEqual(live);
+    expect(await runner.lag()).toEqual({ balances: 0 });
+  });
+});

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { Database } from './database';
+import { ExpectedVersionConflictError } from './errors';
+import { Event, ExpectedVersion, GlobalCursor, RecordedEvent, START, Upcaster } from './events';
+import type { OutboxMessage } from './outbox';
+import type { Tx } from './sql';
+
+interface EventRow {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  stream_position: number;
+  event_id: string;
+  type: string;
+  schema_version: number;
+  data: object;
+  metadata: object;
+  recorded_at: Date;
+}
+
+const COLUMNS = `global_position, transaction_id::text AS transaction_id, stream_id, stream_position, event_id,
+  type, schema_version, data, metadata, recorded_at`;
+
+export interface EventStoreOptions {
+  /** Upcasters by event type, for events stored with an older schema version. */
+  upcasters?: Record<string, Upcaster>;
+  /** Schema version new events of a type are written with (default 1). */
+  schemaVersions?: Record<string, number>;
+}
+
+/**
+ * Append-only event streams in PostgreSQL, with the outbox and inbox written in the same
+ * transactions as the events they belong to.
+ */
+export class EventStore {
+  private readonly outboxListeners = new Set<() => void>();
+
+  constructor(
+    readonly db: Database,
+    private readonly options: EventStoreOptions = {},
+  ) {}
+
+  /**
+   * Appends events at the stream's next positions. With a numeric `expectedVersion` the stream
+   * must be at exactly that version (0: must not exist); otherwise ExpectedVersionConflictError
+   * is thrown and the transaction must be retried from a fresh read.
+   */
+  async append<E extends Event>(tx: Tx, streamId: string, events: readonly E[], expectedVersion: ExpectedVersion): Promise<RecordedEvent<E>[]> {
+    if (events.length === 0) return [];
+    let version: number;
+    if (expectedVersion === 'any') {
+      const row = await tx.one<{ v: number | null }>('SELECT max(stream_position) AS v FROM events WHERE stream_id = $1', [streamId]);
+      version = row?.v ?? 0;
+    } else {
+      version = expectedVersion;
+    }
+    const values: unknown[] = [];
+    const tuples = events.map((e, i) => {
+      const base = values.length;
+      values.push(
+        streamId,
+        version + i + 1,
+        randomUUID(),
+        e.type,
+        this.options.schemaVersions?.[e.type] ?? 1,
+        JSON.stringify(e.data),
+        JSON.stringify(e.metadata ?? {}),
+      );
+      return `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}::jsonb, $${base + 7}::jsonb)`;
+    });
+    try {
+      // A savepoint keeps the caller's transaction usable if the unique constraint fires.
+      await tx.exec('SAVEPOINT append');
+      const rows = await tx.rows<EventRow>(
+        `INSERT INTO events (stream_id, stream_position, event_id, type, schema_version, data, metadata)
+         VALUES ${tuples.join(', ')} RETURNING ${COLUMNS}`,
+        values,
+      );
+      await tx.exec('RELEASE SAVEPOINT append');
+      return rows.map((r) => this.toRecorded<E>(r));
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('events_stream_position_unique')) {
+        await tx.exec('ROLLBACK TO SAVEPOINT append');
+        throw new ExpectedVersionConflictError(streamId, expectedVersion);
+      }
+      throw err;
+    }
+  }
+
+  /** The whole stream in order, and its version (0 when it does not exist). */
+  async readStream<E extends Event>(streamId: string, tx?: Tx): Promise<{ events: RecordedEvent<E>[]; version: number }> {
+    const read = (sql: Tx) =>
+      sql.rows<EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_position`, [streamId]);
+    const rows = tx ? await read(tx) : await this.db.session(read);
+    const events = rows.map((r) => this.toRecorded<E>(r));
+    return { events, version: events.at(-1)?.streamPosition ?? 0 };
+  }
+
+  /**
+   * Events after `after` in global order, at most `limit`. Only events of transactions that
+   * committed before every still-running one are returned, so nothing is ever skipped.
+   */
+  async readAll(after: GlobalCursor = START, limit = 500, tx?: Tx): Promise<RecordedEvent[]> {
+    const read = (sql: Tx) =>
+      sql.rows<EventRow>(
+        `SELECT ${COLUMNS} FROM events
+          WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY transaction_id, global_position
+          LIMIT $3`,
+        [after.transactionId, after.globalPosition, limit],
+      );
+    const rows = tx ? await read(tx) : await this.db.session(read);
+    return rows.map((r) => this.toRecorded(r));
+  }
+
+  /** Writes messages to the outbox in the caller's transaction; the relay publishes them. */
+  async enqueue(tx: Tx, messages: readonly OutboxMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const values: unknown[] = [];
+    const tuples = messages.map((m) => {
+      const b = values.length;
+      values.push(
+        m.messageId ?? randomUUID(),
+        m.exchange ?? '',
+        m.routingKey,
+        m.delayMs ?? null,
+        m.type,
+        m.correlationId ?? null,
+        JSON.stringify(m.headers ?? {}),
+        JSON.stringify(m.payload),
+      );
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}::jsonb)`;
+    });
+    await tx.exec(
+      `INSERT INTO outbox (message_id, exchange, routing_key, delay_ms, type, correlation_id, headers, payload)
+       VALUES ${tuples.join(', ')}`,
+      values,
+    );
+    tx.afterCommit(() => this.outboxListeners.forEach((l) => l()));
+  }
+
+  /** Called after a transaction that wrote to the outbox commits (the relay wakes on it). */
+  onOutboxWrite(listener: () => void): () => void {
+    this.outboxListeners.add(listener);
+    return () => this.outboxListeners.delete(listener);
+  }
+
+  /**
+   * Records that `consumer` handled `messageId`, in the caller's transaction. False when it was
+   * handled before: the caller skips the work, which makes at-least-once delivery effectively once.
+   */
+  async markProcessed(tx: Tx, consumer: string, messageId: string): Promise<boolean> {
+    const inserted = await tx.exec(
+      'INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      [consumer, messageId],
+    );
+    return inserted === 1;
+  }
+
+  private toRecorded<E extends Event>(r: EventRow): RecordedEvent<E> {
+    const upcast = r.schema_version !== (this.options.schemaVersions?.[r.type] ?? 1) ? this.options.upcasters?.[r.type] : undefined;
+    return {
+      type: r.type,
+      data: upcast ? upcast(r.data, r.schema_version) : r.data,
+      metadata: r.metadata,
+      eventId: r.event_id,
+      streamId: r.stream_id,
+      streamPosition: r.stream_position,
+      globalPosition: String(r.global_position),
+      transactionId: r.transaction_id,
+      schemaVersion: r.schema_version,
+      recordedAt: r.recorded_at,
+    } as unknown as RecordedEvent<E>;
+  }
+}

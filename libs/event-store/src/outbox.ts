@@ -1,0 +1,204 @@
+import type { EventStore } from './event-store';
+
+/** A message to publish once the transaction that wrote it commits. */
+export interface OutboxMessage {
+  /** Defaults to a new UUID; consumers de-duplicate by it. */
+  messageId?: string;
+  /** Exchange to publish to; '' (the default exchange) with `delayMs`. */
+  exchange?: string;
+  /** Routing key; with `delayMs`, the queue the message arrives in after the delay. */
+  routingKey: string;
+  /** Deliver after this long, through the delayed-retry queue of `routingKey`. */
+  delayMs?: number;
+  type: string;
+  correlationId?: string;
+  headers?: Record<string, unknown>;
+  payload: unknown;
+}
+
+/** What the relay needs from a broker client; AmqpClient from @herald/messaging provides it. */
+export interface OutboxPublisher {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    options: { messageId: string; type?: string; correlationId?: string; headers?: Record<string, unknown>; mandatory?: boolean },
+  ): Promise<{ routed: boolean }>;
+  publishDelayed(
+    queue: string,
+    delayMs: number,
+    body: Buffer,
+    options: { messageId: string; type?: string; correlationId?: string; headers?: Record<string, unknown> },
+  ): Promise<void>;
+}
+
+export interface RelayLogger {
+  warn(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+}
+
+export interface OutboxRelayOptions {
+  pollIntervalMs?: number;
+  batchSize?: number;
+  logger?: RelayLogger;
+}
+
+interface OutboxRow {
+  id: string;
+  message_id: string;
+  exchange: string;
+  routing_key: string;
+  delay_ms: number | null;
+  type: string;
+  correlation_id: string | null;
+  headers: Record<string, unknown>;
+  payload: unknown;
+  attempts: number;
+}
+
+/**
+ * Publishes outbox rows with publisher confirms and marks them only after the broker confirmed.
+ * Messages no queue takes are kept and retried with backoff, so an event published before its
+ * consumer's queue exists (a first deployment) is delivered once the queue appears. A crash
+ * between confirm and mark republishes the row: consumers de-duplicate by message id.
+ * Several instances can relay one outbox: rows are claimed with FOR UPDATE SKIP LOCKED.
+ */
+export class OutboxRelay {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private pendingNudge = false;
+  private readonly unsubscribe: () => void;
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+  /** Rows published since start; for metrics. */
+  published = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly publisher: OutboxPublisher,
+    private readonly options: OutboxRelayOptions = {},
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.batchSize = options.batchSize ?? 100;
+    this.unsubscribe = store.onOutboxWrite(() => this.nudge());
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe();
+    this.nudge();
+    await this.loop;
+  }
+
+  /** Wakes the relay now instead of at the next poll. */
+  nudge(): void {
+    this.pendingNudge = true;
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let count = 0;
+      try {
+        count = await this.relayOnce();
+      } catch (err) {
+        this.options.logger?.warn({ err: (err as Error).message }, 'outbox relay pass failed');
+        await this.sleep(1_000);
+        continue;
+      }
+      if (count < this.batchSize) await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.pendingNudge || !this.running) {
+      this.pendingNudge = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        this.pendingNudge = false;
+        done();
+      };
+    });
+  }
+
+  /** Publishes one batch of due rows; returns how many were published. */
+  async relayOnce(): Promise<number> {
+    return this.store.db.transaction(async (tx) => {
+      const rows = await tx.rows<OutboxRow>(
+        `SELECT id, message_id, exchange, routing_key, delay_ms, type, correlation_id, headers, payload, attempts
+           FROM outbox
+          WHERE published_at IS NULL AND next_attempt_at <= now()
+          ORDER BY id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [this.batchSize],
+      );
+      if (rows.length === 0) return 0;
+      // Publishes go out in row order on one channel; confirms are awaited together.
+      const results = await Promise.allSettled(rows.map((r) => this.publishRow(r)));
+      const done: string[] = [];
+      for (const [i, result] of results.entries()) {
+        const row = rows[i]!;
+        if (result.status === 'fulfilled') {
+          done.push(row.id);
+          continue;
+        }
+        const reason = (result.reason as Error).message;
+        const attempts = row.attempts + 1;
+        if (attempts === 1 || attempts % 10 === 0) {
+          this.options.logger?.warn({ messageId: row.message_id, type: row.type, attempts, err: reason }, 'outbox message not published yet; will retry');
+        }
+        await tx.exec(
+          `UPDATE outbox SET attempts = $2, last_error = $3,
+                  next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1`,
+          [row.id, attempts, reason.slice(0, 1000), Math.min(30, 0.5 * 2 ** Math.min(attempts, 6))],
+        );
+      }
+      if (done.length > 0) await tx.exec('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done]);
+      this.published += done.length;
+      return done.length;
+    });
+  }
+
+  private async publishRow(row: OutboxRow): Promise<void> {
+    const body = Buffer.from(JSON.stringify(row.payload));
+    const options = {
+      messageId: row.message_id,
+      type: row.type,
+      correlationId: row.correlation_id ?? undefined,
+      headers: row.headers,
+    };
+    if (row.delay_ms !== null) {
+      await this.publisher.publishDelayed(row.routing_key, row.delay_ms, body, options);
+      return;
+    }
+    const result = await this.publisher.publish(row.exchange, row.routing_key, body, { ...options, mandatory: true });
+    if (!result.routed) throw new Error(`no queue is bound for ${row.exchange || '(default)'} / ${row.routing_key} yet`);
+  }
+
+  /** Unpublished rows and the age of the oldest, for health and metrics. */
+  async lag(): Promise<{ pending: number; oldestAgeMs: number }> {
+    const row = await this.store.db.session((sql) =>
+      sql.one<{ pending: string; age_ms: number | null }>(
+        `SELECT count(*) AS pending, extract(epoch FROM now() - min(created_at)) * 1000 AS age_ms
+           FROM outbox WHERE published_at IS NULL`,
+      ),
+    );
+    return { pending: Number(row?.pending ?? 0), oldestAgeMs: Math.round(Number(row?.age_ms ?? 0)) };
+  }
+}
