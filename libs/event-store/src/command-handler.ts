@@ -17,7 +17,7 @@ export interface Decider<State, Command, E extends Event> {
 
 export interface HandleOptions<State, E extends Event> {
   /** Messages to publish for the new events, written to the outbox in the same transaction. */
-  outbox?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State }) => OutboxMessage[];
+  outbox?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State; tx: Tx }) => OutboxMessage[] | Promise<OutboxMessage[]>;
   /** Skip the command entirely when this consumer already handled this message. */
   idempotency?: { consumer: string; messageId: string };
   /** Merged into every new event's metadata. */
@@ -81,7 +81,7 @@ export class CommandHandler {
         const wanted = p.eventTypes ? recorded.filter((e) => p.eventTypes!.includes(e.type)) : recorded;
         if (wanted.length > 0) await p.apply(tx, wanted);
       }
-      const messages = options.outbox?.({ events: recorded, before, after }) ?? [];
+      const messages = (await options.outbox?.({ events: recorded, before, after, tx })) ?? [];
       await this.store.enqueue(tx, messages);
     }
     return { kind: 'handled', events: recorded, state: after, version: version + recorded.length };

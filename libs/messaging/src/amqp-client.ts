@@ -468,10 +468,10 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   }
 
   /**
-   * Stops consuming, lets handlers in flight finish (up to `drainMs`) so their messages are
-   * settled, then closes the connection.
+   * Stops taking new messages and lets handlers in flight finish (up to `drainMs`), so their
+   * messages are settled. Publishing keeps working until close().
    */
-  async close(drainMs = 10_000): Promise<void> {
+  async stopConsuming(drainMs = 10_000): Promise<void> {
     this.closing = true;
     for (const c of this.consumers) {
       if (c.restartTimer) clearTimeout(c.restartTimer);
@@ -481,6 +481,11 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     if (inFlight.length > 0) {
       await Promise.race([Promise.allSettled(inFlight), new Promise((r) => setTimeout(r, drainMs).unref())]);
     }
+  }
+
+  /** stopConsuming(), then closes the connection. */
+  async close(drainMs = 10_000): Promise<void> {
+    await this.stopConsuming(drainMs);
     await this.connection?.close().catch(() => undefined);
     this.model = null;
   }

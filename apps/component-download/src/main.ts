@@ -1,0 +1,26 @@
+import { ServiceRuntime, runService } from '@herald/platform';
+import { BlobStore } from './components/blob-store';
+import { componentVersionsProjection } from './components/component-versions.projection';
+import { ComponentDownloadConfig } from './config';
+import { ComponentVersions1764230500000 } from './migrations/1764230500000-component-versions';
+import { ComponentDownloadModule } from './app.module';
+
+let blobs: BlobStore;
+
+void runService({
+  name: 'component-download',
+  configSchema: ComponentDownloadConfig,
+  port: (config) => config.COMPONENT_DOWNLOAD_PORT,
+  async open(config) {
+    blobs = new BlobStore(config.COMPONENT_STORE_DIR);
+    await blobs.init();
+    return ServiceRuntime.open({
+      service: 'component-download',
+      schema: 'component_download',
+      config,
+      migrations: [ComponentVersions1764230500000],
+      inlineProjections: [componentVersionsProjection],
+    });
+  },
+  module: (runtime) => ComponentDownloadModule.forRoot(runtime, blobs),
+});

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** A setting is missing or wrong; the message names each offending variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+const positiveMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** Settings every service reads from its environment. */
+export const BaseConfig = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default('postgres://postgres@127.0.0.1:5432/herald'),
+  RABBITMQ_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
+    .default('amqp://guest:guest@127.0.0.1:5672'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long to keep trying an unreachable database or broker at start before giving up. */
+  STARTUP_TIMEOUT_MS: positiveMs(15_000),
+  /** On SIGTERM, how long in-flight messages may take to finish before the connection closes. */
+  SHUTDOWN_DRAIN_MS: positiveMs(10_000),
+  OUTBOX_POLL_INTERVAL_MS: positiveMs(500),
+});
+export type BaseConfig = z.infer<typeof BaseConfig>;
+
+export const configFields = { port, positiveMs };
+
+/** Parses the environment with the service's schema, or throws a ConfigError naming every bad field. */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty variables (FOO= in a compose file) mean "not set", so defaults apply.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => {
+    const key = i.path.join('.');
+    const value = cleaned[key];
+    return `${key}: ${i.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
+  });
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
