@@ -4,3 +4,4 @@ export * from './agent-protocol';
 export * from './integration-events';
 export * from './topology';
 export * from './parse';
+export * from './components';

@@ -21,6 +21,11 @@ export type ComponentVersionAvailable = z.infer<typeof ComponentVersionAvailable
 
 const agentFacts = {
   agentId: AgentId,
+  /**
+   * Position of this fact in the agent's history at agent-presence. Events can arrive out of
+   * order (competing consumers, relay retries); a consumer ignores one older than what it has.
+   */
+  sequence: z.number().int().positive(),
   hostname: z.string(),
   independentMode: z.boolean(),
   independentPrivilege: z.boolean(),
@@ -42,6 +47,7 @@ export const AgentDisconnected = z.strictObject({
   type: z.literal('agent.disconnected'),
   ...event,
   agentId: AgentId,
+  sequence: z.number().int().positive(),
   reason: z.enum(['goodbye', 'heartbeat-timeout']),
 });
 export type AgentDisconnected = z.infer<typeof AgentDisconnected>;

@@ -4,3 +4,4 @@ export * from './runtime.module';
 export * from './health.controller';
 export * from './tokens';
 export * from './bootstrap';
+export * from './message-handlers';

@@ -1,0 +1,33 @@
+import { randomUUID } from 'node:crypto';
+import { AgentChanged, AgentConnected as AgentConnectedMessage, AgentDisconnected as AgentDisconnectedMessage, Exchanges } from '@herald/contracts';
+import type { OutboxMessage, RecordedEvent } from '@herald/event-store';
+import type { AgentEvent, AgentState } from './agent.decider';
+
+/** What the other services hear about an agent, one message per new event. */
+export function agentIntegrationEvents(events: readonly RecordedEvent<AgentEvent>[], after: AgentState): OutboxMessage[] {
+  return events.map((e) => {
+    const common = { schemaVersion: 1 as const, messageId: randomUUID(), occurredAt: e.data.at, correlationId: e.metadata.correlationId };
+    const facts = {
+      agentId: e.data.agentId,
+      sequence: e.streamPosition,
+      hostname: after.hostname,
+      independentMode: after.independentMode,
+      independentPrivilege: after.independentPrivilege,
+      components: after.components,
+    };
+    let payload: AgentConnectedMessage | AgentDisconnectedMessage | AgentChanged;
+    switch (e.type) {
+      case 'AgentConnected':
+        payload = { type: 'agent.connected', ...common, ...facts, bootId: e.data.bootId, returning: e.data.returning };
+        break;
+      case 'AgentDisconnected':
+        payload = { type: 'agent.disconnected', ...common, agentId: e.data.agentId, sequence: e.streamPosition, reason: e.data.reason };
+        break;
+      case 'AgentComponentsReported':
+      case 'IndependentPrivilegeChanged':
+        payload = { type: 'agent.changed', ...common, ...facts, online: after.online };
+        break;
+    }
+    return { messageId: payload.messageId, exchange: Exchanges.events, routingKey: payload.type, type: payload.type, correlationId: common.correlationId, payload };
+  });
+}

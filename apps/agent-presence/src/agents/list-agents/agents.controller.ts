@@ -1,0 +1,40 @@
+import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+import { AgentId } from '@herald/contracts';
+import { AgentDirectory } from '../agent-directory';
+
+const ListAgentsQuery = z.strictObject({
+  status: z.enum(['online', 'offline', 'independent']).optional(),
+  /** true: only agents with at least one component older than the server's latest. */
+  outdated: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+class ListAgentsQueryDto extends createZodDto(ListAgentsQuery) {}
+
+@Controller('agents')
+export class AgentsController {
+  constructor(private readonly directory: AgentDirectory) {}
+
+  @Get()
+  list(@Query() query: ListAgentsQueryDto) {
+    return this.directory.list(query as z.infer<typeof ListAgentsQuery>);
+  }
+
+  @Get('summary')
+  summary() {
+    return this.directory.summary();
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string) {
+    if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
+    const agent = await this.directory.get(id);
+    if (!agent) throw new NotFoundException(`unknown agent ${id}`);
+    return agent;
+  }
+}

@@ -1,0 +1,20 @@
+import { ServiceRuntime, runService } from '@herald/platform';
+import { agentsProjection } from './agents/agents.projection';
+import { AgentPresenceConfig } from './config';
+import { Agents1764230600000 } from './migrations/1764230600000-agents';
+import { AgentPresenceModule } from './app.module';
+
+void runService({
+  name: 'agent-presence',
+  configSchema: AgentPresenceConfig,
+  port: (config) => config.AGENT_PRESENCE_PORT,
+  open: (config) =>
+    ServiceRuntime.open({
+      service: 'agent-presence',
+      schema: 'agent_presence',
+      config,
+      migrations: [Agents1764230600000],
+      inlineProjections: [agentsProjection],
+    }),
+  module: (runtime) => AgentPresenceModule.forRoot(runtime),
+});

@@ -1,0 +1,119 @@
+import type { AppliedComponent, ComponentTarget, InstalledComponent } from '@herald/contracts';
+import { Event } from '@herald/event-store';
+
+/*
+ * The per-agent stream of notification-dispatch ("agent-<id>"): every decision the server takes
+ * about one agent. Read back in order, it is that agent's timeline.
+ */
+
+export type Trigger = 'download' | 'reconnect';
+
+/** Why an agent was not notified. */
+export type SkipReason =
+  /** R1 without R1a: the agent is offline. */
+  | 'offline'
+  /** R1 without R1a: the agent runs in Independent mode with the privilege to do so. */
+  | 'independent'
+  /** The agent runs in Independent mode without holding the privilege; an admin should look. */
+  | 'no-privilege';
+
+/** The resend policy and options in force when the notification was opened (R3, R4). */
+export interface NotificationPolicy {
+  resendIntervalMs: number;
+  maxAttempts: number;
+  ackTimeoutMs: number;
+  scanAfterUpdate: boolean;
+}
+
+export type UpdateTargeted = Event<
+  'UpdateTargeted',
+  {
+    agentId: string;
+    notificationId: string;
+    /** The rollout (download trigger) that opened it; null when R2 opened it on reconnect. */
+    rolloutId: string | null;
+    trigger: Trigger;
+    components: ComponentTarget[];
+    policy: NotificationPolicy;
+    at: string;
+  }
+>;
+
+/** R7: a newer version arrived while the notification was open; later attempts carry it. */
+export type NotificationTargetRaised = Event<
+  'NotificationTargetRaised',
+  { agentId: string; notificationId: string; rolloutId: string | null; components: ComponentTarget[]; at: string }
+>;
+
+export type TargetSkipped = Event<'TargetSkipped', { agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; at: string }>;
+
+export type AttemptSent = Event<
+  'AttemptSent',
+  { agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; ackDeadlineAt: string; at: string }
+>;
+
+export type AttemptFailed = Event<
+  'AttemptFailed',
+  {
+    agentId: string;
+    notificationId: string;
+    attempt: number;
+    /** no-queue: the agent had no live command queue (not connected); ack-timeout: no acknowledgement in time. */
+    reason: 'no-queue' | 'ack-timeout';
+    at: string;
+  }
+>;
+
+export type ResendScheduled = Event<'ResendScheduled', { agentId: string; notificationId: string; nextAttempt: number; dueAt: string; at: string }>;
+
+export type NotificationAcknowledged = Event<'NotificationAcknowledged', { agentId: string; notificationId: string; attempt: number; at: string }>;
+
+export type UpdateCompleted = Event<
+  'UpdateCompleted',
+  {
+    agentId: string;
+    notificationId: string;
+    components: AppliedComponent[];
+    installed: InstalledComponent[];
+    /** False when the target was raised meanwhile: another attempt follows with the newer versions. */
+    targetReached: boolean;
+    at: string;
+  }
+>;
+
+export type UpdateFailed = Event<'UpdateFailed', { agentId: string; notificationId: string; error: string; installed: InstalledComponent[]; at: string }>;
+
+export type NotificationGaveUp = Event<'NotificationGaveUp', { agentId: string; notificationId: string; attempts: number; at: string }>;
+
+/** Closed without an update: replaced by an R2 update on reconnect, or the agent caught up on its own. */
+export type NotificationResolved = Event<
+  'NotificationResolved',
+  { agentId: string; notificationId: string; reason: 'superseded-by-reconnect' | 'already-up-to-date'; at: string }
+>;
+
+export type ScanRequested = Event<'ScanRequested', { agentId: string; notificationId: string; scanId: string; at: string }>;
+export type ScanCommandSent = Event<'ScanCommandSent', { agentId: string; scanId: string; commandId: string; at: string }>;
+export type ScanCommandFailed = Event<'ScanCommandFailed', { agentId: string; scanId: string; reason: 'no-queue'; at: string }>;
+export type ScanCompleted = Event<
+  'ScanCompleted',
+  { agentId: string; scanId: string; outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; at: string }
+>;
+
+export type AgentUpdateEvent =
+  | UpdateTargeted
+  | NotificationTargetRaised
+  | TargetSkipped
+  | AttemptSent
+  | AttemptFailed
+  | ResendScheduled
+  | NotificationAcknowledged
+  | UpdateCompleted
+  | UpdateFailed
+  | NotificationGaveUp
+  | NotificationResolved
+  | ScanRequested
+  | ScanCommandSent
+  | ScanCommandFailed
+  | ScanCompleted;
+
+export type AgentUpdateEventType = AgentUpdateEvent['type'];

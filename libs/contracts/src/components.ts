@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import type { ComponentTarget, InstalledComponent } from './common';
+import { compareVersions } from './versions';
+
+/**
+ * The components of `catalog` that an agent has installed in an older version. A type the
+ * agent does not report is not its business (that component is not part of its platform).
+ */
+export function outdatedComponents<T extends Pick<ComponentTarget, 'type' | 'version'>>(installed: readonly InstalledComponent[], catalog: readonly T[]): T[] {
+  const have = new Map(installed.map((c) => [c.type, c.version]));
+  return catalog.filter((c) => {
+    const version = have.get(c.type);
+    return version !== undefined && compareVersions(version, c.version) < 0;
+  });
+}
+
+/**
+ * A UUID derived from its inputs (SHA-256 based, RFC 9562 version 8), so the same logical
+ * message gets the same id however many times it is produced, and receivers can de-duplicate.
+ */
+export function deterministicUuid(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u0000')).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
