@@ -20,8 +20,8 @@ export interface HandleOptions<State, E extends Event> {
   outbox?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State; tx: Tx }) => OutboxMessage[] | Promise<OutboxMessage[]>;
   /** Skip the command entirely when this consumer already handled this message. */
   idempotency?: { consumer: string; messageId: string };
-  /** Merged into every new event's metadata. */
-  metadata?: EventMetadata;
+  /** Merged into every new event's metadata; a function gets the state the command is decided on. */
+  metadata?: EventMetadata | ((state: State) => EventMetadata);
 }
 
 export type HandleResult<State, E extends Event> =
@@ -48,9 +48,18 @@ export class CommandHandler {
     command: C,
     options: HandleOptions<S, E> = {},
   ): Promise<HandleResult<S, E>> {
+    return this.transaction((tx) => this.handleIn(tx, decider, streamId, command, options));
+  }
+
+  /**
+   * Runs `fn` in a transaction, again from the start when it lost an optimistic-concurrency race
+   * (or PostgreSQL reported a serialization failure or deadlock). `fn` must have no effects
+   * outside the transaction.
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.store.db.transaction((tx) => this.handleIn(tx, decider, streamId, command, options));
+        return await this.store.db.transaction(fn);
       } catch (err) {
         const retryable = err instanceof ExpectedVersionConflictError || RETRYABLE_PG.has((err as { code?: string }).code ?? '');
         if (!retryable || attempt >= this.maxRetries) throw err;
@@ -73,7 +82,8 @@ export class CommandHandler {
     const { events: history, version } = await this.store.readStream<E>(streamId, tx);
     const before = history.reduce((s, e) => decider.evolve(s, e), decider.initialState());
     const decided = decider.decide(command, before);
-    const withMetadata = options.metadata ? decided.map((e) => ({ ...e, metadata: { ...options.metadata, ...e.metadata } })) : decided;
+    const metadata = typeof options.metadata === 'function' ? options.metadata(before) : options.metadata;
+    const withMetadata = metadata ? decided.map((e) => ({ ...e, metadata: { ...metadata, ...e.metadata } })) : decided;
     const recorded = await this.store.append(tx, streamId, withMetadata, version);
     const after = recorded.reduce((s, e) => decider.evolve(s, e), before);
     if (recorded.length > 0) {

@@ -25,12 +25,14 @@ export interface OpenNotification {
   /** First attempt of the current round; acknowledgements of earlier rounds are stale. */
   roundStart: number;
   resendDueAt: string | null;
+  /** Follows the flow that opened it (the component download, or the reconnect). */
+  correlationId: string | undefined;
 }
 
 export interface AgentUpdateState {
   open: OpenNotification | null;
   /** Scans asked for and not yet reported, by scan id. */
-  pendingScans: Record<string, 'requested' | 'sent'>;
+  pendingScans: Record<string, { status: 'requested' | 'sent'; notificationId: string }>;
 }
 
 export type AgentUpdateCommand =
@@ -114,6 +116,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             attempt: 0,
             roundStart: 1,
             resendDueAt: null,
+            correlationId: event.metadata?.correlationId,
           },
         };
       case 'NotificationTargetRaised':
@@ -138,9 +141,11 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       case 'NotificationResolved':
         return { ...state, open: null };
       case 'ScanRequested':
-        return { ...state, pendingScans: { ...state.pendingScans, [event.data.scanId]: 'requested' } };
-      case 'ScanCommandSent':
-        return { ...state, pendingScans: { ...state.pendingScans, [event.data.scanId]: 'sent' } };
+        return { ...state, pendingScans: { ...state.pendingScans, [event.data.scanId]: { status: 'requested', notificationId: event.data.notificationId } } };
+      case 'ScanCommandSent': {
+        const scan = state.pendingScans[event.data.scanId];
+        return scan ? { ...state, pendingScans: { ...state.pendingScans, [event.data.scanId]: { ...scan, status: 'sent' } } } : state;
+      }
       case 'ScanCommandFailed':
       case 'ScanCompleted': {
         const { [event.data.scanId]: _done, ...rest } = state.pendingScans;
@@ -269,7 +274,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       }
 
       case 'RecordScanSendOutcome':
-        if (state.pendingScans[command.scanId] !== 'requested') return [];
+        if (state.pendingScans[command.scanId]?.status !== 'requested') return [];
         return command.routed
           ? [{ type: 'ScanCommandSent', data: { agentId, scanId: command.scanId, commandId: command.commandId, at } }]
           : [{ type: 'ScanCommandFailed', data: { agentId, scanId: command.scanId, reason: 'no-queue', at } }];

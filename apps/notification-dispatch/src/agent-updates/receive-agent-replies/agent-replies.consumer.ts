@@ -1,0 +1,74 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { AgentMessage, deterministicUuid } from '@herald/contracts';
+import { CommandHandler } from '@herald/event-store';
+import { AmqpClient, Outcome, declareWorkQueue } from '@herald/messaging';
+import { RUNTIME, ServiceRuntime, agentMessageHandler } from '@herald/platform';
+import { Directory } from '../../directory/directory';
+import { DispatchQueues } from '../../topology';
+import { agentUpdateWork } from '../agent-update-work';
+import { AgentUpdateCommand, agentUpdatesDecider, agentUpdatesStreamId } from '../agent-updates.decider';
+
+const CONSUMER = 'dispatch-agent-replies';
+
+/** Acknowledgements, update results and scan results from agents, into their agent streams. */
+@Injectable()
+export class AgentRepliesConsumer implements OnApplicationBootstrap {
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: ServiceRuntime,
+    private readonly amqp: AmqpClient,
+    private readonly commands: CommandHandler,
+    private readonly directory: Directory,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.amqp.addTopology((ch) => declareWorkQueue(ch, DispatchQueues.agentInbound));
+    const log = this.runtime.logger.child({ component: 'agent-replies' });
+    await this.amqp.consume(DispatchQueues.agentInbound.name, agentMessageHandler(log, (m) => this.handle(m)), { prefetch: 64 });
+  }
+
+  async handle(message: AgentMessage): Promise<Outcome> {
+    return this.commands.transaction(async (tx) => {
+      const agent = await this.directory.agent(tx, message.agentId);
+      if (!agent) return Outcome.park(`unknown-agent: ${message.type} from agent ${message.agentId}, which never said hello`);
+      const now = new Date();
+      let command: AgentUpdateCommand;
+      switch (message.type) {
+        case 'ack':
+          command = { type: 'RecordAck', agentId: message.agentId, notificationId: message.notificationId, attempt: message.attempt, now };
+          break;
+        case 'update-result':
+          command = {
+            type: 'RecordUpdateResult',
+            agentId: message.agentId,
+            notificationId: message.notificationId,
+            outcome: message.outcome,
+            applied: message.components,
+            installed: message.installed,
+            error: message.error,
+            independent: agent.independentMode,
+            scanId: deterministicUuid('scan-request', message.notificationId),
+            now,
+          };
+          break;
+        case 'scan-result':
+          command = {
+            type: 'RecordScanResult',
+            agentId: message.agentId,
+            scanId: message.scanId,
+            outcome: message.outcome,
+            threatsFound: message.threatsFound,
+            now,
+          };
+          break;
+        default:
+          return Outcome.park(`unexpected message type ${message.type} on the dispatch queue`);
+      }
+      await this.commands.handleIn(tx, agentUpdatesDecider, agentUpdatesStreamId(message.agentId), command, {
+        idempotency: { consumer: CONSUMER, messageId: message.messageId },
+        metadata: (state) => ({ causationId: message.messageId, correlationId: state.open?.correlationId }),
+        outbox: ({ events, after }) => agentUpdateWork(events, after),
+      });
+      return Outcome.ack();
+    });
+  }
+}

@@ -1,0 +1,33 @@
+import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { AgentId } from '@herald/contracts';
+import { Database, EventStore } from '@herald/event-store';
+import { Directory } from '../../directory/directory';
+import { agentUpdatesStreamId } from '../agent-updates.decider';
+import type { AgentUpdateEvent } from '../agent-updates.events';
+
+/** An agent's timeline: every decision the server took about it, in order. */
+@Controller('agents')
+export class TimelineController {
+  constructor(
+    private readonly store: EventStore,
+    private readonly db: Database,
+    private readonly directory: Directory,
+  ) {}
+
+  @Get(':id/timeline')
+  async timeline(@Param('id') id: string) {
+    if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
+    const { events } = await this.store.readStream<AgentUpdateEvent>(agentUpdatesStreamId(id));
+    // A known agent with no decisions yet has an empty timeline; an unknown one has none.
+    if (events.length === 0 && !(await this.db.session((sql) => this.directory.agent(sql, id)))) {
+      throw new NotFoundException(`unknown agent ${id}`);
+    }
+    return {
+      agentId: id,
+      entries: events.map((e) => {
+        const { agentId: _agentId, at, ...details } = e.data as AgentUpdateEvent['data'] & { agentId: string; at: string };
+        return { position: e.streamPosition, at, type: e.type, correlationId: e.metadata.correlationId, ...details };
+      }),
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AgentId, ComponentTarget } from '@herald/contracts';
+import type { OutboxMessage } from '@herald/event-store';
+import { DispatchQueues } from '../topology';
+
+/** Messages of dispatch's own work queue. Internal, but validated like any other input. */
+export const WorkMessage = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('target'),
+    agentId: AgentId,
+    rolloutId: z.uuid(),
+    notificationId: z.uuid(),
+    components: z.array(ComponentTarget).min(1),
+  }),
+  z.strictObject({
+    kind: z.literal('skip'),
+    agentId: AgentId,
+    rolloutId: z.uuid(),
+    reason: z.enum(['offline', 'independent', 'no-privilege']),
+  }),
+  z.strictObject({ kind: z.literal('send-attempt'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
+  z.strictObject({ kind: z.literal('ack-deadline'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
+  z.strictObject({ kind: z.literal('send-scan'), agentId: AgentId, scanId: z.uuid() }),
+]);
+export type WorkMessage = z.infer<typeof WorkMessage>;
+
+/** An outbox row delivering `work` to the work queue, now or after `delayMs`. */
+export function workItem(work: WorkMessage, options: { delayMs?: number; correlationId?: string } = {}): OutboxMessage {
+  return {
+    messageId: randomUUID(),
+    routingKey: DispatchQueues.work.name,
+    delayMs: options.delayMs,
+    type: `dispatch.${work.kind}`,
+    correlationId: options.correlationId,
+    payload: work,
+  };
+}

@@ -1,0 +1,92 @@
+import { ComponentTarget, outdatedComponents } from '@herald/contracts';
+import { Decider, Event } from '@herald/event-store';
+import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
+import type { DirectoryAgent } from '../directory/directory';
+
+/*
+ * One stream per rollout ("rollout-<id>"): a new component version arrived and rule R1 decided
+ * whom to notify. What then happens to each agent is in that agent's stream.
+ */
+
+export interface RolloutPlan {
+  targets: Array<{ agentId: string; components: ComponentTarget[] }>;
+  skipped: Array<{ agentId: string; reason: SkipReason }>;
+  /** Agents that already have every component at its newest version. */
+  upToDate: number;
+}
+
+export type RolloutStarted = Event<
+  'RolloutStarted',
+  {
+    rolloutId: string;
+    component: ComponentTarget;
+    /** False when R1 was switched off: the version is recorded, nobody is notified. */
+    notifyOnDownload: boolean;
+    includeIndependentAndOffline: boolean;
+    policy: NotificationPolicy;
+    targets: string[];
+    skipped: RolloutPlan['skipped'];
+    upToDate: number;
+    at: string;
+  }
+>;
+
+export type RolloutCommand = {
+  type: 'StartRollout';
+  rolloutId: string;
+  component: ComponentTarget;
+  notifyOnDownload: boolean;
+  includeIndependentAndOffline: boolean;
+  policy: NotificationPolicy;
+  plan: RolloutPlan;
+  now: Date;
+};
+
+export const rolloutStreamId = (rolloutId: string): string => `rollout-${rolloutId}`;
+
+/**
+ * R1/R1a/R8 for every known agent: who is behind on which components, and who is skipped why.
+ * Independent agents are those that report Independent mode; one that does so without holding
+ * the privilege is skipped as "no-privilege" so an admin sees it. R1a includes all of them.
+ */
+export function planRollout(agents: readonly DirectoryAgent[], catalog: readonly ComponentTarget[], includeIndependentAndOffline: boolean): RolloutPlan {
+  const plan: RolloutPlan = { targets: [], skipped: [], upToDate: 0 };
+  for (const agent of agents) {
+    const components = outdatedComponents(agent.components, catalog);
+    if (components.length === 0) {
+      plan.upToDate++;
+      continue;
+    }
+    let reason: SkipReason | null = null;
+    if (!agent.online) reason = 'offline';
+    else if (agent.independentMode) reason = agent.independentPrivilege ? 'independent' : 'no-privilege';
+    if (reason && !includeIndependentAndOffline) plan.skipped.push({ agentId: agent.agentId, reason });
+    else plan.targets.push({ agentId: agent.agentId, components });
+  }
+  return plan;
+}
+
+export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, RolloutStarted> = {
+  initialState: () => ({ started: false }),
+  evolve: () => ({ started: true }),
+  decide(command, state) {
+    if (state.started) return [];
+    const { plan } = command;
+    return [
+      {
+        type: 'RolloutStarted',
+        data: {
+          rolloutId: command.rolloutId,
+          component: command.component,
+          notifyOnDownload: command.notifyOnDownload,
+          includeIndependentAndOffline: command.includeIndependentAndOffline,
+          policy: command.policy,
+          targets: command.notifyOnDownload ? plan.targets.map((t) => t.agentId) : [],
+          skipped: command.notifyOnDownload ? plan.skipped : [],
+          upToDate: plan.upToDate,
+          at: command.now.toISOString(),
+        },
+      },
+    ];
+  },
+};

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { Decider, Event } from '@herald/event-store';
+
+/** The event-triggered update settings (rules R1–R4, R6). Defaults are the product's. */
+export const EventTriggeredSettings = z.strictObject({
+  /** R1: notify agents as soon as a new component version is downloaded and verified. */
+  notifyOnDownload: z.boolean(),
+  /** R1a: R1 also targets Independent and offline agents. */
+  includeIndependentAndOffline: z.boolean(),
+  /** R2: an outdated agent that connects is updated at once (Independent agents excluded). */
+  updateOnReconnect: z.boolean(),
+  /** R3: after an update R1 or R2 started, the agent runs Scan Now (Independent agents excluded). */
+  scanAfterUpdate: z.boolean(),
+  /** R4: wait between a failed attempt and the next. */
+  resendIntervalSeconds: z.number().int().min(1).max(86_400),
+  /** R4: attempts in all, the first included. */
+  maxAttempts: z.number().int().min(1).max(100),
+  /** R4: an attempt not acknowledged within this long has failed. */
+  ackTimeoutSeconds: z.number().int().min(1).max(3_600),
+  /** R6: at most this many agents between "notified" and "reported" at once. */
+  maxInFlight: z.number().int().min(1).max(100_000),
+});
+export type EventTriggeredSettings = z.infer<typeof EventTriggeredSettings>;
+
+export const DEFAULT_SETTINGS: EventTriggeredSettings = {
+  notifyOnDownload: true,
+  includeIndependentAndOffline: false,
+  updateOnReconnect: true,
+  scanAfterUpdate: false,
+  resendIntervalSeconds: 900,
+  maxAttempts: 5,
+  ackTimeoutSeconds: 60,
+  maxInFlight: 1_000,
+};
+
+export type SettingsChanged = Event<
+  'SettingsChanged',
+  { settings: EventTriggeredSettings; changes: Array<{ field: string; from: unknown; to: unknown }>; by: string; at: string }
+>;
+
+/** Changes the fields given (all of them for a PUT); decided against the current settings, so concurrent changes do not lose each other. */
+export type SettingsCommand = { type: 'ChangeSettings'; patch: Partial<EventTriggeredSettings>; by: string; now: Date };
+
+export const SETTINGS_STREAM = 'settings-event-triggered-updates';
+
+export const settingsDecider: Decider<EventTriggeredSettings, SettingsCommand, SettingsChanged> = {
+  initialState: () => DEFAULT_SETTINGS,
+  evolve: (_state, event) => event.data.settings,
+  decide(command, state) {
+    const settings = { ...state, ...command.patch };
+    const changes = (Object.keys(settings) as Array<keyof EventTriggeredSettings>)
+      .filter((k) => settings[k] !== state[k])
+      .map((field) => ({ field, from: state[field], to: settings[field] }));
+    if (changes.length === 0) return [];
+    return [{ type: 'SettingsChanged', data: { settings, changes, by: command.by, at: command.now.toISOString() } }];
+  },
+};

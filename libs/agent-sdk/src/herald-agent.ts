@@ -1,0 +1,247 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import * as amqp from 'amqplib';
+import {
+  AgentMessage,
+  AppliedComponent,
+  Exchanges,
+  ScanCommand,
+  UpdateCommand,
+  agentCommandQueue,
+  agentInboundRoutingKey,
+  compareVersions,
+  parseAgentCommand,
+} from '@herald/contracts';
+import type { ComponentStore } from './component-store';
+
+export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; error?: string };
+
+export interface HeraldAgentOptions {
+  agentId: string;
+  /** The broker, e.g. amqp://agent:secret@herald.example:5672 */
+  amqpUrl: string;
+  store: ComponentStore;
+  hostname?: string;
+  agentVersion?: string;
+  independentMode?: boolean;
+  /** Default 30 s; the server's HEARTBEAT_TIMEOUT_MS must be a few of these. */
+  heartbeatIntervalMs?: number;
+  /** Runs Scan Now; the default reports a clean scan. */
+  scanner?: (command: ScanCommand) => Promise<ScanOutcome>;
+  /** Upper bound of the random extra wait added to a server's Retry-After. */
+  retryJitterMs?: number;
+  /** Give up a download after this many 503s. */
+  maxDownloadRetries?: number;
+  /** Acknowledge update commands (a test agent that never acknowledges turns this off). */
+  acknowledge?: boolean;
+}
+
+export type HeraldAgentEvents = {
+  connected: [];
+  disconnected: [];
+  command: [command: UpdateCommand | ScanCommand, duplicate: boolean];
+  updated: [result: { notificationId: string; outcome: 'completed' | 'failed'; components: AppliedComponent[]; error?: string }];
+  scanned: [scanId: string, outcome: ScanOutcome];
+  /** Something went wrong that the agent survived (a malformed command, a failed publish). */
+  warning: [error: Error];
+};
+
+/**
+ * The reference Herald agent: connects to the broker, declares its own command queue (exclusive:
+ * it exists only while the agent is connected), says hello on every (re)connect, heartbeats,
+ * acknowledges and carries out update and scan commands, and says goodbye on stop.
+ * Implements docs/asyncapi.yaml.
+ */
+export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
+  readonly bootId = randomUUID();
+  private connection: amqp.RecoveringChannelModel | null = null;
+  private channel: amqp.ConfirmChannel | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly seenCommands = new Set<string>();
+  private readonly results = new Map<string, AgentMessage>();
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: HeraldAgentOptions) {
+    super();
+  }
+
+  get agentId(): string {
+    return this.options.agentId;
+  }
+
+  get connected(): boolean {
+    return this.channel !== null;
+  }
+
+  /** Connects and says hello; resolves once the agent can receive commands. */
+  async start(): Promise<void> {
+    const connection = await amqp.connect(this.options.amqpUrl, {
+      clientProperties: { connection_name: `herald-agent ${this.agentId}` },
+      recovery: {
+        waitForConnect: false,
+        initialDelay: 200,
+        maxDelay: 5_000,
+        maxRetries: Infinity,
+        setup: (model: amqp.ChannelModel) => this.onConnect(model),
+      },
+    });
+    this.connection = connection;
+    connection.on('disconnect', () => {
+      this.channel = null;
+      this.emit('disconnected');
+    });
+    connection.on('error', () => undefined);
+    await connection.waitForConnect();
+    const interval = this.options.heartbeatIntervalMs ?? 30_000;
+    this.heartbeat = setInterval(() => void this.send({ type: 'heartbeat', bootId: this.bootId }).catch(() => undefined), interval);
+  }
+
+  private async onConnect(model: amqp.ChannelModel): Promise<void> {
+    const ch = await model.createConfirmChannel();
+    ch.on('error', () => undefined);
+    const queue = agentCommandQueue(this.agentId);
+    await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
+    await ch.bindQueue(queue, Exchanges.agentCommands, this.agentId);
+    await ch.prefetch(8);
+    await ch.consume(queue, (msg) => msg && this.onCommand(ch, msg), { noAck: false });
+    this.channel = ch;
+    await this.sendOn(ch, {
+      type: 'hello',
+      bootId: this.bootId,
+      hostname: this.options.hostname ?? osHostname(),
+      agentVersion: this.options.agentVersion ?? '1.0.0',
+      independentMode: this.options.independentMode ?? false,
+      components: await this.options.store.installed(),
+    });
+    this.emit('connected');
+  }
+
+  private onCommand(ch: amqp.Channel, msg: amqp.ConsumeMessage): void {
+    // Commands are handled one at a time, in order, so a duplicate never runs alongside its original.
+    this.work = this.work
+      .then(async () => {
+        const parsed = parseAgentCommand(msg.content);
+        if (!parsed.ok || parsed.message.agentId !== this.agentId) {
+          this.emit('warning', new Error(`ignored a malformed command: ${parsed.ok ? 'addressed to another agent' : parsed.detail}`));
+          return;
+        }
+        const command = parsed.message;
+        const duplicate = this.seenCommands.has(command.commandId);
+        this.seenCommands.add(command.commandId);
+        this.emit('command', command, duplicate);
+        if (command.type === 'update') await this.onUpdate(command, duplicate);
+        else await this.onScan(command, duplicate);
+      })
+      .catch((err: Error) => {
+        this.emit('warning', err);
+      })
+      .finally(() => {
+        try {
+          ch.ack(msg);
+        } catch {
+          // the channel closed; the command is redelivered on the next connection
+        }
+      });
+  }
+
+  private async onUpdate(command: UpdateCommand, duplicate: boolean): Promise<void> {
+    if (this.options.acknowledge === false) return;
+    await this.send({ type: 'ack', commandId: command.commandId, notificationId: command.notificationId, attempt: command.attempt });
+    const known = this.results.get(command.notificationId);
+    if (duplicate || known) {
+      // Already done: say so again (the first report may have been lost), never apply twice.
+      if (known) await this.send(known);
+      return;
+    }
+    const applied: AppliedComponent[] = [];
+    let error: string | undefined;
+    for (const target of command.components) {
+      const current = (await this.options.store.installed()).find((c) => c.type === target.type)?.version ?? null;
+      if (current !== null && compareVersions(current, target.version) >= 0) {
+        applied.push({ type: target.type, fromVersion: current, toVersion: current, mode: 'none', bytes: 0 });
+        continue;
+      }
+      try {
+        const bytes = await this.download(target.url, (body) => this.options.store.install(target.type, target.version, target.sha256, body));
+        applied.push({ type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes });
+      } catch (err) {
+        error = `${target.type} ${target.version}: ${(err as Error).message}`;
+        break;
+      }
+    }
+    const result = {
+      type: 'update-result' as const,
+      commandId: command.commandId,
+      notificationId: command.notificationId,
+      outcome: error ? ('failed' as const) : ('completed' as const),
+      components: applied,
+      installed: await this.options.store.installed(),
+      ...(error ? { error } : {}),
+    };
+    const message = this.envelope(result);
+    this.results.set(command.notificationId, message);
+    await this.send(message);
+    this.emit('updated', { notificationId: command.notificationId, outcome: result.outcome, components: applied, error });
+  }
+
+  private async onScan(command: ScanCommand, duplicate: boolean): Promise<void> {
+    if (duplicate) return;
+    const scanner = this.options.scanner ?? (async () => ({ outcome: 'clean' as const, threatsFound: 0 }));
+    const outcome = await scanner(command).catch((err: Error) => ({ outcome: 'failed' as const, threatsFound: 0, error: err.message }));
+    await this.send({ type: 'scan-result', commandId: command.commandId, scanId: command.scanId, ...outcome });
+    this.emit('scanned', command.scanId, outcome);
+  }
+
+  /** GET with the server's back-pressure honoured: on 503, wait Retry-After plus jitter, then again. */
+  private async download<T>(url: string, consume: (body: Readable) => Promise<T>): Promise<T> {
+    const maxRetries = this.options.maxDownloadRetries ?? 20;
+    for (let retry = 0; ; retry++) {
+      const res = await fetch(url);
+      if (res.status === 503 && retry < maxRetries) {
+        await res.body?.cancel();
+        const seconds = Number(res.headers.get('retry-after') ?? '1');
+        const jitter = Math.random() * (this.options.retryJitterMs ?? 1_000);
+        await new Promise((r) => setTimeout(r, (Number.isFinite(seconds) ? seconds * 1000 : 1000) + jitter));
+        continue;
+      }
+      if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status} from ${url}`);
+      return consume(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>));
+    }
+  }
+
+  private envelope(body: Record<string, unknown> & { type: AgentMessage['type'] }): AgentMessage {
+    return { ...body, schemaVersion: 1, messageId: randomUUID(), agentId: this.agentId, sentAt: new Date().toISOString() } as AgentMessage;
+  }
+
+  private async send(body: (Record<string, unknown> & { type: AgentMessage['type'] }) | AgentMessage): Promise<void> {
+    const ch = this.channel;
+    if (!ch) throw new Error('not connected');
+    await this.sendOn(ch, 'messageId' in body ? (body as AgentMessage) : this.envelope(body));
+  }
+
+  private async sendOn(ch: amqp.ConfirmChannel, body: (Record<string, unknown> & { type: AgentMessage['type'] }) | AgentMessage): Promise<void> {
+    const message = 'messageId' in body ? (body as AgentMessage) : this.envelope(body);
+    await new Promise<void>((resolve, reject) => {
+      ch.publish(
+        Exchanges.agentInbound,
+        agentInboundRoutingKey(this.agentId, message.type),
+        Buffer.from(JSON.stringify(message)),
+        { persistent: true, messageId: message.messageId, type: message.type, contentType: 'application/json' },
+        (err) => (err ? reject(new Error(`broker refused ${message.type}`)) : resolve()),
+      );
+    });
+  }
+
+  /** Says goodbye (so the server marks it offline at once) and disconnects. */
+  async stop({ goodbye = true }: { goodbye?: boolean } = {}): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.work.catch(() => undefined);
+    if (goodbye && this.channel) await this.send({ type: 'goodbye', bootId: this.bootId }).catch(() => undefined);
+    this.channel = null;
+    await this.connection?.close().catch(() => undefined);
+    this.connection = null;
+  }
+}

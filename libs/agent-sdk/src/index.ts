@@ -1,0 +1,2 @@
+export * from './component-store';
+export * from './herald-agent';

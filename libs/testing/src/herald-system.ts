@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { REPO_ROOT } from './processes';
+import { TestDatabase, createTestDatabase } from './postgres';
+import { TestVhost, createTestVhost } from './rabbitmq';
+import { waitFor } from './wait';
+
+export type ServiceName = 'component-download' | 'notification-dispatch' | 'agent-presence';
+export const SERVICES: readonly ServiceName[] = ['component-download', 'notification-dispatch', 'agent-presence'];
+
+const PORT_VARIABLE: Record<ServiceName, string> = {
+  'component-download': 'COMPONENT_DOWNLOAD_PORT',
+  'notification-dispatch': 'NOTIFICATION_DISPATCH_PORT',
+  'agent-presence': 'AGENT_PRESENCE_PORT',
+};
+
+export interface HeraldSystemOptions {
+  /** Extra environment for every service (e.g. UPSTREAM_MANIFEST_URL, HEARTBEAT_TIMEOUT_MS). */
+  env?: Record<string, string>;
+  label?: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * All three Herald services as real processes (the compiled dist/ code), on a database and a
+ * vhost of their own. Logs go to test/artifacts/logs/. For e2e tests.
+ */
+export class HeraldSystem {
+  private readonly processes = new Map<ServiceName, ChildProcess>();
+  readonly ports = {} as Record<ServiceName, number>;
+
+  private constructor(
+    readonly label: string,
+    readonly db: TestDatabase,
+    readonly vhost: TestVhost,
+    readonly storeDir: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
+    const label = options.label ?? 'e2e';
+    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
+    const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {});
+    for (const name of SERVICES) system.ports[name] = await freePort();
+    try {
+      await Promise.all(SERVICES.map((name) => system.startService(name)));
+    } catch (err) {
+      await system.stop();
+      throw err;
+    }
+    return system;
+  }
+
+  url(service: ServiceName): string {
+    return `http://127.0.0.1:${this.ports[service]}`;
+  }
+
+  get amqpUrl(): string {
+    return this.vhost.url;
+  }
+
+  /** Starts (or restarts) one service and waits until its /health says it is up. */
+  async startService(name: ServiceName): Promise<void> {
+    const logDir = path.join(REPO_ROOT, 'test', 'artifacts', 'logs');
+    mkdirSync(logDir, { recursive: true });
+    const log = createWriteStream(path.join(logDir, `${this.db.name}-${name}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, ['--enable-source-maps', path.join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: this.db.url,
+        RABBITMQ_URL: this.vhost.url,
+        LOG_LEVEL: 'debug',
+        COMPONENT_STORE_DIR: this.storeDir,
+        PUBLIC_BASE_URL: this.url('component-download'),
+        UPSTREAM_CHECK_INTERVAL_MS: '0',
+        OUTBOX_POLL_INTERVAL_MS: '100',
+        [PORT_VARIABLE[name]]: String(this.ports[name]),
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    this.processes.set(name, child);
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code} while starting`))));
+    await Promise.race([
+      exited,
+      waitFor(async () => (await fetch(`${this.url(name)}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${name} to be healthy` }),
+    ]);
+    exited.catch(() => undefined);
+  }
+
+  /** Stops one service: SIGTERM for a graceful stop, SIGKILL for a crash. */
+  async stopService(name: ServiceName, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.processes.get(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+    this.processes.delete(name);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(SERVICES.map((name) => this.stopService(name, 'SIGTERM')));
+    await Promise.allSettled([this.db.drop(), this.vhost.delete(), rm(this.storeDir, { recursive: true, force: true })]);
+  }
+
+  async http<T = unknown>(service: ServiceName, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url(service)}${urlPath}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  /** Runs SQL against the system's database (to look into the services' event stores). */
+  async sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client({ connectionString: this.db.url });
+    await client.connect();
+    try {
+      return (await client.query(query, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DirectoryComponentStore, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
+import { HeraldSystem, UpstreamFixture, sha256, waitFor } from '@herald/testing';
+
+jest.setTimeout(120_000);
+
+/**
+ * One update through all three services: upstream publishes a version; component-download
+ * fetches and verifies it; notification-dispatch notifies the online agent that
+ * agent-presence knows from its hello; the agent acknowledges, downloads, verifies and reports.
+ */
+describe('walking skeleton', () => {
+  const upstream = new UpstreamFixture();
+  let system: HeraldSystem;
+  let agent: HeraldAgent;
+  let agentDir: string;
+
+  beforeAll(async () => {
+    await upstream.start();
+    system = await HeraldSystem.start({ label: 'skeleton', env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl } });
+    agentDir = await mkdtemp(path.join(tmpdir(), 'herald-agent-'));
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await system?.stop();
+    await upstream.stop();
+    await rm(agentDir, { recursive: true, force: true });
+  });
+
+  it('downloads, verifies, notifies, delivers, applies and records every step', async () => {
+    agent = new HeraldAgent({
+      agentId: 'skeleton-agent-1',
+      amqpUrl: system.amqpUrl,
+      store: new DirectoryComponentStore(agentDir, [{ type: 'virus-pattern', version: '17.0.0' }]),
+      heartbeatIntervalMs: 1_000,
+    });
+    const updated = new Promise<HeraldAgentEvents['updated'][0]>((resolve) => agent.once('updated', resolve));
+    await agent.start();
+
+    // presence knows it from its hello, and dispatch has heard so from presence
+    await waitFor(async () => (await system.http<{ status: string }>('agent-presence', 'GET', '/agents/skeleton-agent-1')).body?.status === 'online', {
+      what: 'presence to list the agent online',
+    });
+    await waitFor(async () => (await system.http('notification-dispatch', 'GET', '/agents/skeleton-agent-1/timeline')).status === 200, {
+      what: 'dispatch to know the agent',
+    });
+
+    const content = randomBytes(256 * 1024);
+    upstream.publish({ type: 'virus-pattern', version: '17.1.0', content });
+    const check = await system.http<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check');
+    expect(check.status).toBe(200);
+    expect(check.body.downloaded).toEqual([{ componentType: 'virus-pattern', version: '17.1.0', size: content.length }]);
+
+    const result = await updated;
+    expect(result.outcome).toBe('completed');
+    expect(result.components).toEqual([{ type: 'virus-pattern', fromVersion: '17.0.0', toVersion: '17.1.0', mode: 'full', bytes: content.length }]);
+    const applied = await readFile(path.join(agentDir, 'virus-pattern', '17.1.0'));
+    expect(sha256(applied)).toBe(sha256(content));
+
+    // The agent's timeline at dispatch lists every step, in order.
+    const timeline = await waitFor(
+      async () => {
+        const res = await system.http<{ entries: Array<{ type: string; [k: string]: unknown }> }>(
+          'notification-dispatch',
+          'GET',
+          '/agents/skeleton-agent-1/timeline',
+        );
+        return res.body.entries.some((e) => e.type === 'UpdateCompleted') ? res.body.entries : undefined;
+      },
+      { what: 'the completed update on the timeline' },
+    );
+    expect(timeline.map((e) => e.type)).toEqual(['UpdateTargeted', 'AttemptSent', 'NotificationAcknowledged', 'UpdateCompleted']);
+    expect(timeline[0]).toMatchObject({ trigger: 'download', components: [expect.objectContaining({ type: 'virus-pattern', version: '17.1.0', sha256: sha256(content) })] });
+    expect(timeline[1]).toMatchObject({ attempt: 1 });
+    expect(timeline[3]).toMatchObject({ targetReached: true, installed: [{ type: 'virus-pattern', version: '17.1.0' }] });
+    // One correlation id follows the flow from the download to the agent's report.
+    const correlationIds = new Set(timeline.map((e) => e.correlationId));
+    expect(correlationIds.size).toBe(1);
+    expect([...correlationIds][0]).toMatch(/^download-/);
+
+    // presence has the agent's new components, so it is no longer outdated
+    await waitFor(
+      async () => {
+        const res = await system.http<{ components: Array<{ version: string; outdated: boolean }>; outdated: boolean }>('agent-presence', 'GET', '/agents/skeleton-agent-1');
+        return res.body.components[0]?.version === '17.1.0' && res.body.outdated === false;
+      },
+      { what: 'presence to record the new version' },
+    );
+
+    // Each service's state is in its own event store.
+    const events = await system.sql<{ schema: string; type: string }>(
+      `SELECT 'component_download' AS schema, type FROM component_download.events
+       UNION ALL SELECT 'agent_presence', type FROM agent_presence.events
+       UNION ALL SELECT 'notification_dispatch', type FROM notification_dispatch.events`,
+    );
+    const bySchema = (schema: string) => events.filter((e) => e.schema === schema).map((e) => e.type);
+    expect(bySchema('component_download')).toEqual(['ComponentVersionDownloaded']);
+    expect(bySchema('agent_presence')).toEqual(['AgentConnected', 'AgentComponentsReported']);
+    expect(bySchema('notification_dispatch').sort()).toEqual(
+      ['AttemptSent', 'NotificationAcknowledged', 'RolloutStarted', 'UpdateCompleted', 'UpdateTargeted'].sort(),
+    );
+  });
+});
