@@ -1,7 +1,7 @@
 import { ExpectedVersionConflictError } from './errors';
 import type { EventStore } from './event-store';
 import { Event, EventMetadata, RecordedEvent } from './events';
-import type { OutboxMessage } from './outbox';
+import type { OutboxMessage } from './outbox-message';
 import type { Projection } from './projection';
 import type { Tx } from './sql';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Database } from './database';
 import { ExpectedVersionConflictError } from './errors';
 import { Event, ExpectedVersion, GlobalCursor, RecordedEvent, START, Upcaster } from './events';
-import type { OutboxMessage } from './outbox';
+import type { OutboxMessage } from './outbox-message';
 import type { Tx } from './sql';
 
 interface EventRow {

@@ -3,6 +3,7 @@ export * from './errors';
 export * from './sql';
 export * from './database';
 export * from './event-store';
+export * from './outbox-message';
 export * from './outbox';
 export * from './projection';
 export * from './command-handler';

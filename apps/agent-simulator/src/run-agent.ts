@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
+
+/** Runs one reference agent with its components in a folder, logging what it does. */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      id: { type: 'string', default: 'demo-agent-1' },
+      amqp: { type: 'string', default: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
+      dir: { type: 'string' },
+      component: { type: 'string', multiple: true, default: ['virus-pattern=1.0.0'] },
+      independent: { type: 'boolean', default: false },
+      heartbeat: { type: 'string', default: '30000' },
+    },
+  });
+  const initial = values.component!.map((c) => {
+    const [type, version] = c.split('=');
+    return { type: type!, version: version! };
+  });
+  const agent = new HeraldAgent({
+    agentId: values.id!,
+    amqpUrl: values.amqp!,
+    store: new DirectoryComponentStore(values.dir ?? path.join('var', 'agents', values.id!), initial),
+    independentMode: values.independent,
+    heartbeatIntervalMs: Number(values.heartbeat),
+  });
+  const log = (msg: string) => console.log(`${new Date().toISOString()} ${values.id}: ${msg}`);
+  agent.on('connected', () => log('connected, said hello'));
+  agent.on('disconnected', () => log('lost the broker; reconnecting'));
+  agent.on('command', (c, dup) => log(`${dup ? 'duplicate ' : ''}${c.type} command ${c.type === 'update' ? `attempt ${c.attempt}: ${c.components.map((x) => `${x.type} ${x.version}`).join(', ')}` : c.scanId}`));
+  agent.on('updated', (r) => log(`update ${r.outcome}: ${r.components.map((c) => `${c.type} ${c.fromVersion} -> ${c.toVersion} (${c.mode}, ${c.bytes} bytes)`).join(', ')}${r.error ? ` ${r.error}` : ''}`));
+  agent.on('scanned', (id, o) => log(`scan ${id}: ${o.outcome}`));
+  agent.on('warning', (e) => log(`warning: ${e.message}`));
+  await agent.start();
+  const stop = () => void agent.stop().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: Error) => {
+  console.error(`agent: ${err.message}`);
+  process.exit(1);
+});
