@@ -20,7 +20,7 @@ describe('walking skeleton', () => {
 
   beforeAll(async () => {
     await upstream.start();
-    system = await HeraldSystem.start({ label: 'skeleton', env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl } });
+    system = await HeraldSystem.start({ label: 'skeleton', env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl, UPSTREAM_PUBLIC_KEY: upstream.publicKey } });
     agentDir = await mkdtemp(path.join(tmpdir(), 'herald-agent-'));
   });
 
