@@ -1,7 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { rm, stat, truncate } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, rm, stat, truncate } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { hashFile } from '@herald/contracts';
@@ -23,8 +21,6 @@ export interface ResumableDownload {
   idleTimeoutMs: number;
   log: Logger;
 }
-
-class TooLargeError extends Error {}
 
 /**
  * Fetches a file from upstream into `partialPath`, streaming (never the whole file in memory).
@@ -112,20 +108,23 @@ async function fetchFrom(d: ResumableDownload, have: number): Promise<Step> {
       await res.body?.cancel();
       return { kind: 'http-error', detail: `HTTP ${res.status} from ${d.url}` };
     }
+    // Each chunk is written before the next is read, so whatever arrived before a cut is on disk.
+    const file = await open(d.partialPath, 'a');
     let size = have;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
+    try {
+      for await (const chunk of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
         touch();
         size += chunk.length;
-        if (size > d.expected.size) return done(new TooLargeError());
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), meter, createWriteStream(d.partialPath, { flags: 'a' }));
+        if (size > d.expected.size) {
+          controller.abort();
+          return { kind: 'fatal', reason: 'size-mismatch', detail: `the file is larger than the manifest's ${d.expected.size} bytes` };
+        }
+        await file.write(chunk);
+      }
     } catch (err) {
-      if (err instanceof TooLargeError) return { kind: 'fatal', reason: 'size-mismatch', detail: `the file is larger than the manifest's ${d.expected.size} bytes` };
       return { kind: 'cut', detail: describe(err) };
+    } finally {
+      await file.close();
     }
     return { kind: resumed ? 'resumed' : 'complete' };
   } finally {
