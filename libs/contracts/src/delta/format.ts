@@ -130,7 +130,8 @@ export function compress(data: Buffer, quality: number): Buffer {
   return brotliCompressSync(data, {
     params: {
       [zlib.BROTLI_PARAM_QUALITY]: quality,
-      [zlib.BROTLI_PARAM_LGWIN]: 24,
+      // A window no larger than the input: brotli sets up its tables for the whole window.
+      [zlib.BROTLI_PARAM_LGWIN]: Math.max(10, Math.min(24, Math.ceil(Math.log2(data.length + 1)))),
       [zlib.BROTLI_PARAM_SIZE_HINT]: data.length,
     },
   });

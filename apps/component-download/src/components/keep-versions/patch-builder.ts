@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { composePatches, createPatch } from '@herald/contracts';
@@ -15,13 +16,18 @@ export async function runPatchJob(job: PatchJob): Promise<Buffer> {
 
 const WORKER = path.join(__dirname, 'patch-builder.worker.js');
 
+/** Below this much input a job takes milliseconds, less than starting a worker. */
+const IN_THREAD_BYTES = 8 << 20;
+
 /**
  * Runs a job on a worker thread: a diff of two 100 MB files takes seconds of CPU, and the HTTP
- * server must keep serving downloads meanwhile. (Under ts-jest-style runs, where the compiled
- * worker file is absent, the job runs in this thread.)
+ * server must keep serving downloads meanwhile. Small jobs, and runs from TypeScript sources
+ * where the compiled worker file is absent, run in this thread.
  */
-export function buildPatch(job: PatchJob): Promise<Buffer> {
-  if (!existsSync(WORKER)) return runPatchJob(job);
+export async function buildPatch(job: PatchJob): Promise<Buffer> {
+  const inputs = job.kind === 'diff' ? [job.basePath, job.targetPath] : [job.firstPath, job.secondPath];
+  const bytes = (await Promise.all(inputs.map((f) => stat(f)))).reduce((sum, s) => sum + s.size, 0);
+  if (bytes < IN_THREAD_BYTES || !existsSync(WORKER)) return runPatchJob(job);
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: job });
     worker.once('message', (m: { ok: true; patch: Uint8Array } | { ok: false; error: string }) => {
