@@ -228,13 +228,22 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
   /** GET with the server's back-pressure honoured: on 503, wait Retry-After plus jitter, then again. */
   private async download<T>(url: string, consume: (body: Readable, headers: Headers) => Promise<T>): Promise<T> {
     const maxRetries = this.options.maxDownloadRetries ?? 20;
+    const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000 + Math.random() * (this.options.retryJitterMs ?? 1_000)));
     for (let retry = 0; ; retry++) {
-      const res = await fetch(url);
+      let res: Response;
+      try {
+        res = await fetch(url);
+      } catch (err) {
+        // A connection refused or reset before any answer (a server restarting, a reused socket
+        // the server had just closed): try again like a 503, within the same budget.
+        if (retry >= maxRetries) throw err;
+        await pause(1);
+        continue;
+      }
       if (res.status === 503 && retry < maxRetries) {
         await res.body?.cancel();
         const seconds = Number(res.headers.get('retry-after') ?? '1');
-        const jitter = Math.random() * (this.options.retryJitterMs ?? 1_000);
-        await new Promise((r) => setTimeout(r, (Number.isFinite(seconds) ? seconds * 1000 : 1000) + jitter));
+        await pause(Number.isFinite(seconds) ? seconds : 1);
         continue;
       }
       if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status} from ${url}`);
