@@ -6,7 +6,7 @@ import { BaseConfig, configFields } from '@herald/platform';
 export const ComponentDownloadConfig = BaseConfig.extend({
   COMPONENT_DOWNLOAD_PORT: configFields.port(3001),
   /** The upstream update source's signed manifest; unset means "no upstream" (checks do nothing). */
-  UPSTREAM_MANIFEST_URL: z.url().optional(),
+  UPSTREAM_MANIFEST_URL: configFields.httpUrl().optional(),
   /**
    * The upstream's Ed25519 public key (PEM, or base64 of the 32 raw bytes). Manifests not
    * signed with it are refused. Required with UPSTREAM_MANIFEST_URL.
@@ -34,7 +34,7 @@ export const ComponentDownloadConfig = BaseConfig.extend({
   /** Where verified component files and patches are kept (content-addressed); a volume in compose. */
   COMPONENT_STORE_DIR: z.string().min(1).default('./var/components'),
   /** Base URL agents use to reach this service's downloads. */
-  PUBLIC_BASE_URL: z.url().default('http://127.0.0.1:3001'),
+  PUBLIC_BASE_URL: configFields.httpUrl().default('http://127.0.0.1:3001'),
   /** R5: full versions kept per component type. */
   KEEP_FULL_VERSIONS: z.coerce.number().int().min(1).max(1000).default(7),
   /** R5: versions before the latest that an agent can patch from. */

@@ -3,9 +3,14 @@ import { RuntimeModule, ServiceRuntime } from '@herald/platform';
 import type { NotificationDispatchConfig } from './config';
 import { AgentRepliesConsumer } from './agent-updates/receive-agent-replies/agent-replies.consumer';
 import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';
+import { AgentUpdates } from './agent-updates/agent-updates.service';
+import { InFlightReaper } from './agent-updates/in-flight-reaper.service';
+import { InFlightSlots } from './agent-updates/in-flight-slots';
 import { TimelineController } from './agent-updates/timeline/timeline.controller';
 import { Directory } from './directory/directory';
 import { IntegrationEventsConsumer } from './rollouts/integration-events.consumer';
+import { RolloutViews } from './rollouts/rollout-views';
+import { RolloutsController } from './rollouts/rollouts.controller';
 import { SettingsController } from './settings/settings.controller';
 import { SettingsService } from './settings/settings.service';
 
@@ -15,8 +20,8 @@ export class NotificationDispatchModule {
     return {
       module: NotificationDispatchModule,
       imports: [RuntimeModule.forRoot(runtime)],
-      controllers: [SettingsController, TimelineController],
-      providers: [Directory, SettingsService, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer],
+      controllers: [SettingsController, TimelineController, RolloutsController],
+      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer],
     };
   }
 }

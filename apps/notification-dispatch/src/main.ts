@@ -1,6 +1,9 @@
 import { ServiceRuntime, runService } from '@herald/platform';
 import { NotificationDispatchConfig } from './config';
 import { Dispatch1764230700000 } from './migrations/1764230700000-dispatch';
+import { InFlight1764230800000 } from './migrations/1764230800000-in-flight';
+import { RolloutProgress1764230900000 } from './migrations/1764230900000-rollout-progress';
+import { rolloutProgressProjection } from './rollouts/rollout-progress.projection';
 import { NotificationDispatchModule } from './app.module';
 
 void runService({
@@ -12,7 +15,8 @@ void runService({
       service: 'notification-dispatch',
       schema: 'notification_dispatch',
       config,
-      migrations: [Dispatch1764230700000],
+      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000],
+      asyncProjections: [rolloutProgressProjection],
     }),
   module: (runtime) => NotificationDispatchModule.forRoot(runtime),
 });

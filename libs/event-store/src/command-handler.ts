@@ -18,6 +18,8 @@ export interface Decider<State, Command, E extends Event> {
 export interface HandleOptions<State, E extends Event> {
   /** Messages to publish for the new events, written to the outbox in the same transaction. */
   outbox?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State; tx: Tx }) => OutboxMessage[] | Promise<OutboxMessage[]>;
+  /** Other writes that belong with the new events (a read model, a lock table), in the same transaction. */
+  inTransaction?: (ctx: { events: readonly RecordedEvent<E>[]; before: State; after: State; tx: Tx }) => Promise<void>;
   /** Skip the command entirely when this consumer already handled this message. */
   idempotency?: { consumer: string; messageId: string };
   /** Merged into every new event's metadata; a function gets the state the command is decided on. */
@@ -91,6 +93,7 @@ export class CommandHandler {
         const wanted = p.eventTypes ? recorded.filter((e) => p.eventTypes!.includes(e.type)) : recorded;
         if (wanted.length > 0) await p.apply(tx, wanted);
       }
+      await options.inTransaction?.({ events: recorded, before, after, tx });
       const messages = (await options.outbox?.({ events: recorded, before, after, tx })) ?? [];
       await this.store.enqueue(tx, messages);
     }

@@ -27,7 +27,10 @@ export const BaseConfig = z.object({
 });
 export type BaseConfig = z.infer<typeof BaseConfig>;
 
-export const configFields = { port, positiveMs };
+/** An http(s) URL; z.url() alone would accept "localhost:3001" (scheme "localhost:") or file://. */
+const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+export const configFields = { port, positiveMs, httpUrl };
 
 /** Parses the environment with the service's schema, or throws a ConfigError naming every bad field. */
 export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {

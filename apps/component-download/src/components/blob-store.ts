@@ -22,7 +22,12 @@ export class TooLargeError extends Error {
  * move into place with an atomic rename only once verified.
  */
 export class BlobStore {
-  constructor(readonly dir: string) {}
+  readonly dir: string;
+
+  /** `dir` may be relative (the default ./var/components is); it is resolved once, here. */
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
 
   async init(): Promise<void> {
     await mkdir(path.join(this.dir, 'sha256'), { recursive: true });

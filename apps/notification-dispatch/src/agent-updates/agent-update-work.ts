@@ -44,6 +44,16 @@ export function agentUpdateWork(events: readonly RecordedEvent<AgentUpdateEvent>
           );
         }
         break;
+      case 'NotificationAcknowledged':
+        if (after.open?.notificationId === e.data.notificationId) {
+          work.push(
+            workItem(
+              { kind: 'report-deadline', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt: e.data.attempt },
+              { delayMs: after.open.policy.reportTimeoutMs, correlationId },
+            ),
+          );
+        }
+        break;
       case 'ScanRequested':
         work.push(workItem({ kind: 'send-scan', agentId: e.data.agentId, scanId: e.data.scanId }, { correlationId }));
         break;

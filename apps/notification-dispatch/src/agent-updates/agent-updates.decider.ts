@@ -24,6 +24,8 @@ export interface OpenNotification {
   attempt: number;
   /** First attempt of the current round; acknowledgements of earlier rounds are stale. */
   roundStart: number;
+  /** The attempt the agent acknowledged, while it is updating. */
+  acknowledgedAttempt: number | null;
   resendDueAt: string | null;
   /** Follows the flow that opened it (the component download, or the reconnect). */
   correlationId: string | undefined;
@@ -49,17 +51,12 @@ export type AgentUpdateCommand =
       now: Date;
     }
   | { type: 'Skip'; agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; now: Date }
-  | {
-      type: 'RecordSendOutcome';
-      agentId: string;
-      notificationId: string;
-      attempt: number;
-      commandId: string;
-      components: ComponentTarget[];
-      routed: boolean;
-      now: Date;
-    }
+  /** Attempt n is about to be published (recorded first, so an acknowledgement can never precede it). */
+  | { type: 'RecordAttemptSent'; agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; now: Date }
+  /** The broker returned attempt n: the agent has no live queue. */
+  | { type: 'RecordAttemptReturned'; agentId: string; notificationId: string; attempt: number; now: Date }
   | { type: 'AckDeadlinePassed'; agentId: string; notificationId: string; attempt: number; now: Date }
+  | { type: 'ReportDeadlinePassed'; agentId: string; notificationId: string; attempt: number; now: Date }
   | { type: 'RecordAck'; agentId: string; notificationId: string; attempt: number; now: Date }
   | {
       type: 'RecordUpdateResult';
@@ -74,7 +71,8 @@ export type AgentUpdateCommand =
       scanId: string;
       now: Date;
     }
-  | { type: 'RecordScanSendOutcome'; agentId: string; scanId: string; commandId: string; routed: boolean; now: Date }
+  | { type: 'RecordScanSent'; agentId: string; scanId: string; commandId: string; now: Date }
+  | { type: 'RecordScanReturned'; agentId: string; scanId: string; now: Date }
   | { type: 'RecordScanResult'; agentId: string; scanId: string; outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; now: Date };
 
 export const agentUpdatesStreamId = (agentId: string): string => `agent-${agentId}`;
@@ -115,6 +113,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             phase: 'sending',
             attempt: 0,
             roundStart: 1,
+            acknowledgedAttempt: null,
             resendDueAt: null,
             correlationId: event.metadata?.correlationId,
           },
@@ -130,12 +129,12 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       case 'ResendScheduled':
         return open ? { ...state, open: { ...open, phase: 'awaiting-resend', resendDueAt: event.data.dueAt } } : state;
       case 'NotificationAcknowledged':
-        return open ? { ...state, open: { ...open, phase: 'updating', resendDueAt: null } } : state;
+        return open ? { ...state, open: { ...open, phase: 'updating', acknowledgedAttempt: event.data.attempt, resendDueAt: null } } : state;
       case 'UpdateCompleted':
         if (!open) return state;
         if (event.data.targetReached) return { ...state, open: null };
         // The target was raised meanwhile: a new round of attempts carries the newer versions.
-        return { ...state, open: { ...open, phase: 'sending', roundStart: open.attempt + 1 } };
+        return { ...state, open: { ...open, phase: 'sending', roundStart: open.attempt + 1, acknowledgedAttempt: null } };
       case 'UpdateFailed':
       case 'NotificationGaveUp':
       case 'NotificationResolved':
@@ -217,10 +216,9 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       case 'Skip':
         return [{ type: 'TargetSkipped', data: { agentId, rolloutId: command.rolloutId, trigger: command.trigger, reason: command.reason, at } }];
 
-      case 'RecordSendOutcome': {
+      case 'RecordAttemptSent':
         // Only the attempt that is due counts; a redelivered or superseded send is stale.
         if (!open || !matches(command.notificationId) || nextAttempt(state) !== command.attempt) return [];
-        if (!command.routed) return failed(open, command.attempt, 'no-queue');
         return [
           {
             type: 'AttemptSent',
@@ -235,11 +233,30 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             },
           },
         ];
-      }
+
+      case 'RecordAttemptReturned':
+        if (!open || !matches(command.notificationId) || open.phase !== 'awaiting-ack' || open.attempt !== command.attempt) return [];
+        return failed(open, command.attempt, 'no-queue');
 
       case 'AckDeadlinePassed':
         if (!open || !matches(command.notificationId) || open.phase !== 'awaiting-ack' || open.attempt !== command.attempt) return [];
         return failed(open, command.attempt, 'ack-timeout');
+
+      case 'ReportDeadlinePassed':
+        // The agent acknowledged but never reported (it crashed, or lost its report): the update failed.
+        if (!open || !matches(command.notificationId) || open.phase !== 'updating' || open.acknowledgedAttempt !== command.attempt) return [];
+        return [
+          {
+            type: 'UpdateFailed',
+            data: {
+              agentId,
+              notificationId: open.notificationId,
+              error: `no report within ${Math.round(open.policy.reportTimeoutMs / 1000)} s of the acknowledgement`,
+              installed: [],
+              at,
+            },
+          },
+        ];
 
       case 'RecordAck':
         // An acknowledgement at any point stops the resends, even one arriving after its timeout.
@@ -249,10 +266,13 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         return [{ type: 'NotificationAcknowledged', data: { agentId, notificationId: open.notificationId, attempt: command.attempt, at } }];
 
       case 'RecordUpdateResult': {
-        // A report can overtake a lost acknowledgement; it cannot precede the first send.
+        // A report can overtake its acknowledgement (or the acknowledgement was lost): it implies it.
         if (!open || !matches(command.notificationId) || open.phase === 'sending') return [];
+        const implied: AgentUpdateEvent[] =
+          open.phase === 'updating' ? [] : [{ type: 'NotificationAcknowledged', data: { agentId, notificationId: open.notificationId, attempt: open.attempt, at } }];
         if (command.outcome === 'failed') {
           return [
+            ...implied,
             {
               type: 'UpdateFailed',
               data: { agentId, notificationId: open.notificationId, error: command.error ?? 'the agent reported a failure', installed: command.installed, at },
@@ -261,6 +281,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         }
         const targetReached = outdatedComponents(command.installed, open.target).length === 0;
         const events: AgentUpdateEvent[] = [
+          ...implied,
           {
             type: 'UpdateCompleted',
             data: { agentId, notificationId: open.notificationId, components: command.applied, installed: command.installed, targetReached, at },
@@ -273,11 +294,13 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         return events;
       }
 
-      case 'RecordScanSendOutcome':
+      case 'RecordScanSent':
         if (state.pendingScans[command.scanId]?.status !== 'requested') return [];
-        return command.routed
-          ? [{ type: 'ScanCommandSent', data: { agentId, scanId: command.scanId, commandId: command.commandId, at } }]
-          : [{ type: 'ScanCommandFailed', data: { agentId, scanId: command.scanId, reason: 'no-queue', at } }];
+        return [{ type: 'ScanCommandSent', data: { agentId, scanId: command.scanId, commandId: command.commandId, at } }];
+
+      case 'RecordScanReturned':
+        if (state.pendingScans[command.scanId]?.status !== 'sent') return [];
+        return [{ type: 'ScanCommandFailed', data: { agentId, scanId: command.scanId, reason: 'no-queue', at } }];
 
       case 'RecordScanResult':
         if (!state.pendingScans[command.scanId]) return [];

@@ -9,7 +9,7 @@ const at = now.toISOString();
 const later = (ms: number) => new Date(now.getTime() + ms).toISOString();
 const agentId = 'a1';
 const notificationId = '00000000-0000-4000-8000-000000000001';
-const policy: NotificationPolicy = { resendIntervalMs: 900_000, maxAttempts: 5, ackTimeoutMs: 30_000, scanAfterUpdate: true };
+const policy: NotificationPolicy = { resendIntervalMs: 900_000, maxAttempts: 5, ackTimeoutMs: 30_000, reportTimeoutMs: 1_800_000, scanAfterUpdate: true };
 
 const target = (version: string, type = 'virus-pattern'): ComponentTarget => ({
   type,
@@ -37,8 +37,9 @@ const resend = (nextAttempt: number): AgentUpdateEvent => ({
 });
 const acked = (attempt: number): AgentUpdateEvent => ({ type: 'NotificationAcknowledged', data: { agentId, notificationId, attempt, at } });
 
-const sendOutcome = (attempt: number, routed: boolean, components = [target('2.0')]) =>
-  ({ type: 'RecordSendOutcome', agentId, notificationId, attempt, commandId: `c${attempt}`, components, routed, now }) as const;
+const sending = (attempt: number, components = [target('2.0')]) =>
+  ({ type: 'RecordAttemptSent', agentId, notificationId, attempt, commandId: `c${attempt}`, components, now }) as const;
+const returned = (attempt: number) => ({ type: 'RecordAttemptReturned', agentId, notificationId, attempt, now }) as const;
 
 const result = (installedVersion: string, independent = false): Extract<AgentUpdateCommand, { type: 'RecordUpdateResult' }> => ({
     type: 'RecordUpdateResult',
@@ -69,25 +70,31 @@ describe('agent updates decider', () => {
       .then([{ type: 'TargetSkipped', data: { agentId, rolloutId: 'r1', trigger: 'download', reason: 'offline', at } }]);
   });
 
-  it('records a routed attempt as sent, with its acknowledgement deadline', () => {
-    spec.given([targeted()]).when(sendOutcome(1, true)).then([sent(1)]);
+  it('records the attempt before it is published, with its acknowledgement deadline', () => {
+    spec.given([targeted()]).when(sending(1)).then([sent(1)]);
   });
 
-  it('schedules a resend after the interval when the agent has no queue', () => {
-    spec.given([targeted()]).when(sendOutcome(1, false)).then([failed(1), resend(2)]);
+  it('schedules a resend after the interval when the broker returns the attempt (no live queue)', () => {
+    spec.given([targeted(), sent(1)]).when(returned(1)).then([failed(1), resend(2)]);
+  });
+
+  it('ignores a return for an attempt that is not the one out', () => {
+    spec.given([targeted(), sent(1), acked(1)]).when(returned(1)).thenNothing();
+    spec.given([targeted(), sent(1), failed(1), resend(2)]).when(returned(1)).thenNothing();
   });
 
   it('gives up after the last allowed attempt fails', () => {
-    const history = [targeted(), failed(1), resend(2), failed(2), resend(3), failed(3), resend(4), failed(4), resend(5)];
+    const history = [targeted(), ...[1, 2, 3, 4].flatMap((n) => [sent(n), failed(n), resend(n + 1)]), sent(5)];
     spec
       .given(history)
-      .when(sendOutcome(5, false))
+      .when(returned(5))
       .then([failed(5), { type: 'NotificationGaveUp', data: { agentId, notificationId, attempts: 5, at } }]);
   });
 
-  it('ignores a send outcome for an attempt that is not due (redelivery, stale resend)', () => {
-    spec.given([targeted(), sent(1)]).when(sendOutcome(1, true)).thenNothing();
-    spec.given([targeted(), failed(1), resend(2)]).when(sendOutcome(3, true)).thenNothing();
+  it('ignores sending an attempt that is not due (redelivery, stale resend)', () => {
+    spec.given([targeted(), sent(1)]).when(sending(1)).thenNothing();
+    spec.given([targeted(), sent(1), failed(1), resend(2)]).when(sending(3)).thenNothing();
+    spec.given([targeted(), sent(1), failed(1), resend(2)]).when(sending(2)).then([sent(2)]);
   });
 
   it('fails an unacknowledged attempt at its deadline and schedules the resend', () => {
@@ -105,6 +112,14 @@ describe('agent updates decider', () => {
     spec.given([targeted(), sent(1), failed(1, 'ack-timeout'), resend(2)]).when({ type: 'RecordAck', agentId, notificationId, attempt: 1, now }).then([acked(1)]);
     const state = [targeted(), sent(1), failed(1, 'ack-timeout'), resend(2), acked(1)].reduce(agentUpdatesDecider.evolve, agentUpdatesDecider.initialState());
     expect(nextAttempt(state)).toBeNull();
+  });
+
+  it('fails an update the agent acknowledged but never reported, once the report deadline passes', () => {
+    spec
+      .given([targeted(), sent(1), acked(1)])
+      .when({ type: 'ReportDeadlinePassed', agentId, notificationId, attempt: 1, now })
+      .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'no report within 1800 s of the acknowledgement', installed: [], at } }]);
+    spec.given([targeted(), sent(1)]).when({ type: 'ReportDeadlinePassed', agentId, notificationId, attempt: 1, now }).thenNothing();
   });
 
   it('ignores a duplicate acknowledgement', () => {
@@ -134,6 +149,11 @@ describe('agent updates decider', () => {
   it('never asks an Independent agent to scan', () => {
     const events = spec.given([targeted(), sent(1), acked(1)]).when(result('2.0', true)).events();
     expect(events.map((e) => e.type)).toEqual(['UpdateCompleted']);
+  });
+
+  it('takes a report that overtook its acknowledgement as the acknowledgement', () => {
+    const events = spec.given([targeted(), sent(1)]).when(result('2.0')).events();
+    expect(events.map((e) => e.type)).toEqual(['NotificationAcknowledged', 'UpdateCompleted', 'ScanRequested']);
   });
 
   it('reports each update once: a second result for a closed notification changes nothing', () => {

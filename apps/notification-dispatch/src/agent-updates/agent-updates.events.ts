@@ -22,6 +22,8 @@ export interface NotificationPolicy {
   resendIntervalMs: number;
   maxAttempts: number;
   ackTimeoutMs: number;
+  /** After an acknowledgement, how long the agent has to report; then the update counts as failed. */
+  reportTimeoutMs: number;
   scanAfterUpdate: boolean;
 }
 
@@ -47,6 +49,7 @@ export type NotificationTargetRaised = Event<
 
 export type TargetSkipped = Event<'TargetSkipped', { agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; at: string }>;
 
+/** Attempt n is being published to the agent's queue (recorded just before the publish). */
 export type AttemptSent = Event<
   'AttemptSent',
   { agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; ackDeadlineAt: string; at: string }

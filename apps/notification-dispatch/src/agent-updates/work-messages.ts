@@ -21,6 +21,7 @@ export const WorkMessage = z.discriminatedUnion('kind', [
   }),
   z.strictObject({ kind: z.literal('send-attempt'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
   z.strictObject({ kind: z.literal('ack-deadline'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
+  z.strictObject({ kind: z.literal('report-deadline'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
   z.strictObject({ kind: z.literal('send-scan'), agentId: AgentId, scanId: z.uuid() }),
 ]);
 export type WorkMessage = z.infer<typeof WorkMessage>;

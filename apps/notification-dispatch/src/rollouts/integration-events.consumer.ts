@@ -4,8 +4,7 @@ import { AgentConnected, ComponentVersionAvailable, IntegrationEvent, determinis
 import { CommandHandler, EventStore, OutboxMessage, Tx } from '@herald/event-store';
 import { AmqpClient, Outcome, declareWorkQueue } from '@herald/messaging';
 import { RUNTIME, ServiceRuntime, integrationEventHandler } from '@herald/platform';
-import { agentUpdateWork } from '../agent-updates/agent-update-work';
-import { agentUpdatesDecider, agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
+import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
 import { SettingsService, policyOf } from '../settings/settings.service';
@@ -28,6 +27,7 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
     private readonly commands: CommandHandler,
     private readonly directory: Directory,
     private readonly settings: SettingsService,
+    private readonly updates: AgentUpdates,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -61,7 +61,7 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
     await this.directory.applyCatalog(tx, [...event.catalog, event.component]);
     const settings = await this.settings.current(tx);
     const catalog = await this.directory.catalog(tx);
-    const plan = planRollout(await this.directory.agents(tx), catalog, settings.includeIndependentAndOffline);
+    const plan = planRollout(await this.directory.agents(tx), catalog, event.component, settings.includeIndependentAndOffline);
     const rolloutId = deterministicUuid('rollout', event.messageId);
     const correlationId = event.correlationId ?? rolloutId;
     await this.commands.handleIn(
@@ -102,10 +102,7 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
     const settings = await this.settings.current(tx);
     if (!settings.updateOnReconnect || event.independentMode) return;
     const components = outdatedComponents(event.components, await this.directory.catalog(tx));
-    await this.commands.handleIn(
-      tx,
-      agentUpdatesDecider,
-      agentUpdatesStreamId(event.agentId),
+    await this.updates.decide(
       {
         type: 'Target',
         agentId: event.agentId,
@@ -116,7 +113,8 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
         notificationId: randomUUID(),
         now: new Date(),
       },
-      { metadata: { causationId: event.messageId }, outbox: ({ events, after }) => agentUpdateWork(events, after) },
+      { metadata: { causationId: event.messageId, correlationId: `reconnect-${event.messageId}` } },
+      tx,
     );
   }
 }

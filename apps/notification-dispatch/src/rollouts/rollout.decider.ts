@@ -1,4 +1,4 @@
-import { ComponentTarget, outdatedComponents } from '@herald/contracts';
+import { ComponentTarget, compareVersions, outdatedComponents } from '@herald/contracts';
 import { Decider, Event } from '@herald/event-store';
 import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
 import type { DirectoryAgent } from '../directory/directory';
@@ -45,18 +45,27 @@ export type RolloutCommand = {
 export const rolloutStreamId = (rolloutId: string): string => `rollout-${rolloutId}`;
 
 /**
- * R1/R1a/R8 for every known agent: who is behind on which components, and who is skipped why.
- * Independent agents are those that report Independent mode; one that does so without holding
- * the privilege is skipped as "no-privilege" so an admin sees it. R1a includes all of them.
+ * R1/R1a/R8 for a newly announced version: the agents that have that component in an older
+ * version are the rollout's; each is targeted with every component it is behind on (so one
+ * notification brings it fully up to date) or skipped with its reason. Independent agents are
+ * those that report Independent mode; one that does so without holding the privilege is skipped
+ * as "no-privilege" so an admin sees it. R1a includes offline and Independent agents.
  */
-export function planRollout(agents: readonly DirectoryAgent[], catalog: readonly ComponentTarget[], includeIndependentAndOffline: boolean): RolloutPlan {
+export function planRollout(
+  agents: readonly DirectoryAgent[],
+  catalog: readonly ComponentTarget[],
+  announced: Pick<ComponentTarget, 'type' | 'version'>,
+  includeIndependentAndOffline: boolean,
+): RolloutPlan {
   const plan: RolloutPlan = { targets: [], skipped: [], upToDate: 0 };
   for (const agent of agents) {
-    const components = outdatedComponents(agent.components, catalog);
-    if (components.length === 0) {
+    const have = agent.components.find((c) => c.type === announced.type);
+    if (!have) continue; // not a component this agent uses
+    if (compareVersions(have.version, announced.version) >= 0) {
       plan.upToDate++;
       continue;
     }
+    const components = outdatedComponents(agent.components, catalog);
     let reason: SkipReason | null = null;
     if (!agent.online) reason = 'offline';
     else if (agent.independentMode) reason = agent.independentPrivilege ? 'independent' : 'no-privilege';

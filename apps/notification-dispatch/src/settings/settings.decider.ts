@@ -17,6 +17,8 @@ export const EventTriggeredSettings = z.strictObject({
   maxAttempts: z.number().int().min(1).max(100),
   /** R4: an attempt not acknowledged within this long has failed. */
   ackTimeoutSeconds: z.number().int().min(1).max(3_600),
+  /** After acknowledging, how long an agent has to report its update before it counts as failed. */
+  reportTimeoutSeconds: z.number().int().min(10).max(86_400),
   /** R6: at most this many agents between "notified" and "reported" at once. */
   maxInFlight: z.number().int().min(1).max(100_000),
 });
@@ -30,6 +32,7 @@ export const DEFAULT_SETTINGS: EventTriggeredSettings = {
   resendIntervalSeconds: 900,
   maxAttempts: 5,
   ackTimeoutSeconds: 60,
+  reportTimeoutSeconds: 1_800,
   maxInFlight: 1_000,
 };
 

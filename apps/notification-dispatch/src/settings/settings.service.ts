@@ -32,6 +32,7 @@ export function policyOf(s: EventTriggeredSettings): NotificationPolicy {
     resendIntervalMs: s.resendIntervalSeconds * 1000,
     maxAttempts: s.maxAttempts,
     ackTimeoutMs: s.ackTimeoutSeconds * 1000,
+    reportTimeoutMs: s.reportTimeoutSeconds * 1000,
     scanAfterUpdate: s.scanAfterUpdate,
   };
 }

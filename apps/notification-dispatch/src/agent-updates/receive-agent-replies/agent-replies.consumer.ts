@@ -1,12 +1,12 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { AgentMessage, deterministicUuid } from '@herald/contracts';
 import { CommandHandler } from '@herald/event-store';
+import { AgentUpdates } from '../agent-updates.service';
 import { AmqpClient, Outcome, declareWorkQueue } from '@herald/messaging';
 import { RUNTIME, ServiceRuntime, agentMessageHandler } from '@herald/platform';
 import { Directory } from '../../directory/directory';
 import { DispatchQueues } from '../../topology';
-import { agentUpdateWork } from '../agent-update-work';
-import { AgentUpdateCommand, agentUpdatesDecider, agentUpdatesStreamId } from '../agent-updates.decider';
+import type { AgentUpdateCommand } from '../agent-updates.decider';
 
 const CONSUMER = 'dispatch-agent-replies';
 
@@ -18,6 +18,7 @@ export class AgentRepliesConsumer implements OnApplicationBootstrap {
     private readonly amqp: AmqpClient,
     private readonly commands: CommandHandler,
     private readonly directory: Directory,
+    private readonly updates: AgentUpdates,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -63,11 +64,14 @@ export class AgentRepliesConsumer implements OnApplicationBootstrap {
         default:
           return Outcome.park(`unexpected message type ${message.type} on the dispatch queue`);
       }
-      await this.commands.handleIn(tx, agentUpdatesDecider, agentUpdatesStreamId(message.agentId), command, {
-        idempotency: { consumer: CONSUMER, messageId: message.messageId },
-        metadata: (state) => ({ causationId: message.messageId, correlationId: state.open?.correlationId }),
-        outbox: ({ events, after }) => agentUpdateWork(events, after),
-      });
+      await this.updates.decide(
+        command,
+        {
+          dedupe: { consumer: CONSUMER, messageId: message.messageId },
+          metadata: (state) => ({ causationId: message.messageId, correlationId: state.open?.correlationId }),
+        },
+        tx,
+      );
       return Outcome.ack();
     });
   }

@@ -6,24 +6,31 @@ import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../../config';
 import { SettingsService, policyOf } from '../../settings/settings.service';
 import { DispatchQueues } from '../../topology';
-import { agentUpdateWork } from '../agent-update-work';
-import { AgentUpdateCommand, AgentUpdateState, agentUpdatesDecider, agentUpdatesStreamId, nextAttempt } from '../agent-updates.decider';
-import type { AgentUpdateEvent } from '../agent-updates.events';
-import { WorkMessage } from '../work-messages';
+import { nextAttempt } from '../agent-updates.decider';
+import { AgentUpdates } from '../agent-updates.service';
+import { InFlightSlots } from '../in-flight-slots';
+import { WorkMessage, workItem } from '../work-messages';
+
+type Metadata = { correlationId?: string; causationId?: string };
 
 /**
  * Carries out dispatch's own work items: open or skip a notification for an agent, send attempt
  * n to the agent's queue (mandatory: no queue means the agent is not connected, a failed
- * attempt), fail an attempt whose acknowledgement deadline passed, send a scan.
+ * attempt), fail an attempt whose acknowledgement or report deadline passed, send a scan.
  */
 @Injectable()
 export class WorkConsumer implements OnApplicationBootstrap {
+  /** Attempts put off because every R6 slot was taken; for metrics. */
+  deferred = 0;
+
   constructor(
     @Inject(RUNTIME) private readonly runtime: ServiceRuntime<NotificationDispatchConfig>,
     private readonly amqp: AmqpClient,
     private readonly store: EventStore,
     private readonly commands: CommandHandler,
     private readonly settings: SettingsService,
+    private readonly updates: AgentUpdates,
+    private readonly slots: InFlightSlots,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -40,61 +47,62 @@ export class WorkConsumer implements OnApplicationBootstrap {
     } catch {
       return Outcome.park('invalid work message: not JSON');
     }
-    const metadata = { correlationId: raw.correlationId, causationId: raw.messageId };
+    const metadata: Metadata = { correlationId: raw.correlationId, causationId: raw.messageId };
+    const dedupe = raw.messageId ? { consumer: 'dispatch-work', messageId: raw.messageId } : undefined;
+    const { agentId } = work;
     const now = new Date();
     switch (work.kind) {
       case 'target': {
-        const settings = await this.settings.current();
-        await this.decide(work.agentId, {
-          type: 'Target',
-          agentId: work.agentId,
-          rolloutId: work.rolloutId,
-          trigger: 'download',
-          components: work.components,
-          policy: policyOf(settings),
-          notificationId: work.notificationId,
-          now,
-        }, metadata, raw.messageId);
-        return Outcome.ack();
+        const policy = policyOf(await this.settings.current());
+        const { notificationId, rolloutId, components } = work;
+        await this.updates.decide({ type: 'Target', agentId, rolloutId, trigger: 'download', components, policy, notificationId, now }, { metadata, dedupe });
+        break;
       }
       case 'skip':
-        await this.decide(work.agentId, { type: 'Skip', agentId: work.agentId, rolloutId: work.rolloutId, trigger: 'download', reason: work.reason, now }, metadata, raw.messageId);
-        return Outcome.ack();
+        await this.updates.decide({ type: 'Skip', agentId, rolloutId: work.rolloutId, trigger: 'download', reason: work.reason, now }, { metadata, dedupe });
+        break;
       case 'send-attempt':
-        await this.sendAttempt(work.agentId, work.notificationId, work.attempt, metadata);
-        return Outcome.ack();
+        await this.sendAttempt(agentId, work.notificationId, work.attempt, metadata);
+        break;
       case 'ack-deadline':
-        await this.decide(work.agentId, { type: 'AckDeadlinePassed', agentId: work.agentId, notificationId: work.notificationId, attempt: work.attempt, now }, metadata);
-        return Outcome.ack();
+        await this.updates.decide({ type: 'AckDeadlinePassed', agentId, notificationId: work.notificationId, attempt: work.attempt, now }, { metadata });
+        break;
+      case 'report-deadline':
+        await this.updates.decide({ type: 'ReportDeadlinePassed', agentId, notificationId: work.notificationId, attempt: work.attempt, now }, { metadata });
+        break;
       case 'send-scan':
-        await this.sendScan(work.agentId, work.scanId, metadata);
-        return Outcome.ack();
+        await this.sendScan(agentId, work.scanId, metadata);
+        break;
     }
-  }
-
-  private decide(agentId: string, command: AgentUpdateCommand, metadata: Record<string, string | undefined>, dedupeId?: string) {
-    return this.commands.handle(agentUpdatesDecider, agentUpdatesStreamId(agentId), command, {
-      metadata,
-      idempotency: dedupeId ? { consumer: 'dispatch-work', messageId: dedupeId } : undefined,
-      outbox: ({ events, after }) => agentUpdateWork(events, after),
-    });
-  }
-
-  private async state(agentId: string): Promise<AgentUpdateState> {
-    const { events } = await this.store.readStream<AgentUpdateEvent>(agentUpdatesStreamId(agentId));
-    return events.reduce(agentUpdatesDecider.evolve, agentUpdatesDecider.initialState());
+    return Outcome.ack();
   }
 
   /**
-   * Publishes attempt n with the notification's current target (R7: never a stale version),
-   * then records whether a queue took it. A crash in between republishes the same command id,
-   * which the agent de-duplicates.
+   * Sends attempt n with the notification's current target (R7: never a stale version). The
+   * attempt is recorded first (with its acknowledgement deadline), then published, so the agent's
+   * acknowledgement can never arrive before the record of what it acknowledges; a crash before the
+   * publish is caught by that deadline. A returned message (no live queue) fails the attempt.
+   * Without a free R6 slot the attempt waits for the next wave.
    */
-  private async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Record<string, string | undefined>): Promise<void> {
-    const state = await this.state(agentId);
+  private async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
+    const state = await this.updates.state(agentId);
     if (state.open?.notificationId !== notificationId || nextAttempt(state) !== attempt) return; // stale: superseded or already sent
-    const open = state.open;
+    const components = state.open.target;
     const commandId = deterministicUuid('update', notificationId, String(attempt));
+    const { maxInFlight } = await this.settings.current();
+    const recorded = await this.commands.transaction(async (tx) => {
+      if (!(await this.slots.tryAcquire(tx, agentId, notificationId, maxInFlight))) {
+        // Every slot is taken: try again in the next wave, durably.
+        await this.store.enqueue(tx, [
+          workItem({ kind: 'send-attempt', agentId, notificationId, attempt }, { delayMs: this.runtime.config.DISPATCH_WAVE_DELAY_MS, correlationId: metadata.correlationId }),
+        ]);
+        return 'deferred' as const;
+      }
+      const result = await this.updates.decide({ type: 'RecordAttemptSent', agentId, notificationId, attempt, commandId, components, now: new Date() }, { metadata }, tx);
+      return result.kind === 'handled' && result.events.length > 0 ? ('sent' as const) : ('stale' as const);
+    });
+    if (recorded === 'deferred') this.deferred++;
+    if (recorded !== 'sent') return;
     const command: UpdateCommand = {
       type: 'update',
       schemaVersion: 1,
@@ -104,7 +112,7 @@ export class WorkConsumer implements OnApplicationBootstrap {
       notificationId,
       attempt,
       issuedAt: new Date().toISOString(),
-      components: open.target,
+      components,
     };
     const published = await this.amqp.publish(Exchanges.agentCommands, agentId, Buffer.from(JSON.stringify(command)), {
       messageId: commandId,
@@ -112,20 +120,17 @@ export class WorkConsumer implements OnApplicationBootstrap {
       correlationId: metadata.correlationId,
       mandatory: true,
     });
-    await this.decide(
-      agentId,
-      { type: 'RecordSendOutcome', agentId, notificationId, attempt, commandId, components: open.target, routed: published.routed, now: new Date() },
-      metadata,
-    );
+    if (!published.routed) await this.updates.decide({ type: 'RecordAttemptReturned', agentId, notificationId, attempt, now: new Date() }, { metadata });
     this.runtime.logger.debug({ agentId, notificationId, attempt, routed: published.routed, correlationId: metadata.correlationId }, 'update attempt published');
   }
 
-  private async sendScan(agentId: string, scanId: string, metadata: Record<string, string | undefined>): Promise<void> {
-    const state = await this.state(agentId);
+  private async sendScan(agentId: string, scanId: string, metadata: Metadata): Promise<void> {
+    const state = await this.updates.state(agentId);
     const scan = state.pendingScans[scanId];
     if (scan?.status !== 'requested') return;
     const commandId = deterministicUuid('scan', scanId);
-    const notificationId = scan.notificationId;
+    const sent = await this.updates.decide({ type: 'RecordScanSent', agentId, scanId, commandId, now: new Date() }, { metadata });
+    if (sent.kind !== 'handled' || sent.events.length === 0) return;
     const command: ScanCommand = {
       type: 'scan',
       schemaVersion: 1,
@@ -133,7 +138,7 @@ export class WorkConsumer implements OnApplicationBootstrap {
       commandId,
       agentId,
       scanId,
-      notificationId,
+      notificationId: scan.notificationId,
       issuedAt: new Date().toISOString(),
     };
     const published = await this.amqp.publish(Exchanges.agentCommands, agentId, Buffer.from(JSON.stringify(command)), {
@@ -142,6 +147,6 @@ export class WorkConsumer implements OnApplicationBootstrap {
       correlationId: metadata.correlationId,
       mandatory: true,
     });
-    await this.decide(agentId, { type: 'RecordScanSendOutcome', agentId, scanId, commandId, routed: published.routed, now: new Date() }, metadata);
+    if (!published.routed) await this.updates.decide({ type: 'RecordScanReturned', agentId, scanId, now: new Date() }, { metadata });
   }
 }

@@ -18,12 +18,13 @@ export class TimelineController {
   async timeline(@Param('id') id: string) {
     if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
     const { events } = await this.store.readStream<AgentUpdateEvent>(agentUpdatesStreamId(id));
+    const agent = await this.db.session((sql) => this.directory.agent(sql, id));
     // A known agent with no decisions yet has an empty timeline; an unknown one has none.
-    if (events.length === 0 && !(await this.db.session((sql) => this.directory.agent(sql, id)))) {
-      throw new NotFoundException(`unknown agent ${id}`);
-    }
+    if (events.length === 0 && !agent) throw new NotFoundException(`unknown agent ${id}`);
     return {
       agentId: id,
+      /** What dispatch last heard about the agent from agent-presence. */
+      agent: agent ? { online: agent.online, independentMode: agent.independentMode, independentPrivilege: agent.independentPrivilege, components: agent.components } : null,
       entries: events.map((e) => {
         const { agentId: _agentId, at, ...details } = e.data as AgentUpdateEvent['data'] & { agentId: string; at: string };
         return { position: e.streamPosition, at, type: e.type, correlationId: e.metadata.correlationId, ...details };

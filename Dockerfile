@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every Herald service. docker-compose.yml runs it three times and picks each
+# service's entry point with `command: ["node", "dist/apps/<service>/src/main.js"]`.
+#
+#   docker build -t herald .
+#   docker run --rm herald node dist/apps/agent-presence/src/main.js
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: all dependencies, compile apps/ and libs/ to dist/ with SWC -----------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+
+# Install scripts follow package.json's "allowScripts" policy whichever npm the base image ships
+# (npm 10 ignores the field, npm 11 only warns): run none, then run the one the policy allows.
+# @swc/core's postinstall only checks that its native binary (an optional dependency) loads.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts \
+ && npm rebuild @swc/core
+
+COPY .swcrc tsconfig.json nest-cli.json ./
+COPY apps ./apps
+COPY libs ./libs
+RUN npm run build
+
+# ---- runtime: production dependencies and the compiled code only ------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+
+# No production dependency needs an install script (the only one that has one, @scarf/scarf,
+# is usage telemetry and is denied in "allowScripts").
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+ && npm cache clean --force
+
+COPY --from=build /app/dist ./dist
+
+# component-download's content-addressed store. Created here and owned by `node` so that a named
+# volume mounted on it starts out writable by the service (Docker copies ownership into a new,
+# empty named volume). The code under /app stays owned by root: read-only for the service.
+ENV COMPONENT_STORE_DIR=/var/lib/herald/components
+RUN mkdir -p /var/lib/herald/components \
+ && chown -R node:node /var/lib/herald
+
+USER node
+
+# component-download, notification-dispatch, agent-presence (their *_PORT defaults).
+EXPOSE 3001 3002 3003
+
+# GET /health answers 200 only while PostgreSQL and RabbitMQ are reachable. The port is worked out
+# from the command the container runs (PID 1), so this default fits all three services;
+# docker-compose.yml sets its own, explicit check per service.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD node -e "const e = process.env, c = require('fs').readFileSync('/proc/1/cmdline', 'utf8'); const p = /agent-presence/.test(c) ? e.AGENT_PRESENCE_PORT || 3003 : /notification-dispatch/.test(c) ? e.NOTIFICATION_DISPATCH_PORT || 3002 : e.COMPONENT_DOWNLOAD_PORT || 3001; fetch('http://127.0.0.1:' + p + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+
+# Node runs as PID 1 and handles SIGTERM itself (graceful drain, see SHUTDOWN_DRAIN_MS).
+CMD ["node", "dist/apps/component-download/src/main.js"]

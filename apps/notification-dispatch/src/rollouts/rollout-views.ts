@@ -1,0 +1,127 @@
+import { Injectable } from '@nestjs/common';
+import { Database } from '@herald/event-store';
+
+export interface RolloutCounts {
+  targeted: number;
+  skipped: { offline: number; independent: number; 'no-privilege': number };
+  upToDate: number;
+  notified: number;
+  acknowledged: number;
+  updated: number;
+  failed: number;
+  gaveUp: number;
+  /** Targeted agents with no outcome yet (not updated, failed or given up). */
+  inProgress: number;
+  scanRequested: number;
+  scanned: number;
+  /** Skipped agents (offline, independent) that R2 later brought up to date. */
+  updatedAfterSkip: number;
+}
+
+export interface RolloutView {
+  rolloutId: string;
+  component: { type: string; version: string };
+  startedAt: Date;
+  notifyOnDownload: boolean;
+  includeIndependentAndOffline: boolean;
+  policy: unknown;
+  correlationId: string | null;
+  counts: RolloutCounts;
+  /** Every targeted agent has an outcome. */
+  complete: boolean;
+}
+
+const COUNTS = `
+  count(*) FILTER (WHERE ra.targeted) AS targeted,
+  count(*) FILTER (WHERE ra.skipped_reason = 'offline') AS skipped_offline,
+  count(*) FILTER (WHERE ra.skipped_reason = 'independent') AS skipped_independent,
+  count(*) FILTER (WHERE ra.skipped_reason = 'no-privilege') AS skipped_no_privilege,
+  count(*) FILTER (WHERE ra.targeted AND ra.attempts > ra.returned_attempts) AS notified,
+  count(*) FILTER (WHERE ra.targeted AND ra.acknowledged) AS acknowledged,
+  count(*) FILTER (WHERE ra.targeted AND ra.updated) AS updated,
+  count(*) FILTER (WHERE ra.targeted AND ra.failed AND NOT ra.updated) AS failed,
+  count(*) FILTER (WHERE ra.targeted AND ra.gave_up AND NOT ra.updated) AS gave_up,
+  count(*) FILTER (WHERE ra.targeted AND NOT (ra.updated OR ra.failed OR ra.gave_up)) AS in_progress,
+  count(*) FILTER (WHERE ra.scan_requested) AS scan_requested,
+  count(*) FILTER (WHERE ra.scanned) AS scanned,
+  count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.updated) AS updated_after_skip`;
+
+interface Row {
+  rollout_id: string;
+  component_type: string;
+  version: string;
+  started_at: Date;
+  notify_on_download: boolean;
+  include_independent_and_offline: boolean;
+  policy: unknown;
+  correlation_id: string | null;
+  up_to_date: number;
+  [count: string]: unknown;
+}
+
+const n = (v: unknown) => Number(v ?? 0);
+
+function toView(r: Row): RolloutView {
+  const counts: RolloutCounts = {
+    targeted: n(r.targeted),
+    skipped: { offline: n(r.skipped_offline), independent: n(r.skipped_independent), 'no-privilege': n(r.skipped_no_privilege) },
+    upToDate: n(r.up_to_date),
+    notified: n(r.notified),
+    acknowledged: n(r.acknowledged),
+    updated: n(r.updated),
+    failed: n(r.failed),
+    gaveUp: n(r.gave_up),
+    inProgress: n(r.in_progress),
+    scanRequested: n(r.scan_requested),
+    scanned: n(r.scanned),
+    updatedAfterSkip: n(r.updated_after_skip),
+  };
+  return {
+    rolloutId: r.rollout_id,
+    component: { type: r.component_type, version: r.version },
+    startedAt: r.started_at,
+    notifyOnDownload: r.notify_on_download,
+    includeIndependentAndOffline: r.include_independent_and_offline,
+    policy: r.policy,
+    correlationId: r.correlation_id,
+    counts,
+    complete: counts.inProgress === 0,
+  };
+}
+
+/** Queries over the rollout-progress read model. */
+@Injectable()
+export class RolloutViews {
+  constructor(private readonly db: Database) {}
+
+  async list(limit: number, offset: number): Promise<RolloutView[]> {
+    const rows = await this.db.session((sql) =>
+      sql.rows<Row>(
+        `SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
+          GROUP BY r.rollout_id ORDER BY r.started_at DESC LIMIT $1 OFFSET $2`,
+        [limit, offset],
+      ),
+    );
+    return rows.map(toView);
+  }
+
+  async get(rolloutId: string): Promise<RolloutView | undefined> {
+    const row = await this.db.session((sql) =>
+      sql.one<Row>(`SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) WHERE r.rollout_id = $1 GROUP BY r.rollout_id`, [rolloutId]),
+    );
+    return row && toView(row);
+  }
+
+  async agents(rolloutId: string, limit: number, offset: number) {
+    return this.db.session((sql) =>
+      sql.rows(
+        `SELECT agent_id AS "agentId", targeted, skipped_reason AS "skippedReason", attempts,
+                returned_attempts AS "returnedAttempts", timed_out_attempts AS "timedOutAttempts",
+                attempts > returned_attempts AS notified, acknowledged, updated, failed, gave_up AS "gaveUp", scan_requested AS "scanRequested", scanned,
+                last_change_at AS "lastChangeAt"
+           FROM rollout_agents WHERE rollout_id = $1 ORDER BY agent_id LIMIT $2 OFFSET $3`,
+        [rolloutId, limit, offset],
+      ),
+    );
+  }
+}

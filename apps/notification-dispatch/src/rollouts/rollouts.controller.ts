@@ -1,0 +1,42 @@
+import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+import { RolloutViews } from './rollout-views';
+
+const Page = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+class PageDto extends createZodDto(Page) {}
+
+/** Rollouts: one per verified component version (the R1 trigger), with live progress. */
+@Controller('rollouts')
+export class RolloutsController {
+  constructor(private readonly views: RolloutViews) {}
+
+  @Get()
+  async list(@Query() page: PageDto) {
+    const { limit, offset } = page as z.infer<typeof Page>;
+    return { rollouts: await this.views.list(limit, offset) };
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string) {
+    return this.find(id);
+  }
+
+  /** Where each agent of the rollout stands. */
+  @Get(':id/agents')
+  async agents(@Param('id') id: string, @Query() page: PageDto) {
+    await this.find(id);
+    const { limit, offset } = page as z.infer<typeof Page>;
+    return { rolloutId: id, agents: await this.views.agents(id, limit, offset) };
+  }
+
+  private async find(id: string) {
+    if (!z.uuid().safeParse(id).success) throw new BadRequestException(`invalid rollout id ${JSON.stringify(id)}`);
+    const view = await this.views.get(id);
+    if (!view) throw new NotFoundException(`unknown rollout ${id}`);
+    return view;
+  }
+}

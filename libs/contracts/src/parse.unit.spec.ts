@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { compareVersions, deterministicUuid, outdatedComponents, parseAgentCommand, parseAgentMessage, parseIntegrationEvent } from '@herald/contracts';
+
+const hello = (over: Record<string, unknown> = {}) => ({
+  type: 'hello',
+  schemaVersion: 1,
+  messageId: randomUUID(),
+  agentId: 'agent-7',
+  sentAt: new Date().toISOString(),
+  bootId: 'boot-1',
+  hostname: 'pc-7',
+  agentVersion: '1.2.3',
+  independentMode: false,
+  components: [{ type: 'virus-pattern', version: '17.1.0' }],
+  ...over,
+});
+const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+describe('parseAgentMessage', () => {
+  it('accepts a valid hello whose routing key names the same agent', () => {
+    const result = parseAgentMessage(body(hello()), 'agent.agent-7.hello');
+    expect(result).toMatchObject({ ok: true, message: { type: 'hello', agentId: 'agent-7' } });
+  });
+
+  it.each([
+    ['not JSON', Buffer.from('{nope'), 'agent.agent-7.hello', 'not-json'],
+    ['a JSON array', body([1, 2]), 'agent.agent-7.hello', 'not-json'],
+    ['an unknown type', body(hello({ type: 'greetings' })), 'agent.agent-7.greetings', 'unknown-type'],
+    ['an unsupported schema version', body(hello({ schemaVersion: 2 })), 'agent.agent-7.hello', 'unsupported-schema-version'],
+    ['a missing field', body(hello({ bootId: undefined })), 'agent.agent-7.hello', 'invalid'],
+    ['an unknown field', body(hello({ extra: true })), 'agent.agent-7.hello', 'invalid'],
+    ['a bad version', body(hello({ components: [{ type: 'virus-pattern', version: 'latest' }] })), 'agent.agent-7.hello', 'invalid'],
+    ['another agent in the routing key', body(hello()), 'agent.agent-8.hello', 'agent-id-mismatch'],
+    ['no agent in the routing key', body(hello()), 'hello', 'agent-id-mismatch'],
+    ['a routing key of another type', body(hello()), 'agent.agent-7.heartbeat', 'invalid'],
+  ])('refuses %s', (_what, raw, routingKey, reason) => {
+    expect(parseAgentMessage(raw, routingKey)).toMatchObject({ ok: false, reason });
+  });
+
+  it('refuses agent ids that could not be a routing-key word', () => {
+    expect(parseAgentMessage(body(hello({ agentId: 'a.b' })), 'agent.a.b.hello')).toMatchObject({ ok: false });
+    expect(parseAgentMessage(body(hello({ agentId: '#' })), 'agent.#.hello')).toMatchObject({ ok: false });
+  });
+});
+
+describe('parseAgentCommand and parseIntegrationEvent', () => {
+  it('refuses an update command without components', () => {
+    const command = { type: 'update', schemaVersion: 1, messageId: randomUUID(), commandId: randomUUID(), agentId: 'a', notificationId: randomUUID(), attempt: 1, issuedAt: new Date().toISOString(), components: [] };
+    expect(parseAgentCommand(body(command))).toMatchObject({ ok: false, reason: 'invalid' });
+  });
+
+  it('refuses an agent message on the integration path', () => {
+    expect(parseIntegrationEvent(body(hello()))).toMatchObject({ ok: false, reason: 'unknown-type' });
+  });
+});
+
+describe('versions and ids', () => {
+  it('compares versions numerically, part by part', () => {
+    expect(compareVersions('17.10.0', '17.9.0')).toBe(1);
+    expect(compareVersions('1.0', '1.0.0')).toBe(0);
+    expect(compareVersions('2', '10')).toBe(-1);
+  });
+
+  it('finds the components an agent has in an older version only', () => {
+    const catalog = [{ type: 'a', version: '2.0' }, { type: 'b', version: '1.0' }, { type: 'c', version: '5.0' }];
+    expect(outdatedComponents([{ type: 'a', version: '1.9' }, { type: 'b', version: '1.0' }], catalog)).toEqual([{ type: 'a', version: '2.0' }]);
+  });
+
+  it('derives the same UUID from the same inputs, and a valid one', () => {
+    const id = deterministicUuid('update', 'n1', '3');
+    expect(id).toBe(deterministicUuid('update', 'n1', '3'));
+    expect(id).not.toBe(deterministicUuid('update', 'n1', '4'));
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});

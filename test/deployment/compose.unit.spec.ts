@@ -1,0 +1,430 @@
+// Keeps the deployment files honest against the code: docker-compose.yml must only set settings
+// the services read, set them to values the services accept, and wire ports, credentials,
+// volumes and start order consistently; the Dockerfile must build what compose runs.
+// No Docker engine needed: the files are parsed, interpolated the way Compose does, and the
+// services' own config schemas judge the result.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { loadConfig } from '@herald/platform';
+import { AgentPresenceConfig } from '../../apps/agent-presence/src/config';
+import { ComponentDownloadConfig } from '../../apps/component-download/src/config';
+import { NotificationDispatchConfig } from '../../apps/notification-dispatch/src/config';
+
+const root = path.resolve(__dirname, '../..');
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+
+/** Each Herald service, the schema its main.ts loads its configuration with. */
+const heraldServices = {
+  'component-download': { schema: ComponentDownloadConfig, schemaName: 'ComponentDownloadConfig' },
+  'notification-dispatch': { schema: NotificationDispatchConfig, schemaName: 'NotificationDispatchConfig' },
+  'agent-presence': { schema: AgentPresenceConfig, schemaName: 'AgentPresenceConfig' },
+} satisfies Record<string, { schema: z.ZodObject; schemaName: string }>;
+type HeraldService = keyof typeof heraldServices;
+const heraldNames = Object.keys(heraldServices) as HeraldService[];
+const infrastructure = ['postgres', 'rabbitmq'] as const;
+
+// ---- Compose file model and interpolation ----------------------------------------------------
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string | string[];
+  hostname?: string;
+  restart?: string;
+  stop_grace_period?: string;
+  profiles?: string[];
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: (string | number | { target: number; published?: string | number })[];
+  volumes?: (string | { type?: string; source?: string; target: string })[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[]; disable?: boolean };
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+}
+
+const composeText = read('docker-compose.yml');
+
+/** Compose's variable substitution: $$, $NAME, ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}. */
+function interpolate(value: string, vars: Record<string, string | undefined>): string {
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (match, braced: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
+      if (match === '$$') return '$';
+      const name = braced ?? bare!;
+      const v = vars[name];
+      switch (op) {
+        case ':-':
+          return v === undefined || v === '' ? arg! : v;
+        case '-':
+          return v === undefined ? arg! : v;
+        case ':?':
+        case '?':
+          if (v === undefined || (op === ':?' && v === '')) throw new Error(`${name} must be set: ${arg}`);
+          return v;
+        default:
+          return v ?? '';
+      }
+    },
+  );
+}
+
+function interpolateDeep(node: unknown, vars: Record<string, string | undefined>): unknown {
+  if (typeof node === 'string') return interpolate(node, vars);
+  if (Array.isArray(node)) return node.map((n) => interpolateDeep(n, vars));
+  if (node && typeof node === 'object') {
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, interpolateDeep(v, vars)]));
+  }
+  return node;
+}
+
+/** The file as `docker compose config` would see it with these shell/.env variables. */
+function loadCompose(vars: Record<string, string | undefined> = {}): ComposeFile {
+  return interpolateDeep(parse(composeText, { merge: true }), vars) as ComposeFile;
+}
+
+function environmentOf(service: ComposeService): Record<string, string> {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(
+      env.map((entry) => {
+        const i = entry.indexOf('=');
+        return i < 0 ? [entry, ''] : [entry.slice(0, i), entry.slice(i + 1)];
+      }),
+    );
+  }
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
+}
+
+/** Published ports as { host, container } numbers (short "[ip:]host:container[/proto]" or long syntax). */
+function portsOf(service: ComposeService): { host: number | undefined; container: number }[] {
+  return (service.ports ?? []).map((p) => {
+    if (typeof p === 'object') return { host: p.published === undefined ? undefined : Number(p.published), container: p.target };
+    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    const container = Number(parts.at(-1));
+    return { host: parts.length > 1 ? Number(parts.at(-2)) : undefined, container };
+  });
+}
+
+function dependsOn(service: ComposeService): Record<string, string | undefined> {
+  const deps = service.depends_on ?? {};
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [d, undefined]));
+  return Object.fromEntries(Object.entries(deps).map(([k, v]) => [k, v?.condition]));
+}
+
+/** Named-volume mounts as { source, target }; bind mounts and anonymous volumes are left out. */
+function namedVolumesOf(service: ComposeService, file: ComposeFile): { source: string; target: string }[] {
+  const declared = Object.keys(file.volumes ?? {});
+  return (service.volumes ?? [])
+    .map((v) => {
+      if (typeof v === 'object') return { source: v.source ?? '', target: v.target, type: v.type ?? 'volume' };
+      const [source, target] = v.split(':');
+      return target === undefined ? { source: '', target: source, type: 'volume' } : { source, target, type: 'volume' };
+    })
+    .filter((v) => v.type === 'volume' && declared.includes(v.source))
+    .map(({ source, target }) => ({ source, target }));
+}
+
+function healthcheckCommand(service: ComposeService): string {
+  const test = service.healthcheck?.test;
+  if (test === undefined) return '';
+  return Array.isArray(test) ? test.slice(1).join(' ') : test;
+}
+
+/** Compose duration ("30s", "1m30s", "500ms") in milliseconds. */
+function durationMs(value: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  expect(parts.map((p) => p[0]).join('')).toBe(value);
+  return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit], 0);
+}
+
+const shapeOf = (schema: z.ZodObject) => schema.shape as Record<string, z.ZodType>;
+/** The value the service uses when the variable is not set (undefined for optional settings). */
+const defaultOf = (field: z.ZodType) => field.safeParse(undefined);
+/** The one *_PORT setting of a service: the port its HTTP server (and /health) listens on. */
+function portKeyOf(schema: z.ZodObject): string {
+  const keys = Object.keys(shapeOf(schema)).filter((k) => k.endsWith('_PORT'));
+  expect(keys).toHaveLength(1);
+  return keys[0];
+}
+
+// Variables ops may set, with values unlike the defaults, to check the wiring holds either way.
+const overrides = {
+  PUBLIC_BASE_URL: 'https://herald.example.com:8443',
+  UPSTREAM_MANIFEST_URL: 'https://updates.example.com/manifest.json',
+  UPSTREAM_PUBLIC_KEY: 'Y2FmZWJhYmVjYWZlYmFiZWNhZmViYWJlY2FmZWJhYmU=',
+  HERALD_POSTGRES_PASSWORD: 'pg-Secret.1',
+  HERALD_RABBITMQ_PASSWORD: 'mq-Secret.2',
+  LOG_LEVEL: 'debug',
+};
+
+// ---- docker-compose.yml --------------------------------------------------------------------
+
+describe('docker-compose.yml', () => {
+  const compose = loadCompose();
+
+  it('runs RabbitMQ, PostgreSQL and the three Herald services by default (optional extras need a profile)', () => {
+    for (const name of [...infrastructure, ...heraldNames]) expect(Object.keys(compose.services)).toContain(name);
+    const byDefault = Object.entries(compose.services)
+      .filter(([, s]) => !s.profiles?.length)
+      .map(([name]) => name);
+    expect(byDefault.sort()).toEqual([...infrastructure, ...heraldNames].sort());
+  });
+
+  it('writes every ${VAR} with a default, so an unset variable never silently empties a setting', () => {
+    const references = [...composeText.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]);
+    expect(references.length).toBeGreaterThan(0);
+    for (const ref of references) expect(ref).toMatch(/^[A-Za-z_][A-Za-z0-9_]*(:-|:\?)/);
+  });
+
+  it('gives every service a health check and restarts it unless stopped', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect({ name, test: healthcheckCommand(service) }).toEqual({ name, test: expect.stringMatching(/\S/) });
+      expect(service.healthcheck?.disable).not.toBe(true);
+      expect({ name, restart: service.restart }).toEqual({ name, restart: 'unless-stopped' });
+    }
+    expect(healthcheckCommand(compose.services.rabbitmq)).toMatch(/^rabbitmq-diagnostics /);
+    expect(healthcheckCommand(compose.services.postgres)).toMatch(/^pg_isready /);
+  });
+
+  it('runs RabbitMQ 3.10 or later (quorum queues) with a fixed host name, so its data volume survives re-creation', () => {
+    const rabbit = compose.services.rabbitmq;
+    const [major, minor] = (rabbit.image ?? '').replace(/^rabbitmq:/, '').split(/[.-]/).map(Number);
+    expect(major * 100 + minor).toBeGreaterThanOrEqual(310);
+    expect(rabbit.hostname).toBeTruthy();
+    expect(namedVolumesOf(rabbit, compose)).toContainEqual({ source: expect.any(String), target: '/var/lib/rabbitmq' });
+    expect(portsOf(rabbit)).toContainEqual({ host: 5672, container: 5672 });
+  });
+
+  it('keeps PostgreSQL data on a named volume and probes it as the role the services use', () => {
+    const pg = compose.services.postgres;
+    expect(pg.image).toMatch(/^postgres:1[5-9]/);
+    expect(namedVolumesOf(pg, compose)).toContainEqual({ source: expect.any(String), target: '/var/lib/postgresql/data' });
+    expect(healthcheckCommand(pg)).toContain(`-U ${environmentOf(pg).POSTGRES_USER}`);
+  });
+
+  describe.each(heraldNames)('%s', (name) => {
+    const { schema, schemaName } = heraldServices[name];
+    const shape = shapeOf(schema);
+    const service = compose.services[name];
+    const env = environmentOf(service);
+
+    it('runs the built entry point of this service, which loads the schema checked here', () => {
+      const command = Array.isArray(service.command) ? service.command : (service.command ?? '').split(/\s+/);
+      expect(command).toEqual(['node', `dist/apps/${name}/src/main.js`]);
+      const source = `apps/${name}/src/main.ts`;
+      expect(existsSync(path.join(root, source))).toBe(true);
+      expect(read(source)).toMatch(new RegExp(`configSchema:\\s*${schemaName}\\b`));
+    });
+
+    it('is built from this repository (the Dockerfile)', () => {
+      const build = service.build;
+      const context = typeof build === 'string' ? build : (build as { context?: string } | undefined)?.context;
+      expect(context).toBe('.');
+    });
+
+    it('sets only variables its config schema reads', () => {
+      const unknown = Object.keys(env).filter((key) => !(key in shape));
+      expect(unknown).toEqual([]);
+    });
+
+    it('sets every required setting, and every one whose default only suits a developer machine', () => {
+      const mustSet = Object.entries(shape)
+        .filter(([key, field]) => {
+          const fallback = defaultOf(field);
+          if (!fallback.success) return true; // required, no default
+          if (key.endsWith('_PORT')) return true; // must agree with ports: and the health check
+          const v = fallback.data;
+          return typeof v === 'string' && (/\/\/([^/@]*@)?(127\.0\.0\.1|localhost)\b/.test(v) || v.startsWith('./') || v.startsWith('../'));
+        })
+        .map(([key]) => key);
+      expect(mustSet).toEqual(expect.arrayContaining(['DATABASE_URL', 'RABBITMQ_URL']));
+      expect(Object.keys(env)).toEqual(expect.arrayContaining(mustSet));
+    });
+
+    it.each([
+      ['defaults', {}],
+      ['ops overrides', overrides],
+    ])('has settings the service accepts (%s)', (_label, vars: Record<string, string>) => {
+      const resolved = environmentOf(loadCompose(vars).services[name]);
+      expect(() => loadConfig(schema, resolved)).not.toThrow();
+      // loadConfig treats empty as unset, like the service does; anything non-empty must parse raw.
+      const nonEmpty = Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== ''));
+      const parsed = schema.safeParse(nonEmpty);
+      expect(parsed.error?.issues ?? []).toEqual([]);
+    });
+
+    it('publishes its HTTP port as set in its environment, and health-checks that port', () => {
+      const port = Number(env[portKeyOf(schema)]);
+      expect(portsOf(service)).toEqual([{ host: port, container: port }]);
+      const check = healthcheckCommand(service);
+      expect(check).toContain(`//127.0.0.1:${port}/health`);
+    });
+
+    it('waits for healthy PostgreSQL and RabbitMQ', () => {
+      expect(dependsOn(service)).toEqual(expect.objectContaining({ postgres: 'service_healthy', rabbitmq: 'service_healthy' }));
+    });
+
+    it('outlasts SHUTDOWN_DRAIN_MS when stopped, so in-flight messages finish', () => {
+      const drain = loadConfig(schema, env).SHUTDOWN_DRAIN_MS;
+      expect(durationMs(service.stop_grace_period ?? '10s')).toBeGreaterThan(drain);
+    });
+
+    it.each([
+      ['defaults', {}],
+      ['ops overrides', overrides],
+    ])('reaches PostgreSQL and RabbitMQ with their service name and credentials (%s)', (_label, vars: Record<string, string>) => {
+      const file = loadCompose(vars);
+      const config = loadConfig(schema, environmentOf(file.services[name]));
+
+      const pg = environmentOf(file.services.postgres);
+      const db = new URL(config.DATABASE_URL);
+      expect({ host: db.hostname, port: db.port || '5432', user: decodeURIComponent(db.username), password: decodeURIComponent(db.password), database: db.pathname.slice(1) }).toEqual({
+        host: 'postgres',
+        port: '5432',
+        user: pg.POSTGRES_USER,
+        password: pg.POSTGRES_PASSWORD,
+        database: pg.POSTGRES_DB ?? pg.POSTGRES_USER,
+      });
+
+      const mq = environmentOf(file.services.rabbitmq);
+      const broker = new URL(config.RABBITMQ_URL);
+      expect({ host: broker.hostname, port: broker.port || '5672', user: decodeURIComponent(broker.username), password: decodeURIComponent(broker.password) }).toEqual({
+        host: 'rabbitmq',
+        port: '5672',
+        user: mq.RABBITMQ_DEFAULT_USER,
+        password: mq.RABBITMQ_DEFAULT_PASS,
+      });
+    });
+  });
+
+  describe('component-download', () => {
+    const service = compose.services['component-download'];
+    const configOf = (file: ComposeFile) => loadConfig(ComponentDownloadConfig, environmentOf(file.services['component-download']));
+
+    it('keeps the component store on a named volume', () => {
+      const config = configOf(compose);
+      const mounts = namedVolumesOf(service, compose);
+      const holding = mounts.filter((m) => config.COMPONENT_STORE_DIR === m.target || config.COMPONENT_STORE_DIR.startsWith(`${m.target}/`));
+      expect(path.isAbsolute(config.COMPONENT_STORE_DIR)).toBe(true);
+      expect(holding).toHaveLength(1);
+    });
+
+    it('hands agents download URLs on the published port by default, and lets ops change them', () => {
+      const config = configOf(compose);
+      const url = new URL(config.PUBLIC_BASE_URL);
+      expect(url.protocol).toMatch(/^https?:$/);
+      expect(Number(url.port)).toBe(portsOf(service)[0].host);
+      const overridden = configOf(loadCompose(overrides));
+      expect(overridden.PUBLIC_BASE_URL).toBe(overrides.PUBLIC_BASE_URL);
+      expect(overridden.UPSTREAM_MANIFEST_URL).toBe(overrides.UPSTREAM_MANIFEST_URL);
+      expect(config.UPSTREAM_MANIFEST_URL).toBeUndefined();
+    });
+  });
+});
+
+// ---- Dockerfile and .dockerignore ------------------------------------------------------------
+
+interface Stage {
+  from: string;
+  name?: string;
+  instructions: { op: string; args: string }[];
+}
+
+/** Stages of the Dockerfile, with line continuations joined and comments dropped. */
+function dockerStages(text: string): Stage[] {
+  const logical = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const args = Object.fromEntries(
+    logical
+      .filter((l) => /^ARG\s+\w+=/.test(l))
+      .map((l) => l.replace(/^ARG\s+/, '').split('='))
+      .map(([k, v]) => [k, v]),
+  );
+  const stages: Stage[] = [];
+  for (const line of logical) {
+    const [, op, rest] = /^(\S+)\s*(.*)$/.exec(line)!;
+    if (op.toUpperCase() === 'FROM') {
+      const [image, , name] = rest.replace(/\$\{(\w+)\}/g, (_m, k: string) => args[k] ?? '').split(/\s+/);
+      stages.push({ from: image, name, instructions: [] });
+    } else {
+      stages.at(-1)?.instructions.push({ op: op.toUpperCase(), args: rest });
+    }
+  }
+  return stages;
+}
+
+describe('Dockerfile', () => {
+  const stages = dockerStages(read('Dockerfile'));
+  const runtime = stages.at(-1)!;
+  const build = stages.find((s) => s.name && runtime.instructions.some((i) => i.op === 'COPY' && i.args.includes(`--from=${s.name}`)));
+  const runs = (stage: Stage) => stage.instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
+
+  it('is multi-stage on node:20-bookworm-slim, matching package.json engines', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage.from).toMatch(/^node:20(\.\d+)*-bookworm-slim$/);
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    expect(engines).toMatch(/^>=20\b/);
+  });
+
+  it('builds in a stage of its own with npm ci and npm run build', () => {
+    expect(build).toBeDefined();
+    expect(runs(build!).join('\n')).toMatch(/\bnpm ci\b/);
+    expect(runs(build!).join('\n')).toMatch(/\bnpm run build\b/);
+    expect(runtime.instructions).toContainEqual({ op: 'COPY', args: `--from=${build!.name} /app/dist ./dist` });
+  });
+
+  it('installs production dependencies only in the runtime stage, and sets NODE_ENV=production', () => {
+    const installs = runs(runtime).filter((r) => /\bnpm (ci|install|i)\b/.test(r));
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(/\bnpm ci\b.*--omit=dev\b/);
+    expect(runtime.instructions).toContainEqual({ op: 'ENV', args: 'NODE_ENV=production' });
+    expect(runs(runtime).join('\n')).not.toMatch(/npm run build/);
+  });
+
+  it('runs as a non-root user that owns the component store directory compose mounts', () => {
+    const users = runtime.instructions.filter((i) => i.op === 'USER').map((i) => i.args.split(':')[0]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(['root', '0']).not.toContain(users.at(-1));
+    const storeDir = environmentOf(loadCompose().services['component-download']).COMPONENT_STORE_DIR;
+    const userIndex = runtime.instructions.findIndex((i) => i.op === 'USER');
+    const setup = runtime.instructions.slice(0, userIndex).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    expect(setup).toContain(`mkdir -p ${storeDir}`);
+    expect(setup).toMatch(new RegExp(`chown -R ${users.at(-1)}(:\\w+)? (${storeDir}|${path.posix.dirname(storeDir)})\\b`));
+  });
+
+  it('has a default command that is one of the services, and a health check', () => {
+    const cmd = runtime.instructions.filter((i) => i.op === 'CMD').at(-1);
+    expect(cmd).toBeDefined();
+    const entry = (JSON.parse(cmd!.args) as string[])[1];
+    expect(heraldNames.map((n) => `dist/apps/${n}/src/main.js`)).toContain(entry);
+    expect(runtime.instructions.some((i) => i.op === 'HEALTHCHECK' && i.args.includes('/health'))).toBe(true);
+  });
+
+  it('.dockerignore keeps dependencies and build output out of the context, and nothing the build copies', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const entry of ['node_modules', 'dist', 'var', '.git']) expect(ignored).toContain(entry);
+    const copied = stages
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'apps', 'libs']));
+    for (const file of copied) {
+      expect(existsSync(path.join(root, file))).toBe(true);
+      expect(ignored).not.toContain(file);
+    }
+  });
+});

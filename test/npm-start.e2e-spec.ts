@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, TestDatabase, TestVhost, createTestDatabase, createTestVhost, freePort, waitFor } from '@herald/testing';
+
+jest.setTimeout(120_000);
+
+/** `npm start`, as the README tells a new user to run it. */
+describe('npm start', () => {
+  let db: TestDatabase;
+  let vhost: TestVhost;
+  let store: string;
+
+  beforeAll(async () => {
+    [db, vhost, store] = await Promise.all([createTestDatabase('start'), createTestVhost('start'), mkdtemp(path.join(tmpdir(), 'herald-start-'))]);
+  });
+  afterAll(async () => {
+    await Promise.allSettled([db.drop(), vhost.delete(), rm(store, { recursive: true, force: true })]);
+  });
+
+  function npmStart(env: Record<string, string>) {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, COMPONENT_STORE_DIR: store, LOG_LEVEL: 'warn', ...env },
+      detached: true, // its own process group, so the whole tree can be signalled
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, exited, output: () => output };
+  }
+
+  it('starts all three services to healthy with one command, and stops them on SIGTERM', async () => {
+    const ports = { download: await freePort(), dispatch: await freePort(), presence: await freePort() };
+    const run = npmStart({
+      DATABASE_URL: db.url,
+      RABBITMQ_URL: vhost.url,
+      COMPONENT_DOWNLOAD_PORT: String(ports.download),
+      NOTIFICATION_DISPATCH_PORT: String(ports.dispatch),
+      AGENT_PRESENCE_PORT: String(ports.presence),
+    });
+    try {
+      for (const port of Object.values(ports)) {
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs: 60_000, what: `port ${port} healthy` });
+      }
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${run.output()}`);
+    } finally {
+      process.kill(-run.child.pid!, 'SIGTERM');
+    }
+    await run.exited;
+    for (const port of Object.values(ports)) {
+      await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    }
+  });
+
+  it('says in one clear line that the broker cannot be reached, and exits non-zero', async () => {
+    const run = npmStart({ DATABASE_URL: db.url, RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:1', STARTUP_TIMEOUT_MS: '1000' });
+    const code = await run.exited;
+    expect(code).not.toBe(0);
+    expect(run.output()).toMatch(/: cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1\/?[^\n]*ECONNREFUSED/);
+  });
+
+  it('says so when the database cannot be reached', async () => {
+    const run = npmStart({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/herald', RABBITMQ_URL: vhost.url, STARTUP_TIMEOUT_MS: '1000' });
+    expect(await run.exited).not.toBe(0);
+    expect(run.output()).toMatch(/: cannot use PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/herald: [^\n]*ECONNREFUSED/);
+  });
+});
