@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +21,8 @@ export interface ComponentStore {
    * received. A store without it always gets full files.
    */
   applyPatch?(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number>;
+  /** Optional: whether the installed file a patch would start from is there (default: assume so). */
+  canPatchFrom?(type: string, version: string): Promise<boolean>;
 }
 
 /** The digest of what was downloaded is not the one the server announced. */
@@ -66,6 +68,13 @@ export class DirectoryComponentStore implements ComponentStore {
     }
     await this.record(type, version);
     return bytes;
+  }
+
+  async canPatchFrom(type: string, version: string): Promise<boolean> {
+    return stat(path.join(this.dir, type, version)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number> {

@@ -207,7 +207,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
       const bytes = await this.download(target.url, (body) => store.install(target.type, target.version, target.sha256, body));
       return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes };
     };
-    if (current === null || !store.applyPatch) return full();
+    if (current === null || !store.applyPatch || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
     const url = new URL(target.url);
     url.searchParams.set('from', current);
     try {
