@@ -59,7 +59,8 @@ export class CuttingProxy {
               if (record.sent >= cut.afterBytes && !record.cut) {
                 record.cut = true;
                 up.destroy();
-                res.socket?.destroy();
+                // FIN, not RST: a reset would make the client drop bytes it has not read yet.
+                res.socket?.end();
               }
             });
           });

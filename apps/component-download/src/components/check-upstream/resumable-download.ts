@@ -1,6 +1,7 @@
-import { open, rm, stat, truncate } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { closeSync, openSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
 import { hashFile } from '@herald/contracts';
 
@@ -73,66 +74,71 @@ type Step =
   | { kind: 'http-error'; detail: string }
   | { kind: 'fatal'; reason: DownloadFailure; detail: string };
 
-async function fetchFrom(d: ResumableDownload, have: number): Promise<Step> {
-  const controller = new AbortController();
-  let idle = setTimeout(() => controller.abort(new Error(`no data for ${d.idleTimeoutMs} ms`)), d.idleTimeoutMs);
-  const touch = () => {
-    clearTimeout(idle);
-    idle = setTimeout(() => controller.abort(new Error(`no data for ${d.idleTimeoutMs} ms`)), d.idleTimeoutMs);
-  };
-  try {
-    let res: Response;
-    try {
-      res = await fetch(d.url, { signal: controller.signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
-    } catch (err) {
-      return { kind: 'cut', detail: describe(err) };
-    }
-    let resumed = false;
-    if (have > 0 && res.status === 206) {
-      const start = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
-      if (Number(start) !== have) {
-        await res.body?.cancel();
-        await truncate(d.partialPath, 0);
-        return { kind: 'cut', detail: `the upstream resumed at ${start ?? '?'} instead of ${have}` };
+/** One GET (with Range when resuming), appended to the partial file as it arrives. */
+function fetchFrom(d: ResumableDownload, have: number): Promise<Step> {
+  return new Promise<Step>((resolve) => {
+    let settled = false;
+    let fd: number | null = null;
+    let idle: NodeJS.Timeout;
+    const finish = (step: Step) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      if (fd !== null) closeSync(fd);
+      resolve(step);
+    };
+    const get = d.url.protocol === 'https:' ? httpsGet : httpGet;
+    const req = get(d.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {} }, (res) => {
+      const status = res.statusCode ?? 0;
+      let resumed = false;
+      if (have > 0 && status === 206) {
+        const start = /^bytes (\d+)-/.exec(res.headers['content-range'] ?? '')?.[1];
+        if (Number(start) !== have) {
+          res.destroy();
+          truncateSync(d.partialPath, 0);
+          return finish({ kind: 'cut', detail: `the upstream resumed at ${start ?? '?'} instead of ${have}` });
+        }
+        resumed = true;
+      } else if (status === 200) {
+        // From the start: a first try, or an upstream that ignores Range.
+        if (have > 0) truncateSync(d.partialPath, 0);
+        have = 0;
+      } else if (status === 416) {
+        res.destroy();
+        rmSync(d.partialPath, { force: true });
+        return finish({ kind: 'cut', detail: 'the upstream refused the range; starting over' });
+      } else {
+        res.destroy();
+        return finish({ kind: 'http-error', detail: `HTTP ${status} from ${d.url}` });
       }
-      resumed = true;
-    } else if (have > 0 && res.status === 200) {
-      // The upstream ignores Range: start over.
-      await truncate(d.partialPath, 0);
-      have = 0;
-    } else if (res.status === 416) {
-      await res.body?.cancel();
-      await rm(d.partialPath, { force: true });
-      return { kind: 'cut', detail: 'the upstream refused the range; starting over' };
-    } else if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      return { kind: 'http-error', detail: `HTTP ${res.status} from ${d.url}` };
-    }
-    // Each chunk is written before the next is read, so whatever arrived before a cut is on disk.
-    const file = await open(d.partialPath, 'a');
-    let size = have;
-    try {
-      for await (const chunk of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
+      // Written synchronously as each chunk arrives: whatever came before a cut is on disk, so the
+      // next try asks for exactly the rest. (A web stream drops its queued chunks when it errors.)
+      fd = openSync(d.partialPath, 'a');
+      let size = have;
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
         touch();
         size += chunk.length;
         if (size > d.expected.size) {
-          controller.abort();
-          return { kind: 'fatal', reason: 'size-mismatch', detail: `the file is larger than the manifest's ${d.expected.size} bytes` };
+          req.destroy();
+          return finish({ kind: 'fatal', reason: 'size-mismatch', detail: `the file is larger than the manifest's ${d.expected.size} bytes` });
         }
-        await file.write(chunk);
-      }
-    } catch (err) {
-      return { kind: 'cut', detail: describe(err) };
-    } finally {
-      await file.close();
-    }
-    return { kind: resumed ? 'resumed' : 'complete' };
-  } finally {
-    clearTimeout(idle);
-  }
+        writeSync(fd!, chunk);
+      });
+      res.on('end', () => finish({ kind: resumed ? 'resumed' : 'complete' }));
+      res.on('aborted', () => finish({ kind: 'cut', detail: `connection closed after ${size} of ${d.expected.size} bytes` }));
+      res.on('error', (err) => finish({ kind: 'cut', detail: err.message }));
+      res.on('close', () => finish(res.complete ? { kind: resumed ? 'resumed' : 'complete' } : { kind: 'cut', detail: `connection closed after ${size} of ${d.expected.size} bytes` }));
+    });
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        req.destroy();
+        finish({ kind: 'cut', detail: `no data for ${d.idleTimeoutMs} ms` });
+      }, d.idleTimeoutMs);
+    };
+    touch();
+    req.on('error', (err) => finish({ kind: 'cut', detail: err.message }));
+  });
 }
 
-function describe(err: unknown): string {
-  const e = err as Error & { cause?: Error };
-  return e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
-}
