@@ -86,7 +86,12 @@ function timed(cmd: string, args: string[]): { s: number; mb: number } | { error
 
 function inProcess(method: string, op: 'build' | 'apply', a: string, b: string, out: string): { s: number; mb: number } | { error: string } {
   const r = spawnSync(process.execPath, ['--max-old-space-size=4096', worker, method, op, a, b, out], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { error: `${op} failed: ${r.stderr.toString().trim().split('\n').pop()}` };
+  if (r.status !== 0) {
+    // A crashed V8 ends its output with a native stack; the line that says why comes earlier.
+    const lines = r.stderr.toString().trim().split('\n');
+    const why = lines.find((l) => /FATAL ERROR|RangeError|Error:/.test(l)) ?? lines.pop();
+    return { error: `${op} failed: ${why?.trim()}` };
+  }
   const { ms, maxRssMB } = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as { ms: number; maxRssMB: number };
   return { s: ms / 1000, mb: maxRssMB };
 }

@@ -20,7 +20,7 @@ import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog, StoredVersion } from '../component-catalog';
 import { ComponentEvent, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
-import { PatchMaintainer } from '../keep-versions/patch-maintainer';
+import { PatchMaintainer, STORE_LOCK } from '../keep-versions/patch-maintainer';
 import { downloadResumable } from './resumable-download';
 import { ManifestRejectionReason, UPSTREAM_STREAM, manifestAccepted, upstreamDecider } from './upstream.decider';
 
@@ -77,10 +77,14 @@ export class UpstreamChecker {
     return this.db.session(async (sql) => {
       const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext('herald:upstream-check')) AS locked`);
       if (!lock?.locked) return { ...emptyReport(), ran: false };
+      // Files land in the store before the events that refer to them: no collection meanwhile.
+      await sql.rows(`SELECT pg_advisory_lock_shared(hashtext($1))`, [STORE_LOCK]);
       try {
         return await this.runCheck();
       } finally {
+        await sql.rows(`SELECT pg_advisory_unlock_shared(hashtext($1))`, [STORE_LOCK]);
         await sql.rows(`SELECT pg_advisory_unlock(hashtext('herald:upstream-check'))`);
+        this.patches.scheduleCollection();
       }
     });
   }

@@ -14,8 +14,11 @@ export interface MaintenanceReport {
   missing: string[];
   retiredFulls: string[];
   retiredPatches: number;
-  filesRemoved: number;
 }
+
+/** Held shared while files are written before the events that refer to them; exclusively to delete. */
+export const STORE_LOCK = 'herald:store';
+const COLLECT = '\u0000collect';
 
 /**
  * R5 in the background, after a version is kept (never on a download request): builds the
@@ -52,7 +55,7 @@ export class PatchMaintainer implements OnApplicationBootstrap {
       .catch((err: Error) => this.log.warn({ err: err.message }, 'could not resume patch maintenance'));
   }
 
-  /** Queues a pass for this type (once, however often it is asked for before it runs). */
+  /** Queues a pass for this type (once, however often it is asked for before it runs), then a file collection. */
   schedule(componentType: string): void {
     if (this.pending.has(componentType)) return;
     this.pending.add(componentType);
@@ -62,6 +65,44 @@ export class PatchMaintainer implements OnApplicationBootstrap {
         await this.maintain(componentType);
       } catch (err) {
         this.log.error({ componentType, err: (err as Error).message }, 'patch maintenance failed; it runs again with the next version or restart');
+      }
+    });
+    this.scheduleCollection();
+  }
+
+  /** Queues a collection of unreferenced files (once, however often it is asked for before it runs). */
+  scheduleCollection(): void {
+    if (this.pending.has(COLLECT)) return;
+    this.pending.add(COLLECT);
+    this.queue = this.queue.then(async () => {
+      this.pending.delete(COLLECT);
+      try {
+        await this.collect();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'collecting unreferenced files failed; it runs again after the next pass');
+      }
+    });
+  }
+
+  /**
+   * Deletes stored files that no kept version or patch refers to. A file is written before the
+   * event that refers to it, so collection must not run while any check or pass (in any
+   * instance) is between the two: those hold the store lock shared, this takes it exclusively
+   * or skips (the pass or check that held it queues another collection when it ends).
+   */
+  async collect(): Promise<number | null> {
+    return this.db.session(async (sql) => {
+      const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [STORE_LOCK]);
+      if (!lock?.locked) {
+        this.log.debug('a check or pass is writing to the store; collecting later');
+        return null;
+      }
+      try {
+        const removed = await this.blobs.collectGarbage(await this.catalog.referencedDigests());
+        if (removed.length > 0) this.log.info({ removed: removed.length }, 'deleted files no version or patch refers to');
+        return removed.length;
+      } finally {
+        await sql.rows(`SELECT pg_advisory_unlock(hashtext($1))`, [STORE_LOCK]);
       }
     });
   }
@@ -80,9 +121,11 @@ export class PatchMaintainer implements OnApplicationBootstrap {
       const key = `herald:patches:${componentType}`;
       const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [key]);
       if (!lock?.locked) return null;
+      await sql.rows(`SELECT pg_advisory_lock_shared(hashtext($1))`, [STORE_LOCK]);
       try {
         return await this.run(componentType);
       } finally {
+        await sql.rows(`SELECT pg_advisory_unlock_shared(hashtext($1))`, [STORE_LOCK]);
         await sql.rows(`SELECT pg_advisory_unlock(hashtext($1))`, [key]);
       }
     });
@@ -94,7 +137,7 @@ export class PatchMaintainer implements OnApplicationBootstrap {
   }
 
   private async run(componentType: string): Promise<MaintenanceReport> {
-    const report: MaintenanceReport = { componentType, built: [], missing: [], retiredFulls: [], retiredPatches: 0, filesRemoved: 0 };
+    const report: MaintenanceReport = { componentType, built: [], missing: [], retiredFulls: [], retiredPatches: 0 };
     let state = await this.state(componentType);
     const latest = state.latest;
     if (!latest) return report;
@@ -135,7 +178,6 @@ export class PatchMaintainer implements OnApplicationBootstrap {
         report.retiredPatches += e.data.patches.length;
       }
     }
-    report.filesRemoved = (await this.blobs.collectGarbage(await this.catalog.referencedDigests())).length;
     this.log.info({ ...report, built: report.built.length, ms: Date.now() - started, latest: latest.version }, 'patches built and retention applied');
     if (report.missing.length > 0) this.log.warn({ componentType, missing: report.missing }, 'no full file or patch chain to build these patches from');
     return report;
