@@ -49,10 +49,26 @@ export async function applyPatchFile(basePath: string, patch: Buffer, outPath: s
   const base = await open(basePath, 'r');
   const out = await open(outPath, 'wx');
   const hash = createHash('sha256');
-  const WINDOW = 4 << 20;
-  const window = Buffer.allocUnsafe(WINDOW);
-  let windowStart = 0;
-  let windowEnd = 0;
+  // The base is read in aligned 1 MB blocks kept in a small LRU cache: a patch mostly walks the
+  // base forward (each block read once), and a jump elsewhere and back costs one block, not a
+  // re-read of everything in between.
+  const BLOCK = 1 << 20;
+  const CACHED = 8;
+  const blocks = new Map<number, { buf: Buffer; length: number }>();
+  const block = async (index: number): Promise<Buffer> => {
+    let entry = blocks.get(index);
+    if (entry) {
+      blocks.delete(index); // re-inserted below as the most recently used
+    } else {
+      const oldest = blocks.size >= CACHED ? blocks.keys().next().value! : undefined;
+      const buf = oldest === undefined ? Buffer.allocUnsafe(BLOCK) : blocks.get(oldest)!.buf;
+      if (oldest !== undefined) blocks.delete(oldest);
+      const { bytesRead } = await base.read(buf, 0, BLOCK, index * BLOCK);
+      entry = { buf, length: bytesRead };
+    }
+    blocks.set(index, entry);
+    return entry.buf.subarray(0, entry.length);
+  };
   const pending = Buffer.allocUnsafe(1 << 20);
   let pendingLength = 0;
   let size = 0;
@@ -82,14 +98,12 @@ export async function applyPatchFile(basePath: string, patch: Buffer, outPath: s
       let at = op.from;
       const end = op.from + op.len;
       while (at < end) {
-        if (at < windowStart || at >= windowEnd) {
-          const { bytesRead } = await base.read(window, 0, WINDOW, at);
-          if (bytesRead === 0) throw new MalformedPatchError('COPY beyond the end of the base');
-          windowStart = at;
-          windowEnd = at + bytesRead;
-        }
-        const n = Math.min(end, windowEnd) - at;
-        await emit(window, at - windowStart, at - windowStart + n);
+        const index = Math.floor(at / BLOCK);
+        const data = await block(index);
+        const offset = at - index * BLOCK;
+        if (offset >= data.length) throw new MalformedPatchError('COPY beyond the end of the base');
+        const n = Math.min(end - at, data.length - offset);
+        await emit(data, offset, offset + n);
         at += n;
       }
     }

@@ -6,7 +6,14 @@ export interface CreatePatchOptions {
   blockSize?: number;
   /** Shorter matches are cheaper as literals. */
   minMatch?: number;
-  /** brotli quality of the literal stream (the instruction stream always gets 11). */
+  /**
+   * A match this far (bytes) from where the base was being followed must be at least
+   * `farMinMatch` long: short far matches are repeated strings (names shared by many records),
+   * worth little to the size and costly to the applier, which then reads all over the base.
+   */
+  farDistance?: number;
+  farMinMatch?: number;
+  /** brotli quality of the literal stream (default 9, 8 above 8 MB; the instruction stream always gets 11). */
   dataQuality?: number;
 }
 
@@ -22,7 +29,7 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 export function createPatch(base: Buffer, target: Buffer, options: CreatePatchOptions = {}): Buffer {
   const B = options.blockSize ?? 16;
   const minMatch = Math.max(options.minMatch ?? 24, B);
-  const ops = diff(base, target, B, minMatch);
+  const ops = diff(base, target, B, minMatch, options.farDistance ?? 1 << 16, options.farMinMatch ?? 96);
   const literals = new ByteWriter();
   for (const op of ops) if (op.kind === 0) literals.bytes(target, op.from, op.from + op.len);
   // For ADD ops `from` was the target offset; in the format it is implicit.
@@ -30,7 +37,8 @@ export function createPatch(base: Buffer, target: Buffer, options: CreatePatchOp
     { baseSize: base.length, baseSha256: sha256(base), targetSize: target.length, targetSha256: sha256(target) },
     encodeOps(ops),
     literals.result(),
-    options.dataQuality ?? 9,
+    // brotli 9 is worth its time on a few MB of literals; on tens of MB it takes most of a minute, 8 a quarter of that.
+    options.dataQuality ?? (literals.length <= 8 << 20 ? 9 : 8),
   );
 }
 
@@ -41,7 +49,7 @@ export function assemble(h: Pick<DeltaHeader, 'baseSize' | 'baseSha256' | 'targe
 }
 
 /** Ops with ADD ranges as target offsets. */
-function diff(base: Buffer, target: Buffer, B: number, minMatch: number): Op[] {
+function diff(base: Buffer, target: Buffer, B: number, minMatch: number, farDistance: number, farMinMatch: number): Op[] {
   const ops: Op[] = [];
   const nt = target.length;
   const nb = base.length;
@@ -90,7 +98,8 @@ function diff(base: Buffer, target: Buffer, B: number, minMatch: number): Op[] {
         e++;
         be++;
       }
-      if (e - s >= minMatch) {
+      const far = Math.abs(bs - nextExpected) > farDistance;
+      if (e - s >= (far ? farMinMatch : minMatch)) {
         if (s > literalStart) ops.push({ kind: 0, len: s - literalStart, from: literalStart });
         ops.push({ kind: 1, len: e - s, from: bs });
         i = e;

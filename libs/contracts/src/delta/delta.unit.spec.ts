@@ -86,6 +86,19 @@ describe('herald-delta-1 patches', () => {
       expect((await readFile(path.join(dir, 'out'))).equals(bigNext)).toBe(true);
     }, 30_000); // 6 MB of diffing; generous for a loaded CI machine, not a performance claim
 
+    it('follow copies that jump all over the base (more blocks than the cache holds)', async () => {
+      const big = randomBytes(12 << 20);
+      // 300 KB pieces of the base in reverse order, each followed by a few new bytes.
+      const pieces: Buffer[] = [];
+      for (let at = big.length - 300_000; at >= 0; at -= 300_000) pieces.push(big.subarray(at, at + 300_000), randomBytes(10));
+      const shuffled = Buffer.concat(pieces);
+      await writeFile(path.join(dir, 'base-big'), big);
+      const patch = createPatch(big, shuffled);
+      expect(patch.length).toBeLessThan(100_000);
+      const result = await applyPatchFile(path.join(dir, 'base-big'), patch, path.join(dir, 'out-big'));
+      expect(result.sha256).toBe(sha256(shuffled));
+    }, 30_000);
+
     it('check the base on disk before writing anything', async () => {
       await writeFile(path.join(dir, 'other'), next);
       await expect(applyPatchFile(path.join(dir, 'other'), createPatch(base, next), path.join(dir, 'out2'))).rejects.toThrow(PatchBaseMismatchError);
