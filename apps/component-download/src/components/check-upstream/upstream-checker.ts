@@ -125,7 +125,7 @@ export class UpstreamChecker {
         source: outcome.source,
         ...(outcome.patchedFrom ? { patchedFrom: outcome.patchedFrom } : {}),
       });
-      log.info({ size: outcome.size, sha256: outcome.sha256, source: outcome.source, patchedFrom: outcome.patchedFrom }, 'component version verified, kept and announced');
+      log.info({ size: outcome.size, sha256: outcome.sha256, source: outcome.source, patchedFrom: outcome.patchedFrom }, 'component version verified and kept');
       if (outcome.upstreamPatch && outcome.patchedFrom) {
         // The upstream's patch is as good for agents on that version as one built here.
         await this.commands.handle(componentDecider, componentStreamId(entry.type), {

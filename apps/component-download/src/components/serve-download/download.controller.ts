@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ComponentType, ComponentVersion, DELTA_FORMAT } from '@herald/contracts';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { Public, RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
@@ -33,6 +33,8 @@ export class DownloadController {
     return this.slots.stats();
   }
 
+  /** Open, like a vendor's update server: what an agent downloads it verifies against the digest in its command. */
+  @Public()
   @Get(':type/versions/:version/download')
   async download(
     @Param('type') typeParam: string,
