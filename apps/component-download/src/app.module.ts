@@ -10,6 +10,7 @@ import { ComponentsController } from './components/list-components/components.co
 import { DownloadController } from './components/serve-download/download.controller';
 import { DownloadSlots } from './components/serve-download/download-slots';
 import { PatchMaintainer } from './components/keep-versions/patch-maintainer';
+import { ComponentMetrics } from './components/component-metrics';
 
 @Module({})
 export class ComponentDownloadModule {
@@ -18,7 +19,7 @@ export class ComponentDownloadModule {
       module: ComponentDownloadModule,
       imports: [RuntimeModule.forRoot(runtime)],
       controllers: [ComponentsController, CheckUpstreamController, DownloadController],
-      providers: [{ provide: BlobStore, useValue: blobs }, ComponentCatalog, UpstreamChecker, ScheduledCheckService, PatchMaintainer, DownloadSlots],
+      providers: [{ provide: BlobStore, useValue: blobs }, ComponentCatalog, UpstreamChecker, ScheduledCheckService, PatchMaintainer, DownloadSlots, ComponentMetrics],
     };
   }
 }

@@ -21,6 +21,7 @@ import { BlobStore } from '../blob-store';
 import { ComponentCatalog, StoredVersion } from '../component-catalog';
 import { ComponentEvent, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
 import { PatchMaintainer, STORE_LOCK } from '../keep-versions/patch-maintainer';
+import { ComponentMetrics } from '../component-metrics';
 import { downloadResumable } from './resumable-download';
 import { ManifestRejectionReason, UPSTREAM_STREAM, manifestAccepted, upstreamDecider } from './upstream.decider';
 
@@ -60,6 +61,7 @@ export class UpstreamChecker {
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
     private readonly patches: PatchMaintainer,
+    private readonly metrics: ComponentMetrics,
   ) {
     this.config = runtime.config;
     this.log = runtime.logger.child({ component: 'upstream' });
@@ -158,6 +160,7 @@ export class UpstreamChecker {
     const verdict = verifyManifest(document, key);
     const now = new Date();
     if (!verdict.ok) {
+      this.metrics.rejections.inc({ reason: verdict.reason });
       await this.commands.handle(upstreamDecider, UPSTREAM_STREAM, {
         type: 'RecordRejectedManifest',
         reason: verdict.reason,
@@ -174,6 +177,7 @@ export class UpstreamChecker {
     if (result.kind === 'handled' && !manifestAccepted(result.state, manifestVersion)) {
       const detail = `manifest version ${manifestVersion} is older than ${result.state.highestVersion}, accepted before`;
       report.manifest = { manifestVersion, accepted: false, reason: 'rollback', detail };
+      this.metrics.rejections.inc({ reason: 'rollback' });
       this.log.warn({ url, reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
       return null;
     }
@@ -250,6 +254,7 @@ export class UpstreamChecker {
       { metadata: { correlationId } },
     );
     report.rejected.push({ componentType: entry.type, version: entry.version, reason, detail });
+    this.metrics.rejections.inc({ reason });
     log.warn({ reason, detail }, reason === 'patch-failed' ? 'upstream incremental rejected' : 'component download rejected; nothing kept or announced');
   }
 

@@ -6,6 +6,7 @@ import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
 import { parseParam } from '../params';
+import { ComponentMetrics } from '../component-metrics';
 import { DownloadSlots } from './download-slots';
 
 const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`;
@@ -24,6 +25,7 @@ export class DownloadController {
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
     private readonly slots: DownloadSlots,
+    private readonly metrics: ComponentMetrics,
     @Inject(RUNTIME) private readonly runtime: ServiceRuntime<ComponentDownloadConfig>,
   ) {}
 
@@ -47,6 +49,7 @@ export class DownloadController {
     const from = fromParam === undefined || fromParam === '' ? undefined : parseParam(ComponentVersion, 'from', fromParam);
     const release = this.slots.tryAcquire();
     if (!release) {
+      this.metrics.refused.inc();
       res.status(503).setHeader('Retry-After', String(this.runtime.config.DOWNLOAD_RETRY_AFTER_SECONDS));
       res.json({ statusCode: 503, message: 'all download slots are taken; retry after the given seconds' });
       return;
@@ -58,6 +61,7 @@ export class DownloadController {
       if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
       const patch = from ? await this.catalog.findPatch(type, from, version) : undefined;
       const body = patch ?? stored;
+      this.metrics.served.inc({ delivery: patch ? 'incremental' : 'full' });
       res.setHeader('ETag', `"${body.sha256}"`);
       res.setHeader('Repr-Digest', digestHeader(body.sha256));
       res.setHeader('X-Herald-Sha256', body.sha256);
