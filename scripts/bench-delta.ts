@@ -89,7 +89,7 @@ function inProcess(method: string, op: 'build' | 'apply', a: string, b: string, 
   if (r.status !== 0) {
     // A crashed V8 ends its output with a native stack; the line that says why comes earlier.
     const lines = r.stderr.toString().trim().split('\n');
-    const why = lines.find((l) => /FATAL ERROR|RangeError|Error:/.test(l)) ?? lines.pop();
+    const why = lines.find((l) => /Fatal JavaScript|FATAL ERROR|RangeError|Error:/.test(l))?.replace(/^#\s*/, '') ?? lines.pop();
     return { error: `${op} failed: ${why?.trim()}` };
   }
   const { ms, maxRssMB } = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as { ms: number; maxRssMB: number };

@@ -97,5 +97,9 @@ describe('download slots (R6)', () => {
     expect(stats.refused).toBeGreaterThan(0);
     expect(stats.served).toBe(AGENTS);
     expect(stats.inUse).toBe(0);
+    const metrics = (await system.http<string>('component-download', 'GET', '/metrics', undefined, null)).body;
+    expect(metrics).toContain('herald_download_slots{service="component-download"} 2');
+    expect(metrics).toContain(`herald_downloads_refused_total{service="component-download"} ${stats.refused}`);
+    expect(metrics).toContain(`herald_downloads_served_total{delivery="full",service="component-download"} ${AGENTS}`);
   });
 });
