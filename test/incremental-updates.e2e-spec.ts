@@ -64,11 +64,14 @@ describe('incremental updates (R5)', () => {
           ? { componentType: TYPE, version: entry.version, size: entry.size, source: 'full' }
           : { componentType: TYPE, version: entry.version, size: entry.size, source: 'incremental', patchedFrom: `1.0.${k - 1}` },
       ]);
-      // Patches are built in the background; wait for this release's window before the next one.
-      await waitFor(async () => (await listing()).patches.filter((p) => p.toVersion === entry.version).length === Math.min(k, 14), {
-        timeoutMs: 30_000,
-        what: `the patches to ${entry.version}`,
-      });
+      // Patches are built, then retention applied, in the background: wait for both before the next release.
+      await waitFor(
+        async () => {
+          const { versions, patches } = await listing();
+          return patches.length === Math.min(k, 14) && patches.every((p) => p.toVersion === entry.version) && versions.length === Math.min(k + 1, 7);
+        },
+        { timeoutMs: 30_000, what: `the patches to ${entry.version} and retention` },
+      );
     }
 
     const { versions, patches } = await listing();
