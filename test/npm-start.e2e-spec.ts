@@ -47,7 +47,7 @@ describe('npm start', () => {
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs: 60_000, what: `port ${port} healthy` });
       }
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${run.output()}`);
+      throw new Error(`${(err as Error).message}\n${run.output()}`, { cause: err });
     } finally {
       process.kill(-run.child.pid!, 'SIGTERM');
     }

@@ -7,6 +7,7 @@ import { OfflineSweeper } from './agents/detect-offline/offline-sweeper.service'
 import { AgentsController } from './agents/list-agents/agents.controller';
 import { AgentInboundConsumer } from './agents/receive-agent-messages/agent-inbound.consumer';
 import { ComponentCatalogConsumer } from './catalog/component-catalog.consumer';
+import { PresenceMetrics } from './presence-metrics';
 
 @Module({})
 export class AgentPresenceModule {
@@ -15,7 +16,7 @@ export class AgentPresenceModule {
       module: AgentPresenceModule,
       imports: [RuntimeModule.forRoot(runtime)],
       controllers: [AgentsController, PrivilegesController],
-      providers: [AgentDirectory, AgentInboundConsumer, ComponentCatalogConsumer, OfflineSweeper],
+      providers: [AgentDirectory, AgentInboundConsumer, ComponentCatalogConsumer, OfflineSweeper, PresenceMetrics],
     };
   }
 }

@@ -6,6 +6,7 @@ import { AgentPresenceModule } from './app.module';
 
 void runService({
   name: 'agent-presence',
+  description: 'Agents, their online/offline/independent status, reported component versions and privileges.',
   configSchema: AgentPresenceConfig,
   port: (config) => config.AGENT_PRESENCE_PORT,
   open: (config) =>

@@ -9,6 +9,7 @@ let blobs: BlobStore;
 
 void runService({
   name: 'component-download',
+  description: 'The upstream update source, downloading and verifying components, the versions kept, and the downloads agents fetch.',
   configSchema: ComponentDownloadConfig,
   port: (config) => config.COMPONENT_DOWNLOAD_PORT,
   async open(config) {

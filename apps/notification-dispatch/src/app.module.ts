@@ -8,6 +8,7 @@ import { InFlightReaper } from './agent-updates/in-flight-reaper.service';
 import { InFlightSlots } from './agent-updates/in-flight-slots';
 import { TimelineController } from './agent-updates/timeline/timeline.controller';
 import { Directory } from './directory/directory';
+import { DispatchMetrics } from './dispatch-metrics';
 import { IntegrationEventsConsumer } from './rollouts/integration-events.consumer';
 import { RolloutViews } from './rollouts/rollout-views';
 import { RolloutsController } from './rollouts/rollouts.controller';
@@ -21,7 +22,7 @@ export class NotificationDispatchModule {
       module: NotificationDispatchModule,
       imports: [RuntimeModule.forRoot(runtime)],
       controllers: [SettingsController, TimelineController, RolloutsController],
-      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer],
+      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer, DispatchMetrics],
     };
   }
 }

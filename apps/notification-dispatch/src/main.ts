@@ -8,6 +8,7 @@ import { NotificationDispatchModule } from './app.module';
 
 void runService({
   name: 'notification-dispatch',
+  description: 'The event-triggered update settings and rules: rollouts, notifications, resends, Scan Now, and every agent\'s timeline.',
   configSchema: NotificationDispatchConfig,
   port: (config) => config.NOTIFICATION_DISPATCH_PORT,
   open: (config) =>

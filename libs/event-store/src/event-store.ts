@@ -34,6 +34,7 @@ export interface EventStoreOptions {
  */
 export class EventStore {
   private readonly outboxListeners = new Set<() => void>();
+  private readonly appendListeners = new Set<(events: readonly RecordedEvent[]) => void>();
 
   constructor(
     readonly db: Database,
@@ -77,7 +78,9 @@ export class EventStore {
         values,
       );
       await tx.exec('RELEASE SAVEPOINT append');
-      return rows.map((r) => this.toRecorded<E>(r));
+      const recorded = rows.map((r) => this.toRecorded<E>(r));
+      if (this.appendListeners.size > 0) tx.afterCommit(() => this.appendListeners.forEach((l) => l(recorded)));
+      return recorded;
     } catch (err) {
       if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('events_stream_position_unique')) {
         await tx.exec('ROLLBACK TO SAVEPOINT append');
@@ -138,6 +141,12 @@ export class EventStore {
       values,
     );
     tx.afterCommit(() => this.outboxListeners.forEach((l) => l()));
+  }
+
+  /** Called with the events of every committed append made through this store (metrics). */
+  onAppended(listener: (events: readonly RecordedEvent[]) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
   }
 
   /** Called after a transaction that wrote to the outbox commits (the relay wakes on it). */

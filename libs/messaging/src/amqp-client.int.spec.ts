@@ -116,7 +116,7 @@ describe('AmqpClient against a real RabbitMQ', () => {
       { timeoutMs: 10_000, what: 'the message to be parked' },
     );
     expect(calls).toBe(3);
-    expect(String(parked.properties.headers?.[Headers.parkedReason])).toMatch(/gave up after 3 attempts: handler failed: database is on fire/);
+    expect(String(parked.properties.headers?.[Headers.parkedReason])).toMatch(/^retries-exhausted: gave up after 3 attempts: handler failed: database is on fire/);
   });
 
   it('resumes consuming and publishing after the broker closes its connection', async () => {

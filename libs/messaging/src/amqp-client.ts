@@ -380,7 +380,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
 
   private async settle(c: Consumer, ch: amqp.Channel, msg: amqp.ConsumeMessage, inbound: InboundMessage, outcome: Outcome): Promise<void> {
     if (outcome.kind === 'retry' && inbound.attempt >= c.options.maxAttempts) {
-      outcome = Outcome.park(`gave up after ${inbound.attempt} attempts: ${outcome.reason}`);
+      outcome = Outcome.park(`retries-exhausted: gave up after ${inbound.attempt} attempts: ${outcome.reason}`);
     }
     switch (outcome.kind) {
       case 'ack':

@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import type { DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { z } from 'zod';
 import { BrokerUnavailableError } from '@herald/messaging';
 import { DatabaseUnavailableError } from '@herald/event-store';
@@ -11,6 +13,8 @@ import type { ServiceRuntime } from './runtime';
 
 export interface ServiceDefinition<C extends BaseConfig> {
   name: string;
+  /** One paragraph for the OpenAPI document. */
+  description: string;
   configSchema: z.ZodType<C>;
   port(config: C): number;
   open(config: C): Promise<ServiceRuntime<C>>;
@@ -37,9 +41,13 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     const app = await NestFactory.create<NestExpressApplication>(def.module(runtime), { bufferLogs: true });
     app.useLogger(app.get(Logger));
     app.useBodyParser('json', { limit: '64kb' });
+    setUpOpenApi(app, def, runtime.config);
     const port = def.port(config);
     await app.listen(port, '0.0.0.0');
     runtime.start();
+    if (config.ADMIN_TOKENS.length === 0) {
+      runtime.logger.warn('no ADMIN_TOKENS configured: every endpoint that changes something answers 401');
+    }
     runtime.logger.info({ port }, `${def.name} started`);
     const started = runtime;
     let stopping: Promise<void> | null = null;
@@ -67,4 +75,23 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     await runtime?.stop().catch(() => undefined);
     process.exit(1);
   }
+}
+
+/** Swagger UI at /docs, the OpenAPI document at /docs-json; both open, like /health. */
+function setUpOpenApi<C extends BaseConfig>(app: NestExpressApplication, def: ServiceDefinition<C>, config: C): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle(`Herald ${def.name}`)
+      .setDescription(
+        `${def.description}\n\nAccess: GET endpoints need a read or admin bearer token (READ_TOKENS, ADMIN_TOKENS); ` +
+          'others need an admin token. /health, /health/ready, /docs and agent downloads are open; ' +
+          `/metrics is ${config.METRICS_TOKEN ? 'protected by METRICS_TOKEN' : 'open'}.`,
+      )
+      .setVersion('1')
+      .addBearerAuth()
+      .addSecurityRequirements('bearer')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
 }

@@ -8,6 +8,29 @@ export class ConfigError extends Error {
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 const positiveMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/**
+ * A list of bearer tokens, comma-separated, each optionally named: "alice:9f8e…,ci:7a6b…". The
+ * name (default "token-<n>") is what the audit trail records as who made a change.
+ */
+const tokenList = z
+  .string()
+  .default('')
+  .transform((raw, ctx) => {
+    const tokens = raw
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .map((entry, i) => {
+        const m = /^([a-z0-9][a-z0-9._-]{0,63}):(.+)$/i.exec(entry);
+        return m ? { name: m[1]!, token: m[2]! } : { name: `token-${i + 1}`, token: entry };
+      });
+    for (const t of tokens) {
+      if (t.token.length < 16) ctx.addIssue({ code: 'custom', message: `token "${t.name}" is shorter than 16 characters` });
+    }
+    return tokens;
+  });
+export type TokenList = z.infer<typeof tokenList>;
+
 /** Settings every service reads from its environment. */
 export const BaseConfig = z.object({
   DATABASE_URL: z
@@ -24,6 +47,14 @@ export const BaseConfig = z.object({
   /** On SIGTERM, how long in-flight messages may take to finish before the connection closes. */
   SHUTDOWN_DRAIN_MS: positiveMs(10_000),
   OUTBOX_POLL_INTERVAL_MS: positiveMs(500),
+  /** GET /health/ready fails while the oldest unpublished outbox message is older than this. */
+  READY_MAX_OUTBOX_LAG_MS: positiveMs(60_000),
+  /** Bearer tokens that may read and change (settings, privileges, checks). */
+  ADMIN_TOKENS: tokenList,
+  /** Bearer tokens that may only read. */
+  READ_TOKENS: tokenList,
+  /** When set, GET /metrics requires this bearer token; otherwise it is open (protect it on the network). */
+  METRICS_TOKEN: z.string().min(16).optional(),
 });
 export type BaseConfig = z.infer<typeof BaseConfig>;
 

@@ -1,9 +1,18 @@
 import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { Public } from './auth';
 import { RUNTIME } from './tokens';
 import type { ServiceRuntime } from './runtime';
 
-/** GET /health: 200 only while the database answers and the broker connection is up. */
+/**
+ * GET /health: 200 only while the database answers and the broker connection is up (what a
+ * container health check and `depends_on: service_healthy` need).
+ * GET /health/ready: also that the outbox is keeping up, so a load balancer stops sending work
+ * to an instance whose events are not getting out.
+ */
+@ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(
@@ -15,15 +24,34 @@ export class HealthController {
   @Get()
   @HealthCheck()
   check() {
-    return this.health.check([
-      async () => {
-        const db = this.indicators.check('database');
-        return (await this.runtime.db.isHealthy()) ? db.up() : db.down({ message: 'PostgreSQL does not answer' });
-      },
-      () => {
-        const broker = this.indicators.check('broker');
-        return this.runtime.amqp.isConnected ? broker.up() : broker.down({ message: 'not connected to RabbitMQ' });
-      },
-    ]);
+    return this.health.check([() => this.database(), () => this.broker()]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready() {
+    return this.health.check([() => this.database(), () => this.broker(), () => this.outbox()]);
+  }
+
+  private async database() {
+    const db = this.indicators.check('database');
+    return (await this.runtime.db.isHealthy()) ? db.up() : db.down({ message: 'PostgreSQL does not answer' });
+  }
+
+  private broker() {
+    const broker = this.indicators.check('broker');
+    return this.runtime.amqp.isConnected ? broker.up() : broker.down({ message: 'not connected to RabbitMQ' });
+  }
+
+  private async outbox() {
+    const outbox = this.indicators.check('outbox');
+    const bound = this.runtime.config.READY_MAX_OUTBOX_LAG_MS;
+    try {
+      const lag = await this.runtime.relay.lag();
+      const data = { pending: lag.pending, oldestAgeMs: lag.oldestAgeMs, boundMs: bound };
+      return lag.oldestAgeMs <= bound ? outbox.up(data) : outbox.down({ ...data, message: 'outbox messages are not getting out' });
+    } catch {
+      return outbox.down({ message: 'outbox lag unknown' });
+    }
   }
 }

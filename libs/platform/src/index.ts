@@ -5,3 +5,5 @@ export * from './health.controller';
 export * from './tokens';
 export * from './bootstrap';
 export * from './message-handlers';
+export * from './auth';
+export * from './metrics';

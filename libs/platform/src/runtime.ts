@@ -3,6 +3,7 @@ import { AmqpClient, declareExchanges } from '@herald/messaging';
 import { Exchanges } from '@herald/contracts';
 import { CommandHandler, Database, EventStore, EventStoreOptions, Housekeeper, MigrationClass, OutboxRelay, Projection, ProjectionRunner } from '@herald/event-store';
 import type { BaseConfig } from './config';
+import { ServiceMetrics } from './metrics';
 
 export interface RuntimeOptions<C extends BaseConfig> {
   /** Service name, for logs and the broker connection name. */
@@ -28,6 +29,7 @@ export class ServiceRuntime<C extends BaseConfig = BaseConfig> {
   readonly commands: CommandHandler;
   readonly relay: OutboxRelay;
   readonly projections: ProjectionRunner;
+  readonly metrics: ServiceMetrics;
   private readonly housekeeper: Housekeeper;
   private stopped = false;
 
@@ -45,6 +47,8 @@ export class ServiceRuntime<C extends BaseConfig = BaseConfig> {
     this.relay = new OutboxRelay(store, amqp, { pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS, logger: logger.child({ component: 'outbox' }) });
     this.projections = new ProjectionRunner(store, asyncProjections, { logger: logger.child({ component: 'projections' }) });
     this.housekeeper = new Housekeeper(store);
+    this.metrics = new ServiceMetrics(service);
+    this.metrics.observeInfrastructure(amqp, this.relay, this.projections);
   }
 
   static async open<C extends BaseConfig>(options: RuntimeOptions<C>): Promise<ServiceRuntime<C>> {

@@ -25,6 +25,10 @@ export interface HeraldSystemOptions {
   label?: string;
 }
 
+/** Tokens every test system is started with. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const TEST_READ_TOKEN = 'test-read-token-0123456789';
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -90,6 +94,8 @@ export class HeraldSystem {
         PUBLIC_BASE_URL: this.url('component-download'),
         UPSTREAM_CHECK_INTERVAL_MS: '0',
         OUTBOX_POLL_INTERVAL_MS: '100',
+        ADMIN_TOKENS: `tester:${TEST_ADMIN_TOKEN}`,
+        READ_TOKENS: `viewer:${TEST_READ_TOKEN}`,
         [PORT_VARIABLE[name]]: String(this.ports[name]),
         ...this.env,
       },
@@ -121,14 +127,26 @@ export class HeraldSystem {
     await Promise.allSettled([this.db.drop(), this.vhost.delete(), rm(this.storeDir, { recursive: true, force: true })]);
   }
 
-  async http<T = unknown>(service: ServiceName, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.url(service)}${urlPath}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  /** Calls a service's API, with the admin token unless `token` says otherwise (null: none). */
+  async http<T = unknown>(
+    service: ServiceName,
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    token: string | null = TEST_ADMIN_TOKEN,
+  ): Promise<{ status: number; body: T; headers: Headers }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(`${this.url(service)}${urlPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON (metrics, HTML): the text as it is
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
   /** Runs SQL against the system's database (to look into the services' event stores). */

@@ -23,7 +23,7 @@ export class ComponentCatalogConsumer implements OnApplicationBootstrap {
     await this.amqp.consume(
       PresenceQueues.components.name,
       integrationEventHandler(log, async (event) => {
-        if (event.type !== 'component.version-available') return Outcome.park(`unexpected ${event.type} on the components queue`);
+        if (event.type !== 'component.version-available') return Outcome.park(`unexpected-type: ${event.type} on the components queue`);
         await this.db.session(async (sql) => {
           for (const c of event.catalog.length > 0 ? event.catalog : [event.component]) {
             await sql.exec(

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Patch, Put } from '@nestjs/common';
 import { createZodDto } from 'nestjs-zod';
+import { CurrentPrincipal, Principal } from '@herald/platform';
 import { EventTriggeredSettings } from './settings.decider';
 import { SettingsService } from './settings.service';
 
@@ -17,14 +18,14 @@ export class SettingsController {
 
   /** Replaces all settings; applies from the next trigger on. */
   @Put()
-  put(@Body() body: SettingsDto): Promise<EventTriggeredSettings> {
-    return this.settings.change(body as EventTriggeredSettings, 'admin');
+  put(@Body() body: SettingsDto, @CurrentPrincipal() who: Principal): Promise<EventTriggeredSettings> {
+    return this.settings.change(body as EventTriggeredSettings, who.name);
   }
 
   /** Changes only the fields given. */
   @Patch()
-  patch(@Body() body: SettingsPatchDto): Promise<EventTriggeredSettings> {
-    return this.settings.change(body as Partial<EventTriggeredSettings>, 'admin');
+  patch(@Body() body: SettingsPatchDto, @CurrentPrincipal() who: Principal): Promise<EventTriggeredSettings> {
+    return this.settings.change(body as Partial<EventTriggeredSettings>, who.name);
   }
 
   /** Every change, oldest first: what changed, from what, to what, by whom, when. */

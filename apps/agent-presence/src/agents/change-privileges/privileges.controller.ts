@@ -3,6 +3,7 @@ import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
 import { AgentId } from '@herald/contracts';
 import { CommandHandler } from '@herald/event-store';
+import { CurrentPrincipal, Principal } from '@herald/platform';
 import { AgentDirectory } from '../agent-directory';
 import { agentDecider, agentStreamId } from '../agent.decider';
 import { agentIntegrationEvents } from '../agent-integration-events';
@@ -22,13 +23,13 @@ export class PrivilegesController {
 
   /** Grants or revokes an agent's privileges; the change is an event and reaches the other services. */
   @Put(':id/privileges')
-  async set(@Param('id') id: string, @Body() body: PrivilegesDto) {
+  async set(@Param('id') id: string, @Body() body: PrivilegesDto, @CurrentPrincipal() who: Principal) {
     if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
     if (!(await this.directory.get(id))) throw new NotFoundException(`unknown agent ${id}`);
     await this.commands.handle(
       agentDecider,
       agentStreamId(id),
-      { type: 'SetIndependentPrivilege', agentId: id, granted: body.independentMode, by: 'admin', now: new Date() },
+      { type: 'SetIndependentPrivilege', agentId: id, granted: body.independentMode, by: who.name, now: new Date() },
       { outbox: ({ events, after }) => agentIntegrationEvents(events, after) },
     );
     return (await this.directory.get(id))!.privileges;

@@ -52,7 +52,7 @@ export class AgentInboundConsumer implements OnApplicationBootstrap {
       case 'update-result':
         return this.run(message, { type: 'RecordInstalledComponents', agentId: message.agentId, components: message.installed, now });
       default:
-        return Outcome.park(`unexpected message type ${message.type} on the presence queue`);
+        return Outcome.park(`unexpected-type: ${message.type} on the presence queue`);
     }
   }
 

@@ -1,6 +1,7 @@
 import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ComponentType, ComponentVersion } from '@herald/contracts';
+import { Public } from '@herald/platform';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
 import { parseParam } from '../params';
@@ -16,6 +17,8 @@ export class DownloadController {
     private readonly blobs: BlobStore,
   ) {}
 
+  /** Open, like a vendor's update server: what an agent downloads it verifies against the digest in its command. */
+  @Public()
   @Get(':type/versions/:version/download')
   async download(@Param('type') typeParam: string, @Param('version') versionParam: string, @Res() res: Response): Promise<void> {
     const type = parseParam(ComponentType, 'type', typeParam);

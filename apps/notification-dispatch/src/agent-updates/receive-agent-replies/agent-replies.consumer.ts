@@ -62,7 +62,7 @@ export class AgentRepliesConsumer implements OnApplicationBootstrap {
           };
           break;
         default:
-          return Outcome.park(`unexpected message type ${message.type} on the dispatch queue`);
+          return Outcome.park(`unexpected-type: ${message.type} on the dispatch queue`);
       }
       await this.updates.decide(
         command,

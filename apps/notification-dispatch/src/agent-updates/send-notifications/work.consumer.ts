@@ -42,10 +42,10 @@ export class WorkConsumer implements OnApplicationBootstrap {
     let work: WorkMessage;
     try {
       const parsed = WorkMessage.safeParse(JSON.parse(raw.body.toString('utf8')));
-      if (!parsed.success) return Outcome.park(`invalid work message: ${parsed.error.issues[0]?.message}`);
+      if (!parsed.success) return Outcome.park(`invalid: work message: ${parsed.error.issues[0]?.message}`);
       work = parsed.data;
     } catch {
-      return Outcome.park('invalid work message: not JSON');
+      return Outcome.park('not-json: work message');
     }
     const metadata: Metadata = { correlationId: raw.correlationId, causationId: raw.messageId };
     const dedupe = raw.messageId ? { consumer: 'dispatch-work', messageId: raw.messageId } : undefined;

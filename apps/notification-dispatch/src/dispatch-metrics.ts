@@ -1,0 +1,79 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Database, EventStore, RecordedEvent } from '@herald/event-store';
+import { ServiceMetrics } from '@herald/platform';
+import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
+import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';
+
+/**
+ * Dispatch's metrics, counted from the decisions this instance commits (every instance counts
+ * its own; Prometheus sums them) and, for gauges, read from the read models at scrape time.
+ */
+@Injectable()
+export class DispatchMetrics implements OnModuleInit {
+  constructor(
+    private readonly metrics: ServiceMetrics,
+    private readonly store: EventStore,
+    private readonly db: Database,
+    private readonly work: WorkConsumer,
+  ) {}
+
+  onModuleInit(): void {
+    const m = this.metrics;
+    const sent = m.counter('herald_notifications_sent_total', 'Update attempts published to an agent');
+    const failed = m.counter('herald_notifications_failed_total', 'Update attempts that failed, by reason (no-queue, ack-timeout)', ['reason']);
+    const acknowledged = m.counter('herald_notifications_acknowledged_total', 'Notifications an agent acknowledged');
+    const gaveUp = m.counter('herald_notifications_given_up_total', 'Notifications given up after the last attempt');
+    const resends = m.counter('herald_resends_scheduled_total', 'Resends scheduled after a failed attempt');
+    const skipped = m.counter('herald_targets_skipped_total', 'Agents not notified, by reason', ['reason']);
+    const updates = m.counter('herald_updates_reported_total', 'Updates agents reported, by outcome', ['outcome']);
+    const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
+    m.gauge('herald_attempts_deferred', 'Attempts this instance put off to a later wave because every R6 slot was taken', [], async (g) => g.set(this.work.deferred));
+    this.store.onAppended((events) => {
+      for (const e of events as readonly RecordedEvent<AgentUpdateEvent>[]) {
+        switch (e.type) {
+          case 'AttemptSent':
+            sent.inc();
+            break;
+          case 'AttemptFailed':
+            failed.inc({ reason: e.data.reason });
+            break;
+          case 'NotificationAcknowledged':
+            acknowledged.inc();
+            break;
+          case 'NotificationGaveUp':
+            gaveUp.inc();
+            break;
+          case 'ResendScheduled':
+            resends.inc();
+            break;
+          case 'TargetSkipped':
+            skipped.inc({ reason: e.data.reason });
+            break;
+          case 'UpdateCompleted':
+            updates.inc({ outcome: 'completed' });
+            break;
+          case 'UpdateFailed':
+            updates.inc({ outcome: 'failed' });
+            break;
+          case 'ScanCompleted':
+            scans.inc({ outcome: e.data.outcome });
+            break;
+          default:
+            break;
+        }
+      }
+    });
+    m.gauge('herald_rollouts_in_progress', 'Rollouts with targeted agents that have no outcome yet', [], async (g) => {
+      const row = await this.db.session((sql) =>
+        sql.one<{ n: string }>(
+          `SELECT count(DISTINCT rollout_id) AS n FROM rollout_agents WHERE targeted AND NOT (updated OR failed OR gave_up)`,
+        ),
+      );
+      g.set(Number(row?.n ?? 0));
+    });
+    m.gauge('herald_agents_in_flight', 'Agents between notified and reported (R6 slots in use)', [], async (g) => {
+      const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM in_flight'));
+      g.set(Number(row?.n ?? 0));
+    });
+  }
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AmqpClient } from '@herald/messaging';
+import type { OutboxRelay, ProjectionRunner } from '@herald/event-store';
+
+/** The code of a reason written "<code>: <detail>", safe as a metric label. */
+export function reasonCode(reason: string): string {
+  const code = reason.split(':')[0]!.trim();
+  return /^[a-z][a-z-]{0,39}$/.test(code) ? code : 'other';
+}
+
+/**
+ * A service's Prometheus registry: Node process metrics, messaging and outbox metrics every
+ * service has, and whatever the service adds with counter()/gauge(). Gauges that need a query
+ * run it when Prometheus scrapes, not on a timer.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+
+  constructor(service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A gauge; with `collect`, its value is computed at scrape time. */
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => Promise<void>): Gauge<L> {
+    return new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(collect ? { async collect(this: Gauge<L>) { await collect(this); } } : {}),
+    });
+  }
+
+  /** Metrics of the broker connection, the outbox and the projections. */
+  observeInfrastructure(amqp: AmqpClient, relay: OutboxRelay, projections: ProjectionRunner): void {
+    const parked = this.counter('herald_messages_parked_total', 'Messages moved to a parking queue, by queue and reason code', ['queue', 'reason']);
+    const retried = this.counter('herald_messages_retried_total', 'Messages sent to a delayed-retry queue', ['queue']);
+    const returned = this.counter('herald_messages_returned_total', 'Mandatory publishes no queue took', ['exchange']);
+    const reconnects = this.counter('herald_broker_reconnects_total', 'Times the broker connection was re-established');
+    amqp.on('parked', (queue, reason) => parked.inc({ queue, reason: reasonCode(reason) }));
+    amqp.on('retried', (queue) => retried.inc({ queue }));
+    amqp.on('returned', (exchange) => returned.inc({ exchange: exchange || '(default)' }));
+    amqp.on('connected', () => amqp.stats.reconnects > 0 && reconnects.inc());
+    this.gauge('herald_broker_connected', '1 while connected to RabbitMQ', [], async (g) => g.set(amqp.isConnected ? 1 : 0));
+    this.gauge('herald_outbox_pending', 'Outbox messages not yet published', [], async (g) => g.set((await relay.lag()).pending));
+    this.gauge('herald_outbox_lag_seconds', 'Age of the oldest unpublished outbox message', [], async (g) => g.set((await relay.lag()).oldestAgeMs / 1000));
+    this.gauge('herald_projection_lag_events', 'Events an asynchronous projection has not applied yet', ['projection'], async (g) => {
+      g.reset();
+      for (const [projection, behind] of Object.entries(await projections.lag())) g.set({ projection }, behind);
+    });
+  }
+}
