@@ -454,7 +454,12 @@
     );
 
     const outcome = (key, name, value, tone) =>
-      h('div', { class: `outcome${value > 0 && tone ? ` outcome-${tone}` : ''}`, dataset: { count: key } }, h('dt', { text: name }), h('dd', { text: formatCount(value) }));
+      h(
+        'div',
+        { class: `outcome${value > 0 && tone ? ` outcome-${tone}` : ''}`, dataset: { count: key } },
+        h('dt', { text: name }),
+        h('dd', { text: typeof value === 'number' ? formatCount(value) : value }),
+      );
     const outcomes = h(
       'dl',
       { class: 'outcomes', 'aria-label': `${label} outcomes` },
