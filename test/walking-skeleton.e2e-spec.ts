@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DirectoryComponentStore, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
-import { HeraldSystem, UpstreamFixture, sha256, waitFor } from '@herald/testing';
+import { HeraldSystem, REPO_ROOT, UpstreamFixture, sha256, waitFor } from '@herald/testing';
 
 jest.setTimeout(120_000);
 
@@ -81,6 +81,20 @@ describe('walking skeleton', () => {
     const correlationIds = new Set(timeline.map((e) => e.correlationId));
     expect(correlationIds.size).toBe(1);
     expect([...correlationIds][0]).toMatch(/^download-/);
+
+    // The same correlation id is in the logs of the download, the rollout, the attempt and the report.
+    const correlationId = [...correlationIds][0] as string;
+    const logLines = async (service: string) =>
+      (await readFile(path.join(REPO_ROOT, 'test', 'artifacts', 'logs', `${system.db.name}-${service}.log`), 'utf8'))
+        .split('\n')
+        .filter((l) => l.includes(correlationId))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(await logLines('component-download')).toContain('component version verified and kept');
+    const dispatchLog = await waitFor(async () => {
+      const lines = await logLines('notification-dispatch');
+      return lines.includes('agent reported its update') ? lines : undefined;
+    }, { what: 'the report in the log' });
+    expect(dispatchLog).toEqual(expect.arrayContaining(['rollout started', 'update attempt published', 'agent reported its update']));
 
     // presence has the agent's new components, so it is no longer outdated
     await waitFor(

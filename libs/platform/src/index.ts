@@ -7,3 +7,4 @@ export * from './bootstrap';
 export * from './message-handlers';
 export * from './auth';
 export * from './metrics';
+export * from './openapi';

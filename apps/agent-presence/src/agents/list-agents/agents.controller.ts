@@ -1,5 +1,8 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
+import { ApiErrors } from '@herald/platform';
+import { AgentListDto, AgentSummaryDto, AgentViewDto } from '../agent.dto';
 import { z } from 'zod';
 import { AgentId } from '@herald/contracts';
 import { AgentDirectory } from '../agent-directory';
@@ -16,21 +19,31 @@ const ListAgentsQuery = z.strictObject({
 });
 class ListAgentsQueryDto extends createZodDto(ListAgentsQuery) {}
 
+@ApiTags('agents')
 @Controller('agents')
 export class AgentsController {
   constructor(private readonly directory: AgentDirectory) {}
 
   @Get()
+  @ApiOperation({ summary: 'Agents, filtered by status and outdatedness' })
+  @ApiOkResponse({ type: AgentListDto })
+  @ApiErrors(400)
   list(@Query() query: ListAgentsQueryDto) {
     return this.directory.list(query as z.infer<typeof ListAgentsQuery>);
   }
 
   @Get('summary')
+  @ApiOperation({ summary: 'How many agents are online, offline, independent and outdated' })
+  @ApiOkResponse({ type: AgentSummaryDto })
+  @ApiErrors()
   summary() {
     return this.directory.summary();
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One agent: status, components against the latest versions, privileges' })
+  @ApiOkResponse({ type: AgentViewDto })
+  @ApiErrors(400, 404)
   async get(@Param('id') id: string) {
     if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
     const agent = await this.directory.get(id);

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { AgentMessage, deterministicUuid } from '@herald/contracts';
 import { CommandHandler } from '@herald/event-store';
@@ -13,18 +14,21 @@ const CONSUMER = 'dispatch-agent-replies';
 /** Acknowledgements, update results and scan results from agents, into their agent streams. */
 @Injectable()
 export class AgentRepliesConsumer implements OnApplicationBootstrap {
+  private readonly log: Logger;
+
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime,
+    @Inject(RUNTIME) runtime: ServiceRuntime,
     private readonly amqp: AmqpClient,
     private readonly commands: CommandHandler,
     private readonly directory: Directory,
     private readonly updates: AgentUpdates,
-  ) {}
+  ) {
+    this.log = runtime.logger.child({ component: 'agent-replies' });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.amqp.addTopology((ch) => declareWorkQueue(ch, DispatchQueues.agentInbound));
-    const log = this.runtime.logger.child({ component: 'agent-replies' });
-    await this.amqp.consume(DispatchQueues.agentInbound.name, agentMessageHandler(log, (m) => this.handle(m)), { prefetch: 64 });
+    await this.amqp.consume(DispatchQueues.agentInbound.name, agentMessageHandler(this.log, (m) => this.handle(m)), { prefetch: 64 });
   }
 
   async handle(message: AgentMessage): Promise<Outcome> {
@@ -64,7 +68,7 @@ export class AgentRepliesConsumer implements OnApplicationBootstrap {
         default:
           return Outcome.park(`unexpected-type: ${message.type} on the dispatch queue`);
       }
-      await this.updates.decide(
+      const result = await this.updates.decide(
         command,
         {
           dedupe: { consumer: CONSUMER, messageId: message.messageId },
@@ -72,6 +76,15 @@ export class AgentRepliesConsumer implements OnApplicationBootstrap {
         },
         tx,
       );
+      if (result.kind === 'handled' && message.type === 'update-result') {
+        const decided = result.events.find((e) => e.type === 'UpdateCompleted' || e.type === 'UpdateFailed');
+        if (decided) {
+          this.log.info(
+            { correlationId: decided.metadata.correlationId, agentId: message.agentId, notificationId: message.notificationId, outcome: message.outcome, components: message.components },
+            'agent reported its update',
+          );
+        }
+      }
       return Outcome.ack();
     });
   }

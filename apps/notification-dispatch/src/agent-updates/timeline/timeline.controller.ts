@@ -1,4 +1,7 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '@herald/platform';
+import { TimelineDto } from './timeline.dto';
 import { AgentId } from '@herald/contracts';
 import { Database, EventStore } from '@herald/event-store';
 import { Directory } from '../../directory/directory';
@@ -6,6 +9,7 @@ import { agentUpdatesStreamId } from '../agent-updates.decider';
 import type { AgentUpdateEvent } from '../agent-updates.events';
 
 /** An agent's timeline: every decision the server took about it, in order. */
+@ApiTags('agents')
 @Controller('agents')
 export class TimelineController {
   constructor(
@@ -15,6 +19,9 @@ export class TimelineController {
   ) {}
 
   @Get(':id/timeline')
+  @ApiOperation({ summary: "Every decision about one agent, in order" })
+  @ApiOkResponse({ type: TimelineDto })
+  @ApiErrors(400, 404)
   async timeline(@Param('id') id: string) {
     if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
     const { events } = await this.store.readStream<AgentUpdateEvent>(agentUpdatesStreamId(id));

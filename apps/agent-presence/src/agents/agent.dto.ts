@@ -1,0 +1,25 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+export const AgentView = z.object({
+  agentId: z.string(),
+  hostname: z.string(),
+  agentVersion: z.string(),
+  status: z.enum(['online', 'offline', 'independent']),
+  independentMode: z.boolean().describe('The agent reports running in Independent mode'),
+  privileges: z.object({ independentMode: z.boolean().describe('An admin granted the Independent-mode privilege') }),
+  components: z.array(
+    z.object({ type: z.string(), version: z.string(), latest: z.string().nullable(), outdated: z.boolean() }),
+  ),
+  outdated: z.boolean().describe('At least one component is older than the latest verified version'),
+  firstSeenAt: z.string(),
+  lastConnectedAt: z.string(),
+  lastDisconnectedAt: z.string().nullable(),
+  disconnectReason: z.enum(['goodbye', 'heartbeat-timeout']).nullable(),
+  lastSeenAt: z.string(),
+});
+export class AgentViewDto extends createZodDto(AgentView) {}
+export class AgentListDto extends createZodDto(z.object({ total: z.number().int(), agents: z.array(AgentView) })) {}
+export class AgentSummaryDto extends createZodDto(
+  z.object({ online: z.number().int(), offline: z.number().int(), independent: z.number().int(), outdated: z.number().int(), total: z.number().int() }),
+) {}

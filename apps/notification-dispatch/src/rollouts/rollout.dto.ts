@@ -1,0 +1,54 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+const count = z.number().int().nonnegative();
+
+export const Rollout = z.object({
+  rolloutId: z.uuid(),
+  component: z.object({ type: z.string(), version: z.string() }),
+  startedAt: z.string(),
+  notifyOnDownload: z.boolean().describe('R1 was on: false means the version was only recorded'),
+  includeIndependentAndOffline: z.boolean().describe('R1a was on'),
+  policy: z.object({ resendIntervalMs: count, maxAttempts: count, ackTimeoutMs: count, reportTimeoutMs: count, scanAfterUpdate: z.boolean() }),
+  correlationId: z.string().nullable(),
+  counts: z.object({
+    targeted: count,
+    skipped: z.object({ offline: count, independent: count, 'no-privilege': count }),
+    upToDate: count,
+    notified: count.describe('Targeted agents at least one attempt reached'),
+    acknowledged: count,
+    updated: count,
+    failed: count,
+    gaveUp: count,
+    inProgress: count.describe('Targeted agents with no outcome yet'),
+    scanRequested: count,
+    scanned: count,
+    updatedAfterSkip: count.describe('Skipped agents that R2 later brought up to date'),
+  }),
+  complete: z.boolean().describe('Every targeted agent has an outcome'),
+});
+export class RolloutDto extends createZodDto(Rollout) {}
+export class RolloutListDto extends createZodDto(z.object({ rollouts: z.array(Rollout) })) {}
+export class RolloutAgentsDto extends createZodDto(
+  z.object({
+    rolloutId: z.uuid(),
+    agents: z.array(
+      z.object({
+        agentId: z.string(),
+        targeted: z.boolean(),
+        skippedReason: z.enum(['offline', 'independent', 'no-privilege']).nullable(),
+        attempts: count,
+        returnedAttempts: count,
+        timedOutAttempts: count,
+        notified: z.boolean(),
+        acknowledged: z.boolean(),
+        updated: z.boolean(),
+        failed: z.boolean(),
+        gaveUp: z.boolean(),
+        scanRequested: z.boolean(),
+        scanned: z.boolean(),
+        lastChangeAt: z.string().nullable(),
+      }),
+    ),
+  }),
+) {}
