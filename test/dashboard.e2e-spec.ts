@@ -108,11 +108,17 @@ describe('admin dashboard', () => {
     expect(await page.getByLabel('Attempts in all').getAttribute('aria-invalid')).toBe('true');
     expect((await api<{ maxAttempts: number }>('notification-dispatch', 'GET', '/settings/event-triggered-updates')).maxAttempts).toBe(5);
 
+    // Another admin changes another field meanwhile; the page sees it (in the history) while
+    // this form has unsaved edits, and saving those must not undo it.
+    const other = await system.http('notification-dispatch', 'PATCH', '/settings/event-triggered-updates', { ackTimeoutSeconds: 45 }, ADMIN_TOKEN);
+    expect(other.status).toBe(200);
+    await dashboard.eventually(async () => /Acknowledgement timeout, seconds \(R4\) 60 → 45/.test((await page.locator('#settings-history').textContent()) ?? ''), 'the other change in the history');
+
     await page.getByLabel('Attempts in all').fill('3');
     await dashboard.saveSettings();
     await dashboard.eventually(async () => /^Saved: /.test((await dashboard.settingsResult().textContent()) ?? ''), 'the settings to be saved');
     expect(await errors.isHidden()).toBe(true);
-    expect(await api('notification-dispatch', 'GET', '/settings/event-triggered-updates')).toMatchObject({ scanAfterUpdate: true, maxAttempts: 3 });
+    expect(await api('notification-dispatch', 'GET', '/settings/event-triggered-updates')).toMatchObject({ scanAfterUpdate: true, maxAttempts: 3, ackTimeoutSeconds: 45 });
     const history = await api<{ changes: Array<{ by: string; changes: Array<{ field: string; from: unknown; to: unknown }> }> }>(
       'notification-dispatch',
       'GET',

@@ -32,6 +32,8 @@
     timelineAgent: null,
     /** The settings as last read from the server. */
     settings: null,
+    /** The settings the form was last filled from: a save sends only what differs from these. */
+    formBase: null,
     /** The admin has edited the form: polling must not overwrite it. */
     settingsDirty: false,
     timer: null,
@@ -161,7 +163,7 @@
   function logout(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(READ_ONLY_KEY);
-    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, settings: null, settingsDirty: false });
+    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, settings: null, formBase: null, settingsDirty: false });
     clearTimeout(state.timer);
     state.drawn.clear();
     // Nothing read with the old token stays on screen.
@@ -325,7 +327,14 @@
     const lines = [h('p', { class: 'muted', text: `Checked at ${formatTime(r.checkedAt)}` })];
     if (r.ran === false) lines.push(h('p', { text: 'Another instance was checking at the same moment; nothing was done here.' }));
     if (r.error) lines.push(h('p', { class: 'error', text: r.error }));
-    for (const d of r.downloaded || []) lines.push(h('p', { class: 'ok', text: `Downloaded and verified: ${d.componentType} ${d.version} (${formatBytes(d.size)})` }));
+    // A signed manifest the server refused (rollback, bad signature) explains an empty check.
+    if (r.manifest && r.manifest.accepted === false) {
+      lines.push(h('p', { class: 'error', text: `Upstream manifest refused: ${r.manifest.reason ?? ''}${r.manifest.detail ? `: ${r.manifest.detail}` : ''}` }));
+    }
+    for (const d of r.downloaded || []) {
+      const how = d.source === 'incremental' ? `, rebuilt from an incremental patch${d.patchedFrom ? ` on ${d.patchedFrom}` : ''}` : '';
+      lines.push(h('p', { class: 'ok', text: `Downloaded and verified: ${d.componentType} ${d.version} (${formatBytes(d.size)}${how})` }));
+    }
     for (const d of r.rejected || []) lines.push(h('p', { class: 'error', text: `Refused: ${d.componentType} ${d.version}, ${d.reason}: ${d.detail}` }));
     if (r.upToDate && r.upToDate.length) lines.push(h('p', { text: `Already up to date: ${r.upToDate.join(', ')}` }));
     if (r.ran !== false && !r.error && !(r.downloaded || []).length && !(r.rejected || []).length && !(r.upToDate || []).length) {
@@ -670,6 +679,7 @@
     });
 
   function fillSettings(settings) {
+    state.formBase = settings;
     for (const [field, { kind }] of Object.entries(SETTING_FIELDS)) {
       const input = settingInput(field);
       if (!(field in settings)) continue;
@@ -728,13 +738,15 @@
     event.preventDefault();
     clearSettingErrors();
     const result = $('settings-result');
-    if (!state.settings) {
+    const base = state.formBase;
+    if (!base) {
       result.textContent = 'The settings have not been read yet.';
       return;
     }
-    // Only what the admin changed, so a concurrent change of another field is not undone.
+    // Only what the admin changed in the form, so a change another admin made meanwhile to
+    // another field is not undone.
     const values = formValues();
-    const patch = Object.fromEntries(Object.entries(values).filter(([field, value]) => value !== state.settings[field]));
+    const patch = Object.fromEntries(Object.entries(values).filter(([field, value]) => value !== base[field]));
     if (Object.keys(patch).length === 0) {
       result.textContent = 'Nothing to save: the form matches the current settings.';
       state.settingsDirty = false;
@@ -745,7 +757,7 @@
     result.textContent = 'Saving…';
     try {
       const saved = await api('PATCH', SETTINGS_PATH, patch);
-      const changed = Object.keys(patch).map((f) => `${SETTING_FIELDS[f].label} ${show(state.settings[f])} → ${show(saved[f])}`);
+      const changed = Object.keys(patch).map((f) => `${SETTING_FIELDS[f].label} ${show(base[f])} → ${show(saved[f])}`);
       state.settings = saved;
       state.settingsDirty = false;
       state.drawn.delete('settings');
