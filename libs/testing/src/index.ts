@@ -5,3 +5,4 @@ export * from './decider-spec';
 export * from './processes';
 export * from './upstream-fixture';
 export * from './herald-system';
+export * from './dashboard-process';
