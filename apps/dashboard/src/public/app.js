@@ -216,9 +216,10 @@
     if (!token) return;
     const button = event.submitter || $('login-form').querySelector('button');
     button.disabled = true;
+    let who;
     try {
-      // Any read needs a valid token, so reading the settings tells whether this one is.
-      await api('GET', SETTINGS_PATH, undefined, { token, session: false });
+      // The token's name and role, so a read-only session is known before it tries a change.
+      who = await api('GET', '/dispatch/auth/whoami', undefined, { token, session: false });
     } catch (err) {
       error.textContent =
         err.status === 401
@@ -232,11 +233,13 @@
       button.disabled = false;
     }
     state.token = token;
-    state.readOnly = false;
+    state.readOnly = who.role !== 'admin';
     sessionStorage.setItem(TOKEN_KEY, token);
-    sessionStorage.removeItem(READ_ONLY_KEY);
+    if (state.readOnly) sessionStorage.setItem(READ_ONLY_KEY, '1');
+    else sessionStorage.removeItem(READ_ONLY_KEY);
     $('token').value = '';
     showApp();
+    if (state.readOnly) markReadOnly();
     await refresh();
     schedule();
   }
