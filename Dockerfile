@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every Herald service. docker-compose.yml runs it three times and picks each
-# service's entry point with `command: ["node", "dist/apps/<service>/src/main.js"]`.
+# One image for every Herald service and the dashboard. docker-compose.yml runs it four times and
+# picks each one's entry point with `command: ["node", "dist/apps/<service>/src/main.js"]`.
 #
 #   docker build -t herald .
 #   docker run --rm herald node dist/apps/agent-presence/src/main.js
@@ -46,14 +46,14 @@ RUN mkdir -p /var/lib/herald/components \
 
 USER node
 
-# component-download, notification-dispatch, agent-presence (their *_PORT defaults).
-EXPOSE 3001 3002 3003
+# dashboard, component-download, notification-dispatch, agent-presence (their *_PORT defaults).
+EXPOSE 3000 3001 3002 3003
 
-# GET /health answers 200 only while PostgreSQL and RabbitMQ are reachable. The port is worked out
-# from the command the container runs (PID 1), so this default fits all three services;
-# docker-compose.yml sets its own, explicit check per service.
+# GET /health answers 200 only while PostgreSQL and RabbitMQ are reachable (the dashboard's, while
+# it runs). The port is worked out from the command the container runs (PID 1), so this default
+# fits every entry point; docker-compose.yml sets its own, explicit check per service.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD node -e "const e = process.env, c = require('fs').readFileSync('/proc/1/cmdline', 'utf8'); const p = /agent-presence/.test(c) ? e.AGENT_PRESENCE_PORT || 3003 : /notification-dispatch/.test(c) ? e.NOTIFICATION_DISPATCH_PORT || 3002 : e.COMPONENT_DOWNLOAD_PORT || 3001; fetch('http://127.0.0.1:' + p + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+  CMD node -e "const e = process.env, c = require('fs').readFileSync('/proc/1/cmdline', 'utf8'); const p = /apps\/dashboard\//.test(c) ? e.DASHBOARD_PORT || 3000 : /agent-presence/.test(c) ? e.AGENT_PRESENCE_PORT || 3003 : /notification-dispatch/.test(c) ? e.NOTIFICATION_DISPATCH_PORT || 3002 : e.COMPONENT_DOWNLOAD_PORT || 3001; fetch('http://127.0.0.1:' + p + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 
 # Node runs as PID 1 and handles SIGTERM itself (graceful drain, see SHUTDOWN_DRAIN_MS).
 CMD ["node", "dist/apps/component-download/src/main.js"]

@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/artifacts/**', '**/*.js', '**/*.cjs', '**/*.mjs'] },
+  {
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/artifacts/**', '**/*.js', '**/*.cjs', '**/*.mjs', '!apps/dashboard/src/public/*.js'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,6 +19,20 @@ export default tseslint.config(
       // Libraries are imported by alias (@herald/x), never by a path into another package.
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/libs/*', '../../libs/**', '../../../libs/**'], message: 'import libraries by their @herald/* alias' }] }],
     },
+  },
+  {
+    // The dashboard's page script: plain browser JavaScript, outside the TypeScript project.
+    files: ['apps/dashboard/src/public/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      ecmaVersion: 2022,
+      globals: Object.fromEntries(
+        ['window', 'document', 'sessionStorage', 'fetch', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-floating-promises': 'off', strict: ['error', 'global'] },
   },
   {
     files: ['**/*.spec.ts', 'test/**/*.ts'],

@@ -30,6 +30,12 @@ describe('admin and ops surface', () => {
     expect(history.body.changes.at(-1)).toMatchObject({ by: 'tester', changes: [{ field: 'maxAttempts', from: 5, to: 4 }] });
   });
 
+  it('tells a client who its token is', async () => {
+    expect((await h.system.http('notification-dispatch', 'GET', '/auth/whoami')).body).toEqual({ name: 'tester', role: 'admin' });
+    expect((await h.system.http('agent-presence', 'GET', '/auth/whoami', undefined, TEST_READ_TOKEN)).body).toEqual({ name: 'viewer', role: 'read' });
+    expect((await h.system.http('component-download', 'GET', '/auth/whoami', undefined, null)).status).toBe(401);
+  });
+
   it('keeps health, readiness, API documents and agent downloads open', async () => {
     for (const service of SERVICES) {
       expect((await h.system.http(service, 'GET', '/health', undefined, null)).status).toBe(200);
@@ -78,6 +84,14 @@ describe('admin and ops surface', () => {
       expect(dispatch).toContain(name);
     }
     expect(dispatch).toMatch(/herald_targets_skipped_total\{reason="offline",service="notification-dispatch"\} 1/);
+    // Paging: totals, and a timeline read from a position on.
+    const list = await h.system.http<{ total: number; rollouts: unknown[] }>('notification-dispatch', 'GET', '/rollouts?limit=1');
+    expect(list.body.total).toBeGreaterThanOrEqual(1);
+    expect(list.body.rollouts).toHaveLength(1);
+    const all = await h.entries('m-a');
+    const tail = await h.system.http<{ entries: Array<{ position: number }> }>('notification-dispatch', 'GET', `/agents/m-a/timeline?after=${all.length - 1}`);
+    expect(tail.body.entries.map((e) => e.position)).toEqual([all.length]);
+
     const presence = (await h.system.http<string>('agent-presence', 'GET', '/metrics', undefined, null)).body;
     expect(presence).toMatch(/herald_agents\{status="online",service="agent-presence"\} [1-9]/);
     expect(presence).toMatch(/herald_agents\{status="offline",service="agent-presence"\} [1-9]/);

@@ -19,10 +19,13 @@ describe('npm start', () => {
     await Promise.allSettled([db.drop(), vhost.delete(), rm(store, { recursive: true, force: true })]);
   });
 
-  function npmStart(env: Record<string, string>) {
+  async function npmStart(env: Record<string, string>) {
+    // The dashboard listens at once, before any service has connected anywhere: a port of its
+    // own keeps it from failing on a busy default port and taking the others down with it.
+    const dashboardPort = String(await freePort());
     const child = spawn('npm', ['start', '--silent'], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, COMPONENT_STORE_DIR: store, LOG_LEVEL: 'warn', ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, COMPONENT_STORE_DIR: store, LOG_LEVEL: 'warn', DASHBOARD_PORT: dashboardPort, ...env },
       detached: true, // its own process group, so the whole tree can be signalled
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -33,19 +36,26 @@ describe('npm start', () => {
     return { child, exited, output: () => output };
   }
 
-  it('starts all three services to healthy with one command, and stops them on SIGTERM', async () => {
-    const ports = { download: await freePort(), dispatch: await freePort(), presence: await freePort() };
-    const run = npmStart({
+  it('starts all three services and the dashboard to healthy with one command, and stops them on SIGTERM', async () => {
+    const ports = { download: await freePort(), dispatch: await freePort(), presence: await freePort(), dashboard: await freePort() };
+    const run = await npmStart({
       DATABASE_URL: db.url,
       RABBITMQ_URL: vhost.url,
       COMPONENT_DOWNLOAD_PORT: String(ports.download),
       NOTIFICATION_DISPATCH_PORT: String(ports.dispatch),
       AGENT_PRESENCE_PORT: String(ports.presence),
+      DASHBOARD_PORT: String(ports.dashboard),
+      COMPONENT_DOWNLOAD_URL: `http://127.0.0.1:${ports.download}`,
+      NOTIFICATION_DISPATCH_URL: `http://127.0.0.1:${ports.dispatch}`,
+      AGENT_PRESENCE_URL: `http://127.0.0.1:${ports.presence}`,
     });
     try {
       for (const port of Object.values(ports)) {
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs: 60_000, what: `port ${port} healthy` });
       }
+      // The dashboard reaches the services it was pointed at.
+      const health = (await (await fetch(`http://127.0.0.1:${ports.dashboard}/health`)).json()) as { services: Record<string, { status: string }> };
+      expect(health.services).toEqual({ 'component-download': { status: 'up' }, 'notification-dispatch': { status: 'up' }, 'agent-presence': { status: 'up' } });
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${run.output()}`, { cause: err });
     } finally {
@@ -58,14 +68,14 @@ describe('npm start', () => {
   });
 
   it('says in one clear line that the broker cannot be reached, and exits non-zero', async () => {
-    const run = npmStart({ DATABASE_URL: db.url, RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:1', STARTUP_TIMEOUT_MS: '1000' });
+    const run = await npmStart({ DATABASE_URL: db.url, RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:1', STARTUP_TIMEOUT_MS: '1000' });
     const code = await run.exited;
     expect(code).not.toBe(0);
     expect(run.output()).toMatch(/: cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1\/?[^\n]*ECONNREFUSED/);
   });
 
   it('says so when the database cannot be reached', async () => {
-    const run = npmStart({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/herald', RABBITMQ_URL: vhost.url, STARTUP_TIMEOUT_MS: '1000' });
+    const run = await npmStart({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/herald', RABBITMQ_URL: vhost.url, STARTUP_TIMEOUT_MS: '1000' });
     expect(await run.exited).not.toBe(0);
     expect(run.output()).toMatch(/: cannot use PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/herald: [^\n]*ECONNREFUSED/);
   });

@@ -1,6 +1,6 @@
 // Keeps the deployment files honest against the code: docker-compose.yml must only set settings
-// the services read, set them to values the services accept, and wire ports, credentials,
-// volumes and start order consistently; the Dockerfile must build what compose runs.
+// the services (and the dashboard) read, set them to values they accept, and wire ports,
+// credentials, volumes and start order consistently; the Dockerfile must build what compose runs.
 // No Docker engine needed: the files are parsed, interpolated the way Compose does, and the
 // services' own config schemas judge the result.
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { loadConfig } from '@herald/platform';
 import { AgentPresenceConfig } from '../../apps/agent-presence/src/config';
 import { ComponentDownloadConfig } from '../../apps/component-download/src/config';
+import { DashboardConfig } from '../../apps/dashboard/src/config';
 import { NotificationDispatchConfig } from '../../apps/notification-dispatch/src/config';
 
 const root = path.resolve(__dirname, '../..');
@@ -24,6 +25,14 @@ const heraldServices = {
 type HeraldService = keyof typeof heraldServices;
 const heraldNames = Object.keys(heraldServices) as HeraldService[];
 const infrastructure = ['postgres', 'rabbitmq'] as const;
+/** The admin dashboard: no database or broker, only the services' URLs. */
+const dashboardName = 'dashboard';
+/** Which of the dashboard's settings points at which service. */
+const dashboardUpstreams = {
+  COMPONENT_DOWNLOAD_URL: 'component-download',
+  NOTIFICATION_DISPATCH_URL: 'notification-dispatch',
+  AGENT_PRESENCE_URL: 'agent-presence',
+} as const satisfies Partial<Record<keyof DashboardConfig, HeraldService>>;
 
 // ---- Compose file model and interpolation ----------------------------------------------------
 
@@ -152,6 +161,23 @@ function portKeyOf(schema: z.ZodObject): string {
   return keys[0];
 }
 
+/** Settings compose must set: required ones, the port, and defaults that only suit a developer machine. */
+function mustSetKeysOf(schema: z.ZodObject): string[] {
+  return Object.entries(shapeOf(schema))
+    .filter(([key, field]) => {
+      const fallback = defaultOf(field);
+      if (!fallback.success) return true; // required, no default
+      if (key.endsWith('_PORT')) return true; // must agree with ports: and the health check
+      const v = fallback.data;
+      return typeof v === 'string' && (/\/\/([^/@]*@)?(127\.0\.0\.1|localhost)\b/.test(v) || v.startsWith('./') || v.startsWith('../'));
+    })
+    .map(([key]) => key);
+}
+
+function commandOf(service: ComposeService): string[] {
+  return Array.isArray(service.command) ? service.command : (service.command ?? '').split(/\s+/);
+}
+
 // Variables ops may set, with values unlike the defaults, to check the wiring holds either way.
 const overrides = {
   PUBLIC_BASE_URL: 'https://herald.example.com:8443',
@@ -160,6 +186,8 @@ const overrides = {
   HERALD_POSTGRES_PASSWORD: 'pg-Secret.1',
   HERALD_RABBITMQ_PASSWORD: 'mq-Secret.2',
   LOG_LEVEL: 'debug',
+  ADMIN_TOKENS: 'alice:admin-Secret-0123456789,ci:ci-Secret-0123456789',
+  READ_TOKENS: 'viewer:read-Secret-0123456789',
 };
 
 // ---- docker-compose.yml --------------------------------------------------------------------
@@ -167,12 +195,13 @@ const overrides = {
 describe('docker-compose.yml', () => {
   const compose = loadCompose();
 
-  it('runs RabbitMQ, PostgreSQL and the three Herald services by default (optional extras need a profile)', () => {
-    for (const name of [...infrastructure, ...heraldNames]) expect(Object.keys(compose.services)).toContain(name);
+  it('runs RabbitMQ, PostgreSQL, the three Herald services and the dashboard by default (optional extras need a profile)', () => {
+    const expected = [...infrastructure, ...heraldNames, dashboardName];
+    for (const name of expected) expect(Object.keys(compose.services)).toContain(name);
     const byDefault = Object.entries(compose.services)
       .filter(([, s]) => !s.profiles?.length)
       .map(([name]) => name);
-    expect(byDefault.sort()).toEqual([...infrastructure, ...heraldNames].sort());
+    expect(byDefault.sort()).toEqual(expected.sort());
   });
 
   it('writes every ${VAR} with a default, so an unset variable never silently empties a setting', () => {
@@ -214,7 +243,7 @@ describe('docker-compose.yml', () => {
     const env = environmentOf(service);
 
     it('runs the built entry point of this service, which loads the schema checked here', () => {
-      const command = Array.isArray(service.command) ? service.command : (service.command ?? '').split(/\s+/);
+      const command = commandOf(service);
       expect(command).toEqual(['node', `dist/apps/${name}/src/main.js`]);
       const source = `apps/${name}/src/main.ts`;
       expect(existsSync(path.join(root, source))).toBe(true);
@@ -233,15 +262,7 @@ describe('docker-compose.yml', () => {
     });
 
     it('sets every required setting, and every one whose default only suits a developer machine', () => {
-      const mustSet = Object.entries(shape)
-        .filter(([key, field]) => {
-          const fallback = defaultOf(field);
-          if (!fallback.success) return true; // required, no default
-          if (key.endsWith('_PORT')) return true; // must agree with ports: and the health check
-          const v = fallback.data;
-          return typeof v === 'string' && (/\/\/([^/@]*@)?(127\.0\.0\.1|localhost)\b/.test(v) || v.startsWith('./') || v.startsWith('../'));
-        })
-        .map(([key]) => key);
+      const mustSet = mustSetKeysOf(schema);
       expect(mustSet).toEqual(expect.arrayContaining(['DATABASE_URL', 'RABBITMQ_URL']));
       expect(Object.keys(env)).toEqual(expect.arrayContaining(mustSet));
     });
@@ -299,6 +320,60 @@ describe('docker-compose.yml', () => {
         user: mq.RABBITMQ_DEFAULT_USER,
         password: mq.RABBITMQ_DEFAULT_PASS,
       });
+    });
+  });
+
+  describe('dashboard', () => {
+    const service = compose.services[dashboardName];
+    const env = environmentOf(service);
+    const shape = shapeOf(DashboardConfig);
+
+    it('runs the built dashboard, whose main.ts loads the schema checked here, from this repository', () => {
+      expect(commandOf(service)).toEqual(['node', 'dist/apps/dashboard/src/main.js']);
+      expect(read('apps/dashboard/src/main.ts')).toMatch(/loadConfig\(\s*DashboardConfig\b/);
+      const build = service.build;
+      expect(typeof build === 'string' ? build : (build as { context?: string } | undefined)?.context).toBe('.');
+    });
+
+    it('sets only variables its config schema reads, and every one whose default only suits a developer machine', () => {
+      expect(Object.keys(env).filter((key) => !(key in shape))).toEqual([]);
+      const mustSet = mustSetKeysOf(DashboardConfig);
+      expect(mustSet).toEqual(expect.arrayContaining(['DASHBOARD_PORT', ...Object.keys(dashboardUpstreams)]));
+      expect(Object.keys(env)).toEqual(expect.arrayContaining(mustSet));
+    });
+
+    it.each([
+      ['defaults', {}],
+      ['ops overrides', overrides],
+    ])('has settings the dashboard accepts (%s)', (_label, vars: Record<string, string>) => {
+      const resolved = environmentOf(loadCompose(vars).services[dashboardName]);
+      expect(() => loadConfig(DashboardConfig, resolved)).not.toThrow();
+      const parsed = DashboardConfig.safeParse(Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== '')));
+      expect(parsed.error?.issues ?? []).toEqual([]);
+    });
+
+    it('publishes its HTTP port as set in its environment, and health-checks that port', () => {
+      const port = Number(env.DASHBOARD_PORT);
+      expect(portsOf(service)).toEqual([{ host: port, container: port }]);
+      expect(healthcheckCommand(service)).toContain(`//127.0.0.1:${port}/health`);
+    });
+
+    it.each([
+      ['defaults', {}],
+      ['ops overrides', overrides],
+    ])("reaches each service by its compose name on the port that service listens on (%s)", (_label, vars: Record<string, string>) => {
+      const file = loadCompose(vars);
+      const config = loadConfig(DashboardConfig, environmentOf(file.services[dashboardName]));
+      for (const [key, name] of Object.entries(dashboardUpstreams)) {
+        const { schema } = heraldServices[name];
+        const listening = loadConfig(schema, environmentOf(file.services[name]))[portKeyOf(schema) as keyof z.infer<typeof schema>];
+        const url = new URL(config[key as keyof typeof dashboardUpstreams]);
+        expect({ key, host: url.hostname, port: Number(url.port) }).toEqual({ key, host: name, port: listening });
+      }
+    });
+
+    it('starts once the three services are healthy, and needs neither PostgreSQL nor RabbitMQ itself', () => {
+      expect(dependsOn(service)).toEqual(Object.fromEntries(heraldNames.map((name) => [name, 'service_healthy'])));
     });
   });
 

@@ -8,6 +8,7 @@ import { CommandHandler, Database, EventStore } from '@herald/event-store';
 import { TokenGuard } from './auth';
 import { HealthController } from './health.controller';
 import { MetricsController } from './metrics.controller';
+import { WhoAmIController } from './whoami.controller';
 import { ServiceRuntime } from './runtime';
 import { ServiceMetrics } from './metrics';
 import { CONFIG, RUNTIME } from './tokens';
@@ -36,7 +37,7 @@ export class RuntimeModule {
           },
         }),
       ],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, WhoAmIController],
       providers: [
         // Request bodies and queries declared with zod DTOs are validated; a 400 names the fields.
         { provide: APP_PIPE, useClass: ZodValidationPipe },

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { DashboardProcess, startDashboardProcess } from './dashboard-process';
 import { REPO_ROOT } from './processes';
 import { TestDatabase, createTestDatabase } from './postgres';
 import { TestVhost, createTestVhost } from './rabbitmq';
@@ -23,6 +24,8 @@ export interface HeraldSystemOptions {
   /** Extra environment for every service (e.g. UPSTREAM_MANIFEST_URL, HEARTBEAT_TIMEOUT_MS). */
   env?: Record<string, string>;
   label?: string;
+  /** Also start the admin dashboard in front of the three services (its URL: `dashboardUrl`). */
+  withDashboard?: boolean;
 }
 
 /** Tokens every test system is started with. */
@@ -48,6 +51,7 @@ export async function freePort(): Promise<number> {
 export class HeraldSystem {
   private readonly processes = new Map<ServiceName, ChildProcess>();
   readonly ports = {} as Record<ServiceName, number>;
+  private dashboard: DashboardProcess | null = null;
 
   private constructor(
     readonly label: string,
@@ -63,7 +67,8 @@ export class HeraldSystem {
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {});
     for (const name of SERVICES) system.ports[name] = await freePort();
     try {
-      await Promise.all(SERVICES.map((name) => system.startService(name)));
+      // The dashboard needs nothing of the services to start, so it starts beside them.
+      await Promise.all([...SERVICES.map((name) => system.startService(name)), options.withDashboard ? system.startDashboard() : undefined]);
     } catch (err) {
       await system.stop();
       throw err;
@@ -73,6 +78,12 @@ export class HeraldSystem {
 
   url(service: ServiceName): string {
     return `http://127.0.0.1:${this.ports[service]}`;
+  }
+
+  /** The admin dashboard's base URL; only with `withDashboard`. */
+  get dashboardUrl(): string {
+    if (!this.dashboard) throw new Error('this system was started without the dashboard (withDashboard: true)');
+    return this.dashboard.url;
   }
 
   get amqpUrl(): string {
@@ -112,6 +123,15 @@ export class HeraldSystem {
     exited.catch(() => undefined);
   }
 
+  private async startDashboard(): Promise<void> {
+    this.dashboard = await startDashboardProcess({
+      services: { 'component-download': this.url('component-download'), 'notification-dispatch': this.url('notification-dispatch'), 'agent-presence': this.url('agent-presence') },
+      port: await freePort(),
+      logName: `${this.db.name}-dashboard`,
+      env: this.env,
+    });
+  }
+
   /** Stops one service: SIGTERM for a graceful stop, SIGKILL for a crash. */
   async stopService(name: ServiceName, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.processes.get(name);
@@ -123,6 +143,7 @@ export class HeraldSystem {
   }
 
   async stop(): Promise<void> {
+    await this.dashboard?.stop();
     await Promise.all(SERVICES.map((name) => this.stopService(name, 'SIGTERM')));
     await Promise.allSettled([this.db.drop(), this.vhost.delete(), rm(this.storeDir, { recursive: true, force: true })]);
   }

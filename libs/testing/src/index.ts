@@ -6,3 +6,4 @@ export * from './processes';
 export * from './upstream-fixture';
 export * from './cutting-proxy';
 export * from './herald-system';
+export * from './dashboard-process';

@@ -94,15 +94,16 @@ function toView(r: Row): RolloutView {
 export class RolloutViews {
   constructor(private readonly db: Database) {}
 
-  async list(limit: number, offset: number): Promise<RolloutView[]> {
-    const rows = await this.db.session((sql) =>
-      sql.rows<Row>(
+  async list(limit: number, offset: number): Promise<{ total: number; rollouts: RolloutView[] }> {
+    return this.db.session(async (sql) => {
+      const rows = await sql.rows<Row>(
         `SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
           GROUP BY r.rollout_id ORDER BY r.started_at DESC LIMIT $1 OFFSET $2`,
         [limit, offset],
-      ),
-    );
-    return rows.map(toView);
+      );
+      const total = await sql.one<{ n: string }>('SELECT count(*) AS n FROM rollouts');
+      return { total: Number(total?.n ?? 0), rollouts: rows.map(toView) };
+    });
   }
 
   async get(rolloutId: string): Promise<RolloutView | undefined> {
@@ -113,8 +114,9 @@ export class RolloutViews {
   }
 
   async agents(rolloutId: string, limit: number, offset: number) {
-    return this.db.session((sql) =>
-      sql.rows(
+    return this.db.session(async (sql) => ({
+      total: Number((await sql.one<{ n: string }>('SELECT count(*) AS n FROM rollout_agents WHERE rollout_id = $1', [rolloutId]))?.n ?? 0),
+      agents: await sql.rows(
         `SELECT agent_id AS "agentId", targeted, skipped_reason AS "skippedReason", attempts,
                 returned_attempts AS "returnedAttempts", timed_out_attempts AS "timedOutAttempts",
                 attempts > returned_attempts AS notified, acknowledged, updated, failed, gave_up AS "gaveUp", scan_requested AS "scanRequested", scanned,
@@ -122,6 +124,6 @@ export class RolloutViews {
            FROM rollout_agents WHERE rollout_id = $1 ORDER BY agent_id LIMIT $2 OFFSET $3`,
         [rolloutId, limit, offset],
       ),
-    );
+    }));
   }
 }

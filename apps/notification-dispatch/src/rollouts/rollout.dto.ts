@@ -28,10 +28,11 @@ export const Rollout = z.object({
   complete: z.boolean().describe('Every targeted agent has an outcome'),
 });
 export class RolloutDto extends createZodDto(Rollout) {}
-export class RolloutListDto extends createZodDto(z.object({ rollouts: z.array(Rollout) })) {}
+export class RolloutListDto extends createZodDto(z.object({ total: z.number().int(), rollouts: z.array(Rollout) })) {}
 export class RolloutAgentsDto extends createZodDto(
   z.object({
     rolloutId: z.uuid(),
+    total: z.number().int(),
     agents: z.array(
       z.object({
         agentId: z.string(),

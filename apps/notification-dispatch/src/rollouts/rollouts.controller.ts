@@ -24,7 +24,7 @@ export class RolloutsController {
   @ApiErrors(400)
   async list(@Query() page: PageDto) {
     const { limit, offset } = page as z.infer<typeof Page>;
-    return { rollouts: await this.views.list(limit, offset) };
+    return this.views.list(limit, offset);
   }
 
   @Get(':id')
@@ -43,7 +43,7 @@ export class RolloutsController {
   async agents(@Param('id') id: string, @Query() page: PageDto) {
     await this.find(id);
     const { limit, offset } = page as z.infer<typeof Page>;
-    return { rolloutId: id, agents: await this.views.agents(id, limit, offset) };
+    return { rolloutId: id, ...(await this.views.agents(id, limit, offset)) };
   }
 
   private async find(id: string) {

@@ -1,4 +1,6 @@
-import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '@herald/platform';
 import { TimelineDto } from './timeline.dto';
@@ -9,6 +11,12 @@ import { agentUpdatesStreamId } from '../agent-updates.decider';
 import type { AgentUpdateEvent } from '../agent-updates.events';
 
 /** An agent's timeline: every decision the server took about it, in order. */
+const TimelineQuery = z.strictObject({
+  /** Only entries after this position (a client that polls asks for what is new). */
+  after: z.coerce.number().int().min(0).default(0),
+});
+class TimelineQueryDto extends createZodDto(TimelineQuery) {}
+
 @ApiTags('agents')
 @Controller('agents')
 export class TimelineController {
@@ -22,7 +30,8 @@ export class TimelineController {
   @ApiOperation({ summary: "Every decision about one agent, in order" })
   @ApiOkResponse({ type: TimelineDto })
   @ApiErrors(400, 404)
-  async timeline(@Param('id') id: string) {
+  async timeline(@Param('id') id: string, @Query() query: TimelineQueryDto) {
+    const { after } = query as z.infer<typeof TimelineQuery>;
     if (!AgentId.safeParse(id).success) throw new BadRequestException(`invalid agent id ${JSON.stringify(id)}`);
     const { events } = await this.store.readStream<AgentUpdateEvent>(agentUpdatesStreamId(id));
     const agent = await this.db.session((sql) => this.directory.agent(sql, id));
@@ -32,7 +41,7 @@ export class TimelineController {
       agentId: id,
       /** What dispatch last heard about the agent from agent-presence. */
       agent: agent ? { online: agent.online, independentMode: agent.independentMode, independentPrivilege: agent.independentPrivilege, components: agent.components } : null,
-      entries: events.map((e) => {
+      entries: events.filter((e) => e.streamPosition > after).map((e) => {
         const { agentId: _agentId, at, ...details } = e.data as AgentUpdateEvent['data'] & { agentId: string; at: string };
         return { position: e.streamPosition, at, type: e.type, correlationId: e.metadata.correlationId, ...details };
       }),

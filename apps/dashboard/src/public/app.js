@@ -1,0 +1,838 @@
+// Herald dashboard: plain browser JavaScript, no build step, nothing from outside this origin.
+// Every call goes to the dashboard's /api proxy with the admin's bearer token; the services
+// decide what the token may do. The page stays live by polling (POLL_MS): simple, works through
+// any proxy, and each answer is a complete picture, so a missed poll loses nothing.
+'use strict';
+
+(() => {
+  const POLL_MS = 1500;
+  const TOKEN_KEY = 'herald.dashboard.token';
+  const READ_ONLY_KEY = 'herald.dashboard.readOnly';
+  const SETTINGS_PATH = '/dispatch/settings/event-triggered-updates';
+
+  /** The settings form's fields, in the API's names, with the labels used in messages. */
+  const SETTING_FIELDS = {
+    notifyOnDownload: { kind: 'boolean', label: 'Notify on download (R1)' },
+    includeIndependentAndOffline: { kind: 'boolean', label: 'Also Independent and offline agents (R1a)' },
+    updateOnReconnect: { kind: 'boolean', label: 'Update on reconnect (R2)' },
+    scanAfterUpdate: { kind: 'boolean', label: 'Scan Now after update (R3)' },
+    resendIntervalSeconds: { kind: 'number', label: 'Resend interval, seconds (R4)' },
+    maxAttempts: { kind: 'number', label: 'Attempts in all (R4)' },
+    ackTimeoutSeconds: { kind: 'number', label: 'Acknowledgement timeout, seconds (R4)' },
+    reportTimeoutSeconds: { kind: 'number', label: 'Report timeout, seconds' },
+    maxInFlight: { kind: 'number', label: 'Agents updating at once, at most (R6)' },
+  };
+
+  const state = {
+    token: sessionStorage.getItem(TOKEN_KEY),
+    readOnly: sessionStorage.getItem(READ_ONLY_KEY) === '1',
+    /** The rollout whose agents are listed: { id, label }. */
+    rollout: null,
+    /** The agent whose timeline is shown. */
+    timelineAgent: null,
+    /** The settings as last read from the server. */
+    settings: null,
+    /** The settings the form was last filled from: a save sends only what differs from these. */
+    formBase: null,
+    /** The admin has edited the form: polling must not overwrite it. */
+    settingsDirty: false,
+    timer: null,
+    refreshing: null,
+    /** What each part of the page was last drawn from, to redraw only what changed. */
+    drawn: new Map(),
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- API ------------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, body, message) {
+      super(message);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  function describeFailure(status, body) {
+    const detail = body && typeof body === 'object' && typeof body.message === 'string' ? body.message : typeof body === 'string' ? body : '';
+    switch (status) {
+      case 401:
+        return 'This token was not accepted (401).';
+      case 403:
+        return 'This is a read-only token: it may look but not change (403).';
+      case 404:
+        return detail || 'Not found (404).';
+      case 502:
+      case 503:
+      case 504:
+        return detail || `A Herald service is not answering (${status}).`;
+      default:
+        return detail ? `${detail} (${status})` : `The request failed with HTTP ${status}.`;
+    }
+  }
+
+  /**
+   * One call to a service through the dashboard's proxy. A 401 ends the session (back to the
+   * login form); a 403 marks the token read-only. Other failures are thrown for the caller to
+   * show where they happened.
+   */
+  async function api(method, path, body, { token = state.token, session = true } = {}) {
+    const headers = { accept: 'application/json', authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(`/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    } catch (err) {
+      throw new ApiError(0, null, `The dashboard is not answering (${err.message}).`);
+    }
+    const text = await res.text();
+    let data;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = text;
+    }
+    if (session && res.status === 401) logout('Your token is no longer accepted (401). Log in again.');
+    if (session && res.status === 403) markReadOnly();
+    if (!res.ok) throw new ApiError(res.status, data, describeFailure(res.status, data));
+    return data;
+  }
+
+  // ---- DOM helpers ----------------------------------------------------------------------------
+
+  /** Builds an element; text is always set as text, never parsed as HTML. */
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'class') el.className = value;
+      else if (key === 'text') el.textContent = String(value);
+      else if (key === 'dataset') Object.assign(el.dataset, value);
+      else if (key === 'width') el.style.width = value; // CSSOM, which the page's CSP allows
+      else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+      else el.setAttribute(key, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue;
+      el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  /** Redraws a part of the page only when its data changed, so focus and selection survive polling. */
+  function draw(key, data, render) {
+    const json = JSON.stringify(data);
+    if (state.drawn.get(key) === json) return;
+    state.drawn.set(key, json);
+    render(data);
+  }
+
+  function sectionError(sectionId, message) {
+    const el = document.querySelector(`#${sectionId} .section-error`);
+    el.textContent = message || '';
+    el.hidden = !message;
+  }
+
+  const pad = (n, width = 2) => String(n).padStart(width, '0');
+  function formatTime(iso) {
+    if (!iso) return '—';
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+  const timeCell = (iso) => h('td', {}, h('time', { datetime: iso, title: iso, text: formatTime(iso) }));
+  const formatCount = (n) => Number(n || 0).toLocaleString('en');
+  function formatBytes(n) {
+    if (typeof n !== 'number') return '—';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  }
+  const components = (list) => (Array.isArray(list) ? list.map((c) => `${c.type} ${c.version}`).join(', ') : '');
+
+  // ---- Session --------------------------------------------------------------------------------
+
+  function showApp() {
+    $('login').hidden = true;
+    $('app').hidden = false;
+    $('session').hidden = false;
+    showReadOnly();
+  }
+
+  function logout(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(READ_ONLY_KEY);
+    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, settings: null, formBase: null, settingsDirty: false });
+    clearTimeout(state.timer);
+    state.drawn.clear();
+    // Nothing read with the old token stays on screen.
+    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report']) $(id).replaceChildren();
+    $('rollout-agents').hidden = true;
+    $('timeline-table').hidden = true;
+    $('timeline-agent-state').textContent = '';
+    $('app').hidden = true;
+    $('session').hidden = true;
+    $('login').hidden = false;
+    $('live-status').textContent = '';
+    hideNotice();
+    const error = $('login-error');
+    error.textContent = message || '';
+    error.hidden = !message;
+    $('token').value = '';
+    $('token').focus();
+  }
+
+  function markReadOnly() {
+    if (!state.readOnly) {
+      state.readOnly = true;
+      sessionStorage.setItem(READ_ONLY_KEY, '1');
+    }
+    showReadOnly();
+    showNotice('Read-only token: you can look at everything, but changing settings or checking for updates needs an admin token.');
+  }
+
+  function showReadOnly() {
+    $('session-label').textContent = state.readOnly ? 'Logged in with a read-only token' : 'Logged in';
+    for (const button of [$('check-now'), document.querySelector('#settings-form button[type=submit]')]) {
+      button.disabled = state.readOnly;
+      button.title = state.readOnly ? 'Needs an admin token' : '';
+    }
+  }
+
+  function showNotice(text) {
+    $('notice-text').textContent = text;
+    $('notice').hidden = false;
+  }
+  function hideNotice() {
+    $('notice').hidden = true;
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const token = $('token').value.trim();
+    const error = $('login-error');
+    error.hidden = true;
+    if (!token) return;
+    const button = event.submitter || $('login-form').querySelector('button');
+    button.disabled = true;
+    let who;
+    try {
+      // The token's name and role, so a read-only session is known before it tries a change.
+      who = await api('GET', '/dispatch/auth/whoami', undefined, { token, session: false });
+    } catch (err) {
+      error.textContent =
+        err.status === 401
+          ? 'This token was not accepted. Check it and try again.'
+          : err.status === 403
+            ? 'This token may not read the dashboard (403).'
+            : `Could not check the token: ${err.message}`;
+      error.hidden = false;
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    state.token = token;
+    state.readOnly = who.role !== 'admin';
+    sessionStorage.setItem(TOKEN_KEY, token);
+    if (state.readOnly) sessionStorage.setItem(READ_ONLY_KEY, '1');
+    else sessionStorage.removeItem(READ_ONLY_KEY);
+    $('token').value = '';
+    showApp();
+    if (state.readOnly) markReadOnly();
+    await refresh();
+    schedule();
+  }
+
+  // ---- Polling --------------------------------------------------------------------------------
+
+  function schedule() {
+    clearTimeout(state.timer);
+    if (state.token) state.timer = setTimeout(tick, POLL_MS);
+  }
+
+  async function tick() {
+    // A hidden tab does not poll; it catches up when it is shown again.
+    if (!document.hidden) await refresh();
+    schedule();
+  }
+
+  /** Reloads every part of the page; concurrent calls share one round. */
+  function refresh() {
+    if (!state.token) return Promise.resolve();
+    state.refreshing ??= (async () => {
+      const results = await Promise.allSettled([loadComponents(), loadAgents(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
+      if (!state.token) return;
+      const failed = results.filter((r) => r.status === 'rejected').length;
+      $('live-status').textContent = failed
+        ? `Live: some data could not be loaded (${formatTime(new Date().toISOString())})`
+        : `Live: updated ${formatTime(new Date().toISOString())}`;
+    })().finally(() => (state.refreshing = null));
+    return state.refreshing;
+  }
+
+  /** Runs a loader's request and shows its failure in its section (re-thrown for the live status). */
+  async function guarded(sectionId, load) {
+    try {
+      await load();
+      sectionError(sectionId, '');
+    } catch (err) {
+      if (!state.token) return;
+      sectionError(sectionId, err.message);
+      throw err;
+    }
+  }
+
+  // ---- Components -----------------------------------------------------------------------------
+
+  const loadComponents = () =>
+    guarded('components', async () => {
+      const { components: list } = await api('GET', '/download/components');
+      draw('components', list, renderComponents);
+    });
+
+  function renderComponents(list) {
+    $('components-empty').hidden = list.length > 0;
+    $('components-body').replaceChildren(
+      ...list.map((c) =>
+        h(
+          'tr',
+          {},
+          h('td', { text: c.componentType }),
+          h('td', { text: c.version }),
+          h('td', {}, h('code', { title: c.sha256, text: typeof c.sha256 === 'string' ? c.sha256.slice(0, 12) : '—' })),
+          h('td', { text: formatBytes(c.size) }),
+          timeCell(c.downloadedAt),
+        ),
+      ),
+    );
+  }
+
+  async function checkNow() {
+    const button = $('check-now');
+    const report = $('check-report');
+    button.disabled = true;
+    button.textContent = 'Checking…';
+    report.replaceChildren(h('p', { text: 'Checking the upstream update source…' }));
+    try {
+      renderCheckReport(await api('POST', '/download/components/check'));
+    } catch (err) {
+      report.replaceChildren(h('p', { class: 'error', text: err.status === 403 ? 'Checking for updates needs an admin token.' : `Check failed: ${err.message}` }));
+    } finally {
+      button.textContent = 'Check for updates now';
+      showReadOnly();
+      if (!state.readOnly) button.disabled = false;
+    }
+    await refresh();
+  }
+
+  function renderCheckReport(r) {
+    const lines = [h('p', { class: 'muted', text: `Checked at ${formatTime(r.checkedAt)}` })];
+    if (r.ran === false) lines.push(h('p', { text: 'Another instance was checking at the same moment; nothing was done here.' }));
+    if (r.error) lines.push(h('p', { class: 'error', text: r.error }));
+    // A signed manifest the server refused (rollback, bad signature) explains an empty check.
+    if (r.manifest && r.manifest.accepted === false) {
+      lines.push(h('p', { class: 'error', text: `Upstream manifest refused: ${r.manifest.reason ?? ''}${r.manifest.detail ? `: ${r.manifest.detail}` : ''}` }));
+    }
+    for (const d of r.downloaded || []) {
+      const how = d.source === 'incremental' ? `, rebuilt from an incremental patch${d.patchedFrom ? ` on ${d.patchedFrom}` : ''}` : '';
+      lines.push(h('p', { class: 'ok', text: `Downloaded and verified: ${d.componentType} ${d.version} (${formatBytes(d.size)}${how})` }));
+    }
+    for (const d of r.rejected || []) lines.push(h('p', { class: 'error', text: `Refused: ${d.componentType} ${d.version}, ${d.reason}: ${d.detail}` }));
+    if (r.upToDate && r.upToDate.length) lines.push(h('p', { text: `Already up to date: ${r.upToDate.join(', ')}` }));
+    if (r.ran !== false && !r.error && !(r.downloaded || []).length && !(r.rejected || []).length && !(r.upToDate || []).length) {
+      lines.push(h('p', { text: 'The upstream lists no component.' }));
+    }
+    $('check-report').replaceChildren(...lines);
+  }
+
+  // ---- Agents ---------------------------------------------------------------------------------
+
+  const loadAgents = () =>
+    guarded('agents', async () => {
+      const query = new URLSearchParams({ limit: '50' });
+      if ($('filter-status').value) query.set('status', $('filter-status').value);
+      if ($('filter-outdated').value) query.set('outdated', $('filter-outdated').value);
+      const [summary, list] = await Promise.all([api('GET', '/presence/agents/summary'), api('GET', `/presence/agents?${query}`)]);
+      draw('agent-summary', summary, renderAgentSummary);
+      draw('agents', list, renderAgents);
+    });
+
+  function stat(key, label, value) {
+    return h('div', { class: `stat stat-${key}`, dataset: { stat: key } }, h('dt', { text: label }), h('dd', { text: formatCount(value) }));
+  }
+
+  function renderAgentSummary(s) {
+    $('agent-summary').replaceChildren(
+      stat('total', 'Agents', s.total),
+      stat('online', 'Online', s.online),
+      stat('offline', 'Offline', s.offline),
+      stat('independent', 'Independent', s.independent),
+      stat('up-to-date', 'Up to date', s.total - s.outdated),
+      stat('outdated', 'Outdated', s.outdated),
+    );
+  }
+
+  function agentButton(agentId) {
+    return h('button', { type: 'button', class: 'link', title: 'Show this agent’s timeline', text: agentId, onclick: () => openTimeline(agentId) });
+  }
+
+  function renderAgents({ total, agents }) {
+    $('agents-body').replaceChildren(
+      ...agents.map((a) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, agentButton(a.agentId), a.hostname ? h('div', { class: 'muted', text: a.hostname }) : null),
+          h('td', {}, h('span', { class: `badge badge-${a.status}`, text: a.status }), a.independentMode && !a.privileges?.independentMode ? h('div', { class: 'muted', text: 'no privilege' }) : null),
+          h('td', { text: (a.components || []).map((c) => (c.outdated && c.latest ? `${c.type} ${c.version} (latest ${c.latest})` : `${c.type} ${c.version}`)).join(', ') || '—' }),
+          h('td', {}, h('span', { class: a.outdated ? 'badge badge-outdated' : 'badge badge-ok', text: a.outdated ? 'outdated' : 'up to date' })),
+          timeCell(a.lastSeenAt),
+        ),
+      ),
+    );
+    $('agents-count').textContent = agents.length === 0 ? 'No agent matches.' : agents.length < total ? `Showing ${agents.length} of ${formatCount(total)} agents.` : `${formatCount(total)} agents.`;
+  }
+
+  // ---- Rollouts -------------------------------------------------------------------------------
+
+  const loadRollouts = () =>
+    guarded('rollouts', async () => {
+      const { rollouts } = await api('GET', '/dispatch/rollouts?limit=20');
+      draw('rollouts', rollouts, renderRollouts);
+    });
+
+  /** Share of the targeted agents that are updated: 100 only when every one of them is. */
+  function percentUpdated(c) {
+    return c.targeted > 0 ? Math.floor((c.updated * 100) / c.targeted) : null;
+  }
+
+  function rolloutStatus(r) {
+    const c = r.counts;
+    if (c.targeted === 0) return { key: 'idle', text: 'nobody targeted' };
+    if (!r.complete) return { key: 'running', text: 'in progress' };
+    return c.updated === c.targeted ? { key: 'done', text: 'complete' } : { key: 'partial', text: 'complete, not all updated' };
+  }
+
+  function renderRollouts(rollouts) {
+    $('rollouts-empty').hidden = rollouts.length > 0;
+    $('rollout-list').replaceChildren(...rollouts.map((r) => h('li', {}, rolloutCard(r))));
+  }
+
+  function rolloutCard(r) {
+    const c = r.counts;
+    const label = `${r.component.type} ${r.component.version}`;
+    const pct = percentUpdated(c);
+    const status = rolloutStatus(r);
+    const share = (n) => (c.targeted > 0 ? `${(n * 100) / c.targeted}%` : '0%');
+
+    const bar =
+      pct === null
+        ? h('p', { class: 'muted', text: 'No agent was targeted by this rollout.' })
+        : h(
+            'div',
+            {
+              class: 'progress',
+              role: 'progressbar',
+              'aria-label': `${label} updated`,
+              'aria-valuemin': 0,
+              'aria-valuemax': 100,
+              'aria-valuenow': pct,
+              'aria-valuetext': `${pct}% updated (${c.updated} of ${c.targeted})`,
+            },
+            h('span', { class: 'seg seg-updated', width: share(c.updated), title: `updated: ${c.updated}` }),
+            h('span', { class: 'seg seg-failed', width: share(c.failed), title: `failed: ${c.failed}` }),
+            h('span', { class: 'seg seg-gave-up', width: share(c.gaveUp), title: `given up: ${c.gaveUp}` }),
+          );
+
+    const stages = [
+      ['targeted', 'Targeted'],
+      ['notified', 'Notified'],
+      ['acknowledged', 'Acknowledged'],
+      ['updated', 'Updated'],
+    ];
+    const funnel = h(
+      'ol',
+      { class: 'funnel', 'aria-label': `${label} stages` },
+      stages.map(([key, name]) =>
+        h(
+          'li',
+          { dataset: { count: key } },
+          h('span', { class: 'stage-name', text: name }),
+          h('strong', { class: 'stage-value', text: formatCount(c[key]) }),
+          h('span', { class: 'meter', 'aria-hidden': 'true' }, h('span', { class: `meter-fill meter-${key}`, width: share(c[key]) })),
+        ),
+      ),
+    );
+
+    const outcome = (key, name, value, tone) =>
+      h(
+        'div',
+        { class: `outcome${value > 0 && tone ? ` outcome-${tone}` : ''}`, dataset: { count: key } },
+        h('dt', { text: name }),
+        h('dd', { text: typeof value === 'number' ? formatCount(value) : value }),
+      );
+    const outcomes = h(
+      'dl',
+      { class: 'outcomes', 'aria-label': `${label} outcomes` },
+      outcome('failed', 'Failed', c.failed, 'bad'),
+      outcome('gave-up', 'Given up', c.gaveUp, 'bad'),
+      outcome('in-progress', 'In progress', c.inProgress),
+      outcome('up-to-date', 'Already up to date', c.upToDate),
+      outcome('skipped-offline', 'Skipped: offline', c.skipped?.offline ?? 0, 'warn'),
+      outcome('skipped-independent', 'Skipped: independent', c.skipped?.independent ?? 0, 'warn'),
+      outcome('skipped-no-privilege', 'Skipped: no privilege', c.skipped?.['no-privilege'] ?? 0, 'warn'),
+      outcome('updated-after-skip', 'Skipped, updated later', c.updatedAfterSkip ?? 0),
+      outcome('scanned', 'Scans done / asked', `${formatCount(c.scanned)} / ${formatCount(c.scanRequested)}`),
+    );
+
+    const notes = [];
+    if (r.notifyOnDownload === false) notes.push('R1 was off when this version arrived: agents are updated when they reconnect (R2).');
+    if (r.includeIndependentAndOffline) notes.push('R1a was on: Independent and offline agents were targeted too.');
+
+    return h(
+      'article',
+      { class: `rollout rollout-${status.key}`, 'aria-label': `Rollout ${label}`, dataset: { rolloutId: r.rolloutId } },
+      h(
+        'header',
+        { class: 'rollout-head' },
+        h('h3', { text: label }),
+        h('span', { class: `badge badge-${status.key}`, text: status.text }),
+        h('span', { class: 'muted' }, 'started ', h('time', { datetime: r.startedAt, title: r.startedAt, text: formatTime(r.startedAt) })),
+        h('span', { class: 'percent', 'aria-hidden': 'true', text: pct === null ? '—' : `${pct}%` }),
+      ),
+      bar,
+      funnel,
+      outcomes,
+      notes.map((text) => h('p', { class: 'muted', text })),
+      h('button', { type: 'button', class: 'secondary', text: 'Show agents', 'aria-label': `Show agents of ${label}`, onclick: () => openRolloutAgents(r.rolloutId, label) }),
+    );
+  }
+
+  function openRolloutAgents(id, label) {
+    state.rollout = { id, label };
+    state.drawn.delete('rollout-agents');
+    $('rollout-agents-title').textContent = `Agents of ${label}`;
+    $('rollout-agents').hidden = false;
+    void guardedOnce(loadRolloutAgents);
+  }
+
+  function closeRolloutAgents() {
+    state.rollout = null;
+    $('rollout-agents').hidden = true;
+    $('rollout-agents-body').replaceChildren();
+  }
+
+  const loadRolloutAgents = () =>
+    guarded('rollouts', async () => {
+      if (!state.rollout) return;
+      const { id } = state.rollout;
+      const { agents } = await api('GET', `/dispatch/rollouts/${encodeURIComponent(id)}/agents?limit=1000`);
+      if (state.rollout?.id === id) draw('rollout-agents', agents, renderRolloutAgents);
+    });
+
+  function renderRolloutAgents(agents) {
+    const yes = (v) => (v ? 'yes' : '—');
+    const outcomeOf = (a) =>
+      a.updated ? 'updated' : a.gaveUp ? 'given up' : a.failed ? 'failed' : a.targeted ? 'in progress' : '—';
+    $('rollout-agents-body').replaceChildren(
+      ...agents.map((a) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, agentButton(a.agentId)),
+          h('td', { text: a.targeted ? 'targeted' : `skipped: ${a.skippedReason}` }),
+          h('td', { text: a.targeted ? `${a.attempts}${a.returnedAttempts ? ` (${a.returnedAttempts} not delivered)` : ''}${a.timedOutAttempts ? ` (${a.timedOutAttempts} timed out)` : ''}` : '—' }),
+          h('td', { text: yes(a.notified) }),
+          h('td', { text: yes(a.acknowledged) }),
+          h('td', { text: `${outcomeOf(a)}${a.scanned ? ', scanned' : a.scanRequested ? ', scan asked' : ''}` }),
+          timeCell(a.lastChangeAt),
+        ),
+      ),
+    );
+  }
+
+  // ---- Agent timeline -------------------------------------------------------------------------
+
+  function openTimeline(agentId) {
+    $('timeline-agent').value = agentId;
+    showTimelineOf(agentId);
+    $('timeline').scrollIntoView({ block: 'start' });
+  }
+
+  function showTimelineOf(agentId) {
+    state.timelineAgent = agentId;
+    state.drawn.delete('timeline');
+    $('timeline-table').hidden = true;
+    $('timeline-agent-state').textContent = `Loading the timeline of ${agentId}…`;
+    void guardedOnce(loadTimeline);
+  }
+
+  /** A one-off load outside the polling round; its failure is already shown in its section. */
+  async function guardedOnce(load) {
+    try {
+      await load();
+    } catch {
+      // shown by guarded()
+    }
+  }
+
+  const loadTimeline = () =>
+    guarded('timeline', async () => {
+      const agentId = state.timelineAgent;
+      if (!agentId) return;
+      let timeline;
+      try {
+        timeline = await api('GET', `/dispatch/agents/${encodeURIComponent(agentId)}/timeline`);
+      } catch (err) {
+        if (state.timelineAgent === agentId && (err.status === 404 || err.status === 400)) {
+          $('timeline-agent-state').textContent = '';
+          $('timeline-table').hidden = true;
+          state.drawn.delete('timeline');
+        }
+        throw err;
+      }
+      if (state.timelineAgent === agentId) draw('timeline', timeline, renderTimeline);
+    });
+
+  function renderTimeline(t) {
+    const a = t.agent;
+    const facts = a
+      ? [
+          a.online ? 'online' : 'offline',
+          a.independentMode ? `Independent mode (${a.independentPrivilege ? 'privilege granted' : 'no privilege'})` : null,
+          components(a.components) || 'no components reported',
+        ].filter(Boolean)
+      : ['not known to notification-dispatch any more'];
+    $('timeline-agent-state').textContent = `${t.agentId}: ${facts.join(' · ')} · ${t.entries.length} entries`;
+    $('timeline-body').replaceChildren(
+      ...t.entries.map((e) => h('tr', { dataset: { type: e.type } }, timeCell(e.at), h('td', {}, h('code', { text: e.type })), h('td', { text: entryDetails(e) }))),
+    );
+    $('timeline-table').hidden = false;
+  }
+
+  const shortId = (id) => (typeof id === 'string' ? id.slice(0, 8) : '');
+
+  /** One readable line per timeline entry; unknown entry types show their fields as they are. */
+  function entryDetails(e) {
+    const targets = (list) => (Array.isArray(list) ? list.map((c) => `${c.type} ${c.version}`).join(', ') : '');
+    switch (e.type) {
+      case 'UpdateTargeted':
+        return [
+          `trigger: ${e.trigger}`,
+          e.rolloutId ? `rollout ${shortId(e.rolloutId)}` : null,
+          targets(e.components),
+          e.policy ? `up to ${e.policy.maxAttempts} attempts, ${Math.round(e.policy.resendIntervalMs / 1000)} s apart${e.policy.scanAfterUpdate ? ', then Scan Now' : ''}` : null,
+        ]
+          .filter(Boolean)
+          .join(' · ');
+      case 'NotificationTargetRaised':
+        return `raised to ${targets(e.components)}`;
+      case 'TargetSkipped':
+        return `skipped: ${e.reason} · trigger: ${e.trigger}${e.rolloutId ? ` · rollout ${shortId(e.rolloutId)}` : ''}`;
+      case 'AttemptSent':
+        return `attempt ${e.attempt} · ${targets(e.components)} · acknowledge by ${formatTime(e.ackDeadlineAt)}`;
+      case 'AttemptFailed':
+        return `attempt ${e.attempt} failed: ${e.reason}`;
+      case 'ResendScheduled':
+        return `attempt ${e.nextAttempt} due ${formatTime(e.dueAt)}`;
+      case 'NotificationAcknowledged':
+        return `attempt ${e.attempt} acknowledged`;
+      case 'UpdateCompleted':
+        return [
+          (e.components || []).map((c) => `${c.type} ${c.fromVersion ?? '—'} → ${c.toVersion} (${c.mode}, ${formatBytes(c.bytes)})`).join(', '),
+          e.targetReached === false ? 'a newer version follows' : null,
+        ]
+          .filter(Boolean)
+          .join(' · ');
+      case 'UpdateFailed':
+        return `failed: ${e.error}`;
+      case 'NotificationGaveUp':
+        return `gave up after ${e.attempts} attempts`;
+      case 'NotificationResolved':
+        return `closed: ${e.reason}`;
+      case 'ScanRequested':
+        return `scan ${shortId(e.scanId)} requested`;
+      case 'ScanCommandSent':
+        return `scan ${shortId(e.scanId)} sent`;
+      case 'ScanCommandFailed':
+        return `scan ${shortId(e.scanId)} not delivered: ${e.reason}`;
+      case 'ScanCompleted':
+        return `scan ${shortId(e.scanId)}: ${e.outcome}${e.threatsFound ? `, ${e.threatsFound} threats found` : ''}`;
+      default: {
+        const { position: _p, at: _a, type: _t, correlationId: _c, ...rest } = e;
+        return Object.entries(rest)
+          .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+          .join(' · ');
+      }
+    }
+  }
+
+  // ---- Settings -------------------------------------------------------------------------------
+
+  const settingInput = (field) => $(`setting-${field}`);
+
+  const loadSettings = () =>
+    guarded('settings', async () => {
+      const [settings, history] = await Promise.all([api('GET', SETTINGS_PATH), api('GET', `${SETTINGS_PATH}/history`)]);
+      state.settings = settings;
+      // The admin's unsaved edits win over what polling brings in.
+      if (!state.settingsDirty) draw('settings', settings, fillSettings);
+      draw('settings-history', history.changes, renderHistory);
+    });
+
+  function fillSettings(settings) {
+    state.formBase = settings;
+    for (const [field, { kind }] of Object.entries(SETTING_FIELDS)) {
+      const input = settingInput(field);
+      if (!(field in settings)) continue;
+      if (kind === 'boolean') input.checked = Boolean(settings[field]);
+      else input.value = String(settings[field]);
+    }
+  }
+
+  function formValues() {
+    const values = {};
+    for (const [field, { kind }] of Object.entries(SETTING_FIELDS)) {
+      const input = settingInput(field);
+      if (kind === 'boolean') values[field] = input.checked;
+      else {
+        const raw = input.value.trim();
+        // Anything not a plain number goes as typed, so the service names the problem.
+        values[field] = raw === '' ? null : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+      }
+    }
+    return values;
+  }
+
+  function clearSettingErrors() {
+    for (const field of Object.keys(SETTING_FIELDS)) {
+      const input = settingInput(field);
+      input.removeAttribute('aria-invalid');
+      input.removeAttribute('aria-describedby');
+      document.getElementById(`setting-${field}-error`)?.remove();
+    }
+    $('settings-errors').replaceChildren();
+    $('settings-errors').hidden = true;
+  }
+
+  /** The 400 answer's `errors[]` (zod issues: path, message) next to their fields and in a list. */
+  function showSettingErrors(err) {
+    const issues = Array.isArray(err.body?.errors) ? err.body.errors : [];
+    const items = [];
+    for (const issue of issues) {
+      const field = Array.isArray(issue.path) ? issue.path[0] : undefined;
+      const known = field !== undefined && field in SETTING_FIELDS;
+      const name = known ? SETTING_FIELDS[field].label : Array.isArray(issue.path) && issue.path.length ? issue.path.join('.') : 'settings';
+      items.push(h('li', { text: `${name}: ${issue.message}` }));
+      if (known && !document.getElementById(`setting-${field}-error`)) {
+        const input = settingInput(field);
+        input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', `setting-${field}-error`);
+        input.closest('.field, .check').append(h('p', { id: `setting-${field}-error`, class: 'field-error', text: issue.message }));
+      }
+    }
+    if (items.length === 0) items.push(h('li', { text: err.message }));
+    $('settings-errors').replaceChildren(...items);
+    $('settings-errors').hidden = false;
+  }
+
+  async function saveSettings(event) {
+    event.preventDefault();
+    clearSettingErrors();
+    const result = $('settings-result');
+    const base = state.formBase;
+    if (!base) {
+      result.textContent = 'The settings have not been read yet.';
+      return;
+    }
+    // Only what the admin changed in the form, so a change another admin made meanwhile to
+    // another field is not undone.
+    const values = formValues();
+    const patch = Object.fromEntries(Object.entries(values).filter(([field, value]) => value !== base[field]));
+    if (Object.keys(patch).length === 0) {
+      result.textContent = 'Nothing to save: the form matches the current settings.';
+      state.settingsDirty = false;
+      return;
+    }
+    const button = event.submitter || $('settings-form').querySelector('button[type=submit]');
+    button.disabled = true;
+    result.textContent = 'Saving…';
+    try {
+      const saved = await api('PATCH', SETTINGS_PATH, patch);
+      const changed = Object.keys(patch).map((f) => `${SETTING_FIELDS[f].label} ${show(base[f])} → ${show(saved[f])}`);
+      state.settings = saved;
+      state.settingsDirty = false;
+      state.drawn.delete('settings');
+      draw('settings', saved, fillSettings);
+      result.textContent = `Saved: ${changed.join('; ')}.`;
+    } catch (err) {
+      result.textContent = err.status === 400 ? 'Not saved: the service refused these values.' : err.status === 403 ? 'Not saved: changing settings needs an admin token.' : `Not saved: ${err.message}`;
+      if (err.status === 400) showSettingErrors(err);
+    } finally {
+      showReadOnly();
+      if (!state.readOnly) button.disabled = false;
+    }
+    await refresh();
+  }
+
+  const show = (v) => (v === true ? 'on' : v === false ? 'off' : String(v));
+
+  function discardSettings() {
+    clearSettingErrors();
+    state.settingsDirty = false;
+    $('settings-result').textContent = '';
+    if (state.settings) {
+      state.drawn.delete('settings');
+      draw('settings', state.settings, fillSettings);
+    }
+  }
+
+  function renderHistory(changes) {
+    const recent = (changes || []).slice(-8).reverse();
+    $('settings-history').replaceChildren(
+      ...(recent.length === 0
+        ? [h('li', { class: 'muted', text: 'No change yet: the defaults apply.' })]
+        : recent.map((c) =>
+            h(
+              'li',
+              {},
+              h('time', { datetime: c.at, title: c.at, text: formatTime(c.at) }),
+              ` by ${c.by}: `,
+              (c.changes || []).map((x) => `${SETTING_FIELDS[x.field]?.label ?? x.field} ${show(x.from)} → ${show(x.to)}`).join('; '),
+            ),
+          )),
+    );
+  }
+
+  // ---- Wiring ---------------------------------------------------------------------------------
+
+  $('login-form').addEventListener('submit', login);
+  $('logout').addEventListener('click', () => logout());
+  $('notice-close').addEventListener('click', hideNotice);
+  $('check-now').addEventListener('click', checkNow);
+  $('rollout-agents-close').addEventListener('click', closeRolloutAgents);
+  $('timeline-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const agentId = $('timeline-agent').value.trim();
+    if (agentId) showTimelineOf(agentId);
+  });
+  for (const id of ['filter-status', 'filter-outdated']) $(id).addEventListener('change', () => void guardedOnce(loadAgents));
+  $('agent-filters').addEventListener('submit', (event) => event.preventDefault());
+  $('settings-form').addEventListener('input', () => {
+    state.settingsDirty = true;
+    $('settings-result').textContent = 'Unsaved changes.';
+  });
+  $('settings-form').addEventListener('submit', saveSettings);
+  $('settings-reset').addEventListener('click', discardSettings);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && state.token) void refresh();
+  });
+
+  if (state.token) {
+    showApp();
+    void refresh().then(schedule);
+  } else {
+    $('login').hidden = false;
+  }
+})();

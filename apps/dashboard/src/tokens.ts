@@ -1,0 +1,2 @@
+/** Injection token for the list of services the dashboard passes API calls on to. */
+export const UPSTREAMS = Symbol('UPSTREAMS');
