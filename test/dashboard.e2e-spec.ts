@@ -36,7 +36,7 @@ describe('admin dashboard', () => {
       HeraldSystem.start({
         label: 'dashboard',
         withDashboard: true,
-        env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl, ADMIN_TOKENS: `alice:${ADMIN_TOKEN}`, READ_TOKENS: `viewer:${READ_TOKEN}` },
+        env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl, UPSTREAM_PUBLIC_KEY: upstream.publicKey, ADMIN_TOKENS: `alice:${ADMIN_TOKEN}`, READ_TOKENS: `viewer:${READ_TOKEN}` },
       }),
       launchChromium(),
     ]);

@@ -20,7 +20,7 @@ describe('walking skeleton', () => {
 
   beforeAll(async () => {
     await upstream.start();
-    system = await HeraldSystem.start({ label: 'skeleton', env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl } });
+    system = await HeraldSystem.start({ label: 'skeleton', env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl, UPSTREAM_PUBLIC_KEY: upstream.publicKey } });
     agentDir = await mkdtemp(path.join(tmpdir(), 'herald-agent-'));
   });
 
@@ -53,7 +53,7 @@ describe('walking skeleton', () => {
     upstream.publish({ type: 'virus-pattern', version: '17.1.0', content });
     const check = await system.http<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check');
     expect(check.status).toBe(200);
-    expect(check.body.downloaded).toEqual([{ componentType: 'virus-pattern', version: '17.1.0', size: content.length }]);
+    expect(check.body.downloaded).toEqual([{ componentType: 'virus-pattern', version: '17.1.0', size: content.length, source: 'full' }]);
 
     const result = await updated;
     expect(result.outcome).toBe('completed');
@@ -112,7 +112,7 @@ describe('walking skeleton', () => {
        UNION ALL SELECT 'notification_dispatch', type FROM notification_dispatch.events`,
     );
     const bySchema = (schema: string) => events.filter((e) => e.schema === schema).map((e) => e.type);
-    expect(bySchema('component_download')).toEqual(['ComponentVersionDownloaded']);
+    expect(bySchema('component_download').sort()).toEqual(['ComponentVersionDownloaded', 'UpstreamManifestAccepted']);
     expect(bySchema('agent_presence')).toEqual(['AgentConnected', 'AgentComponentsReported']);
     expect(bySchema('notification_dispatch').sort()).toEqual(
       ['AttemptSent', 'NotificationAcknowledged', 'RolloutStarted', 'UpdateCompleted', 'UpdateTargeted'].sort(),

@@ -182,6 +182,7 @@ function commandOf(service: ComposeService): string[] {
 const overrides = {
   PUBLIC_BASE_URL: 'https://herald.example.com:8443',
   UPSTREAM_MANIFEST_URL: 'https://updates.example.com/manifest.json',
+  UPSTREAM_PUBLIC_KEY: 'Y2FmZWJhYmVjYWZlYmFiZWNhZmViYWJlY2FmZWJhYmU=',
   HERALD_POSTGRES_PASSWORD: 'pg-Secret.1',
   HERALD_RABBITMQ_PASSWORD: 'mq-Secret.2',
   LOG_LEVEL: 'debug',

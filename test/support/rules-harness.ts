@@ -123,6 +123,7 @@ export class RulesHarness {
       label: 'rules',
       env: {
         UPSTREAM_MANIFEST_URL: this.upstream.manifestUrl,
+        UPSTREAM_PUBLIC_KEY: this.upstream.publicKey,
         HEARTBEAT_TIMEOUT_MS: '3000',
         OFFLINE_SWEEP_INTERVAL_MS: '250',
         DISPATCH_WAVE_DELAY_MS: '300',

@@ -8,6 +8,9 @@ import { ScheduledCheckService } from './components/check-upstream/scheduled-che
 import { UpstreamChecker } from './components/check-upstream/upstream-checker';
 import { ComponentsController } from './components/list-components/components.controller';
 import { DownloadController } from './components/serve-download/download.controller';
+import { DownloadSlots } from './components/serve-download/download-slots';
+import { PatchMaintainer } from './components/keep-versions/patch-maintainer';
+import { ComponentMetrics } from './components/component-metrics';
 
 @Module({})
 export class ComponentDownloadModule {
@@ -16,7 +19,7 @@ export class ComponentDownloadModule {
       module: ComponentDownloadModule,
       imports: [RuntimeModule.forRoot(runtime)],
       controllers: [ComponentsController, CheckUpstreamController, DownloadController],
-      providers: [{ provide: BlobStore, useValue: blobs }, ComponentCatalog, UpstreamChecker, ScheduledCheckService],
+      providers: [{ provide: BlobStore, useValue: blobs }, ComponentCatalog, UpstreamChecker, ScheduledCheckService, PatchMaintainer, DownloadSlots, ComponentMetrics],
     };
   }
 }

@@ -1,16 +1,50 @@
 import { z } from 'zod';
+import { parsePublicKey } from '@herald/contracts';
 import { BaseConfig, configFields } from '@herald/platform';
 
+/** Every setting is documented in docs/component-download.md. */
 export const ComponentDownloadConfig = BaseConfig.extend({
   COMPONENT_DOWNLOAD_PORT: configFields.port(3001),
-  /** The upstream update source's manifest; unset means "no upstream" (checks do nothing). */
+  /** The upstream update source's signed manifest; unset means "no upstream" (checks do nothing). */
   UPSTREAM_MANIFEST_URL: configFields.httpUrl().optional(),
-  /** How often to look for new components upstream; 0 turns scheduled checks off. */
+  /**
+   * The upstream's Ed25519 public key (PEM, or base64 of the 32 raw bytes). Manifests not
+   * signed with it are refused. Required with UPSTREAM_MANIFEST_URL.
+   */
+  UPSTREAM_PUBLIC_KEY: z
+    .string()
+    .optional()
+    .refine(
+      (v) => {
+        if (v === undefined) return true;
+        try {
+          parsePublicKey(v);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not an Ed25519 public key (PEM, or base64 of the 32 raw bytes)' },
+    ),
+  /** How often to look for new components upstream; 0 turns scheduled checks off. Default hourly. */
   UPSTREAM_CHECK_INTERVAL_MS: z.coerce.number().int().nonnegative().default(3_600_000),
   UPSTREAM_TIMEOUT_MS: configFields.positiveMs(60_000),
-  /** Where verified component files are kept (content-addressed); a volume in compose. */
+  /** Tries per file within one check when the connection breaks; each resumes where the last stopped. */
+  UPSTREAM_DOWNLOAD_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** Where verified component files and patches are kept (content-addressed); a volume in compose. */
   COMPONENT_STORE_DIR: z.string().min(1).default('./var/components'),
   /** Base URL agents use to reach this service's downloads. */
   PUBLIC_BASE_URL: configFields.httpUrl().default('http://127.0.0.1:3001'),
+  /** R5: full versions kept per component type. */
+  KEEP_FULL_VERSIONS: z.coerce.number().int().min(1).max(1000).default(7),
+  /** R5: versions before the latest that an agent can patch from. */
+  PATCH_WINDOW: z.coerce.number().int().min(0).max(1000).default(14),
+  /** R6: downloads served at once by one instance; more callers get 503 with Retry-After. */
+  DOWNLOAD_SLOTS: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** R6: the Retry-After (seconds) sent with a 503 when every slot is taken. */
+  DOWNLOAD_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(5),
+}).refine((c) => !c.UPSTREAM_MANIFEST_URL || c.UPSTREAM_PUBLIC_KEY, {
+  message: 'UPSTREAM_PUBLIC_KEY is required with UPSTREAM_MANIFEST_URL (unsigned manifests are never trusted)',
+  path: ['UPSTREAM_PUBLIC_KEY'],
 });
 export type ComponentDownloadConfig = z.infer<typeof ComponentDownloadConfig>;

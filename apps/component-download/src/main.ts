@@ -3,6 +3,7 @@ import { BlobStore } from './components/blob-store';
 import { componentVersionsProjection } from './components/component-versions.projection';
 import { ComponentDownloadConfig } from './config';
 import { ComponentVersions1764230500000 } from './migrations/1764230500000-component-versions';
+import { PatchesAndRetention1764400000000 } from './migrations/1764400000000-patches-and-retention';
 import { ComponentDownloadModule } from './app.module';
 
 let blobs: BlobStore;
@@ -19,7 +20,7 @@ void runService({
       service: 'component-download',
       schema: 'component_download',
       config,
-      migrations: [ComponentVersions1764230500000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000],
       inlineProjections: [componentVersionsProjection],
     });
   },

@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { InstalledComponent } from '@herald/contracts';
+import { applyPatchFile, type InstalledComponent } from '@herald/contracts';
 
 /** Where an agent keeps its components. */
 export interface ComponentStore {
@@ -14,6 +14,15 @@ export interface ComponentStore {
    * the installed version only if the digest matches. Returns the bytes received.
    */
   install(type: string, version: string, sha256: string, body: Readable): Promise<number>;
+  /**
+   * Optional: rebuilds `version` from the installed `fromVersion` and a herald-delta-1 patch,
+   * and installs it only if the rebuilt file's SHA-256 is `sha256`. `patchSha256` is the patch's
+   * own digest (from the response), checked before the patch is applied. Returns the patch bytes
+   * received. A store without it always gets full files.
+   */
+  applyPatch?(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number>;
+  /** Optional: whether the installed file a patch would start from is there (default: assume so). */
+  canPatchFrom?(type: string, version: string): Promise<boolean>;
 }
 
 /** The digest of what was downloaded is not the one the server announced. */
@@ -57,13 +66,49 @@ export class DirectoryComponentStore implements ComponentStore {
       await rm(temp, { force: true });
       throw err;
     }
+    await this.record(type, version);
+    return bytes;
+  }
+
+  async canPatchFrom(type: string, version: string): Promise<boolean> {
+    return stat(path.join(this.dir, type, version)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  }
+
+  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number> {
+    const base = path.join(this.dir, type, fromVersion);
+    const temp = path.join(this.dir, type, `.incoming-${randomUUID()}`);
+    try {
+      // Patches are small next to the file they rebuild; the rebuild itself streams.
+      const chunks: Buffer[] = [];
+      const hash = createHash('sha256');
+      for await (const chunk of patch as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        hash.update(chunk);
+      }
+      const bytes = Buffer.concat(chunks);
+      const received = hash.digest('hex');
+      if (patchSha256 && received !== patchSha256) throw new DigestMismatchError(`${type} patch ${fromVersion}→${version}: SHA-256 ${received} is not the served ${patchSha256}`);
+      const rebuilt = await applyPatchFile(base, bytes, temp);
+      if (rebuilt.sha256 !== sha256) throw new DigestMismatchError(`${type} ${version} rebuilt from ${fromVersion}: SHA-256 ${rebuilt.sha256} is not the announced ${sha256}`);
+      await rename(temp, path.join(this.dir, type, version));
+      await this.record(type, version);
+      return bytes.length;
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  private async record(type: string, version: string): Promise<void> {
     const installed = (await this.installed()).filter((c) => c.type !== type);
     installed.push({ type, version });
     installed.sort((a, b) => a.type.localeCompare(b.type));
     const index = path.join(this.dir, 'installed.json');
     await writeFile(`${index}.tmp`, JSON.stringify(installed, null, 2));
     await rename(`${index}.tmp`, index);
-    return bytes;
   }
 }
 

@@ -7,6 +7,7 @@ import * as amqp from 'amqplib';
 import {
   AgentMessage,
   AppliedComponent,
+  ComponentTarget,
   Exchanges,
   ScanCommand,
   UpdateCommand,
@@ -165,8 +166,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
         continue;
       }
       try {
-        const bytes = await this.download(target.url, (body) => this.options.store.install(target.type, target.version, target.sha256, body));
-        applied.push({ type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes });
+        applied.push(await this.fetchComponent(target, current));
       } catch (err) {
         error = `${target.type} ${target.version}: ${(err as Error).message}`;
         break;
@@ -195,20 +195,59 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
     this.emit('scanned', command.scanId, outcome);
   }
 
+  /**
+   * Brings one component to the target version. With a version installed and a store that can
+   * patch, it asks for `url?from=<installed>`; the server answers with a patch or the full file.
+   * A patch that fails in any way (transfer, digest, rebuild) is dropped and the full file
+   * fetched instead; either way only a file whose SHA-256 is the command's is installed.
+   */
+  async fetchComponent(target: ComponentTarget, current: string | null): Promise<AppliedComponent> {
+    const store = this.options.store;
+    const full = async (): Promise<AppliedComponent> => {
+      const bytes = await this.download(target.url, (body) => store.install(target.type, target.version, target.sha256, body));
+      return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes };
+    };
+    if (current === null || !store.applyPatch || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
+    const url = new URL(target.url);
+    url.searchParams.set('from', current);
+    try {
+      return await this.download(url.toString(), async (body, headers) => {
+        if (headers.get('x-herald-delivery') !== 'incremental') {
+          const bytes = await store.install(target.type, target.version, target.sha256, body);
+          return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full' as const, bytes };
+        }
+        const bytes = await store.applyPatch!(target.type, current, target.version, target.sha256, body, headers.get('x-herald-sha256'));
+        return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'incremental' as const, bytes };
+      });
+    } catch (err) {
+      this.emit('warning', new Error(`incremental update of ${target.type} ${current}→${target.version} failed, downloading the full file: ${(err as Error).message}`));
+      return full();
+    }
+  }
+
   /** GET with the server's back-pressure honoured: on 503, wait Retry-After plus jitter, then again. */
-  private async download<T>(url: string, consume: (body: Readable) => Promise<T>): Promise<T> {
+  private async download<T>(url: string, consume: (body: Readable, headers: Headers) => Promise<T>): Promise<T> {
     const maxRetries = this.options.maxDownloadRetries ?? 20;
+    const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000 + Math.random() * (this.options.retryJitterMs ?? 1_000)));
     for (let retry = 0; ; retry++) {
-      const res = await fetch(url);
+      let res: Response;
+      try {
+        res = await fetch(url);
+      } catch (err) {
+        // A connection refused or reset before any answer (a server restarting, a reused socket
+        // the server had just closed): try again like a 503, within the same budget.
+        if (retry >= maxRetries) throw err;
+        await pause(1);
+        continue;
+      }
       if (res.status === 503 && retry < maxRetries) {
         await res.body?.cancel();
         const seconds = Number(res.headers.get('retry-after') ?? '1');
-        const jitter = Math.random() * (this.options.retryJitterMs ?? 1_000);
-        await new Promise((r) => setTimeout(r, (Number.isFinite(seconds) ? seconds * 1000 : 1000) + jitter));
+        await pause(Number.isFinite(seconds) ? seconds : 1);
         continue;
       }
       if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status} from ${url}`);
-      return consume(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>));
+      return consume(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), res.headers);
     }
   }
 

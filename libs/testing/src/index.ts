@@ -4,5 +4,6 @@ export * from './wait';
 export * from './decider-spec';
 export * from './processes';
 export * from './upstream-fixture';
+export * from './cutting-proxy';
 export * from './herald-system';
 export * from './dashboard-process';

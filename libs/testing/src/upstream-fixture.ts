@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { generateUpstreamKeys, signManifest } from '@herald/contracts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -11,11 +12,19 @@ export interface UpstreamFile {
 }
 
 /**
- * A tiny upstream update source for tests: a manifest listing the latest version of each
- * component, and the files, over HTTP.
+ * A tiny upstream update source for tests: a signed manifest listing the latest version of each
+ * component, and the files, over HTTP. Give the services `publicKey` as UPSTREAM_PUBLIC_KEY.
+ * (The reference source in apps/update-source is the full one, with patches and Range.)
  */
 export class UpstreamFixture {
   private readonly latest = new Map<string, UpstreamFile>();
+  private readonly keys = generateUpstreamKeys();
+  private manifestVersion = 0;
+
+  /** base64 of the raw Ed25519 public key the manifest is signed with. */
+  get publicKey(): string {
+    return this.keys.publicKeyRaw;
+  }
   private server: Server | null = null;
   /** Requests served, by path, for assertions. */
   readonly requests: string[] = [];
@@ -31,6 +40,7 @@ export class UpstreamFixture {
 
   publish(file: UpstreamFile): { sha256: string; size: number } {
     this.latest.set(file.type, file);
+    this.manifestVersion++;
     return { sha256: sha256(file.content), size: file.content.length };
   }
 
@@ -39,19 +49,20 @@ export class UpstreamFixture {
       this.requests.push(req.url ?? '');
       if (req.url === '/manifest.json') {
         res.setHeader('content-type', 'application/json');
-        res.end(
-          JSON.stringify({
-            schemaVersion: 1,
-            publishedAt: new Date().toISOString(),
-            components: [...this.latest.values()].map((f) => ({
-              type: f.type,
-              version: f.version,
-              size: f.content.length,
-              sha256: sha256(f.content),
-              url: `files/${f.type}/${f.version}`,
-            })),
-          }),
-        );
+        const manifest = {
+          schemaVersion: 2 as const,
+          manifestVersion: Math.max(1, this.manifestVersion),
+          publishedAt: new Date().toISOString(),
+          components: [...this.latest.values()].map((f) => ({
+            type: f.type,
+            version: f.version,
+            size: f.content.length,
+            sha256: sha256(f.content),
+            url: `files/${f.type}/${f.version}`,
+            patches: [],
+          })),
+        };
+        res.end(JSON.stringify(signManifest(manifest, this.keys.privateKeyPem)));
         return;
       }
       const match = /^\/files\/([^/]+)\/([^/]+)$/.exec(req.url ?? '');

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,6 +32,53 @@ export class BlobStore {
   async init(): Promise<void> {
     await mkdir(path.join(this.dir, 'sha256'), { recursive: true });
     await mkdir(path.join(this.dir, 'tmp'), { recursive: true });
+    await mkdir(path.join(this.dir, 'partial'), { recursive: true });
+  }
+
+  /** A fresh temporary file name (not created). */
+  tempPath(): string {
+    return path.join(this.dir, 'tmp', randomUUID());
+  }
+
+  /**
+   * Where an unfinished upstream download of the file with this digest waits to be resumed,
+   * across checks and restarts.
+   */
+  partialPath(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256 digest: ${sha256}`);
+    return path.join(this.dir, 'partial', sha256);
+  }
+
+  /** Stores bytes made here (a patch) under their digest. */
+  async put(data: Buffer): Promise<{ sha256: string; size: number }> {
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (!(await this.has(sha256))) {
+      const temp = this.tempPath();
+      await writeFile(temp, data, { flag: 'wx' });
+      await rename(temp, this.pathOf(sha256));
+    }
+    return { sha256, size: data.length };
+  }
+
+  /**
+   * Deletes every stored file no kept version or patch refers to, and temporary files older
+   * than `tempAgeMs`. Returns the digests removed.
+   */
+  async collectGarbage(referenced: ReadonlySet<string>, tempAgeMs = 3_600_000): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(path.join(this.dir, 'sha256'))) {
+      if (referenced.has(name)) continue;
+      await rm(path.join(this.dir, 'sha256', name), { force: true });
+      removed.push(name);
+    }
+    for (const dir of ['tmp', 'partial']) {
+      for (const name of await readdir(path.join(this.dir, dir))) {
+        const file = path.join(this.dir, dir, name);
+        const info = await stat(file).catch(() => null);
+        if (info && Date.now() - info.mtimeMs > tempAgeMs) await rm(file, { force: true });
+      }
+    }
+    return removed;
   }
 
   pathOf(sha256: string): string {
@@ -72,6 +119,13 @@ export class BlobStore {
   async commit(file: ReceivedFile): Promise<string> {
     const target = this.pathOf(file.sha256);
     await rename(file.tempPath, target);
+    return target;
+  }
+
+  /** Moves a file whose digest was verified elsewhere into place. */
+  async commitPath(tempPath: string, sha256: string): Promise<string> {
+    const target = this.pathOf(sha256);
+    await rename(tempPath, target);
     return target;
   }
 

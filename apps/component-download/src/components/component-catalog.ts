@@ -7,7 +7,19 @@ export interface StoredVersion {
   sha256: string;
   size: number;
   source: 'full' | 'incremental';
+  /** The upstream patch's base version, when the file was rebuilt from one. */
+  patchedFrom: string | null;
   downloadedAt: Date;
+}
+
+export interface StoredPatch {
+  componentType: string;
+  fromVersion: string;
+  toVersion: string;
+  sha256: string;
+  size: number;
+  method: string;
+  builtAt: Date;
 }
 
 interface Row {
@@ -16,8 +28,29 @@ interface Row {
   sha256: string;
   size: string;
   source: 'full' | 'incremental';
+  patched_from: string | null;
   downloaded_at: Date;
 }
+
+interface PatchRow {
+  component_type: string;
+  from_version: string;
+  to_version: string;
+  sha256: string;
+  size: string;
+  method: string;
+  built_at: Date;
+}
+
+const toPatch = (r: PatchRow): StoredPatch => ({
+  componentType: r.component_type,
+  fromVersion: r.from_version,
+  toVersion: r.to_version,
+  sha256: r.sha256,
+  size: Number(r.size),
+  method: r.method,
+  builtAt: r.built_at,
+});
 
 const toStored = (r: Row): StoredVersion => ({
   componentType: r.component_type,
@@ -25,8 +58,19 @@ const toStored = (r: Row): StoredVersion => ({
   sha256: r.sha256,
   size: Number(r.size),
   source: r.source,
+  patchedFrom: r.patched_from,
   downloadedAt: r.downloaded_at,
 });
+
+export interface Rejection {
+  scope: 'component' | 'manifest';
+  componentType: string | null;
+  version: string | null;
+  manifestVersion: number | null;
+  reason: string;
+  detail: string;
+  at: Date;
+}
 
 /** Queries over the component-versions read model. */
 @Injectable()
@@ -37,7 +81,7 @@ export class ComponentCatalog {
   latest(sql?: Sql): Promise<StoredVersion[]> {
     const q = (s: Sql) =>
       s.rows<Row>(
-        `SELECT DISTINCT ON (component_type) component_type, version, sha256, size, source, downloaded_at
+        `SELECT DISTINCT ON (component_type) component_type, version, sha256, size, source, patched_from, downloaded_at
            FROM component_versions ORDER BY component_type, version_key DESC`,
       );
     return (sql ? q(sql) : this.db.session(q)).then((rows) => rows.map(toStored));
@@ -46,7 +90,7 @@ export class ComponentCatalog {
   async versions(componentType: string): Promise<StoredVersion[]> {
     const rows = await this.db.session((s) =>
       s.rows<Row>(
-        `SELECT component_type, version, sha256, size, source, downloaded_at FROM component_versions
+        `SELECT component_type, version, sha256, size, source, patched_from, downloaded_at FROM component_versions
           WHERE component_type = $1 ORDER BY version_key DESC`,
         [componentType],
       ),
@@ -57,7 +101,7 @@ export class ComponentCatalog {
   async find(componentType: string, version: string): Promise<StoredVersion | undefined> {
     const row = await this.db.session((s) =>
       s.one<Row>(
-        `SELECT component_type, version, sha256, size, source, downloaded_at FROM component_versions
+        `SELECT component_type, version, sha256, size, source, patched_from, downloaded_at FROM component_versions
           WHERE component_type = $1 AND version = $2`,
         [componentType, version],
       ),
@@ -65,13 +109,47 @@ export class ComponentCatalog {
     return row && toStored(row);
   }
 
-  async rejections(limit = 100): Promise<Array<{ componentType: string; version: string; reason: string; detail: string; at: Date }>> {
+  /** Refused downloads and manifests, newest first; a manifest refusal names no component. */
+  async rejections(limit = 100): Promise<Rejection[]> {
     const rows = await this.db.session((s) =>
-      s.rows<{ component_type: string; version: string; reason: string; detail: string; at: Date }>(
-        `SELECT component_type, version, reason, detail, at FROM component_rejections ORDER BY id DESC LIMIT $1`,
+      s.rows<{ scope: 'component' | 'manifest'; component_type: string | null; version: string | null; manifest_version: number | null; reason: string; detail: string; at: Date }>(
+        `SELECT scope, component_type, version, manifest_version, reason, detail, at FROM component_rejections ORDER BY id DESC LIMIT $1`,
         [limit],
       ),
     );
-    return rows.map((r) => ({ componentType: r.component_type, version: r.version, reason: r.reason, detail: r.detail, at: r.at }));
+    return rows.map((r) => ({
+      scope: r.scope,
+      componentType: r.component_type,
+      version: r.version,
+      manifestVersion: r.manifest_version,
+      reason: r.reason,
+      detail: r.detail,
+      at: r.at,
+    }));
+  }
+
+  /** Patches to `toVersion` (all kept patches of the type when omitted), nearest base first. */
+  async patches(componentType: string, toVersion?: string): Promise<StoredPatch[]> {
+    const rows = await this.db.session((s) =>
+      s.rows<PatchRow>(
+        `SELECT * FROM component_patches WHERE component_type = $1 AND ($2::text IS NULL OR to_version = $2)
+          ORDER BY string_to_array(to_version, '.')::integer[] DESC, string_to_array(from_version, '.')::integer[] DESC`,
+        [componentType, toVersion ?? null],
+      ),
+    );
+    return rows.map(toPatch);
+  }
+
+  async findPatch(componentType: string, fromVersion: string, toVersion: string): Promise<StoredPatch | undefined> {
+    const row = await this.db.session((s) =>
+      s.one<PatchRow>(`SELECT * FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3`, [componentType, fromVersion, toVersion]),
+    );
+    return row && toPatch(row);
+  }
+
+  /** Every digest a kept full or patch refers to: the files retention must not delete. */
+  async referencedDigests(): Promise<Set<string>> {
+    const rows = await this.db.session((s) => s.rows<{ sha256: string }>(`SELECT sha256 FROM component_versions UNION SELECT sha256 FROM component_patches`));
+    return new Set(rows.map((r) => r.sha256));
   }
 }

@@ -1,9 +1,10 @@
 import { Decider, Event } from '@herald/event-store';
-import { isNewer } from '@herald/contracts';
+import { compareVersions, isNewer } from '@herald/contracts';
 
 /*
  * One stream per component type ("component-virus-pattern"): every version the server has
- * verified and kept, and every download it refused.
+ * verified and kept, every download it refused, the incremental patches it holds and what
+ * retention removed. Retention (R5) is decided here, from settings that come in the command.
  */
 
 export type ComponentVersionDownloaded = Event<
@@ -14,8 +15,10 @@ export type ComponentVersionDownloaded = Event<
     sha256: string;
     size: number;
     previousVersion: string | null;
-    /** How the file was obtained from upstream. */
+    /** How the file was obtained from upstream: whole, or rebuilt from an upstream patch. */
     source: 'full' | 'incremental';
+    /** The version the upstream patch started from, when source is incremental. */
+    patchedFrom?: string | null;
     downloadedAt: string;
   }
 >;
@@ -31,12 +34,67 @@ export type ComponentDownloadRejected = Event<
   }
 >;
 
-export type RejectionReason = 'digest-mismatch' | 'size-mismatch' | 'download-failed' | 'not-newer';
+/** A patch from an earlier version to the latest, kept for agents (content-addressed like fulls). */
+export type ComponentPatchBuilt = Event<
+  'ComponentPatchBuilt',
+  {
+    componentType: string;
+    fromVersion: string;
+    toVersion: string;
+    sha256: string;
+    size: number;
+    /** diff: from two fulls; composed: joined from two patches; upstream: the upstream's own. */
+    method: PatchMethod;
+    builtAt: string;
+  }
+>;
 
-export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected;
+/** Retention removed these fulls and patches; their files go once nothing refers to them. */
+export type ComponentFilesRetired = Event<
+  'ComponentFilesRetired',
+  {
+    componentType: string;
+    fullVersions: string[];
+    patches: Array<{ fromVersion: string; toVersion: string }>;
+    at: string;
+  }
+>;
+
+export type PatchMethod = 'diff' | 'composed' | 'upstream';
+
+export type RejectionReason =
+  | 'digest-mismatch'
+  | 'size-mismatch'
+  | 'truncated'
+  | 'download-failed'
+  | 'rollback'
+  | 'patch-failed'
+  | 'not-newer';
+
+export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected | ComponentPatchBuilt | ComponentFilesRetired;
+
+export interface KeptFile {
+  version: string;
+  sha256: string;
+  size: number;
+}
+
+export interface KeptPatch {
+  fromVersion: string;
+  toVersion: string;
+  sha256: string;
+  size: number;
+}
 
 export interface ComponentState {
-  latest: { version: string; sha256: string; size: number } | null;
+  latest: KeptFile | null;
+  /** Full versions kept, oldest first. */
+  fulls: KeptFile[];
+  patches: KeptPatch[];
+  /** The versions this server has kept, oldest first (the last 64): the patch window counts in these. */
+  history: string[];
+  /** `version|reason` of rejections recorded since the last kept version, so a check does not repeat them. */
+  rejected: string[];
 }
 
 export type ComponentCommand =
@@ -47,21 +105,54 @@ export type ComponentCommand =
       sha256: string;
       size: number;
       source: 'full' | 'incremental';
+      patchedFrom?: string | null;
       now: Date;
     }
-  | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date };
+  | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date }
+  | { type: 'RecordPatchBuilt'; componentType: string; fromVersion: string; toVersion: string; sha256: string; size: number; method: PatchMethod; now: Date }
+  | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date };
 
 export const componentStreamId = (componentType: string): string => `component-${componentType}`;
 
+const HISTORY = 64;
+
+/** The versions an agent may patch from to reach the latest: the `window` versions kept before it. */
+export function patchWindow(state: ComponentState, window: number): string[] {
+  if (!state.latest) return [];
+  const before = state.history.filter((v) => compareVersions(v, state.latest!.version) < 0);
+  return before.slice(-window).reverse();
+}
+
 export const componentDecider: Decider<ComponentState, ComponentCommand, ComponentEvent> = {
-  initialState: (): ComponentState => ({ latest: null }),
+  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [] }),
 
   evolve(state: ComponentState, event: ComponentEvent): ComponentState {
     switch (event.type) {
-      case 'ComponentVersionDownloaded':
-        return { latest: { version: event.data.version, sha256: event.data.sha256, size: event.data.size } };
+      case 'ComponentVersionDownloaded': {
+        const kept = { version: event.data.version, sha256: event.data.sha256, size: event.data.size };
+        return {
+          ...state,
+          latest: kept,
+          fulls: [...state.fulls, kept],
+          history: [...state.history, kept.version].slice(-HISTORY),
+          rejected: [],
+        };
+      }
       case 'ComponentDownloadRejected':
-        return state;
+        return { ...state, rejected: [...state.rejected, `${event.data.version}|${event.data.reason}`] };
+      case 'ComponentPatchBuilt': {
+        const { fromVersion, toVersion, sha256, size } = event.data;
+        return { ...state, patches: [...state.patches, { fromVersion, toVersion, sha256, size }] };
+      }
+      case 'ComponentFilesRetired': {
+        const fulls = new Set(event.data.fullVersions);
+        const patches = new Set(event.data.patches.map((p) => `${p.fromVersion}>${p.toVersion}`));
+        return {
+          ...state,
+          fulls: state.fulls.filter((f) => !fulls.has(f.version)),
+          patches: state.patches.filter((p) => !patches.has(`${p.fromVersion}>${p.toVersion}`)),
+        };
+      }
       default: {
         const unknown: never = event;
         throw new Error(`unknown event ${JSON.stringify(unknown)}`);
@@ -84,12 +175,15 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
               size: command.size,
               previousVersion: state.latest?.version ?? null,
               source: command.source,
+              patchedFrom: command.patchedFrom ?? null,
               downloadedAt: command.now.toISOString(),
             },
           },
         ];
       }
       case 'RecordRejectedDownload':
+        // The same refusal on every scheduled check would drown the record; once per version and reason.
+        if (state.rejected.includes(`${command.version}|${command.reason}`)) return [];
         return [
           {
             type: 'ComponentDownloadRejected',
@@ -102,6 +196,42 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
             },
           },
         ];
+      case 'RecordPatchBuilt': {
+        // Only patches to the latest version are worth keeping; a race with a newer version drops it.
+        if (!state.latest || state.latest.version !== command.toVersion) return [];
+        if (state.patches.some((p) => p.fromVersion === command.fromVersion && p.toVersion === command.toVersion)) return [];
+        return [
+          {
+            type: 'ComponentPatchBuilt',
+            data: {
+              componentType: command.componentType,
+              fromVersion: command.fromVersion,
+              toVersion: command.toVersion,
+              sha256: command.sha256,
+              size: command.size,
+              method: command.method,
+              builtAt: command.now.toISOString(),
+            },
+          },
+        ];
+      }
+      case 'ApplyRetention': {
+        if (!state.latest) return [];
+        const keep = Math.max(1, command.keepFullVersions);
+        const fulls = [...state.fulls].sort((a, b) => compareVersions(a.version, b.version));
+        const retiredFulls = fulls.slice(0, Math.max(0, fulls.length - keep)).map((f) => f.version);
+        const window = new Set(patchWindow(state, command.patchWindow));
+        const retiredPatches = state.patches
+          .filter((p) => p.toVersion !== state.latest!.version || !window.has(p.fromVersion))
+          .map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
+        if (retiredFulls.length === 0 && retiredPatches.length === 0) return [];
+        return [
+          {
+            type: 'ComponentFilesRetired',
+            data: { componentType: command.componentType, fullVersions: retiredFulls, patches: retiredPatches, at: command.now.toISOString() },
+          },
+        ];
+      }
       default: {
         const unknown: never = command;
         throw new Error(`unknown command ${JSON.stringify(unknown)}`);

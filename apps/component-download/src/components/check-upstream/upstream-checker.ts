@@ -1,37 +1,57 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { readFile, rm } from 'node:fs/promises';
 import { Inject, Injectable } from '@nestjs/common';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ComponentVersionAvailable, Exchanges, isNewer } from '@herald/contracts';
+import {
+  ComponentVersionAvailable,
+  DELTA_FORMAT,
+  Exchanges,
+  UpstreamComponent,
+  UpstreamManifest,
+  applyPatchFile,
+  compareVersions,
+  parsePublicKey,
+  verifyManifest,
+} from '@herald/contracts';
 import { CommandHandler, Database, OutboxMessage, RecordedEvent, Tx } from '@herald/event-store';
 import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
-import { BlobStore, TooLargeError } from '../blob-store';
+import { BlobStore } from '../blob-store';
 import { ComponentCatalog, StoredVersion } from '../component-catalog';
 import { ComponentEvent, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
-import { UpstreamManifest } from './upstream-manifest';
+import { PatchMaintainer, STORE_LOCK } from '../keep-versions/patch-maintainer';
+import { ComponentMetrics } from '../component-metrics';
+import { downloadResumable } from './resumable-download';
+import { ManifestRejectionReason, UPSTREAM_STREAM, manifestAccepted, upstreamDecider } from './upstream.decider';
 
 export interface CheckReport {
   checkedAt: string;
   /** False when another instance was already checking; nothing was done. */
   ran: boolean;
-  downloaded: Array<{ componentType: string; version: string; size: number }>;
+  manifest?: { manifestVersion: number | null; accepted: boolean; reason?: ManifestRejectionReason; detail?: string };
+  downloaded: Array<{ componentType: string; version: string; size: number; source: 'full' | 'incremental'; patchedFrom?: string }>;
   rejected: Array<{ componentType: string; version: string; reason: RejectionReason; detail: string }>;
   upToDate: string[];
   error?: string;
 }
 
+type Obtained = { ok: true; sha256: string; size: number; source: 'full' | 'incremental'; patchedFrom?: string; upstreamPatch?: { sha256: string; size: number } } | { ok: false; reason: RejectionReason; detail: string };
+
 /**
- * Looks at the upstream manifest and brings every newer component version home: streams it to
- * disk while hashing, checks size and SHA-256 against the manifest, keeps it only if both
- * match, and records the outcome as an event. A verified version is announced to the other
- * services through the outbox, in the same transaction as its event.
+ * Looks at the upstream's signed manifest and brings every newer component version home. The
+ * manifest must verify with the configured key and be no older than one accepted before. A
+ * version is rebuilt from an upstream patch when one starts from a full version held here,
+ * otherwise downloaded whole; either way it is streamed to disk, resumed after a cut, and kept
+ * only when its size and SHA-256 are the manifest's. Each outcome is an event; a kept version is
+ * announced through the outbox in the same transaction, then its agent patches are built in the
+ * background.
  */
 @Injectable()
 export class UpstreamChecker {
   private readonly config: ComponentDownloadConfig;
   private readonly log: Logger;
+  private readonly key: KeyObject | null;
   private running: Promise<CheckReport> | null = null;
 
   constructor(
@@ -40,9 +60,12 @@ export class UpstreamChecker {
     private readonly commands: CommandHandler,
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
+    private readonly patches: PatchMaintainer,
+    private readonly metrics: ComponentMetrics,
   ) {
     this.config = runtime.config;
     this.log = runtime.logger.child({ component: 'upstream' });
+    this.key = this.config.UPSTREAM_PUBLIC_KEY ? parsePublicKey(this.config.UPSTREAM_PUBLIC_KEY) : null;
   }
 
   /** Runs a check now, or joins the one already running in this process. */
@@ -56,10 +79,14 @@ export class UpstreamChecker {
     return this.db.session(async (sql) => {
       const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext('herald:upstream-check')) AS locked`);
       if (!lock?.locked) return { ...emptyReport(), ran: false };
+      // Files land in the store before the events that refer to them: no collection meanwhile.
+      await sql.rows(`SELECT pg_advisory_lock_shared(hashtext($1))`, [STORE_LOCK]);
       try {
         return await this.runCheck();
       } finally {
+        await sql.rows(`SELECT pg_advisory_unlock_shared(hashtext($1))`, [STORE_LOCK]);
         await sql.rows(`SELECT pg_advisory_unlock(hashtext('herald:upstream-check'))`);
+        this.patches.scheduleCollection();
       }
     });
   }
@@ -67,91 +94,184 @@ export class UpstreamChecker {
   private async runCheck(): Promise<CheckReport> {
     const report = emptyReport();
     const manifestUrl = this.config.UPSTREAM_MANIFEST_URL;
-    if (!manifestUrl) {
+    if (!manifestUrl || !this.key) {
       report.error = 'no upstream configured (UPSTREAM_MANIFEST_URL is not set)';
       return report;
     }
-    let manifest: UpstreamManifest;
-    try {
-      manifest = await this.fetchManifest(manifestUrl);
-    } catch (err) {
-      report.error = `upstream manifest unusable: ${(err as Error).message}`;
-      this.log.warn({ url: manifestUrl, err: (err as Error).message }, 'upstream check failed');
-      return report;
-    }
+    const manifest = await this.trustedManifest(manifestUrl, this.key, report);
+    if (!manifest) return report;
     const latest = new Map((await this.catalog.latest()).map((v) => [v.componentType, v]));
     for (const entry of manifest.components) {
       const have = latest.get(entry.type);
-      if (!isNewer(entry.version, have?.version)) {
+      const order = have ? compareVersions(entry.version, have.version) : 1;
+      if (order === 0) {
         report.upToDate.push(entry.type);
         continue;
       }
       const correlationId = `download-${randomUUID()}`;
       const log = this.log.child({ correlationId, componentType: entry.type, version: entry.version });
-      const outcome = await this.download(entry, new URL(entry.url, manifestUrl), log);
-      if (outcome.ok) {
-        await this.recordVerified(entry.type, entry.version, outcome.sha256, outcome.size, correlationId);
-        report.downloaded.push({ componentType: entry.type, version: entry.version, size: outcome.size });
-        log.info({ size: outcome.size, sha256: outcome.sha256 }, 'component version verified and kept');
-      } else {
-        await this.commands.handle(
-          componentDecider,
-          componentStreamId(entry.type),
-          { type: 'RecordRejectedDownload', componentType: entry.type, version: entry.version, reason: outcome.reason, detail: outcome.detail, now: new Date() },
-          { metadata: { correlationId } },
-        );
-        report.rejected.push({ componentType: entry.type, version: entry.version, reason: outcome.reason, detail: outcome.detail });
-        log.warn({ reason: outcome.reason, detail: outcome.detail }, 'component download rejected; nothing kept or announced');
+      if (order < 0) {
+        await this.reject(entry, 'rollback', `the manifest offers ${entry.version}, older than ${have!.version} kept here`, correlationId, log, report);
+        continue;
       }
+      const outcome = await this.obtain(entry, have, new URL(manifestUrl), correlationId, log, report);
+      if (!outcome.ok) {
+        await this.reject(entry, outcome.reason, outcome.detail, correlationId, log, report);
+        continue;
+      }
+      await this.recordVerified(entry, outcome, correlationId);
+      report.downloaded.push({
+        componentType: entry.type,
+        version: entry.version,
+        size: outcome.size,
+        source: outcome.source,
+        ...(outcome.patchedFrom ? { patchedFrom: outcome.patchedFrom } : {}),
+      });
+      log.info({ size: outcome.size, sha256: outcome.sha256, source: outcome.source, patchedFrom: outcome.patchedFrom }, 'component version verified and kept');
+      if (outcome.upstreamPatch && outcome.patchedFrom) {
+        // The upstream's patch is as good for agents on that version as one built here.
+        await this.commands.handle(componentDecider, componentStreamId(entry.type), {
+          type: 'RecordPatchBuilt',
+          componentType: entry.type,
+          fromVersion: outcome.patchedFrom,
+          toVersion: entry.version,
+          ...outcome.upstreamPatch,
+          method: 'upstream',
+          now: new Date(),
+        });
+      }
+      this.patches.schedule(entry.type);
     }
     return report;
   }
 
-  private async fetchManifest(url: string): Promise<UpstreamManifest> {
-    const res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
-    if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
-    const parsed = UpstreamManifest.safeParse(await res.json());
-    if (!parsed.success) throw new Error(`manifest does not match the upstream protocol: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+  /** The manifest, if it is signed by the trusted key and not older than one accepted before; else null, recorded. */
+  private async trustedManifest(url: string, key: KeyObject, report: CheckReport): Promise<UpstreamManifest | null> {
+    let document: unknown;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
+      if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
+      document = JSON.parse(await res.text());
+    } catch (err) {
+      report.error = `upstream manifest unavailable: ${(err as Error).message}`;
+      this.log.warn({ url, err: (err as Error).message }, 'upstream check failed: manifest unavailable');
+      return null;
+    }
+    const verdict = verifyManifest(document, key);
+    const now = new Date();
+    if (!verdict.ok) {
+      this.metrics.rejections.inc({ reason: verdict.reason });
+      await this.commands.handle(upstreamDecider, UPSTREAM_STREAM, {
+        type: 'RecordRejectedManifest',
+        reason: verdict.reason,
+        detail: verdict.detail,
+        manifestVersion: verdict.manifestVersion,
+        now,
+      });
+      report.manifest = { manifestVersion: verdict.manifestVersion, accepted: false, reason: verdict.reason, detail: verdict.detail };
+      this.log.warn({ url, reason: verdict.reason, detail: verdict.detail, manifestVersion: verdict.manifestVersion }, 'upstream manifest rejected; nothing downloaded');
+      return null;
+    }
+    const { manifestVersion, publishedAt } = verdict.manifest;
+    const result = await this.commands.handle(upstreamDecider, UPSTREAM_STREAM, { type: 'RecordVerifiedManifest', manifestVersion, publishedAt, now });
+    if (result.kind === 'handled' && !manifestAccepted(result.state, manifestVersion)) {
+      const detail = `manifest version ${manifestVersion} is older than ${result.state.highestVersion}, accepted before`;
+      report.manifest = { manifestVersion, accepted: false, reason: 'rollback', detail };
+      this.metrics.rejections.inc({ reason: 'rollback' });
+      this.log.warn({ url, reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
+      return null;
+    }
+    report.manifest = { manifestVersion, accepted: true };
+    return verdict.manifest;
   }
 
-  private async download(
-    entry: UpstreamManifest['components'][number],
-    url: URL,
-    log: Logger,
-  ): Promise<{ ok: true; sha256: string; size: number } | { ok: false; reason: RejectionReason; detail: string }> {
-    let res: Response;
-    try {
-      res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
-      if (!res.ok || !res.body) return { ok: false, reason: 'download-failed', detail: `HTTP ${res.status} from ${url}` };
-    } catch (err) {
-      return { ok: false, reason: 'download-failed', detail: (err as Error).message };
-    }
-    log.debug({ url: url.toString() }, 'downloading component');
-    let file;
-    try {
-      file = await this.blobs.receive(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), entry.size);
-    } catch (err) {
-      if (err instanceof TooLargeError) return { ok: false, reason: 'size-mismatch', detail: `file is larger than the manifest's ${entry.size} bytes` };
-      return { ok: false, reason: 'download-failed', detail: (err as Error).message };
-    }
-    if (file.size !== entry.size) {
-      await this.blobs.discard(file);
-      return { ok: false, reason: 'size-mismatch', detail: `got ${file.size} bytes, manifest says ${entry.size}` };
-    }
-    if (file.sha256 !== entry.sha256) {
-      await this.blobs.discard(file);
-      return { ok: false, reason: 'digest-mismatch', detail: `SHA-256 ${file.sha256} does not match the manifest's ${entry.sha256}` };
-    }
-    await this.blobs.commit(file);
-    return { ok: true, sha256: file.sha256, size: file.size };
+  private async obtain(entry: UpstreamComponent, have: StoredVersion | undefined, base: URL, correlationId: string, log: Logger, report: CheckReport): Promise<Obtained> {
+    const incremental = have ? await this.viaPatch(entry, base, log) : null;
+    if (incremental?.ok) return incremental;
+    if (incremental && !incremental.ok) await this.reject(entry, 'patch-failed', `${incremental.detail}; downloading the full file instead`, correlationId, log, report);
+    const url = new URL(entry.url, base);
+    log.debug({ url: url.toString() }, 'downloading the full component file');
+    const got = await downloadResumable({
+      url,
+      expected: { size: entry.size, sha256: entry.sha256 },
+      partialPath: this.blobs.partialPath(entry.sha256),
+      attempts: this.config.UPSTREAM_DOWNLOAD_ATTEMPTS,
+      idleTimeoutMs: this.config.UPSTREAM_TIMEOUT_MS,
+      log,
+    });
+    if (!got.ok) return got;
+    if (got.resumedFrom.length > 0) log.info({ resumedFrom: got.resumedFrom }, 'download resumed after a cut and completed');
+    await this.blobs.commitPath(got.path, got.sha256);
+    return { ok: true, sha256: got.sha256, size: got.size, source: 'full' };
   }
 
-  private recordVerified(componentType: string, version: string, sha256: string, size: number, correlationId: string) {
+  /**
+   * Rebuilds the new version from an upstream patch whose base is a full version held here;
+   * null when there is none to use.
+   */
+  private async viaPatch(entry: UpstreamComponent, base: URL, log: Logger): Promise<Obtained | null> {
+    const kept = new Map((await this.catalog.versions(entry.type)).map((v) => [v.version, v]));
+    const usable = entry.patches
+      .filter((p) => p.format === DELTA_FORMAT && p.toVersion === entry.version && kept.has(p.fromVersion))
+      .sort((a, b) => compareVersions(b.fromVersion, a.fromVersion))[0];
+    if (!usable) return null;
+    const from = kept.get(usable.fromVersion)!;
+    if (!(await this.blobs.has(from.sha256))) return null;
+    const url = new URL(usable.url, base);
+    log.debug({ url: url.toString(), from: usable.fromVersion }, 'downloading the upstream incremental');
+    const got = await downloadResumable({
+      url,
+      expected: { size: usable.size, sha256: usable.sha256 },
+      partialPath: this.blobs.partialPath(usable.sha256),
+      attempts: this.config.UPSTREAM_DOWNLOAD_ATTEMPTS,
+      idleTimeoutMs: this.config.UPSTREAM_TIMEOUT_MS,
+      log,
+    });
+    if (!got.ok) return { ok: false, reason: 'patch-failed', detail: `upstream patch from ${usable.fromVersion}: ${got.reason}: ${got.detail}` };
+    const rebuilt = this.blobs.tempPath();
+    try {
+      const patch = await readFile(got.path);
+      const result = await applyPatchFile(this.blobs.pathOf(from.sha256), patch, rebuilt);
+      if (result.sha256 !== entry.sha256 || result.size !== entry.size) {
+        throw new Error(`the rebuilt file (${result.size} bytes, SHA-256 ${result.sha256}) is not the manifest's ${entry.sha256}`);
+      }
+      await this.blobs.commitPath(rebuilt, result.sha256);
+      const stored = await this.blobs.put(patch);
+      return { ok: true, sha256: result.sha256, size: result.size, source: 'incremental', patchedFrom: usable.fromVersion, upstreamPatch: stored };
+    } catch (err) {
+      await rm(rebuilt, { force: true });
+      return { ok: false, reason: 'patch-failed', detail: `upstream patch from ${usable.fromVersion} did not rebuild the file: ${(err as Error).message}` };
+    } finally {
+      await rm(got.path, { force: true });
+    }
+  }
+
+  private async reject(entry: UpstreamComponent, reason: RejectionReason, detail: string, correlationId: string, log: Logger, report: CheckReport): Promise<void> {
+    await this.commands.handle(
+      componentDecider,
+      componentStreamId(entry.type),
+      { type: 'RecordRejectedDownload', componentType: entry.type, version: entry.version, reason, detail, now: new Date() },
+      { metadata: { correlationId } },
+    );
+    report.rejected.push({ componentType: entry.type, version: entry.version, reason, detail });
+    this.metrics.rejections.inc({ reason });
+    log.warn({ reason, detail }, reason === 'patch-failed' ? 'upstream incremental rejected' : 'component download rejected; nothing kept or announced');
+  }
+
+  private recordVerified(entry: UpstreamComponent, got: Extract<Obtained, { ok: true }>, correlationId: string) {
     return this.commands.handle(
       componentDecider,
-      componentStreamId(componentType),
-      { type: 'RecordVerifiedDownload', componentType, version, sha256, size, source: 'full', now: new Date() },
+      componentStreamId(entry.type),
+      {
+        type: 'RecordVerifiedDownload',
+        componentType: entry.type,
+        version: entry.version,
+        sha256: got.sha256,
+        size: got.size,
+        source: got.source,
+        patchedFrom: got.patchedFrom ?? null,
+        now: new Date(),
+      },
       {
         metadata: { correlationId },
         outbox: ({ events, tx }) => this.announce(events, tx, correlationId),

@@ -7,23 +7,28 @@ import { parseParam } from '../params';
 export class ComponentsController {
   constructor(private readonly catalog: ComponentCatalog) {}
 
-  /** The latest verified version of every component type. */
+  /** The latest verified version of every component type, with its date, digest and the patches to it. */
   @Get()
   async latest() {
-    return { components: await this.catalog.latest() };
+    const latest = await this.catalog.latest();
+    const components = await Promise.all(
+      latest.map(async (v) => ({ ...v, patchesFrom: (await this.catalog.patches(v.componentType, v.version)).map((p) => p.fromVersion) })),
+    );
+    return { components };
   }
 
-  /** Downloads that were refused, newest first, with the reason. */
+  /** Downloads and manifests that were refused, newest first, with the reason. */
   @Get('rejections')
   async rejections() {
     return { rejections: await this.catalog.rejections() };
   }
 
-  /** Every kept version of one component type, newest first. */
+  /** Every kept full version of one component type, newest first, and the kept patches. */
   @Get(':type/versions')
   async versions(@Param('type') type: string) {
-    const versions = await this.catalog.versions(parseParam(ComponentType, 'type', type));
+    const componentType = parseParam(ComponentType, 'type', type);
+    const versions = await this.catalog.versions(componentType);
     if (versions.length === 0) throw new NotFoundException(`no versions of component type ${type}`);
-    return { componentType: type, versions };
+    return { componentType, versions, patches: await this.catalog.patches(componentType) };
   }
 }

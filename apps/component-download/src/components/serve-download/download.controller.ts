@@ -1,40 +1,90 @@
-import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ComponentType, ComponentVersion } from '@herald/contracts';
-import { Public } from '@herald/platform';
+import { ComponentType, ComponentVersion, DELTA_FORMAT } from '@herald/contracts';
+import { Public, RUNTIME, ServiceRuntime } from '@herald/platform';
+import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
 import { parseParam } from '../params';
+import { ComponentMetrics } from '../component-metrics';
+import { DownloadSlots } from './download-slots';
+
+const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`;
 
 /**
- * What agents download. Plain HTTP: Content-Length, an ETag that is the SHA-256, the digest in
- * Repr-Digest (RFC 9530) and X-Herald-Sha256, and Range requests for resuming.
+ * What agents download (docs/downloads.md). GET …/versions/:version/download[?from=<installed>]
+ * answers with the patch from the agent's version when one is kept (X-Herald-Delivery:
+ * incremental), otherwise the full file. Plain HTTP: Content-Length, an ETag that is the
+ * body's SHA-256, the digest in Repr-Digest (RFC 9530) and X-Herald-Sha256, the full file's in
+ * X-Herald-Target-Sha256, and Range requests for resuming. R6: a bounded number of transfers at
+ * once (DOWNLOAD_SLOTS); beyond it, 503 with Retry-After.
  */
 @Controller('components')
 export class DownloadController {
   constructor(
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
+    private readonly slots: DownloadSlots,
+    private readonly metrics: ComponentMetrics,
+    @Inject(RUNTIME) private readonly runtime: ServiceRuntime<ComponentDownloadConfig>,
   ) {}
+
+  /** How busy the download endpoint is (this instance). */
+  @Get('downloads')
+  stats() {
+    return this.slots.stats();
+  }
 
   /** Open, like a vendor's update server: what an agent downloads it verifies against the digest in its command. */
   @Public()
   @Get(':type/versions/:version/download')
-  async download(@Param('type') typeParam: string, @Param('version') versionParam: string, @Res() res: Response): Promise<void> {
+  async download(
+    @Param('type') typeParam: string,
+    @Param('version') versionParam: string,
+    @Query('from') fromParam: string | undefined,
+    @Res() res: Response,
+  ): Promise<void> {
     const type = parseParam(ComponentType, 'type', typeParam);
     const version = parseParam(ComponentVersion, 'version', versionParam);
-    const stored = await this.catalog.find(type, version);
-    if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
-    res.setHeader('ETag', `"${stored.sha256}"`);
-    res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(stored.sha256, 'hex').toString('base64')}:`);
-    res.setHeader('X-Herald-Sha256', stored.sha256);
-    res.setHeader('X-Herald-Delivery', 'full');
-    res.setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Disposition', `attachment; filename="${type}-${version}.bin"`);
-    await new Promise<void>((resolve, reject) =>
-      res.sendFile(this.blobs.pathOf(stored.sha256), { etag: false, lastModified: false, acceptRanges: true, cacheControl: false }, (err) =>
-        err && !res.headersSent ? reject(err) : resolve(),
-      ),
-    );
+    const from = fromParam === undefined || fromParam === '' ? undefined : parseParam(ComponentVersion, 'from', fromParam);
+    const release = this.slots.tryAcquire();
+    if (!release) {
+      this.metrics.refused.inc();
+      res.status(503).setHeader('Retry-After', String(this.runtime.config.DOWNLOAD_RETRY_AFTER_SECONDS));
+      res.json({ statusCode: 503, message: 'all download slots are taken; retry after the given seconds' });
+      return;
+    }
+    // The slot is held until the response is finished or the agent goes away.
+    res.once('close', release);
+    try {
+      const stored = await this.catalog.find(type, version);
+      if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
+      const patch = from ? await this.catalog.findPatch(type, from, version) : undefined;
+      const body = patch ?? stored;
+      this.metrics.served.inc({ delivery: patch ? 'incremental' : 'full' });
+      res.setHeader('ETag', `"${body.sha256}"`);
+      res.setHeader('Repr-Digest', digestHeader(body.sha256));
+      res.setHeader('X-Herald-Sha256', body.sha256);
+      res.setHeader('X-Herald-Target-Sha256', stored.sha256);
+      res.setHeader('X-Herald-Target-Size', String(stored.size));
+      res.setHeader('Content-Type', 'application/octet-stream');
+      if (patch) {
+        res.setHeader('X-Herald-Delivery', 'incremental');
+        res.setHeader('X-Herald-Patch-From', patch.fromVersion);
+        res.setHeader('X-Herald-Patch-Format', DELTA_FORMAT);
+        res.setHeader('Content-Disposition', `attachment; filename="${type}-${from}-${version}.hdelta"`);
+      } else {
+        res.setHeader('X-Herald-Delivery', 'full');
+        res.setHeader('Content-Disposition', `attachment; filename="${type}-${version}.bin"`);
+      }
+      await new Promise<void>((resolve, reject) =>
+        res.sendFile(this.blobs.pathOf(body.sha256), { etag: false, lastModified: false, acceptRanges: true, cacheControl: false }, (err) =>
+          err && !res.headersSent ? reject(err) : resolve(),
+        ),
+      );
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 }

@@ -1,0 +1,74 @@
+import { DeciderSpec } from '@herald/testing';
+import { ComponentEvent, componentDecider, patchWindow } from './component.decider';
+
+const spec = DeciderSpec(componentDecider);
+const now = new Date('2026-11-27T10:00:00.000Z');
+const at = now.toISOString();
+const componentType = 'virus-pattern';
+const digest = (n: number) => n.toString(16).padStart(64, '0');
+
+const downloaded = (n: number): ComponentEvent => ({
+  type: 'ComponentVersionDownloaded',
+  data: { componentType, version: `1.0.${n}`, sha256: digest(n), size: 100, previousVersion: n === 0 ? null : `1.0.${n - 1}`, source: 'full', patchedFrom: null, downloadedAt: at },
+});
+const patchBuilt = (from: number, to: number): ComponentEvent => ({
+  type: 'ComponentPatchBuilt',
+  data: { componentType, fromVersion: `1.0.${from}`, toVersion: `1.0.${to}`, sha256: digest(1000 + from), size: 10, method: 'diff', builtAt: at },
+});
+const rejected = (version: string, reason: 'digest-mismatch' | 'truncated'): ComponentEvent => ({
+  type: 'ComponentDownloadRejected',
+  data: { componentType, version, reason, detail: 'x', at },
+});
+const releases = (n: number) => Array.from({ length: n }, (_, k) => downloaded(k));
+const retention = { type: 'ApplyRetention' as const, componentType, keepFullVersions: 7, patchWindow: 14, now };
+
+describe('component decider', () => {
+  it('records a verified version as the new latest, and nothing for one not newer', () => {
+    spec.given(releases(2)).when({ type: 'RecordVerifiedDownload', componentType, version: '1.0.2', sha256: digest(2), size: 100, source: 'incremental', patchedFrom: '1.0.1', now }).then([
+      {
+        type: 'ComponentVersionDownloaded',
+        data: { componentType, version: '1.0.2', sha256: digest(2), size: 100, previousVersion: '1.0.1', source: 'incremental', patchedFrom: '1.0.1', downloadedAt: at },
+      },
+    ]);
+    spec.given(releases(2)).when({ type: 'RecordVerifiedDownload', componentType, version: '1.0.1', sha256: digest(1), size: 100, source: 'full', now }).thenNothing();
+  });
+
+  it('records a rejection once per version and reason, until a version is kept', () => {
+    const command = { type: 'RecordRejectedDownload' as const, componentType, version: '1.0.2', reason: 'digest-mismatch' as const, detail: 'x', now };
+    spec.given(releases(2)).when(command).then([rejected('1.0.2', 'digest-mismatch')]);
+    spec.given([...releases(2), rejected('1.0.2', 'digest-mismatch')]).when(command).thenNothing();
+    spec.given([...releases(2), rejected('1.0.2', 'truncated')]).when(command).then([rejected('1.0.2', 'digest-mismatch')]);
+  });
+
+  it('keeps only patches to the latest version, once each', () => {
+    const command = { type: 'RecordPatchBuilt' as const, componentType, fromVersion: '1.0.1', toVersion: '1.0.2', sha256: digest(1001), size: 10, method: 'diff' as const, now };
+    spec.given(releases(3)).when(command).then([patchBuilt(1, 2)]);
+    spec.given([...releases(3), patchBuilt(1, 2)]).when(command).thenNothing();
+    spec.given(releases(4)).when(command).thenNothing();
+  });
+
+  it('the patch window is the 14 versions kept before the latest, nearest first', () => {
+    const state = releases(20).reduce(componentDecider.evolve, componentDecider.initialState());
+    expect(patchWindow(state, 14)).toEqual(Array.from({ length: 14 }, (_, i) => `1.0.${18 - i}`));
+    expect(patchWindow(releases(3).reduce(componentDecider.evolve, componentDecider.initialState()), 14)).toEqual(['1.0.1', '1.0.0']);
+  });
+
+  it('retention keeps 7 fulls and drops patches to older versions or from outside the window', () => {
+    const history = [...releases(19), patchBuilt(3, 18), patchBuilt(17, 18), downloaded(19), patchBuilt(18, 19), patchBuilt(4, 19), patchBuilt(5, 19)];
+    const [event] = spec.given(history).when(retention).events();
+    expect(event).toEqual({
+      type: 'ComponentFilesRetired',
+      data: {
+        componentType,
+        fullVersions: Array.from({ length: 13 }, (_, i) => `1.0.${i}`),
+        patches: [
+          { fromVersion: '1.0.3', toVersion: '1.0.18' },
+          { fromVersion: '1.0.17', toVersion: '1.0.18' },
+          { fromVersion: '1.0.4', toVersion: '1.0.19' },
+        ],
+        at,
+      },
+    });
+    spec.given([...history, event!]).when(retention).thenNothing();
+  });
+});

@@ -1,0 +1,202 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { CommandHandler, Database, EventStore } from '@herald/event-store';
+import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import type { ComponentDownloadConfig } from '../../config';
+import { BlobStore } from '../blob-store';
+import { ComponentCatalog } from '../component-catalog';
+import { ComponentEvent, ComponentState, PatchMethod, componentDecider, componentStreamId, patchWindow } from '../component.decider';
+import { PatchJob, buildPatch } from './patch-builder';
+
+export interface MaintenanceReport {
+  componentType: string;
+  built: Array<{ fromVersion: string; method: PatchMethod; size: number }>;
+  missing: string[];
+  retiredFulls: string[];
+  retiredPatches: number;
+}
+
+/** Held shared while files are written before the events that refer to them; exclusively to delete. */
+export const STORE_LOCK = 'herald:store';
+const COLLECT = '\u0000collect';
+
+/**
+ * R5 in the background, after a version is kept (never on a download request): builds the
+ * patches from each of the PATCH_WINDOW versions before the latest, then applies retention
+ * (KEEP_FULL_VERSIONS fulls; only patches to the latest) and deletes files nothing refers to.
+ * A patch from a version whose full file is kept is a diff of the two fulls; from an older one it
+ * is the patch to the previous latest joined with the patch from there to the new latest. The
+ * same pass runs at start-up, so a crash midway is finished later. Idempotent; one instance
+ * works on a type at a time (advisory lock).
+ */
+@Injectable()
+export class PatchMaintainer implements OnApplicationBootstrap {
+  private readonly config: ComponentDownloadConfig;
+  private readonly log: Logger;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly pending = new Set<string>();
+
+  constructor(
+    @Inject(RUNTIME) runtime: ServiceRuntime<ComponentDownloadConfig>,
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly commands: CommandHandler,
+    private readonly catalog: ComponentCatalog,
+    private readonly blobs: BlobStore,
+  ) {
+    this.config = runtime.config;
+    this.log = runtime.logger.child({ component: 'keep-versions' });
+  }
+
+  onApplicationBootstrap(): void {
+    void this.catalog
+      .latest()
+      .then((all) => all.forEach((v) => this.schedule(v.componentType)))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'could not resume patch maintenance'));
+  }
+
+  /** Queues a pass for this type (once, however often it is asked for before it runs), then a file collection. */
+  schedule(componentType: string): void {
+    if (this.pending.has(componentType)) return;
+    this.pending.add(componentType);
+    this.queue = this.queue.then(async () => {
+      this.pending.delete(componentType);
+      try {
+        await this.maintain(componentType);
+      } catch (err) {
+        this.log.error({ componentType, err: (err as Error).message }, 'patch maintenance failed; it runs again with the next version or restart');
+      }
+    });
+    this.scheduleCollection();
+  }
+
+  /** Queues a collection of unreferenced files (once, however often it is asked for before it runs). */
+  scheduleCollection(): void {
+    if (this.pending.has(COLLECT)) return;
+    this.pending.add(COLLECT);
+    this.queue = this.queue.then(async () => {
+      this.pending.delete(COLLECT);
+      try {
+        await this.collect();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'collecting unreferenced files failed; it runs again after the next pass');
+      }
+    });
+  }
+
+  /**
+   * Deletes stored files that no kept version or patch refers to. A file is written before the
+   * event that refers to it, so collection must not run while any check or pass (in any
+   * instance) is between the two: those hold the store lock shared, this takes it exclusively
+   * or skips (the pass or check that held it queues another collection when it ends).
+   */
+  async collect(): Promise<number | null> {
+    return this.db.session(async (sql) => {
+      const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [STORE_LOCK]);
+      if (!lock?.locked) {
+        this.log.debug('a check or pass is writing to the store; collecting later');
+        return null;
+      }
+      try {
+        const removed = await this.blobs.collectGarbage(await this.catalog.referencedDigests());
+        if (removed.length > 0) this.log.info({ removed: removed.length }, 'deleted files no version or patch refers to');
+        return removed.length;
+      } finally {
+        await sql.rows(`SELECT pg_advisory_unlock(hashtext($1))`, [STORE_LOCK]);
+      }
+    });
+  }
+
+  /** Resolves once every queued pass has run. */
+  async idle(): Promise<void> {
+    let seen: Promise<unknown>;
+    do {
+      seen = this.queue;
+      await seen;
+    } while (seen !== this.queue);
+  }
+
+  async maintain(componentType: string): Promise<MaintenanceReport | null> {
+    return this.db.session(async (sql) => {
+      const key = `herald:patches:${componentType}`;
+      const lock = await sql.one<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [key]);
+      if (!lock?.locked) return null;
+      await sql.rows(`SELECT pg_advisory_lock_shared(hashtext($1))`, [STORE_LOCK]);
+      try {
+        return await this.run(componentType);
+      } finally {
+        await sql.rows(`SELECT pg_advisory_unlock_shared(hashtext($1))`, [STORE_LOCK]);
+        await sql.rows(`SELECT pg_advisory_unlock(hashtext($1))`, [key]);
+      }
+    });
+  }
+
+  private async state(componentType: string): Promise<ComponentState> {
+    const { events } = await this.store.readStream<ComponentEvent>(componentStreamId(componentType));
+    return events.reduce((s, e) => componentDecider.evolve(s, e), componentDecider.initialState());
+  }
+
+  private async run(componentType: string): Promise<MaintenanceReport> {
+    const report: MaintenanceReport = { componentType, built: [], missing: [], retiredFulls: [], retiredPatches: 0 };
+    let state = await this.state(componentType);
+    const latest = state.latest;
+    if (!latest) return report;
+    const started = Date.now();
+    for (const from of patchWindow(state, this.config.PATCH_WINDOW)) {
+      if (state.patches.some((p) => p.fromVersion === from && p.toVersion === latest.version)) continue;
+      const job = await this.jobFor(state, from);
+      if (!job) {
+        report.missing.push(from);
+        continue;
+      }
+      const patch = await buildPatch(job.job);
+      const stored = await this.blobs.put(patch);
+      const result = await this.commands.handle(componentDecider, componentStreamId(componentType), {
+        type: 'RecordPatchBuilt',
+        componentType,
+        fromVersion: from,
+        toVersion: latest.version,
+        ...stored,
+        method: job.method,
+        now: new Date(),
+      });
+      if (result.kind === 'handled') state = result.state;
+      if (state.latest?.version !== latest.version) return report; // a newer version arrived; its own pass follows
+      report.built.push({ fromVersion: from, method: job.method, size: stored.size });
+    }
+    const retention = await this.commands.handle(componentDecider, componentStreamId(componentType), {
+      type: 'ApplyRetention',
+      componentType,
+      keepFullVersions: this.config.KEEP_FULL_VERSIONS,
+      patchWindow: this.config.PATCH_WINDOW,
+      now: new Date(),
+    });
+    if (retention.kind === 'handled') {
+      for (const e of retention.events) {
+        if (e.type !== 'ComponentFilesRetired') continue;
+        report.retiredFulls.push(...e.data.fullVersions);
+        report.retiredPatches += e.data.patches.length;
+      }
+    }
+    this.log.info({ ...report, built: report.built.length, ms: Date.now() - started, latest: latest.version }, 'patches built and retention applied');
+    if (report.missing.length > 0) this.log.warn({ componentType, missing: report.missing }, 'no full file or patch chain to build these patches from');
+    return report;
+  }
+
+  private async jobFor(state: ComponentState, from: string): Promise<{ job: PatchJob; method: PatchMethod } | null> {
+    const latest = state.latest!;
+    const full = state.fulls.find((f) => f.version === from);
+    if (full && (await this.blobs.has(full.sha256)) && (await this.blobs.has(latest.sha256))) {
+      return { job: { kind: 'diff', basePath: this.blobs.pathOf(full.sha256), targetPath: this.blobs.pathOf(latest.sha256) }, method: 'diff' };
+    }
+    // from → (some version v) → latest, where both patches are held; the nearest v first.
+    const toLatest = state.patches.filter((p) => p.toVersion === latest.version && p.fromVersion !== from);
+    for (const second of toLatest) {
+      const first = state.patches.find((p) => p.fromVersion === from && p.toVersion === second.fromVersion);
+      if (first && (await this.blobs.has(first.sha256)) && (await this.blobs.has(second.sha256))) {
+        return { job: { kind: 'compose', firstPath: this.blobs.pathOf(first.sha256), secondPath: this.blobs.pathOf(second.sha256) }, method: 'composed' };
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,24 @@
+import type { ServiceRuntime } from '@herald/platform';
+import type { ComponentDownloadConfig } from '../../config';
+import { DownloadSlots } from './download-slots';
+
+describe('download slots', () => {
+  const slots = () => new DownloadSlots({ config: { DOWNLOAD_SLOTS: 2 } } as ServiceRuntime<ComponentDownloadConfig>);
+
+  it('hands out at most N at once, refuses the rest, and counts', () => {
+    const s = slots();
+    const a = s.tryAcquire();
+    const b = s.tryAcquire();
+    expect(a).not.toBeNull();
+    expect(b).not.toBeNull();
+    expect(s.tryAcquire()).toBeNull();
+    a!();
+    a!(); // releasing twice frees one slot, not two
+    const c = s.tryAcquire();
+    expect(c).not.toBeNull();
+    expect(s.tryAcquire()).toBeNull();
+    b!();
+    c!();
+    expect(s.stats()).toEqual({ slots: 2, inUse: 0, peakInUse: 2, served: 3, refused: 2 });
+  });
+});

@@ -1,0 +1,110 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MalformedPatchError, PatchBaseMismatchError, applyPatch, applyPatchFile, composePatches, createPatch, patchHeader } from './index';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A file of records, then the same with some records replaced, dropped and added. */
+function evolve(base: Buffer, seed: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < base.length; at += 100) {
+    const record = base.subarray(at, at + 100);
+    const roll = (at / 100 + seed) % 37;
+    if (roll === 0) continue; // dropped
+    parts.push(roll === 1 ? randomBytes(record.length) : record); // changed, or kept
+    if (roll === 2) parts.push(randomBytes(80)); // inserted
+  }
+  parts.push(randomBytes(2_000)); // appended
+  return Buffer.concat(parts);
+}
+
+describe('herald-delta-1 patches', () => {
+  const base = randomBytes(200_000);
+  const next = evolve(base, 3);
+  const after = evolve(next, 11);
+
+  it('rebuild the target byte for byte and are much smaller than it', () => {
+    const patch = createPatch(base, next);
+    expect(applyPatch(base, patch).equals(next)).toBe(true);
+    expect(patch.length).toBeLessThan(next.length / 4);
+    expect(patchHeader(patch)).toMatchObject({ baseSize: base.length, baseSha256: sha256(base), targetSize: next.length, targetSha256: sha256(next) });
+  });
+
+  it('handle the edge cases: empty, tiny, identical and unrelated files', () => {
+    const cases: Array<[Buffer, Buffer]> = [
+      [Buffer.alloc(0), Buffer.alloc(0)],
+      [Buffer.alloc(0), randomBytes(100)],
+      [randomBytes(100), Buffer.alloc(0)],
+      [Buffer.from('abc'), Buffer.from('abd')],
+      [base, base],
+      [randomBytes(5_000), randomBytes(5_000)],
+      [Buffer.alloc(100_000, 7), Buffer.alloc(120_000, 7)],
+    ];
+    for (const [a, b] of cases) expect(applyPatch(a, createPatch(a, b)).equals(b)).toBe(true);
+    expect(createPatch(base, base).length).toBeLessThan(200);
+  });
+
+  it('compose: A→B joined with B→C rebuilds C from A', () => {
+    const composed = composePatches(createPatch(base, next), createPatch(next, after));
+    expect(applyPatch(base, composed).equals(after)).toBe(true);
+    expect(patchHeader(composed)).toMatchObject({ baseSha256: sha256(base), targetSha256: sha256(after) });
+    // Chains keep going: (A→C) + (C→D).
+    const later = evolve(after, 5);
+    expect(applyPatch(base, composePatches(composed, createPatch(after, later))).equals(later)).toBe(true);
+  });
+
+  it('refuse to compose patches that do not meet', () => {
+    expect(() => composePatches(createPatch(base, next), createPatch(base, after))).toThrow(PatchBaseMismatchError);
+  });
+
+  it('refuse a wrong base, a cut patch and corrupted streams', () => {
+    const patch = createPatch(base, next);
+    expect(() => applyPatch(next, patch)).toThrow(PatchBaseMismatchError);
+    expect(() => applyPatch(base, patch.subarray(0, patch.length - 5))).toThrow(MalformedPatchError);
+    expect(() => applyPatch(base, Buffer.from('not a patch at all, really not'))).toThrow(MalformedPatchError);
+    const corrupted = Buffer.from(patch);
+    corrupted[corrupted.length - 20]! ^= 0xff;
+    expect(() => applyPatch(base, corrupted)).toThrow(MalformedPatchError);
+  });
+
+  describe('applied from files (the agent path)', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'delta-'));
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it('stream the rebuilt file to disk and report its digest', async () => {
+      // Bigger than the 4 MB read window and the 1 MB write buffer, so both slide.
+      const big = Buffer.concat(Array.from({ length: 60 }, () => randomBytes(100_000)));
+      const bigNext = evolve(big, 1);
+      await writeFile(path.join(dir, 'base'), big);
+      const result = await applyPatchFile(path.join(dir, 'base'), createPatch(big, bigNext), path.join(dir, 'out'));
+      expect(result).toEqual({ sha256: sha256(bigNext), size: bigNext.length });
+      expect((await readFile(path.join(dir, 'out'))).equals(bigNext)).toBe(true);
+    }, 30_000); // 6 MB of diffing; generous for a loaded CI machine, not a performance claim
+
+    it('follow copies that jump all over the base (more blocks than the cache holds)', async () => {
+      const big = randomBytes(12 << 20);
+      // 300 KB pieces of the base in reverse order, each followed by a few new bytes.
+      const pieces: Buffer[] = [];
+      for (let at = big.length - 300_000; at >= 0; at -= 300_000) pieces.push(big.subarray(at, at + 300_000), randomBytes(10));
+      const shuffled = Buffer.concat(pieces);
+      await writeFile(path.join(dir, 'base-big'), big);
+      const patch = createPatch(big, shuffled);
+      expect(patch.length).toBeLessThan(100_000);
+      const result = await applyPatchFile(path.join(dir, 'base-big'), patch, path.join(dir, 'out-big'));
+      expect(result.sha256).toBe(sha256(shuffled));
+    }, 30_000);
+
+    it('check the base on disk before writing anything', async () => {
+      await writeFile(path.join(dir, 'other'), next);
+      await expect(applyPatchFile(path.join(dir, 'other'), createPatch(base, next), path.join(dir, 'out2'))).rejects.toThrow(PatchBaseMismatchError);
+      const sameSize = randomBytes(base.length);
+      await writeFile(path.join(dir, 'same-size'), sameSize);
+      await expect(applyPatchFile(path.join(dir, 'same-size'), createPatch(base, next), path.join(dir, 'out3'))).rejects.toThrow(/SHA-256/);
+    });
+  });
+});

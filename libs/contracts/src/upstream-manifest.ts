@@ -1,0 +1,156 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { ComponentType, ComponentVersion } from './versions';
+
+/*
+ * The upstream protocol (docs/upstream-protocol.md): what an update source publishes and how
+ * Herald checks it. The manifest is a DSSE-style envelope: the manifest JSON travels as base64
+ * bytes, signed with Ed25519 over the pre-authentication encoding of those exact bytes, so no
+ * JSON canonicalisation is needed and nothing outside the signature is ever trusted.
+ */
+
+export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.herald.upstream-manifest+json';
+
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256 digest');
+
+/** An incremental patch the upstream offers, from an older version to the listed one. */
+export const UpstreamPatch = z.object({
+  fromVersion: ComponentVersion,
+  toVersion: ComponentVersion,
+  /** Only herald-delta-1 is understood; patches in other formats are ignored. */
+  format: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: Sha256Hex,
+  /** Absolute, or relative to the manifest's URL. */
+  url: z.string().min(1),
+});
+export type UpstreamPatch = z.infer<typeof UpstreamPatch>;
+
+export const UpstreamComponent = z.object({
+  type: ComponentType,
+  version: ComponentVersion,
+  size: z.number().int().nonnegative(),
+  sha256: Sha256Hex,
+  url: z.string().min(1),
+  patches: z.array(UpstreamPatch).max(64).default([]),
+});
+export type UpstreamComponent = z.infer<typeof UpstreamComponent>;
+
+/** The signed content. */
+export const UpstreamManifest = z.object({
+  schemaVersion: z.literal(2),
+  /** Grows with every publication; Herald refuses one lower than the highest it accepted (rollback). */
+  manifestVersion: z.number().int().positive(),
+  publishedAt: z.iso.datetime({ offset: true }),
+  components: z.array(UpstreamComponent).max(256),
+});
+export type UpstreamManifest = z.infer<typeof UpstreamManifest>;
+
+export const SignedManifestEnvelope = z.object({
+  payloadType: z.literal(MANIFEST_PAYLOAD_TYPE),
+  /** base64 of the manifest's JSON bytes. */
+  payload: z.string().min(1),
+  signatures: z.array(z.object({ keyid: z.string().max(128).optional(), sig: z.string().min(1) })).max(16),
+});
+export type SignedManifestEnvelope = z.infer<typeof SignedManifestEnvelope>;
+
+/** DSSE pre-authentication encoding: what the signature covers. */
+export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
+  const type = Buffer.from(payloadType, 'utf8');
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+}
+
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** An Ed25519 public key from PEM (SPKI) or from base64 of its 32 raw bytes. */
+export function parsePublicKey(text: string): KeyObject {
+  const trimmed = text.trim();
+  const key = trimmed.includes('BEGIN')
+    ? createPublicKey(trimmed.replace(/\\n/g, '\n'))
+    : (() => {
+        const raw = Buffer.from(trimmed, 'base64');
+        if (raw.length !== 32) throw new Error('a raw Ed25519 public key is 32 bytes (base64)');
+        return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+      })();
+  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`the upstream key must be Ed25519, not ${key.asymmetricKeyType}`);
+  return key;
+}
+
+/** The key id: the first 16 hex digits of the SHA-256 of the raw public key. */
+export function keyId(key: KeyObject): string {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return createHash('sha256').update(der.subarray(der.length - 32)).digest('hex').slice(0, 16);
+}
+
+/** base64 of the 32 raw bytes of an Ed25519 public key (the UPSTREAM_PUBLIC_KEY form). */
+export function rawPublicKey(key: KeyObject): string {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return der.subarray(der.length - 32).toString('base64');
+}
+
+export function generateUpstreamKeys(): { privateKeyPem: string; publicKeyPem: string; publicKeyRaw: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    publicKeyRaw: rawPublicKey(publicKey),
+  };
+}
+
+/** Signs a manifest into the envelope an upstream serves as manifest.json. */
+export function signManifest(manifest: UpstreamManifest, privateKeyPem: string): SignedManifestEnvelope {
+  const key = createPrivateKey(privateKeyPem);
+  const payload = Buffer.from(JSON.stringify(manifest), 'utf8');
+  const sig = sign(null, preAuthEncoding(MANIFEST_PAYLOAD_TYPE, payload), key);
+  return { payloadType: MANIFEST_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: keyId(createPublicKey(key)), sig: sig.toString('base64') }] };
+}
+
+export type ManifestVerdict =
+  | { ok: true; manifest: UpstreamManifest }
+  | { ok: false; reason: 'unsigned' | 'bad-signature' | 'malformed-manifest'; detail: string; manifestVersion: number | null };
+
+/**
+ * Checks a fetched manifest.json: an envelope, signed by `trustedKey`, whose payload is a valid
+ * manifest. Never trusts anything it has not verified; on failure it still reports which
+ * manifest version the document claimed, for the record.
+ */
+export function verifyManifest(document: unknown, trustedKey: KeyObject): ManifestVerdict {
+  const envelope = SignedManifestEnvelope.safeParse(document);
+  if (!envelope.success) {
+    const bare = UpstreamManifest.safeParse(document);
+    if (bare.success) return { ok: false, reason: 'unsigned', detail: 'the manifest is not in a signed envelope', manifestVersion: bare.data.manifestVersion };
+    return { ok: false, reason: 'malformed-manifest', detail: `not a signed manifest envelope: ${envelope.error.issues[0]?.message}`, manifestVersion: null };
+  }
+  const payload = Buffer.from(envelope.data.payload, 'base64');
+  const claimed = (() => {
+    try {
+      const v = (JSON.parse(payload.toString('utf8')) as { manifestVersion?: unknown }).manifestVersion;
+      return typeof v === 'number' && Number.isInteger(v) ? v : null;
+    } catch {
+      return null;
+    }
+  })();
+  if (envelope.data.signatures.length === 0) return { ok: false, reason: 'unsigned', detail: 'the envelope carries no signature', manifestVersion: claimed };
+  const pae = preAuthEncoding(envelope.data.payloadType, payload);
+  const valid = envelope.data.signatures.some((s) => {
+    try {
+      return verify(null, pae, trustedKey, Buffer.from(s.sig, 'base64'));
+    } catch {
+      return false;
+    }
+  });
+  if (!valid) {
+    return { ok: false, reason: 'bad-signature', detail: `no signature verifies with the trusted key ${keyId(trustedKey)}`, manifestVersion: claimed };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed-manifest', detail: 'the signed payload is not JSON', manifestVersion: null };
+  }
+  const manifest = UpstreamManifest.safeParse(json);
+  if (!manifest.success) {
+    return { ok: false, reason: 'malformed-manifest', detail: `the signed manifest does not match the upstream protocol: ${manifest.error.issues[0]?.message}`, manifestVersion: claimed };
+  }
+  return { ok: true, manifest: manifest.data };
+}

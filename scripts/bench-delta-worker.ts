@@ -1,0 +1,69 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { applyPatchFile, createPatch } from '@herald/contracts';
+
+/*
+ * One measurement of an in-process candidate, in a process of its own so its peak memory
+ * (maxRSS) is its alone:  bench-delta-worker <method> build|apply <base> <target|patch> <out>
+ * Prints {"ms":…, "maxRssMB":…} as its last line.
+ */
+
+type Codec = {
+  build(base: Buffer, target: Buffer): Buffer;
+  apply(basePath: string, patchPath: string, outPath: string): Promise<void> | void;
+};
+
+const codecs: Record<string, () => Codec> = {
+  'herald-delta': () => ({
+    build: (base, target) => createPatch(base, target),
+    // The agent's path: streamed, the base read through a window, not loaded whole.
+    apply: async (basePath, patchPath, outPath) => void (await applyPatchFile(basePath, readFileSync(patchPath), outPath)),
+  }),
+  'fossil-delta (npm, pure JS)': () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fossil = require('fossil-delta') as { createDelta(a: Uint8Array, b: Uint8Array): Uint8Array; applyDelta(a: Uint8Array, d: Uint8Array): Uint8Array };
+    return {
+      build: (base, target) => Buffer.from(fossil.createDelta(base, target)),
+      apply: (basePath, patchPath, outPath) => writeFileSync(outPath, fossil.applyDelta(readFileSync(basePath), readFileSync(patchPath))),
+    };
+  },
+  'zstd-napi (npm, native)': () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const zstd = require('zstd-napi') as typeof import('zstd-napi');
+    const windowLog = (n: number) => Math.max(20, Math.min(30, Math.ceil(Math.log2(n + 1))));
+    return {
+      build: (base, target) => {
+        const c = new zstd.Compressor();
+        c.setParameters({ compressionLevel: 19, windowLog: windowLog(base.length + target.length), enableLongDistanceMatching: true });
+        c.loadDictionary(base);
+        return c.compress(target);
+      },
+      apply: (basePath, patchPath, outPath) => {
+        const base = readFileSync(basePath);
+        const d = new zstd.Decompressor();
+        d.setParameters({ windowLogMax: 31 });
+        d.loadDictionary(base);
+        writeFileSync(outPath, d.decompress(readFileSync(patchPath)));
+      },
+    };
+  },
+};
+
+async function main(): Promise<void> {
+  const [method, op, a, b, out] = process.argv.slice(2);
+  const codec = codecs[method!]?.();
+  if (!codec || !a || !b || !out) throw new Error(`usage: bench-delta-worker <${Object.keys(codecs).join('|')}> build|apply <base> <target|patch> <out>`);
+  const started = process.hrtime.bigint();
+  if (op === 'build') writeFileSync(out, codec.build(readFileSync(a), readFileSync(b)));
+  else await codec.apply(a, b, out);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  console.log(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+export const IN_PROCESS_METHODS = Object.keys(codecs);
+
+if (require.main === module) {
+  main().catch((err: Error) => {
+    console.error(err.message);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,205 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FolderUpstream } from '../apps/update-source/src/folder-upstream';
+import { IN_PROCESS_METHODS } from './bench-delta-worker';
+
+/*
+ * npm run bench:delta [-- --quick] [--dir var/bench-delta]
+ *
+ * Chooses the delta algorithm by measurement. Builds a corpus of synthetic pattern files with
+ * the reference update source (about 1, 10 and 100 MB; 16 releases each), then, in this one
+ * run, builds and applies a patch for consecutive and 7- and 14-apart pairs with every
+ * candidate: Herald's own herald-delta (pure TypeScript), npm packages (fossil-delta, pure JS;
+ * zstd-napi, native) and the Debian tools zstd --patch-from, xdelta3 and bsdiff (installed with
+ * apt-get when missing). Each build and apply runs in a process of its own, so its time and peak
+ * memory (maxRSS) are its alone; every rebuilt file is checked against the target's SHA-256.
+ * The last line is `patch-bytes-vs-best-tool: R`, herald-delta's total patch bytes over the best
+ * external tool's on the same pairs.
+ */
+
+const CHOSEN = 'herald-delta';
+const TOOLS = ['zstd --patch-from', 'xdelta3', 'bsdiff'] as const;
+
+interface Result {
+  size: string;
+  pair: string;
+  method: string;
+  patchBytes: number | null;
+  buildS: number | null;
+  buildMB: number | null;
+  applyS: number | null;
+  applyMB: number | null;
+  note: string;
+}
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    dir: { type: 'string', default: path.join('var', 'bench-delta') },
+    releases: { type: 'string', default: '15' },
+  },
+});
+const root = path.resolve(values.dir!);
+const worker = path.join(__dirname, 'bench-delta-worker.js');
+const sizes = values.quick ? [1] : [1, 10, 100];
+const last = Number(values.releases);
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function ensureTools(): Set<string> {
+  const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+  const missing = [
+    ['zstd', 'zstd'],
+    ['xdelta3', 'xdelta3'],
+    ['bsdiff', 'bsdiff'],
+    ['/usr/bin/time', 'time'],
+  ].filter(([bin]) => !have(bin!));
+  if (missing.length > 0) {
+    console.log(`installing ${missing.map(([, pkg]) => pkg).join(', ')} with apt-get`);
+    spawnSync('apt-get', ['install', '-y', '-q', ...missing.map(([, pkg]) => pkg!)], { stdio: 'ignore' });
+    if (missing.some(([bin]) => !have(bin!))) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore' });
+      spawnSync('apt-get', ['install', '-y', '-q', ...missing.map(([, pkg]) => pkg!)], { stdio: 'ignore' });
+    }
+  }
+  const available = new Set<string>();
+  if (have('zstd')) available.add('zstd --patch-from');
+  if (have('xdelta3')) available.add('xdelta3');
+  if (have('bsdiff') && have('bspatch')) available.add('bsdiff');
+  if (!have('/usr/bin/time')) throw new Error('GNU time (/usr/bin/time) is needed to measure the tools’ peak memory');
+  return available;
+}
+
+/** Runs a command under GNU time: wall seconds and peak RSS. */
+function timed(cmd: string, args: string[]): { s: number; mb: number } | { error: string } {
+  const stats = path.join(root, 'time.txt');
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', stats, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { error: `${cmd} exited ${r.status}: ${r.stderr.toString().trim().split('\n').pop()}` };
+  const [s, kb] = readFileSync(stats, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { s: s!, mb: kb! / 1024 };
+}
+
+function inProcess(method: string, op: 'build' | 'apply', a: string, b: string, out: string): { s: number; mb: number } | { error: string } {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=4096', worker, method, op, a, b, out], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    // A crashed V8 ends its output with a native stack; the line that says why comes earlier.
+    const lines = r.stderr.toString().trim().split('\n');
+    const why = lines.find((l) => /Fatal JavaScript|FATAL ERROR|RangeError|Error:/.test(l))?.replace(/^#\s*/, '') ?? lines.pop();
+    return { error: `${op} failed: ${why?.trim()}` };
+  }
+  const { ms, maxRssMB } = JSON.parse(r.stdout.toString().trim().split('\n').pop()!) as { ms: number; maxRssMB: number };
+  return { s: ms / 1000, mb: maxRssMB };
+}
+
+function windowLog(bytes: number): number {
+  return Math.max(20, Math.min(31, Math.ceil(Math.log2(bytes + 1))));
+}
+
+function measure(method: string, base: string, target: string, work: string): Omit<Result, 'size' | 'pair' | 'method'> {
+  const patch = path.join(work, 'patch');
+  const out = path.join(work, 'out');
+  rmSync(patch, { force: true });
+  rmSync(out, { force: true });
+  const w = windowLog(statSync(base).size + statSync(target).size);
+  let build: ReturnType<typeof timed>;
+  let apply: ReturnType<typeof timed>;
+  switch (method) {
+    case 'zstd --patch-from':
+      build = timed('zstd', ['-q', '-f', '-19', `--long=${w}`, `--patch-from=${base}`, target, '-o', patch]);
+      apply = 'error' in build ? build : timed('zstd', ['-q', '-f', '-d', `--long=${w}`, `--patch-from=${base}`, patch, '-o', out]);
+      break;
+    case 'xdelta3':
+      build = timed('xdelta3', ['-f', '-e', '-9', '-B', String(Math.min(2 ** 31 - 1, 2 ** Math.ceil(Math.log2(statSync(base).size + 1)))), '-s', base, target, patch]);
+      apply = 'error' in build ? build : timed('xdelta3', ['-f', '-d', '-B', String(Math.min(2 ** 31 - 1, 2 ** Math.ceil(Math.log2(statSync(base).size + 1)))), '-s', base, patch, out]);
+      break;
+    case 'bsdiff':
+      build = timed('bsdiff', [base, target, patch]);
+      apply = 'error' in build ? build : timed('bspatch', [base, out, patch]);
+      break;
+    default:
+      build = inProcess(method, 'build', base, target, patch);
+      apply = 'error' in build ? build : inProcess(method, 'apply', base, patch, out);
+  }
+  if ('error' in build) return { patchBytes: null, buildS: null, buildMB: null, applyS: null, applyMB: null, note: build.error };
+  const patchBytes = statSync(patch).size;
+  if ('error' in apply) return { patchBytes, buildS: build.s, buildMB: build.mb, applyS: null, applyMB: null, note: apply.error };
+  const ok = sha256File(out) === sha256File(target);
+  rmSync(out, { force: true });
+  return { patchBytes, buildS: build.s, buildMB: build.mb, applyS: apply.s, applyMB: apply.mb, note: ok ? 'ok' : 'REBUILT FILE DIFFERS' };
+}
+
+async function corpus(mb: number): Promise<string[]> {
+  const dir = path.join(root, 'corpus', `${mb}mb`);
+  const upstream = new FolderUpstream(dir);
+  const files = Array.from({ length: last + 1 }, (_, k) => path.join(dir, 'files', 'virus-pattern', `1.0.${k}`));
+  if (!files.every((f) => existsSync(f))) {
+    rmSync(dir, { recursive: true, force: true });
+    process.stdout.write(`building the ${mb} MB corpus (${last + 1} releases) with the reference update source… `);
+    const started = Date.now();
+    for (let k = 0; k <= last; k++) await upstream.publishPattern('virus-pattern', { version: `1.0.${k}`, bytes: mb * 1_000_000, patches: false });
+    console.log(`${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  return files;
+}
+
+const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(digits));
+
+async function main(): Promise<void> {
+  mkdirSync(root, { recursive: true });
+  const tools = ensureTools();
+  const methods = [CHOSEN, ...IN_PROCESS_METHODS.filter((m) => m !== CHOSEN), ...TOOLS.filter((t) => tools.has(t))];
+  const results: Result[] = [];
+  const work = path.join(root, 'work');
+  mkdirSync(work, { recursive: true });
+  for (const mb of sizes) {
+    const files = await corpus(mb);
+    const apart = mb >= 100 ? [1, 14] : [1, 7, 14];
+    for (const k of apart) {
+      const base = files[last - k]!;
+      const target = files[last]!;
+      for (const method of methods) {
+        process.stdout.write(`${mb} MB, ${k} apart, ${method}… `);
+        const r = measure(method, base, target, work);
+        console.log(r.note === 'ok' ? `${r.patchBytes} bytes` : r.note);
+        results.push({ size: `${mb} MB`, pair: `1.0.${last - k} → 1.0.${last} (${k} apart)`, method, ...r });
+      }
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+
+  console.log('');
+  console.log('| file | pair | method | patch bytes | build s | build peak MB | apply s | apply peak MB | check |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of results) {
+    console.log(`| ${r.size} | ${r.pair} | ${r.method} | ${r.patchBytes ?? '—'} | ${fmt(r.buildS)} | ${fmt(r.buildMB, 0)} | ${fmt(r.applyS)} | ${fmt(r.applyMB, 0)} | ${r.note} |`);
+  }
+  const pairs = [...new Set(results.map((r) => `${r.size} ${r.pair}`))];
+  const total = (method: string): number | null => {
+    const rows = results.filter((r) => r.method === method);
+    if (rows.length !== pairs.length || rows.some((r) => r.note !== 'ok')) return null;
+    return rows.reduce((s, r) => s + r.patchBytes!, 0);
+  };
+  console.log('');
+  console.log('| method | total patch bytes (all pairs) | vs best tool |');
+  console.log('| --- | ---: | ---: |');
+  const toolTotals = TOOLS.map((t) => total(t)).filter((t): t is number => t !== null);
+  const best = toolTotals.length > 0 ? Math.min(...toolTotals) : null;
+  for (const m of methods) {
+    const t = total(m);
+    console.log(`| ${m} | ${t ?? 'incomplete'} | ${t !== null && best ? (t / best).toFixed(3) : '—'} |`);
+  }
+  const chosen = total(CHOSEN);
+  console.log('');
+  console.log(`chosen: ${CHOSEN} (pure TypeScript, applies with Node built-ins only, so every agent can use it)`);
+  console.log(`patch-bytes-vs-best-tool: ${chosen !== null && best ? (chosen / best).toFixed(3) : 'n/a'}`);
+}
+
+main().catch((err: Error) => {
+  console.error(`bench:delta: ${err.stack}`);
+  process.exit(1);
+});
