@@ -46,6 +46,18 @@ describe('admin and ops surface', () => {
       expect(doc.status).toBe(200);
       expect(doc.body.openapi).toMatch(/^3\./);
     }
+    // Every operation documents its success answer; every protected one its 401.
+    for (const service of SERVICES) {
+      const doc = await h.system.http<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>(service, 'GET', '/docs-json', undefined, null);
+      for (const [route, operations] of Object.entries(doc.body.paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          const codes = Object.keys(operation.responses);
+          expect({ service, route, method, success: codes.some((c) => c.startsWith('2')) }).toEqual({ service, route, method, success: true });
+          const open = route.startsWith('/health') || route.endsWith('/download');
+          expect({ service, route, method, documents401: codes.includes('401') }).toEqual({ service, route, method, documents401: !open });
+        }
+      }
+    }
     const dispatchDoc = await h.system.http<{ paths: Record<string, unknown> }>('notification-dispatch', 'GET', '/docs-json', undefined, null);
     expect(Object.keys(dispatchDoc.body.paths)).toEqual(expect.arrayContaining(['/settings/event-triggered-updates', '/rollouts/{id}', '/agents/{id}/timeline']));
     expect((await h.system.http('notification-dispatch', 'GET', '/docs', undefined, null)).status).toBe(200);

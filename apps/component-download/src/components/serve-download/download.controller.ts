@@ -1,7 +1,9 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { DownloadSlotsDto } from '../component.dto';
 import { ComponentType, ComponentVersion, DELTA_FORMAT } from '@herald/contracts';
-import { Public, RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ApiErrors, Public, RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
@@ -19,6 +21,7 @@ const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').
  * X-Herald-Target-Sha256, and Range requests for resuming. R6: a bounded number of transfers at
  * once (DOWNLOAD_SLOTS); beyond it, 503 with Retry-After.
  */
+@ApiTags('downloads')
 @Controller('components')
 export class DownloadController {
   constructor(
@@ -31,6 +34,9 @@ export class DownloadController {
 
   /** How busy the download endpoint is (this instance). */
   @Get('downloads')
+  @ApiOperation({ summary: 'How busy the download endpoint of this instance is (R6 slots)' })
+  @ApiOkResponse({ type: DownloadSlotsDto })
+  @ApiErrors()
   stats() {
     return this.slots.stats();
   }
@@ -38,6 +44,20 @@ export class DownloadController {
   /** Open, like a vendor's update server: what an agent downloads it verifies against the digest in its command. */
   @Public()
   @Get(':type/versions/:version/download')
+  @ApiOperation({ summary: 'The file an agent applies: a patch from its version when one is kept, otherwise the full file (docs/downloads.md)' })
+  @ApiQuery({ name: 'from', required: false, description: 'The version the agent has installed; asks for a patch' })
+  @ApiProduces('application/octet-stream')
+  @ApiResponse({
+    status: 200,
+    description:
+      'The patch (X-Herald-Delivery: incremental, X-Herald-Patch-From, X-Herald-Patch-Format) or the full file (X-Herald-Delivery: full). ' +
+      'X-Herald-Sha256 / Repr-Digest / ETag: the body; X-Herald-Target-Sha256: the full file the agent must end with.',
+    content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiResponse({ status: 206, description: 'Part of the body, for a Range request (resuming)' })
+  @ApiResponse({ status: 400, description: 'Bad type, version or from' })
+  @ApiResponse({ status: 404, description: 'No such version on this server' })
+  @ApiResponse({ status: 503, description: 'Every download slot is taken: wait Retry-After seconds (plus jitter) and try again' })
   async download(
     @Param('type') typeParam: string,
     @Param('version') versionParam: string,

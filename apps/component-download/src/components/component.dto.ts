@@ -1,0 +1,72 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+const StoredVersion = z.object({
+  componentType: z.string(),
+  version: z.string(),
+  sha256: z.string().describe('SHA-256 of the full file, lower-case hex'),
+  size: z.number().int(),
+  source: z.enum(['full', 'incremental']).describe('How the server got it from upstream'),
+  patchedFrom: z.string().nullable().describe('The base version, when rebuilt from an upstream patch'),
+  downloadedAt: z.string(),
+});
+
+const StoredPatch = z.object({
+  componentType: z.string(),
+  fromVersion: z.string(),
+  toVersion: z.string(),
+  sha256: z.string(),
+  size: z.number().int(),
+  method: z.string(),
+  builtAt: z.string(),
+});
+
+export class LatestComponentsDto extends createZodDto(
+  z.object({ components: z.array(StoredVersion.extend({ patchesFrom: z.array(z.string()).describe('Versions an agent can patch from') })) }),
+) {}
+
+export class ComponentVersionsDto extends createZodDto(
+  z.object({ componentType: z.string(), versions: z.array(StoredVersion), patches: z.array(StoredPatch) }),
+) {}
+
+export class RejectionsDto extends createZodDto(
+  z.object({
+    rejections: z.array(
+      z.object({
+        scope: z.enum(['component', 'manifest']),
+        componentType: z.string().nullable(),
+        version: z.string().nullable(),
+        manifestVersion: z.number().int().nullable(),
+        reason: z.string().describe('digest-mismatch, size-mismatch, download-failed, unsigned, bad-signature, malformed-manifest, rollback, …'),
+        detail: z.string(),
+        at: z.string(),
+      }),
+    ),
+  }),
+) {}
+
+export class CheckReportDto extends createZodDto(
+  z.object({
+    checkedAt: z.string(),
+    ran: z.boolean().describe('False when another instance was already checking'),
+    manifest: z
+      .object({ manifestVersion: z.number().int().nullable(), accepted: z.boolean(), reason: z.string().optional(), detail: z.string().optional() })
+      .optional(),
+    downloaded: z.array(
+      z.object({ componentType: z.string(), version: z.string(), size: z.number().int(), source: z.enum(['full', 'incremental']), patchedFrom: z.string().optional() }),
+    ),
+    rejected: z.array(z.object({ componentType: z.string(), version: z.string(), reason: z.string(), detail: z.string() })),
+    upToDate: z.array(z.string()),
+    error: z.string().optional(),
+  }),
+) {}
+
+export class DownloadSlotsDto extends createZodDto(
+  z.object({
+    slots: z.number().int().describe('DOWNLOAD_SLOTS of this instance'),
+    inUse: z.number().int(),
+    peakInUse: z.number().int(),
+    served: z.number().int(),
+    refused: z.number().int().describe('Requests answered 503 + Retry-After'),
+  }),
+) {}
