@@ -1,5 +1,6 @@
 import type { EventStore } from './event-store';
 import type { OutboxPublisher } from './outbox-message';
+import { PollingLoop } from './polling-loop';
 
 export interface RelayLogger {
   warn(obj: object, msg?: string): void;
@@ -33,12 +34,8 @@ interface OutboxRow {
  * Several instances can relay one outbox: rows are claimed with FOR UPDATE SKIP LOCKED.
  */
 export class OutboxRelay {
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
-  private pendingNudge = false;
+  private readonly loop: PollingLoop;
   private readonly unsubscribe: () => void;
-  private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   /** Rows published since start; for metrics. */
   published = 0;
@@ -48,61 +45,26 @@ export class OutboxRelay {
     private readonly publisher: OutboxPublisher,
     private readonly options: OutboxRelayOptions = {},
   ) {
-    this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.batchSize = options.batchSize ?? 100;
-    this.unsubscribe = store.onOutboxWrite(() => this.nudge());
+    this.loop = new PollingLoop(async () => (await this.relayOnce()) === this.batchSize, {
+      idleMs: options.pollIntervalMs ?? 500,
+      onError: (err) => options.logger?.warn({ err: err.message }, 'outbox relay pass failed'),
+    });
+    this.unsubscribe = store.onOutboxWrite(() => this.loop.wake());
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.unsubscribe();
-    this.nudge();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** Wakes the relay now instead of at the next poll. */
   nudge(): void {
-    this.pendingNudge = true;
-    this.wake?.();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let count: number;
-      try {
-        count = await this.relayOnce();
-      } catch (err) {
-        this.options.logger?.warn({ err: (err as Error).message }, 'outbox relay pass failed');
-        await this.sleep(1_000);
-        continue;
-      }
-      if (count < this.batchSize) await this.sleep(this.pollIntervalMs);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.pendingNudge || !this.running) {
-      this.pendingNudge = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        this.pendingNudge = false;
-        done();
-      };
-    });
+    this.loop.wake();
   }
 
   /** Publishes one batch of due rows; returns how many were published. */

@@ -1,6 +1,7 @@
 import type { EventStore } from './event-store';
 import { GlobalCursor, RecordedEvent, START } from './events';
 import type { Tx } from './sql';
+import { PollingLoop } from './polling-loop';
 
 /** A read model built from events. The same code serves live updates and rebuilds. */
 export interface Projection {
@@ -27,9 +28,7 @@ export interface ProjectionRunnerOptions {
  * batch while the others skip it.
  */
 export class ProjectionRunner {
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly loop: PollingLoop;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -37,52 +36,39 @@ export class ProjectionRunner {
     private readonly projections: readonly Projection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
+    this.loop = new PollingLoop(() => this.pass(), {
+      idleMs: options.pollIntervalMs ?? 200,
+      onError: (err) => options.logger?.warn({ err: err.message }, 'projection pass failed'),
+    });
     // Appends that wrote events usually also wrote outbox rows; reuse that signal to wake up.
-    this.unsubscribe = store.onOutboxWrite(() => this.wake?.());
+    this.unsubscribe = store.onOutboxWrite(() => this.loop.wake());
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.unsubscribe();
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** Wakes the runner now instead of at the next poll. */
   nudge(): void {
-    this.wake?.();
+    this.loop.wake();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let busy = false;
-      for (const p of this.projections) {
-        try {
-          busy = (await this.step(p)) || busy;
-        } catch (err) {
-          this.options.logger?.warn({ projection: p.name, err: (err as Error).message }, 'projection step failed');
-        }
-      }
-      if (!busy && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.wake = null;
-            resolve();
-          }, this.options.pollIntervalMs ?? 200);
-          this.wake = () => {
-            clearTimeout(timer);
-            this.wake = null;
-            resolve();
-          };
-        });
+  /** One batch for every projection; true when any may have more. A failing one does not stop the others. */
+  private async pass(): Promise<boolean> {
+    let busy = false;
+    for (const p of this.projections) {
+      try {
+        busy = (await this.step(p)) || busy;
+      } catch (err) {
+        this.options.logger?.warn({ projection: p.name, err: (err as Error).message }, 'projection step failed');
       }
     }
+    return busy;
   }
 
   /** Applies the next batch of one projection; true when there may be more to do. */
