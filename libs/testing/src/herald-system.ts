@@ -50,6 +50,8 @@ export async function freePort(): Promise<number> {
  */
 export class HeraldSystem {
   private readonly processes = new Map<ServiceName, ChildProcess>();
+  private readonly replicas: ChildProcess[] = [];
+  private readonly replicaPorts = new Map<ServiceName, number[]>();
   readonly ports = {} as Record<ServiceName, number>;
   private dashboard: DashboardProcess | null = null;
 
@@ -92,9 +94,29 @@ export class HeraldSystem {
 
   /** Starts (or restarts) one service and waits until its /health says it is up. */
   async startService(name: ServiceName): Promise<void> {
+    this.processes.set(name, await this.spawnService(name, this.ports[name], name));
+  }
+
+  /**
+   * Starts another instance of a service on the same database, vhost and store, as a horizontally
+   * scaled deployment would; it competes for the same queues. Stopped with the system.
+   */
+  async startReplica(name: ServiceName): Promise<{ port: number; url: string }> {
+    const port = await freePort();
+    const child = await this.spawnService(name, port, `${name}-replica-${this.replicas.length + 1}`);
+    this.replicas.push(child);
+    this.replicaPorts.set(name, [...(this.replicaPorts.get(name) ?? []), port]);
+    return { port, url: `http://127.0.0.1:${port}` };
+  }
+
+  replicaUrls(name: ServiceName): string[] {
+    return (this.replicaPorts.get(name) ?? []).map((port) => `http://127.0.0.1:${port}`);
+  }
+
+  private async spawnService(name: ServiceName, port: number, logName: string): Promise<ChildProcess> {
     const logDir = path.join(REPO_ROOT, 'test', 'artifacts', 'logs');
     mkdirSync(logDir, { recursive: true });
-    const log = createWriteStream(path.join(logDir, `${this.db.name}-${name}.log`), { flags: 'a' });
+    const log = createWriteStream(path.join(logDir, `${this.db.name}-${logName}.log`), { flags: 'a' });
     const child = spawn(process.execPath, ['--enable-source-maps', path.join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
       env: {
         PATH: process.env.PATH,
@@ -107,20 +129,20 @@ export class HeraldSystem {
         OUTBOX_POLL_INTERVAL_MS: '100',
         ADMIN_TOKENS: `tester:${TEST_ADMIN_TOKEN}`,
         READ_TOKENS: `viewer:${TEST_READ_TOKEN}`,
-        [PORT_VARIABLE[name]]: String(this.ports[name]),
         ...this.env,
+        [PORT_VARIABLE[name]]: String(port),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
-    this.processes.set(name, child);
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code} while starting`))));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${logName} exited with ${code} while starting`))));
     await Promise.race([
       exited,
-      waitFor(async () => (await fetch(`${this.url(name)}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${name} to be healthy` }),
+      waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${logName} to be healthy` }),
     ]);
     exited.catch(() => undefined);
+    return child;
   }
 
   private async startDashboard(): Promise<void> {
@@ -144,7 +166,15 @@ export class HeraldSystem {
 
   async stop(): Promise<void> {
     await this.dashboard?.stop();
-    await Promise.all(SERVICES.map((name) => this.stopService(name, 'SIGTERM')));
+    await Promise.all([
+      ...SERVICES.map((name) => this.stopService(name, 'SIGTERM')),
+      ...this.replicas.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }),
+    ]);
     await Promise.allSettled([this.db.drop(), this.vhost.delete(), rm(this.storeDir, { recursive: true, force: true })]);
   }
 
