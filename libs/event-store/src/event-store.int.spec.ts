@@ -107,6 +107,18 @@ describe('EventStore on PostgreSQL', () => {
     expect(after.map((e) => e.streamId)).toEqual(['account-slow', 'account-fast']);
   });
 
+  it('writes an outbox of any size in one transaction (a rollout to ten thousand agents)', async () => {
+    const before = Number((await db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM outbox')))!.n);
+    await db.transaction((tx) =>
+      store.enqueue(
+        tx,
+        Array.from({ length: 10_000 }, (_, i) => ({ routingKey: 'work', type: 'target', payload: { agentId: `a-${i}` } })),
+      ),
+    );
+    const after = Number((await db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM outbox')))!.n);
+    expect(after - before).toBe(10_000);
+  });
+
   it('remembers handled message ids so a redelivery is skipped', async () => {
     const first = await db.transaction((tx) => store.markProcessed(tx, 'c1', 'm-1'));
     const again = await db.transaction((tx) => store.markProcessed(tx, 'c1', 'm-1'));

@@ -18,6 +18,9 @@ interface EventRow {
   recorded_at: Date;
 }
 
+/** 8 parameters a row: 1,000 rows stay far below PostgreSQL's 65,535 parameters a statement. */
+const OUTBOX_ROWS_PER_INSERT = 1_000;
+
 const COLUMNS = `global_position, transaction_id::text AS transaction_id, stream_id, stream_position, event_id,
   type, schema_version, data, metadata, recorded_at`;
 
@@ -120,26 +123,31 @@ export class EventStore {
   /** Writes messages to the outbox in the caller's transaction; the relay publishes them. */
   async enqueue(tx: Tx, messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const values: unknown[] = [];
-    const tuples = messages.map((m) => {
-      const b = values.length;
-      values.push(
-        m.messageId ?? randomUUID(),
-        m.exchange ?? '',
-        m.routingKey,
-        m.delayMs ?? null,
-        m.type,
-        m.correlationId ?? null,
-        JSON.stringify(m.headers ?? {}),
-        JSON.stringify(m.payload),
+    // PostgreSQL takes at most 65,535 parameters a statement; a rollout to a large fleet writes
+    // one row per agent, so rows go in chunks.
+    for (let start = 0; start < messages.length; start += OUTBOX_ROWS_PER_INSERT) {
+      const chunk = messages.slice(start, start + OUTBOX_ROWS_PER_INSERT);
+      const values: unknown[] = [];
+      const tuples = chunk.map((m) => {
+        const b = values.length;
+        values.push(
+          m.messageId ?? randomUUID(),
+          m.exchange ?? '',
+          m.routingKey,
+          m.delayMs ?? null,
+          m.type,
+          m.correlationId ?? null,
+          JSON.stringify(m.headers ?? {}),
+          JSON.stringify(m.payload),
+        );
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}::jsonb)`;
+      });
+      await tx.exec(
+        `INSERT INTO outbox (message_id, exchange, routing_key, delay_ms, type, correlation_id, headers, payload)
+         VALUES ${tuples.join(', ')}`,
+        values,
       );
-      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}::jsonb)`;
-    });
-    await tx.exec(
-      `INSERT INTO outbox (message_id, exchange, routing_key, delay_ms, type, correlation_id, headers, payload)
-       VALUES ${tuples.join(', ')}`,
-      values,
-    );
+    }
     tx.afterCommit(() => this.outboxListeners.forEach((l) => l()));
   }
 
