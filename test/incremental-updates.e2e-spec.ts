@@ -143,6 +143,12 @@ describe('incremental updates (R5)', () => {
     expect(sha256(await readFile(path.join(broken.dir, TYPE, latest.version)))).toBe(latest.sha256);
     expect(broken.warnings).toEqual([expect.stringContaining('downloading the full file')]);
 
+    // Patch and full bytes served are told apart in the metrics.
+    const metrics = (await system.http<string>('component-download', 'GET', '/metrics', undefined, null)).body;
+    const served = (delivery: string) => Number(new RegExp(`herald_download_bytes_total\\{delivery="${delivery}",service="component-download"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
+    expect(served('incremental')).toBe(nearPatch.size + corrupted.size);
+    expect(served('full')).toBe(2 * latest.size);
+
     // What each agent did is on its timeline at dispatch, with the mode and the bytes.
     const completed = await waitFor(
       async () => {

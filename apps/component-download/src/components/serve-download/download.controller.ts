@@ -81,7 +81,10 @@ export class DownloadController {
       if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
       const patch = from ? await this.catalog.findPatch(type, from, version) : undefined;
       const body = patch ?? stored;
-      this.metrics.served.inc({ delivery: patch ? 'incremental' : 'full' });
+      const delivery = patch ? 'incremental' : 'full';
+      this.metrics.served.inc({ delivery });
+      // What went out (a Range request sends part of the file), counted once the response is done.
+      res.once('finish', () => this.metrics.bytes.inc({ delivery }, Number(res.getHeader('content-length') ?? 0)));
       res.setHeader('ETag', `"${body.sha256}"`);
       res.setHeader('Repr-Digest', digestHeader(body.sha256));
       res.setHeader('X-Herald-Sha256', body.sha256);
