@@ -75,6 +75,20 @@ function ensureTools(): Set<string> {
   return available;
 }
 
+/**
+ * zstd-napi's native binding is compiled by its install script, which npm ci does not run here
+ * (package.json's allowScripts: its first step fetches a prebuilt binary from the internet). The
+ * bench compiles it locally with node-gyp when it is missing, as it installs the Debian tools.
+ */
+function ensureNativeCandidates(): void {
+  const dir = path.dirname(require.resolve('zstd-napi/package.json'));
+  const loads = () => spawnSync(process.execPath, ['-e', "require('zstd-napi')"], { cwd: dir }).status === 0;
+  if (loads()) return;
+  console.log('building zstd-napi with node-gyp (once)');
+  spawnSync('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: dir, stdio: 'ignore' });
+  if (!loads()) console.log('zstd-napi could not be built; its rows will say so');
+}
+
 /** Runs a command under GNU time: wall seconds and peak RSS. */
 function timed(cmd: string, args: string[]): { s: number; mb: number } | { error: string } {
   const stats = path.join(root, 'time.txt');
@@ -152,6 +166,7 @@ const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(di
 async function main(): Promise<void> {
   mkdirSync(root, { recursive: true });
   const tools = ensureTools();
+  ensureNativeCandidates();
   const methods = [CHOSEN, ...IN_PROCESS_METHODS.filter((m) => m !== CHOSEN), ...TOOLS.filter((t) => tools.has(t))];
   const results: Result[] = [];
   const work = path.join(root, 'work');
