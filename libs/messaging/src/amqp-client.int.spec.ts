@@ -67,6 +67,25 @@ describe('AmqpClient against a real RabbitMQ', () => {
     expect(client.stats.retried).toBe(2);
   });
 
+  it('gives a retried message back with the exchange and routing key it was first published with', async () => {
+    await client.addTopology((ch) => declareExchanges(ch, [{ name: 'test.topic', type: 'topic' }]));
+    const queue = queueName();
+    await client.addTopology((ch) => declareWorkQueue(ch, { name: queue, bindings: [{ exchange: 'test.topic', pattern: 'agent.#' }] }));
+    const seen = await collect(queue, (m) => (m.attempt < 3 ? Outcome.retry('not yet', 300) : Outcome.ack()));
+
+    await client.publish('test.topic', 'agent.a-1.hello', json({ n: 1 }), { messageId: randomUUID() });
+    // A publisher that sets our route headers itself is not believed: the broker's route wins.
+    await client.publish('test.topic', 'agent.a-2.hello', json({ n: 2 }), {
+      messageId: randomUUID(),
+      headers: { [Headers.originalExchange]: 'test.topic', [Headers.originalRoutingKey]: 'agent.victim.hello' },
+    });
+    await waitFor(() => seen.length === 6, { timeoutMs: 15_000, what: 'three deliveries of each message' });
+
+    const routes = (n: number) => seen.filter((m) => JSON.parse(m.body.toString()).n === n).map((m) => `${m.attempt} ${m.exchange} ${m.routingKey}`);
+    expect(routes(1)).toEqual(['1 test.topic agent.a-1.hello', '2 test.topic agent.a-1.hello', '3 test.topic agent.a-1.hello']);
+    expect(routes(2)).toEqual(['1 test.topic agent.a-2.hello', '2 test.topic agent.a-2.hello', '3 test.topic agent.a-2.hello']);
+  });
+
   it('parks a malformed message with its reason and keeps consuming the next ones', async () => {
     const queue = queueName();
     await client.addTopology((ch) => declareWorkQueue(ch, { name: queue }));

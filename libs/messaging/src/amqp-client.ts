@@ -350,11 +350,12 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
 
   private async handle(c: Consumer, ch: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+    const route = routeOf(msg, headers);
     const inbound: InboundMessage = {
       queue: c.queue,
       body: msg.content,
-      exchange: msg.fields.exchange,
-      routingKey: msg.fields.routingKey,
+      exchange: route.exchange,
+      routingKey: route.routingKey,
       messageId: msg.properties.messageId,
       type: msg.properties.type,
       correlationId: msg.properties.correlationId,
@@ -389,7 +390,14 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         const delayMs = outcome.delayMs ?? c.options.retryDelayMs;
         await this.publishDelayed(c.queue, delayMs, msg.content, {
           ...propertiesOf(msg),
-          headers: { ...inbound.headers, [Headers.attempt]: inbound.attempt + 1 },
+          headers: {
+            ...inbound.headers,
+            [Headers.attempt]: inbound.attempt + 1,
+            // The delay queue hands the message back through the default exchange; these let the
+            // next delivery see the route it was first published with (routing-key checks rely on it).
+            [Headers.originalExchange]: inbound.exchange,
+            [Headers.originalRoutingKey]: inbound.routingKey,
+          },
         });
         this.stats.retried++;
         this.emit('retried', c.queue, outcome.reason);
@@ -524,4 +532,16 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
+}
+
+/**
+ * The exchange and routing key a message was first published with. A message back from a delay
+ * queue arrives through the default exchange and carries its first route in our headers; those
+ * headers are believed only then, so a publisher cannot claim another route by setting them.
+ */
+function routeOf(msg: amqp.ConsumeMessage, headers: Record<string, unknown>): { exchange: string; routingKey: string } {
+  const exchange = headers[Headers.originalExchange];
+  const routingKey = headers[Headers.originalRoutingKey];
+  if (msg.fields.exchange === '' && typeof exchange === 'string' && typeof routingKey === 'string') return { exchange, routingKey };
+  return { exchange: msg.fields.exchange, routingKey: msg.fields.routingKey };
 }
