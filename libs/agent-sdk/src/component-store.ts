@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { applyPatchFile, type InstalledComponent } from '@herald/contracts';
+import { applyPatch, applyPatchFile, compareVersions, type InstalledComponent } from '@herald/contracts';
 
 /** Where an agent keeps its components. */
 export interface ComponentStore {
@@ -113,13 +113,54 @@ export class DirectoryComponentStore implements ComponentStore {
 }
 
 /**
+ * File contents shared by many in-memory agents: one copy per component version, whatever the
+ * number of agents holding it, so a simulator can apply patches without a file per agent.
+ * Keeps the newest `keepPerType` versions of each type.
+ */
+export class SharedComponentContent {
+  private readonly files = new Map<string, Map<string, Buffer>>();
+
+  constructor(private readonly keepPerType = 16) {}
+
+  get(type: string, version: string): Buffer | undefined {
+    return this.files.get(type)?.get(version);
+  }
+
+  has(type: string, version: string): boolean {
+    return this.files.get(type)?.has(version) ?? false;
+  }
+
+  put(type: string, version: string, content: Buffer): void {
+    let versions = this.files.get(type);
+    if (!versions) this.files.set(type, (versions = new Map()));
+    versions.set(version, content);
+    if (versions.size > this.keepPerType) {
+      const oldest = [...versions.keys()].sort(compareVersions)[0]!;
+      versions.delete(oldest);
+    }
+  }
+
+  /** Bytes held, for a simulator's memory report. */
+  get bytes(): number {
+    let total = 0;
+    for (const versions of this.files.values()) for (const b of versions.values()) total += b.length;
+    return total;
+  }
+}
+
+/**
  * Keeps only versions and digests, not files: for simulators and tests that run thousands of
- * agents in one process. It still reads and verifies every byte it is given.
+ * agents in one process. It still reads and verifies every byte it is given. Given a
+ * SharedComponentContent it also keeps what it installed there (once per version, for all
+ * agents) and can then take patches from the versions held.
  */
 export class MemoryComponentStore implements ComponentStore {
   private readonly versions = new Map<string, string>();
 
-  constructor(initial: InstalledComponent[] = []) {
+  constructor(
+    initial: InstalledComponent[] = [],
+    private readonly content?: SharedComponentContent,
+  ) {
     for (const c of initial) this.versions.set(c.type, c.version);
   }
 
@@ -129,15 +170,42 @@ export class MemoryComponentStore implements ComponentStore {
 
   async install(type: string, version: string, sha256: string, body: Readable): Promise<number> {
     const hash = createHash('sha256');
+    const keep = this.content && !this.content.has(type, version) ? ([] as Buffer[]) : null;
     let bytes = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       hash.update(chunk);
+      keep?.push(chunk);
     }
     const digest = hash.digest('hex');
     if (digest !== sha256) throw new DigestMismatchError(`${type} ${version}: SHA-256 ${digest} is not the announced ${sha256}`);
+    if (keep) this.content!.put(type, version, Buffer.concat(keep));
     this.versions.set(type, version);
     return bytes;
+  }
+
+  async canPatchFrom(type: string, version: string): Promise<boolean> {
+    return this.content?.has(type, version) ?? false;
+  }
+
+  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number> {
+    const base = this.content?.get(type, fromVersion);
+    if (!base) throw new Error(`${type} ${fromVersion} is not held, so a patch from it cannot be applied`);
+    const chunks: Buffer[] = [];
+    const hash = createHash('sha256');
+    for await (const chunk of patch as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      hash.update(chunk);
+    }
+    const received = hash.digest('hex');
+    if (patchSha256 && received !== patchSha256) throw new DigestMismatchError(`${type} patch ${fromVersion}→${version}: SHA-256 ${received} is not the served ${patchSha256}`);
+    const bytes = Buffer.concat(chunks);
+    const rebuilt = applyPatch(base, bytes);
+    const digest = createHash('sha256').update(rebuilt).digest('hex');
+    if (digest !== sha256) throw new DigestMismatchError(`${type} ${version} rebuilt from ${fromVersion}: SHA-256 ${digest} is not the announced ${sha256}`);
+    if (!this.content!.has(type, version)) this.content!.put(type, version, rebuilt);
+    this.versions.set(type, version);
+    return bytes.length;
   }
 }
 

@@ -16,14 +16,17 @@ import {
   compareVersions,
   parseAgentCommand,
 } from '@herald/contracts';
+import { AgentConnection, ConnectionMember } from './agent-connection';
 import type { ComponentStore } from './component-store';
 
 export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; error?: string };
 
 export interface HeraldAgentOptions {
   agentId: string;
-  /** The broker, e.g. amqp://agent:secret@herald.example:5672 */
-  amqpUrl: string;
+  /** The broker, e.g. amqp://agent:secret@herald.example:5672; the agent opens its own connection. */
+  amqpUrl?: string;
+  /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
+  connection?: AgentConnection;
   store: ComponentStore;
   hostname?: string;
   agentVersion?: string;
@@ -56,9 +59,11 @@ export type HeraldAgentEvents = {
  * acknowledges and carries out update and scan commands, and says goodbye on stop.
  * Implements docs/asyncapi.yaml.
  */
-export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
+export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements ConnectionMember {
   readonly bootId = randomUUID();
-  private connection: amqp.RecoveringChannelModel | null = null;
+  private connection: AgentConnection | null = null;
+  private ownsConnection = false;
+  private model: amqp.ChannelModel | null = null;
   private channel: amqp.ConfirmChannel | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly seenCommands = new Set<string>();
@@ -77,47 +82,70 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
     return this.channel !== null;
   }
 
-  /** Connects and says hello; resolves once the agent can receive commands. */
+  /**
+   * Connects (or joins the shared connection) and says hello; resolves once the agent can receive
+   * commands. After a broker loss it reconnects, declares its queue again and says hello again.
+   */
   async start(): Promise<void> {
-    const connection = await amqp.connect(this.options.amqpUrl, {
-      clientProperties: { connection_name: `herald-agent ${this.agentId}` },
-      recovery: {
-        waitForConnect: false,
-        initialDelay: 200,
-        maxDelay: 5_000,
-        maxRetries: Infinity,
-        setup: (model: amqp.ChannelModel) => this.onConnect(model),
-      },
-    });
-    this.connection = connection;
-    connection.on('disconnect', () => {
-      this.channel = null;
-      this.emit('disconnected');
-    });
-    connection.on('error', () => undefined);
-    await connection.waitForConnect();
+    if (this.options.connection) {
+      this.connection = this.options.connection;
+    } else {
+      if (!this.options.amqpUrl) throw new Error('HeraldAgent needs amqpUrl or connection');
+      this.connection = await AgentConnection.open(this.options.amqpUrl, { name: `herald-agent ${this.agentId}` });
+      this.connection.on('warning', (err) => this.emit('warning', err));
+      this.ownsConnection = true;
+    }
+    await this.connection.attach(this);
     const interval = this.options.heartbeatIntervalMs ?? 30_000;
-    this.heartbeat = setInterval(() => void this.send({ type: 'heartbeat', bootId: this.bootId }).catch(() => undefined), interval);
+    this.heartbeat = setInterval(() => {
+      if (this.channel) void this.send({ type: 'heartbeat', bootId: this.bootId }).catch(() => undefined);
+    }, interval);
   }
 
-  private async onConnect(model: amqp.ChannelModel): Promise<void> {
-    const ch = await model.createConfirmChannel();
-    ch.on('error', () => undefined);
-    const queue = agentCommandQueue(this.agentId);
-    await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
-    await ch.bindQueue(queue, Exchanges.agentCommands, this.agentId);
-    await ch.prefetch(8);
-    await ch.consume(queue, (msg) => msg && this.onCommand(ch, msg), { noAck: false });
-    this.channel = ch;
-    await this.sendOn(ch, {
-      type: 'hello',
-      bootId: this.bootId,
-      hostname: this.options.hostname ?? osHostname(),
-      agentVersion: this.options.agentVersion ?? '1.0.0',
-      independentMode: this.options.independentMode ?? false,
-      components: await this.options.store.installed(),
-    });
+  /** Called by the connection on every (re)connect: own channel, own queue, then hello. */
+  async attachTo(model: amqp.ChannelModel): Promise<void> {
+    if (this.model === model) return;
+    this.model = model;
+    let ch: amqp.ConfirmChannel | null = null;
+    try {
+      ch = await model.createConfirmChannel();
+      ch.on('error', (err: Error) => this.emit('warning', new Error(`channel closed by the broker: ${err.message}`)));
+      const opened = ch;
+      ch.on('close', () => {
+        if (this.channel === opened) {
+          this.channel = null;
+          this.model = null;
+          this.emit('disconnected');
+        }
+      });
+      const queue = agentCommandQueue(this.agentId);
+      await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
+      await ch.bindQueue(queue, Exchanges.agentCommands, this.agentId);
+      await ch.prefetch(8);
+      await ch.consume(queue, (msg) => msg && this.onCommand(opened, msg), { noAck: false });
+      this.channel = ch;
+      await this.sendOn(ch, {
+        type: 'hello',
+        bootId: this.bootId,
+        hostname: this.options.hostname ?? osHostname(),
+        agentVersion: this.options.agentVersion ?? '1.0.0',
+        independentMode: this.options.independentMode ?? false,
+        components: await this.options.store.installed(),
+      });
+    } catch (err) {
+      this.channel = null;
+      this.model = null;
+      await ch?.close().catch(() => undefined);
+      throw new Error(`agent ${this.agentId} could not set up on the connection: ${(err as Error).message}`);
+    }
     this.emit('connected');
+  }
+
+  detached(): void {
+    const was = this.channel !== null;
+    this.channel = null;
+    this.model = null;
+    if (was) this.emit('disconnected');
   }
 
   private onCommand(ch: amqp.Channel, msg: amqp.ConsumeMessage): void {
@@ -274,13 +302,23 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> {
     });
   }
 
-  /** Says goodbye (so the server marks it offline at once) and disconnects. */
+  /**
+   * Says goodbye (so the server marks it offline at once) and disconnects. Without goodbye it
+   * stops as a crashed agent would: its queue goes away and the server hears nothing.
+   */
   async stop({ goodbye = true }: { goodbye?: boolean } = {}): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     await this.work.catch(() => undefined);
     if (goodbye && this.channel) await this.send({ type: 'goodbye', bootId: this.bootId }).catch(() => undefined);
+    const ch = this.channel;
     this.channel = null;
-    await this.connection?.close().catch(() => undefined);
+    this.model = null;
+    this.connection?.detach(this);
+    // Closing the channel cancels the consumer, and the auto-delete queue goes with it.
+    await ch?.close().catch(() => undefined);
+    if (this.ownsConnection) await this.connection?.close();
     this.connection = null;
+    this.ownsConnection = false;
   }
 }

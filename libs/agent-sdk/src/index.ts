@@ -1,2 +1,3 @@
+export * from './agent-connection';
 export * from './component-store';
 export * from './herald-agent';

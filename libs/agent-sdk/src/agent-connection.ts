@@ -1,0 +1,101 @@
+import { EventEmitter } from 'node:events';
+import * as amqp from 'amqplib';
+
+/** What an AgentConnection needs of each agent it carries. */
+export interface ConnectionMember {
+  /** Opens the member's channel on a fresh connection, declares its queue and says hello. */
+  attachTo(model: amqp.ChannelModel): Promise<void>;
+  /** The connection is gone; the member's channel with it. */
+  detached(): void;
+}
+
+export interface AgentConnectionOptions {
+  /** Shown in the broker's management UI. */
+  name?: string;
+  /** How many members set up their channel at the same time after a (re)connect. Default 32. */
+  setupConcurrency?: number;
+}
+
+export type AgentConnectionEvents = {
+  connected: [];
+  disconnected: [error: Error];
+  /** A member could not set itself up on a new connection; it tries again on the next one. */
+  warning: [error: Error];
+};
+
+/**
+ * One broker connection that reconnects on its own (amqplib's recovery, with backoff) and carries
+ * any number of agents, each on its own channel with its own exclusive command queue. A real agent
+ * has one of these to itself; a simulator shares a few among thousands of agents. After every
+ * (re)connect each member attaches again, which re-declares its queue and says hello.
+ */
+export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
+  private model: amqp.ChannelModel | null = null;
+  private readonly members = new Set<ConnectionMember>();
+  private closed = false;
+
+  private constructor(
+    private readonly recovering: amqp.RecoveringChannelModel,
+    private readonly setupConcurrency: number,
+  ) {
+    super();
+  }
+
+  /** Connects, retrying with backoff until the broker answers (it never gives up on its own). */
+  static async open(url: string, options: AgentConnectionOptions = {}): Promise<AgentConnection> {
+    const recovering = await amqp.connect(url, {
+      clientProperties: { connection_name: options.name ?? 'herald-agent' },
+      recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 5_000, maxRetries: Infinity },
+    });
+    const connection = new AgentConnection(recovering, options.setupConcurrency ?? 32);
+    // Registered before the first attempt completes: 'connect' fires on every (re)connect.
+    recovering.on('connect', (model) => void connection.onConnect(model));
+    recovering.on('disconnect', (err) => connection.onDisconnect(err));
+    recovering.on('error', () => undefined);
+    await recovering.waitForConnect();
+    return connection;
+  }
+
+  get connected(): boolean {
+    return this.model !== null;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** Adds a member; it attaches now if the connection is up, otherwise on the next connect. */
+  async attach(member: ConnectionMember): Promise<void> {
+    this.members.add(member);
+    if (this.model) await member.attachTo(this.model);
+  }
+
+  detach(member: ConnectionMember): void {
+    this.members.delete(member);
+  }
+
+  private async onConnect(model: amqp.ChannelModel): Promise<void> {
+    this.model = model;
+    this.emit('connected');
+    const queue = [...this.members];
+    const worker = async () => {
+      for (let member = queue.shift(); member; member = queue.shift()) {
+        if (this.model !== model || !this.members.has(member)) continue;
+        await member.attachTo(model).catch((err: Error) => this.emit('warning', err));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.setupConcurrency, queue.length) }, worker));
+  }
+
+  private onDisconnect(err: Error): void {
+    this.model = null;
+    for (const member of this.members) member.detached();
+    if (!this.closed) this.emit('disconnected', err);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.model = null;
+    await this.recovering.close().catch(() => undefined);
+  }
+}
