@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentId, ComponentTarget, InstalledComponent, MessageId, Timestamp, envelope } from './common';
+import { AgentId, ComponentTarget, InstalledComponent, Timestamp, envelope } from './common';
 import { ComponentType, ComponentVersion } from './versions';
 
 /*
@@ -9,72 +9,85 @@ import { ComponentType, ComponentVersion } from './versions';
 
 const fromAgent = { ...envelope, agentId: AgentId, sentAt: Timestamp };
 
-/** Sent by an agent on every (re)connect, after its command queue is consuming. */
-export const Hello = z.strictObject({
-  type: z.literal('hello'),
-  ...fromAgent,
-  /** Changes every time the agent process starts; tells a restart from a reconnect. */
-  bootId: z.string().min(1).max(64),
-  hostname: z.string().min(1).max(255),
-  agentVersion: z.string().min(1).max(64),
-  /** The agent runs in Independent mode (it does not take updates from the server unless told to include it). */
-  independentMode: z.boolean(),
-  components: z.array(InstalledComponent).max(64),
-});
+const bootId = () => z.string().min(1).max(64).meta({ description: 'Changes every time the agent process starts (a UUID will do); the same for every message of one run.' });
+const commandIdOf = (what: string) => z.uuid().meta({ description: `The commandId of the ${what} command this answers.` });
 
-export const Heartbeat = z.strictObject({
-  type: z.literal('heartbeat'),
-  ...fromAgent,
-  bootId: z.string().min(1).max(64),
-});
+/** Sent by an agent on every (re)connect, after its command queue is consuming. */
+export const Hello = z
+  .strictObject({
+    type: z.literal('hello'),
+    ...fromAgent,
+    bootId: bootId(),
+    hostname: z.string().min(1).max(255),
+    agentVersion: z.string().min(1).max(64).meta({ description: "The agent software's own version." }),
+    independentMode: z.boolean().meta({ description: 'The agent runs in Independent mode (R8): the server does not update it unless R1a includes Independent agents.' }),
+    components: z.array(InstalledComponent).max(64).meta({ description: 'Every component installed, one entry per type. The server updates only types listed here.' }),
+  })
+  .meta({ description: 'Sent on every (re)connect, once the command queue is consuming.' });
+
+export const Heartbeat = z
+  .strictObject({
+    type: z.literal('heartbeat'),
+    ...fromAgent,
+    bootId: bootId(),
+  })
+  .meta({ description: 'Sent at a fixed interval while connected, so the server knows the agent is alive.' });
 
 /** Sent on clean shutdown, so the server marks the agent offline at once. */
-export const Goodbye = z.strictObject({
-  type: z.literal('goodbye'),
-  ...fromAgent,
-  bootId: z.string().min(1).max(64),
-});
+export const Goodbye = z
+  .strictObject({
+    type: z.literal('goodbye'),
+    ...fromAgent,
+    bootId: bootId(),
+  })
+  .meta({ description: 'Sent on a clean shutdown, so the server marks the agent offline at once.' });
 
 /** The agent received an update command and will act on it. Only this counts as delivery. */
-export const Ack = z.strictObject({
-  type: z.literal('ack'),
-  ...fromAgent,
-  commandId: MessageId,
-  notificationId: z.uuid(),
-  attempt: z.number().int().positive(),
-});
+export const Ack = z
+  .strictObject({
+    type: z.literal('ack'),
+    ...fromAgent,
+    commandId: commandIdOf('update'),
+    notificationId: z.uuid().meta({ description: 'The notificationId of the update command.' }),
+    attempt: z.number().int().positive().meta({ description: 'The attempt of the update command.' }),
+  })
+  .meta({ description: 'The agent received an update command and will carry it out. Only this counts as delivered (R4).' });
 
-export const AppliedComponent = z.strictObject({
-  type: ComponentType,
-  fromVersion: ComponentVersion.nullable(),
-  toVersion: ComponentVersion,
-  /** full: whole file; incremental: a patch; none: already at or past the target. */
-  mode: z.enum(['full', 'incremental', 'none']),
-  bytes: z.number().int().nonnegative(),
-});
+export const AppliedComponent = z
+  .strictObject({
+    type: ComponentType,
+    fromVersion: ComponentVersion.nullable().meta({ description: 'The version installed before; null if none was.' }),
+    toVersion: ComponentVersion,
+    mode: z.enum(['full', 'incremental', 'none']).meta({ description: 'full: the whole file was downloaded; incremental: a patch; none: already at or past the target, nothing downloaded.' }),
+    bytes: z.number().int().nonnegative().meta({ description: 'Bytes downloaded for this component (the patch or the file); 0 for none.' }),
+  })
+  .meta({ description: 'What the agent did about one component of the command; toVersion is the version installed now (for mode none, the one that was already there).' });
 export type AppliedComponent = z.infer<typeof AppliedComponent>;
 
-export const UpdateResult = z.strictObject({
-  type: z.literal('update-result'),
-  ...fromAgent,
-  commandId: MessageId,
-  notificationId: z.uuid(),
-  outcome: z.enum(['completed', 'failed']),
-  components: z.array(AppliedComponent).max(64),
-  /** What the agent has installed now, after the update (or the failed attempt). */
-  installed: z.array(InstalledComponent).max(64),
-  error: z.string().max(2000).optional(),
-});
+export const UpdateResult = z
+  .strictObject({
+    type: z.literal('update-result'),
+    ...fromAgent,
+    commandId: commandIdOf('update'),
+    notificationId: z.uuid().meta({ description: 'The notificationId of the update command.' }),
+    outcome: z.enum(['completed', 'failed']),
+    components: z.array(AppliedComponent).max(64).meta({ description: 'One entry per component handled, in the order handled; after a failure, those done before it.' }),
+    installed: z.array(InstalledComponent).max(64).meta({ description: 'Everything installed now, after the update (or the failed attempt), one entry per type.' }),
+    error: z.string().max(2000).optional().meta({ description: 'With outcome failed: what went wrong.' }),
+  })
+  .meta({ description: 'The agent finished carrying out an update command.' });
 
-export const ScanResult = z.strictObject({
-  type: z.literal('scan-result'),
-  ...fromAgent,
-  commandId: MessageId,
-  scanId: z.uuid(),
-  outcome: z.enum(['clean', 'threats-found', 'failed']),
-  threatsFound: z.number().int().nonnegative(),
-  error: z.string().max(2000).optional(),
-});
+export const ScanResult = z
+  .strictObject({
+    type: z.literal('scan-result'),
+    ...fromAgent,
+    commandId: commandIdOf('scan'),
+    scanId: z.uuid().meta({ description: 'The scanId of the scan command.' }),
+    outcome: z.enum(['clean', 'threats-found', 'failed']),
+    threatsFound: z.number().int().nonnegative(),
+    error: z.string().max(2000).optional().meta({ description: 'With outcome failed: what went wrong.' }),
+  })
+  .meta({ description: 'The agent ran the Scan Now a scan command asked for.' });
 
 export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye, Ack, UpdateResult, ScanResult]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
@@ -86,26 +99,34 @@ export type UpdateResult = z.infer<typeof UpdateResult>;
 export type ScanResult = z.infer<typeof ScanResult>;
 export type AgentMessageType = AgentMessage['type'];
 
-const toAgent = { ...envelope, commandId: MessageId, agentId: AgentId, issuedAt: Timestamp };
+const toAgent = {
+  ...envelope,
+  commandId: z.uuid().meta({ description: 'Identifies this command; a copy of the same command carries the same one (de-duplicate by it). Equals the AMQP message-id.' }),
+  agentId: AgentId,
+  issuedAt: Timestamp,
+};
 
 /** Tells an agent to bring the listed components up to these versions. */
-export const UpdateCommand = z.strictObject({
-  type: z.literal('update'),
-  ...toAgent,
-  notificationId: z.uuid(),
-  /** 1 for the first send, counting up on every resend of the same notification. */
-  attempt: z.number().int().positive(),
-  components: z.array(ComponentTarget).min(1).max(64),
-});
+export const UpdateCommand = z
+  .strictObject({
+    type: z.literal('update'),
+    ...toAgent,
+    notificationId: z.uuid().meta({ description: 'The notification this attempt belongs to; every resend of it carries the same one.' }),
+    attempt: z.number().int().positive().meta({ description: '1 for the first send, counting up on every resend of the same notification.' }),
+    components: z.array(ComponentTarget).min(1).max(64).meta({ description: 'The versions to reach, one per component type; always the latest the server has (R7).' }),
+  })
+  .meta({ description: 'Bring the listed components up to these versions.' });
 export type UpdateCommand = z.infer<typeof UpdateCommand>;
 
 /** Tells an agent to run Scan Now. */
-export const ScanCommand = z.strictObject({
-  type: z.literal('scan'),
-  ...toAgent,
-  scanId: z.uuid(),
-  notificationId: z.uuid(),
-});
+export const ScanCommand = z
+  .strictObject({
+    type: z.literal('scan'),
+    ...toAgent,
+    scanId: z.uuid().meta({ description: 'Identifies this scan; the scan-result names it.' }),
+    notificationId: z.uuid().meta({ description: 'The notification whose completed update this scan follows (R3).' }),
+  })
+  .meta({ description: 'Run Scan Now (R3: after an update the server started).' });
 export type ScanCommand = z.infer<typeof ScanCommand>;
 
 export const AgentCommand = z.discriminatedUnion('type', [UpdateCommand, ScanCommand]);

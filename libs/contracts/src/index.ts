@@ -7,3 +7,4 @@ export * from './parse';
 export * from './components';
 export * from './delta';
 export * from './upstream-manifest';
+export * from './json-schema';
