@@ -66,6 +66,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   private model: amqp.ChannelModel | null = null;
   private channel: amqp.ConfirmChannel | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Recent command ids, for de-duplication (the broker delivers at least once). */
   private readonly seenCommands = new Set<string>();
   private readonly results = new Map<string, AgentMessage>();
   private work: Promise<void> = Promise.resolve();
@@ -136,7 +137,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       this.channel = null;
       this.model = null;
       await ch?.close().catch(() => undefined);
-      throw new Error(`agent ${this.agentId} could not set up on the connection: ${(err as Error).message}`);
+      throw new Error(`agent ${this.agentId} could not set up on the connection: ${(err as Error).message}`, { cause: err });
     }
     this.emit('connected');
   }
@@ -159,7 +160,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         }
         const command = parsed.message;
         const duplicate = this.seenCommands.has(command.commandId);
-        this.seenCommands.add(command.commandId);
+        remember(this.seenCommands, command.commandId);
         this.emit('command', command, duplicate);
         if (command.type === 'update') await this.onUpdate(command, duplicate);
         else await this.onScan(command, duplicate);
@@ -179,9 +180,12 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   private async onUpdate(command: UpdateCommand, duplicate: boolean): Promise<void> {
     if (this.options.acknowledge === false) return;
     await this.send({ type: 'ack', commandId: command.commandId, notificationId: command.notificationId, attempt: command.attempt });
-    const known = this.results.get(command.notificationId);
+    // A copy of a command already carried out: report again (the first report may have been
+    // lost). A new command of the same notification (a resend, or a target raised to a newer
+    // version, R7) is carried out: components already at the target are left alone, so nothing
+    // is ever applied twice.
+    const known = this.results.get(command.commandId);
     if (duplicate || known) {
-      // Already done: say so again (the first report may have been lost), never apply twice.
       if (known) await this.send(known);
       return;
     }
@@ -210,7 +214,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       ...(error ? { error } : {}),
     };
     const message = this.envelope(result);
-    this.results.set(command.notificationId, message);
+    remember(this.results, command.commandId, message);
     await this.send(message);
     this.emit('updated', { notificationId: command.notificationId, outcome: result.outcome, components: applied, error });
   }
@@ -321,4 +325,15 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     this.connection = null;
     this.ownsConnection = false;
   }
+}
+
+/** Commands remembered per agent: duplicates arrive soon after their original, never weeks later. */
+const REMEMBERED_COMMANDS = 256;
+
+function remember(into: Set<string>, key: string): void;
+function remember<V>(into: Map<string, V>, key: string, value: V): void;
+function remember<V>(into: Set<string> | Map<string, V>, key: string, value?: V): void {
+  if (into instanceof Set) into.add(key);
+  else into.set(key, value as V);
+  if (into.size > REMEMBERED_COMMANDS) into.delete(into.keys().next().value!);
 }
