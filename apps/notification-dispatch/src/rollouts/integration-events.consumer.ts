@@ -38,6 +38,12 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
 
   async handle(event: IntegrationEvent): Promise<Outcome> {
     await this.commands.transaction(async (tx) => {
+      // Events are handled concurrently. A rollout must not be planned from a directory that misses
+      // an agent whose hello is being handled at that moment, while that hello's R2 check reads the
+      // catalog from before the new version: the agent would be left out of both. Agent events
+      // share a lock that planning takes alone, so each sees the other's outcome.
+      const exclusive = event.type === 'component.version-available';
+      await tx.rows(`SELECT ${exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(hashtext('herald:directory'))`);
       if (!(await this.store.markProcessed(tx, CONSUMER, event.messageId))) return;
       switch (event.type) {
         case 'component.version-available':
