@@ -4,6 +4,7 @@ import type { NotificationDispatchConfig } from './config';
 import { AgentRepliesConsumer } from './agent-updates/receive-agent-replies/agent-replies.consumer';
 import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';
 import { AgentUpdates } from './agent-updates/agent-updates.service';
+import { InFlightWaker } from './agent-updates/in-flight-waker.service';
 import { InFlightReaper } from './agent-updates/in-flight-reaper.service';
 import { InFlightSlots } from './agent-updates/in-flight-slots';
 import { TimelineController } from './agent-updates/timeline/timeline.controller';
@@ -22,7 +23,7 @@ export class NotificationDispatchModule {
       module: NotificationDispatchModule,
       imports: [RuntimeModule.forRoot(runtime)],
       controllers: [SettingsController, TimelineController, RolloutsController],
-      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer, DispatchMetrics],
+      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, InFlightWaker, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer, DispatchMetrics],
     };
   }
 }

@@ -27,7 +27,7 @@ export class DispatchMetrics implements OnModuleInit {
     const skipped = m.counter('herald_targets_skipped_total', 'Agents not notified, by reason', ['reason']);
     const updates = m.counter('herald_updates_reported_total', 'Updates agents reported, by outcome', ['outcome']);
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
-    m.gauge('herald_attempts_deferred', 'Attempts this instance put off to a later wave because every R6 slot was taken', [], async (g) => g.set(this.work.deferred));
+    m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.work.deferred));
     this.store.onAppended((events) => {
       for (const e of events as readonly RecordedEvent<AgentUpdateEvent>[]) {
         switch (e.type) {
@@ -73,6 +73,10 @@ export class DispatchMetrics implements OnModuleInit {
     });
     m.gauge('herald_agents_in_flight', 'Agents between notified and reported (R6 slots in use)', [], async (g) => {
       const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM in_flight'));
+      g.set(Number(row?.n ?? 0));
+    });
+    m.gauge('herald_attempts_waiting', 'Update attempts waiting for a free R6 slot', [], async (g) => {
+      const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM in_flight_waiting'));
       g.set(Number(row?.n ?? 0));
     });
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Exchanges, ScanCommand, UpdateCommand, deterministicUuid } from '@herald/contracts';
-import { CommandHandler, EventStore } from '@herald/event-store';
+import { CommandHandler, Database } from '@herald/event-store';
 import { AmqpClient, InboundMessage, Outcome, declareWorkQueue } from '@herald/messaging';
 import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../../config';
@@ -9,7 +9,7 @@ import { DispatchQueues } from '../../topology';
 import { nextAttempt } from '../agent-updates.decider';
 import { AgentUpdates } from '../agent-updates.service';
 import { InFlightSlots } from '../in-flight-slots';
-import { WorkMessage, workItem } from '../work-messages';
+import { WorkMessage } from '../work-messages';
 
 type Metadata = { correlationId?: string; causationId?: string };
 
@@ -26,7 +26,7 @@ export class WorkConsumer implements OnApplicationBootstrap {
   constructor(
     @Inject(RUNTIME) private readonly runtime: ServiceRuntime<NotificationDispatchConfig>,
     private readonly amqp: AmqpClient,
-    private readonly store: EventStore,
+    private readonly db: Database,
     private readonly commands: CommandHandler,
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
@@ -82,22 +82,22 @@ export class WorkConsumer implements OnApplicationBootstrap {
    * attempt is recorded first (with its acknowledgement deadline), then published, so the agent's
    * acknowledgement can never arrive before the record of what it acknowledges; a crash before the
    * publish is caught by that deadline. A returned message (no live queue) fails the attempt.
-   * Without a free R6 slot the attempt waits for the next wave.
+   * Without a free R6 slot the attempt waits on the R6 waiting list (InFlightWaker).
    */
   private async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
     const state = await this.updates.state(agentId);
-    if (state.open?.notificationId !== notificationId || nextAttempt(state) !== attempt) return; // stale: superseded or already sent
+    if (state.open?.notificationId !== notificationId || nextAttempt(state) !== attempt) {
+      // Stale: superseded or already sent. If it was waiting for a slot, it waits no more.
+      await this.db.session((sql) => this.slots.forget(sql, agentId, notificationId));
+      return;
+    }
     const components = state.open.target;
     const commandId = deterministicUuid('update', notificationId, String(attempt));
     const { maxInFlight } = await this.settings.current();
     const recorded = await this.commands.transaction(async (tx) => {
-      if (!(await this.slots.tryAcquire(tx, agentId, notificationId, maxInFlight))) {
-        // Every slot is taken: try again in the next wave, durably.
-        await this.store.enqueue(tx, [
-          workItem({ kind: 'send-attempt', agentId, notificationId, attempt }, { delayMs: this.runtime.config.DISPATCH_WAVE_DELAY_MS, correlationId: metadata.correlationId }),
-        ]);
-        return 'deferred' as const;
-      }
+      const waiting = { agentId, notificationId, attempt, correlationId: metadata.correlationId ?? null };
+      // Every slot taken: the attempt joins the waiting list, and the waker sends it on when one frees.
+      if (!(await this.slots.tryAcquire(tx, waiting, maxInFlight))) return 'deferred' as const;
       const result = await this.updates.decide({ type: 'RecordAttemptSent', agentId, notificationId, attempt, commandId, components, now: new Date() }, { metadata }, tx);
       return result.kind === 'handled' && result.events.length > 0 ? ('sent' as const) : ('stale' as const);
     });
