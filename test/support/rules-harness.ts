@@ -189,8 +189,8 @@ export class RulesHarness {
   }
 
   /** Publishes a new version upstream, has component-download fetch it, and returns its rollout. */
-  async publish(type: string, version: string): Promise<RolloutView> {
-    this.upstream.publish({ type, version, content: randomBytes(4096) });
+  async publish(type: string, version: string, content: Buffer = randomBytes(4096)): Promise<RolloutView> {
+    this.upstream.publish({ type, version, content });
     const check = await this.system.http<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check');
     if (check.status !== 200 || check.body.downloaded.length === 0) throw new Error(`check did not download ${type} ${version}: ${JSON.stringify(check.body)}`);
     return waitFor(

@@ -1,0 +1,299 @@
+import { randomInt } from 'node:crypto';
+import { AgentConnection, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
+import { compareVersions, type InstalledComponent } from '@herald/contracts';
+
+/** How a simulated agent behaves. */
+export type AgentRole = 'normal' | 'offline' | 'independent' | 'silent' | 'restarting';
+
+export interface FleetOptions {
+  amqpUrl: string;
+  agents: number;
+  /** Connections the agents share; default one per 500 agents. */
+  connections?: number;
+  /** Agent ids are `<prefix>-<n>`. */
+  prefix?: string;
+  /** Shares of the fleet, each 0..1; the rest are normal agents. */
+  offline?: number;
+  independent?: number;
+  /** Agents that receive update commands and never acknowledge them. */
+  silent?: number;
+  /** Agents that crash and come back (new boot id) at random while the run lasts. */
+  restarting?: number;
+  /** Starting versions, per component type; each agent gets one of them, spread evenly. */
+  components: Record<string, string[]>;
+  heartbeatIntervalMs?: number;
+  /** How long a restarting agent stays down, and how long between its restarts (ms ranges). */
+  downMs?: [number, number];
+  restartEveryMs?: [number, number];
+  /** Agents set up at the same time while starting. */
+  startConcurrency?: number;
+}
+
+export interface FleetCounts {
+  agents: number;
+  connected: number;
+  notified: number;
+  acknowledged: number;
+  updated: number;
+  failed: number;
+  scanned: number;
+  restarts: number;
+  duplicates: number;
+  patchBytes: number;
+  fullBytes: number;
+}
+
+interface Member {
+  id: string;
+  role: AgentRole;
+  store: MemoryComponentStore;
+  agent: HeraldAgent | null;
+  connection: AgentConnection;
+  notified: boolean;
+  acknowledged: boolean;
+  updated: boolean;
+  failed: boolean;
+  scanned: boolean;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+/** Spreads roles over the fleet deterministically: the first shares go to the special roles. */
+export function assignRoles(n: number, shares: Partial<Record<Exclude<AgentRole, 'normal'>, number>>): AgentRole[] {
+  const roles: AgentRole[] = [];
+  for (const role of ['offline', 'independent', 'silent', 'restarting'] as const) {
+    const count = Math.round(n * Math.min(Math.max(shares[role] ?? 0, 0), 1));
+    for (let i = 0; i < count && roles.length < n; i++) roles.push(role);
+  }
+  while (roles.length < n) roles.push('normal');
+  // Interleave, so every connection carries a mix.
+  const out = new Array<AgentRole>(n);
+  const stride = 7919; // a prime larger than any fleet we run, coprime to n unless n is a multiple
+  for (let i = 0; i < n; i++) out[n % stride === 0 ? i : (i * stride) % n] = roles[i]!;
+  return out;
+}
+
+/** Expands "1.0.0..1.0.9" into the ten versions between, counting the last part; a list is taken as is. */
+export function expandVersions(spec: string): string[] {
+  const range = /^(.*?)(\d+)\.\.(?:\1)?(\d+)$/.exec(spec);
+  if (range) {
+    const [, head, from, to] = range;
+    const out: string[] = [];
+    for (let v = Number(from); v <= Number(to); v++) out.push(`${head}${v}`);
+    if (out.length === 0) throw new Error(`empty version range ${spec}`);
+    return out;
+  }
+  return spec.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+/**
+ * Many reference agents (libs/agent-sdk) in one process over a few shared connections, with the
+ * mix of behaviours a real fleet has. Counts what they receive and do, per agent.
+ */
+export class Fleet {
+  readonly content = new SharedComponentContent();
+  private readonly members: Member[] = [];
+  private connections: AgentConnection[] = [];
+  private restarts = 0;
+  private duplicates = 0;
+  private patchBytes = 0;
+  private fullBytes = 0;
+  private stopping = false;
+  /** The newest version of each type any update command has carried. */
+  readonly targets = new Map<string, string>();
+  warnings = 0;
+  lastWarning: string | null = null;
+
+  constructor(private readonly options: FleetOptions) {}
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const connectionCount = Math.max(1, o.connections ?? Math.ceil(o.agents / 500));
+    for (let i = 0; i < connectionCount; i++) {
+      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}` });
+      c.on('warning', (err) => this.warn(err));
+      this.connections.push(c);
+    }
+    const roles = assignRoles(o.agents, { offline: o.offline, independent: o.independent, silent: o.silent, restarting: o.restarting });
+    const types = Object.entries(o.components);
+    for (let i = 0; i < o.agents; i++) {
+      const initial: InstalledComponent[] = types.map(([type, versions]) => ({ type, version: versions[i % versions.length]! }));
+      this.members.push({
+        id: `${o.prefix ?? 'sim'}-${i + 1}`,
+        role: roles[i]!,
+        store: new MemoryComponentStore(initial, this.content),
+        agent: null,
+        connection: this.connections[i % connectionCount]!,
+        notified: false,
+        acknowledged: false,
+        updated: false,
+        failed: false,
+        scanned: false,
+        restartTimer: null,
+      });
+    }
+    const queue = [...this.members];
+    const worker = async () => {
+      for (let m = queue.shift(); m; m = queue.shift()) await this.startMember(m);
+    };
+    await Promise.all(Array.from({ length: o.startConcurrency ?? 64 }, worker));
+    // Offline agents said hello once, so the server knows them, and then left.
+    await Promise.all(this.members.filter((m) => m.role === 'offline').map((m) => this.stopMember(m, true)));
+    for (const m of this.members) if (m.role === 'restarting') this.scheduleRestart(m);
+  }
+
+  private createAgent(m: Member): HeraldAgent {
+    const agent = new HeraldAgent({
+      agentId: m.id,
+      connection: m.connection,
+      store: m.store,
+      hostname: `${m.id}.sim`,
+      agentVersion: 'herald-simulator',
+      independentMode: m.role === 'independent',
+      acknowledge: m.role !== 'silent',
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 30_000,
+      retryJitterMs: 2_000,
+    });
+    agent.on('command', (command, duplicate) => {
+      if (duplicate) this.duplicates++;
+      if (command.type === 'update') {
+        m.notified = true;
+        if (m.role !== 'silent') m.acknowledged = true;
+        for (const c of command.components) {
+          const known = this.targets.get(c.type);
+          if (!known || compareVersions(c.version, known) > 0) this.targets.set(c.type, c.version);
+        }
+      }
+    });
+    agent.on('updated', (result) => {
+      if (result.outcome === 'completed') m.updated = true;
+      else m.failed = true;
+      for (const c of result.components) {
+        if (c.mode === 'incremental') this.patchBytes += c.bytes;
+        else if (c.mode === 'full') this.fullBytes += c.bytes;
+      }
+    });
+    agent.on('scanned', () => {
+      m.scanned = true;
+    });
+    agent.on('warning', (err) => this.warn(err));
+    return agent;
+  }
+
+  private async startMember(m: Member): Promise<void> {
+    if (this.stopping) return;
+    m.agent = this.createAgent(m);
+    try {
+      await m.agent.start();
+    } catch (err) {
+      this.warn(err as Error);
+    }
+  }
+
+  private async stopMember(m: Member, goodbye: boolean): Promise<void> {
+    const agent = m.agent;
+    m.agent = null;
+    await agent?.stop({ goodbye });
+  }
+
+  private scheduleRestart(m: Member): void {
+    const [lo, hi] = this.options.restartEveryMs ?? [20_000, 60_000];
+    m.restartTimer = setTimeout(() => {
+      void (async () => {
+        if (this.stopping) return;
+        // A crash: no goodbye; the queue goes, the server notices by the missing heartbeats.
+        await this.stopMember(m, false);
+        this.restarts++;
+        const [dlo, dhi] = this.options.downMs ?? [1_000, 5_000];
+        await new Promise((r) => setTimeout(r, randomInt(dlo, dhi + 1)));
+        await this.startMember(m);
+        if (!this.stopping) this.scheduleRestart(m);
+      })();
+    }, randomInt(lo, hi + 1));
+  }
+
+  private warn(err: Error): void {
+    this.warnings++;
+    this.lastWarning = err.message;
+  }
+
+  counts(): FleetCounts {
+    const c: FleetCounts = {
+      agents: this.members.length,
+      connected: 0,
+      notified: 0,
+      acknowledged: 0,
+      updated: 0,
+      failed: 0,
+      scanned: 0,
+      restarts: this.restarts,
+      duplicates: this.duplicates,
+      patchBytes: this.patchBytes,
+      fullBytes: this.fullBytes,
+    };
+    for (const m of this.members) {
+      if (m.agent?.connected) c.connected++;
+      if (m.notified) c.notified++;
+      if (m.acknowledged) c.acknowledged++;
+      if (m.updated) c.updated++;
+      if (m.failed) c.failed++;
+      if (m.scanned) c.scanned++;
+    }
+    return c;
+  }
+
+  /** Agents the server can update: online (or back after a restart), acknowledging, not Independent. */
+  reachable(): number {
+    return this.members.filter((m) => m.role === 'normal' || m.role === 'restarting').length;
+  }
+
+  /** How many reachable agents have every component at the newest version seen in a command. */
+  async upToDate(): Promise<number> {
+    if (this.targets.size === 0) return 0;
+    let n = 0;
+    for (const m of this.members) {
+      if (m.role !== 'normal' && m.role !== 'restarting') continue;
+      const installed = await m.store.installed();
+      const current = new Map(installed.map((c) => [c.type, c.version]));
+      if ([...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0)) n++;
+    }
+    return n;
+  }
+
+  /** Reachable agents not yet on the newest versions seen, with what they have. */
+  async behind(limit = 10): Promise<Array<{ id: string; role: AgentRole; connected: boolean; installed: InstalledComponent[] }>> {
+    const out: Array<{ id: string; role: AgentRole; connected: boolean; installed: InstalledComponent[] }> = [];
+    for (const m of this.members) {
+      if (out.length >= limit) break;
+      if (m.role !== 'normal' && m.role !== 'restarting') continue;
+      const installed = await m.store.installed();
+      const current = new Map(installed.map((c) => [c.type, c.version]));
+      if (![...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0)) {
+        out.push({ id: m.id, role: m.role, connected: m.agent?.connected ?? false, installed });
+      }
+    }
+    return out;
+  }
+
+  roles(): Record<AgentRole, number> {
+    const out: Record<AgentRole, number> = { normal: 0, offline: 0, independent: 0, silent: 0, restarting: 0 };
+    for (const m of this.members) out[m.role]++;
+    return out;
+  }
+
+  /** Clean shutdown: every agent that is up says goodbye. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const m of this.members) if (m.restartTimer) clearTimeout(m.restartTimer);
+    const queue = [...this.members];
+    const worker = async () => {
+      for (let m = queue.shift(); m; m = queue.shift()) await this.stopMember(m, true).catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: 64 }, worker));
+    for (const c of this.connections) await c.close();
+    this.connections = [];
+  }
+}
