@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** A setting is missing or wrong; the message names each offending variable. */
@@ -63,10 +64,24 @@ const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// o
 
 export const configFields = { port, positiveMs, httpUrl };
 
-/** Parses the environment with the service's schema, or throws a ConfigError naming every bad field. */
+/**
+ * Parses the environment with the service's schema, or throws a ConfigError naming every bad field.
+ * Any setting FOO may instead be given as FOO_FILE, the path of a file holding its value (Docker
+ * and Kubernetes secrets, or a key another container wrote); FOO itself wins when both are set.
+ */
 export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty variables (FOO= in a compose file) mean "not set", so defaults apply.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned: Record<string, string> = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  for (const [key, file] of Object.entries(cleaned)) {
+    if (!key.endsWith('_FILE')) continue;
+    const name = key.slice(0, -'_FILE'.length);
+    if (cleaned[name] !== undefined) continue;
+    try {
+      cleaned[name] = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => {
