@@ -40,9 +40,10 @@ COPY --from=build /app/dist ./dist
 # component-download's content-addressed store. Created here and owned by `node` so that a named
 # volume mounted on it starts out writable by the service (Docker copies ownership into a new,
 # empty named volume). The code under /app stays owned by root: read-only for the service.
+# The same for the compose demo's update source and the public key it hands to demo-downloader.
 ENV COMPONENT_STORE_DIR=/var/lib/herald/components
-RUN mkdir -p /var/lib/herald/components \
- && chown -R node:node /var/lib/herald
+RUN mkdir -p /var/lib/herald/components /var/lib/update-source /run/upstream-key \
+ && chown -R node:node /var/lib/herald /var/lib/update-source /run/upstream-key
 
 USER node
 

@@ -402,6 +402,88 @@ describe('docker-compose.yml', () => {
   });
 });
 
+// ---- The demo profile ------------------------------------------------------------------------
+
+/** The `--name=value` flags of a command. */
+function flagsOf(command: string[]): Record<string, string> {
+  return Object.fromEntries(command.filter((a) => a.startsWith('--')).map((a) => [a.slice(2).split('=')[0], a.slice(2).split('=').slice(1).join('=')]));
+}
+
+/** Option names a CLI's parseArgs accepts, read from its source. */
+function cliOptionsOf(file: string): string[] {
+  const source = read(file);
+  const options = /options:\s*\{([\s\S]*?)\n {4}\},/.exec(source)?.[1] ?? '';
+  return [...options.matchAll(/^\s*'?([a-z-]+)'?: \{ type:/gm)].map((m) => m[1]);
+}
+
+describe('docker-compose.yml demo profile', () => {
+  const compose = loadCompose();
+  const demo = ['update-source', 'demo-downloader', 'simulator'];
+  const service = (name: string) => compose.services[name];
+
+  it('adds the update source, a component-download following it and the simulator, all only with --profile demo', () => {
+    for (const name of demo) expect({ name, profiles: service(name)?.profiles }).toEqual({ name, profiles: ['demo'] });
+  });
+
+  it('runs the built CLIs with flags they accept', () => {
+    const cases = [
+      ['update-source', 'apps/update-source/src/main.ts', 'dist/apps/update-source/src/main.js'],
+      ['simulator', 'apps/agent-simulator/src/simulate.ts', 'dist/apps/agent-simulator/src/simulate.js'],
+    ];
+    for (const [name, source, built] of cases) {
+      const command = commandOf(service(name));
+      expect(command.slice(0, 2)).toEqual(['node', built]);
+      expect(existsSync(path.join(root, source))).toBe(true);
+      const accepted = cliOptionsOf(source);
+      expect(accepted.length).toBeGreaterThan(3);
+      for (const flag of Object.keys(flagsOf(command))) expect({ name, flag, known: accepted.includes(flag) }).toEqual({ name, flag, known: true });
+    }
+  });
+
+  it('hands the update source public key to demo-downloader through a shared volume, and points it at the source', () => {
+    const upstream = flagsOf(commandOf(service('update-source')));
+    const env = environmentOf(service('demo-downloader'));
+    const keyFile = env.UPSTREAM_PUBLIC_KEY_FILE;
+    expect(keyFile).toBe(upstream['public-key-out']);
+    const mountOf = (name: string) => namedVolumesOf(service(name), compose).find((m) => keyFile.startsWith(`${m.target}/`));
+    expect(mountOf('update-source')?.source).toBeDefined();
+    expect(mountOf('demo-downloader')?.source).toBe(mountOf('update-source')?.source);
+    const manifest = new URL(env.UPSTREAM_MANIFEST_URL);
+    expect(manifest.hostname).toBe('update-source');
+    expect(manifest.port).toBe(upstream.port);
+    expect(healthcheckCommand(service('update-source'))).toContain(`127.0.0.1:${upstream.port}/manifest.json`);
+    expect(Object.keys(service('demo-downloader').depends_on ?? {})).toContain('update-source');
+  });
+
+  it('configures demo-downloader with settings component-download reads (X_FILE for X), sharing its store and database', () => {
+    const env = environmentOf(service('demo-downloader'));
+    const shape = shapeOf(ComponentDownloadConfig);
+    const unknown = Object.keys(env).filter((key) => !(key in shape) && !(key.endsWith('_FILE') && key.slice(0, -5) in shape));
+    expect(unknown).toEqual([]);
+    const { UPSTREAM_PUBLIC_KEY_FILE: _file, ...rest } = env;
+    const config = loadConfig(ComponentDownloadConfig, { ...rest, UPSTREAM_PUBLIC_KEY: overrides.UPSTREAM_PUBLIC_KEY });
+    const main = loadConfig(ComponentDownloadConfig, environmentOf(service('component-download')));
+    expect(config.COMPONENT_STORE_DIR).toBe(main.COMPONENT_STORE_DIR);
+    const storeOf = (name: string) => namedVolumesOf(service(name), compose).find((m) => config.COMPONENT_STORE_DIR.startsWith(m.target))?.source;
+    expect(storeOf('demo-downloader')).toBe(storeOf('component-download'));
+    expect(env.DATABASE_URL).toBe(environmentOf(service('component-download')).DATABASE_URL);
+    const base = new URL(config.PUBLIC_BASE_URL);
+    expect(base.hostname).toBe('demo-downloader');
+    expect(Number(base.port)).toBe(config.COMPONENT_DOWNLOAD_PORT);
+    expect(healthcheckCommand(service('demo-downloader'))).toContain(`127.0.0.1:${config.COMPONENT_DOWNLOAD_PORT}/health`);
+  });
+
+  it('connects the simulator to the broker the services use, and health-checks the status file it writes', () => {
+    const env = environmentOf(service('simulator'));
+    expect(env.RABBITMQ_URL).toBe(environmentOf(service('agent-presence')).RABBITMQ_URL);
+    const flags = flagsOf(commandOf(service('simulator')));
+    expect(Number(flags.agents)).toBe(500);
+    expect(flags).toHaveProperty('forever');
+    expect(healthcheckCommand(service('simulator'))).toContain(flags['status-file']);
+    expect(Object.keys(service('simulator').depends_on ?? {})).toEqual(expect.arrayContaining(['notification-dispatch', 'agent-presence', 'demo-downloader']));
+  });
+});
+
 // ---- Dockerfile and .dockerignore ------------------------------------------------------------
 
 interface Stage {

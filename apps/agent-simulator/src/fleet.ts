@@ -25,6 +25,8 @@ export interface FleetOptions {
   /** How long a restarting agent stays down, and how long between its restarts (ms ranges). */
   downMs?: [number, number];
   restartEveryMs?: [number, number];
+  /** Versions every reachable agent must reach; added to those seen in update commands. */
+  targets?: Record<string, string>;
   /** Agents set up at the same time while starting. */
   startConcurrency?: number;
 }
@@ -103,7 +105,9 @@ export class Fleet {
   warnings = 0;
   lastWarning: string | null = null;
 
-  constructor(private readonly options: FleetOptions) {}
+  constructor(private readonly options: FleetOptions) {
+    for (const [type, version] of Object.entries(options.targets ?? {})) this.targets.set(type, version);
+  }
 
   get size(): number {
     return this.members.length;

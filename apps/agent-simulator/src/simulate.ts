@@ -1,3 +1,4 @@
+import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Fleet, FleetCounts, expandVersions } from './fleet';
 
@@ -6,7 +7,8 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
   npm run simulate -- [--agents 1000] [--connections N] [--amqp URL] [--prefix sim]
                       [--component virus-pattern=1.0.0..1.0.5 ...]
                       [--offline 0.05] [--independent 0.05] [--silent 0.02] [--restarting 0.05]
-                      [--heartbeat 30000] [--timeout 900] [--forever]
+                      [--heartbeat 30000] [--target virus-pattern=1.0.4 ...]
+                      [--timeout 900] [--forever]
 
 --component   starting versions per type; agents are spread over them ("a..b" counts the
               last part, or a comma list). Default virus-pattern=1.0.0.
@@ -14,8 +16,11 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
 --independent share running in Independent mode
 --silent      share that receive update commands and never acknowledge them
 --restarting  share that crash and come back (new boot id) every 20-60 s
+--target      done only once every reachable agent has at least this version (default: the
+              newest version any update command carried)
 --timeout     give up (exit 1) when the reachable agents are not all up to date after this many
               seconds from the first update command
+--status-file write the counts as JSON to FILE every second (a container health check reads it)
 --forever     keep running after everyone is up to date (for the compose demo); stop with Ctrl-C
 
 Prints a progress line every second and a summary when every reachable agent is up to date
@@ -43,8 +48,10 @@ async function main(): Promise<void> {
       silent: { type: 'string', default: '0.02' },
       restarting: { type: 'string', default: '0.05' },
       heartbeat: { type: 'string', default: '30000' },
+      target: { type: 'string', multiple: true },
       timeout: { type: 'string', default: '900' },
       forever: { type: 'boolean', default: false },
+      'status-file': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -60,6 +67,12 @@ async function main(): Promise<void> {
     if (!type || !versions) throw new Error(`--component is type=versions, not ${spec}`);
     components[type] = expandVersions(versions);
   }
+  const targets: Record<string, string> = {};
+  for (const spec of values.target ?? []) {
+    const [type, version] = spec.split('=');
+    if (!type || !version) throw new Error(`--target is type=version, not ${spec}`);
+    targets[type] = version;
+  }
   const fleet = new Fleet({
     amqpUrl: values.amqp!,
     agents,
@@ -71,6 +84,7 @@ async function main(): Promise<void> {
     restarting: share('restarting', values.restarting),
     components,
     heartbeatIntervalMs: Number(values.heartbeat),
+    targets,
   });
 
   const t0 = Date.now();
@@ -125,6 +139,10 @@ async function main(): Promise<void> {
       if (c.notified > 0 && firstCommandAt === null) firstCommandAt = Date.now();
       const upToDate = await fleet.upToDate();
       const line = progress(c, upToDate);
+      if (values['status-file']) {
+        const status = JSON.stringify({ at: new Date().toISOString(), ...c, upToDate, reachable: fleet.reachable(), targets: Object.fromEntries(fleet.targets) });
+        await writeFile(`${values['status-file']}.tmp`, status).then(() => rename(`${values['status-file']}.tmp`, values['status-file']!)).catch(() => undefined);
+      }
       if (tty) process.stderr.write(`\r${line}\x1b[K`);
       else if (tick++ % 5 === 0) process.stderr.write(`${line}\n`);
       if (stopping || startedAt === null) return;
