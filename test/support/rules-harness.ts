@@ -198,7 +198,8 @@ export class RulesHarness {
         const res = await this.system.http<{ rollouts: RolloutView[] }>('notification-dispatch', 'GET', '/rollouts?limit=100');
         return res.body.rollouts.find((r) => r.component.type === type && r.component.version === version);
       },
-      { what: `the rollout of ${type} ${version}` },
+      // Under load the announcement can take a few seconds to pass through the outbox and queue.
+      { what: `the rollout of ${type} ${version}`, timeoutMs: 30_000 },
     );
   }
 

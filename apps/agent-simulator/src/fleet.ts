@@ -249,6 +249,14 @@ export class Fleet {
     return c;
   }
 
+  ids(): string[] {
+    return this.members.map((m) => m.id);
+  }
+
+  connectedIds(): string[] {
+    return this.members.filter((m) => m.agent?.connected).map((m) => m.id);
+  }
+
   /** Agents the server can update: online (or back after a restart), acknowledging, not Independent. */
   reachable(): number {
     return this.members.filter((m) => m.role === 'normal' || m.role === 'restarting').length;

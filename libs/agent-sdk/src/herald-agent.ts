@@ -66,6 +66,8 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   private model: amqp.ChannelModel | null = null;
   private channel: amqp.ConfirmChannel | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  private starting: Promise<void> | null = null;
+  private stopped = false;
   /** Recent command ids, for de-duplication (the broker delivers at least once). */
   private readonly seenCommands = new Set<string>();
   private readonly results = new Map<string, AgentMessage>();
@@ -96,7 +98,10 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       this.connection.on('warning', (err) => this.emit('warning', err));
       this.ownsConnection = true;
     }
-    await this.connection.attach(this);
+    this.stopped = false;
+    this.starting = this.connection.attach(this);
+    await this.starting;
+    if (this.stopped) return; // stop() came while starting, and cleans up
     const interval = this.options.heartbeatIntervalMs ?? 30_000;
     this.heartbeat = setInterval(() => {
       if (this.channel) void this.send({ type: 'heartbeat', bootId: this.bootId }).catch(() => undefined);
@@ -109,7 +114,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     this.model = model;
     let ch: amqp.ConfirmChannel | null = null;
     try {
-      ch = await model.createConfirmChannel();
+      ch = await within(SETUP_TIMEOUT_MS, model.createConfirmChannel(), 'opening a channel');
       ch.on('error', (err: Error) => this.emit('warning', new Error(`channel closed by the broker: ${err.message}`)));
       const opened = ch;
       ch.on('close', () => {
@@ -120,10 +125,22 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         }
       });
       const queue = agentCommandQueue(this.agentId);
-      await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
-      await ch.bindQueue(queue, Exchanges.agentCommands, this.agentId);
-      await ch.prefetch(8);
-      await ch.consume(queue, (msg) => msg && this.onCommand(opened, msg), { noAck: false });
+      await within(
+        SETUP_TIMEOUT_MS,
+        (async () => {
+          await opened.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
+          await opened.bindQueue(queue, Exchanges.agentCommands, this.agentId);
+          await opened.prefetch(8);
+          await opened.consume(queue, (msg) => msg && this.onCommand(opened, msg), { noAck: false });
+        })(),
+        'declaring its queue',
+      );
+      if (this.stopped) {
+        // stop() ran while this was being set up: leave nothing behind.
+        this.model = null;
+        await closeQuietly(ch);
+        return;
+      }
       this.channel = ch;
       await this.sendOn(ch, {
         type: 'hello',
@@ -136,7 +153,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     } catch (err) {
       this.channel = null;
       this.model = null;
-      await ch?.close().catch(() => undefined);
+      if (ch) await closeQuietly(ch);
       throw new Error(`agent ${this.agentId} could not set up on the connection: ${(err as Error).message}`, { cause: err });
     }
     this.emit('connected');
@@ -311,8 +328,10 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
    * stops as a crashed agent would: its queue goes away and the server hears nothing.
    */
   async stop({ goodbye = true }: { goodbye?: boolean } = {}): Promise<void> {
+    this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    await this.starting?.catch(() => undefined);
     await this.work.catch(() => undefined);
     if (goodbye && this.channel) await this.send({ type: 'goodbye', bootId: this.bootId }).catch(() => undefined);
     const ch = this.channel;
@@ -320,7 +339,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     this.model = null;
     this.connection?.detach(this);
     // Closing the channel cancels the consumer, and the auto-delete queue goes with it.
-    await ch?.close().catch(() => undefined);
+    if (ch) await closeQuietly(ch);
     if (this.ownsConnection) await this.connection?.close();
     this.connection = null;
     this.ownsConnection = false;
@@ -336,4 +355,23 @@ function remember<V>(into: Set<string> | Map<string, V>, key: string, value?: V)
   if (into instanceof Set) into.add(key);
   else into.set(key, value as V);
   if (into.size > REMEMBERED_COMMANDS) into.delete(into.keys().next().value!);
+}
+
+/**
+ * A broker that goes away in the middle of a channel operation can leave it unanswered; an agent
+ * must never wait on one for ever (it would never reconnect or stop).
+ */
+const SETUP_TIMEOUT_MS = 15_000;
+const CLOSE_TIMEOUT_MS = 2_000;
+
+function within<T>(ms: number, work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the broker within ${ms} ms while ${what}`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function closeQuietly(ch: amqp.Channel): Promise<void> {
+  await within(CLOSE_TIMEOUT_MS, ch.close(), 'closing a channel').catch(() => undefined);
 }
