@@ -14,7 +14,7 @@ const usage = `Reference update source for Herald (docs/upstream-protocol.md).
 
 serve --type T --every S also publishes a new pattern release of T every S seconds (and a first
 one at once if T has none): a live upstream for demos. --public-key-out writes the public key
-(PEM) to FILE for a Herald that reads UPSTREAM_PUBLIC_KEY_FILE.
+(base64, as UPSTREAM_PUBLIC_KEY takes it) to FILE for a Herald that reads UPSTREAM_PUBLIC_KEY_FILE.
 publish --pattern evolves a synthetic pattern file from the latest release (records added,
 dropped, changed); without it the release is --size random bytes. --patches N offers
 incremental patches from the N previous releases (0: none).`;

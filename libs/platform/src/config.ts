@@ -66,16 +66,18 @@ export const configFields = { port, positiveMs, httpUrl };
 
 /**
  * Parses the environment with the service's schema, or throws a ConfigError naming every bad field.
- * Any setting FOO may instead be given as FOO_FILE, the path of a file holding its value (Docker
+ * Any setting FOO of the schema may instead be given as FOO_FILE, the path of a file holding its value (Docker
  * and Kubernetes secrets, or a key another container wrote); FOO itself wins when both are set.
  */
 export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty variables (FOO= in a compose file) mean "not set", so defaults apply.
   const cleaned: Record<string, string> = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  // Only for the schema's own settings: the environment holds plenty of other *_FILE variables.
+  const settings = schema instanceof z.ZodObject ? new Set(Object.keys(schema.shape as object)) : new Set<string>();
   for (const [key, file] of Object.entries(cleaned)) {
     if (!key.endsWith('_FILE')) continue;
     const name = key.slice(0, -'_FILE'.length);
-    if (cleaned[name] !== undefined) continue;
+    if (!settings.has(name) || cleaned[name] !== undefined) continue;
     try {
       cleaned[name] = readFileSync(file, 'utf8').trim();
     } catch (err) {

@@ -14,6 +14,10 @@ describe('loadConfig with FOO_FILE', () => {
     expect(loadConfig(schema, { SECRET_FILE: file })).toEqual({ SECRET: 'from-the-file', PORT: 1 });
   });
 
+  it('given *_FILE variables that are not its settings (other tools use the pattern), when loaded, then they are left alone', () => {
+    expect(loadConfig(schema, { SECRET: 'direct', TF_CLI_CONFIG_FILE: path.join(dir, 'nope'), PORT_FILE_FILE: 'x' })).toEqual({ SECRET: 'direct', PORT: 1 });
+  });
+
   it('given both, when loaded, then SECRET itself wins', () => {
     expect(loadConfig(schema, { SECRET: 'direct', SECRET_FILE: file }).SECRET).toBe('direct');
   });
