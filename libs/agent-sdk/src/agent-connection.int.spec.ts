@@ -132,4 +132,21 @@ describe('agents sharing connections', () => {
     await waitFor(() => said('scan-result', stillHere.agentId).length === before + 1, { what: 'a neighbour still answering' });
     expect(connections[1]!.connected).toBe(true);
   });
+
+  it('keeps trying an agent whose queue is still held elsewhere, and attaches it once the queue is free', async () => {
+    // An agent process restarted while its old connection is still open (say, not yet timed out):
+    // the new one cannot take the exclusive queue until the old one lets go.
+    const old = new HeraldAgent({ agentId: 'twice', connection: connections[0], store: new MemoryComponentStore([]), heartbeatIntervalMs: 60_000 });
+    await old.start();
+    const warnings: string[] = [];
+    connections[1]!.on('warning', (e) => warnings.push(e.message));
+    const fresh = new HeraldAgent({ agentId: 'twice', connection: connections[1], store: new MemoryComponentStore([]), heartbeatIntervalMs: 60_000 });
+    await fresh.start();
+    expect(fresh.connected).toBe(false);
+    expect(warnings.join('\n')).toMatch(/RESOURCE_LOCKED|locked/i);
+    await old.stop({ goodbye: false });
+    await waitFor(() => fresh.connected, { what: 'the new agent to take its queue', timeoutMs: 15_000 });
+    await waitFor(() => said('hello', 'twice').some((h) => h.type === 'hello' && h.bootId === fresh.bootId), { what: "the new agent's hello" });
+    await fresh.stop();
+  });
 });

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 
+const ATTACH_RETRY_MS = 2_000;
+
 /** What an AgentConnection needs of each agent it carries. */
 export interface ConnectionMember {
   /** Opens the member's channel on a fresh connection, declares its queue and says hello. */
@@ -64,10 +66,26 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
     return this.members.size;
   }
 
-  /** Adds a member; it attaches now if the connection is up, otherwise on the next connect. */
+  /**
+   * Adds a member; it attaches now if the connection is up, otherwise on the next connect. A
+   * member that fails to attach (a warning) is tried again a few seconds later, and on every
+   * reconnect, until it is detached.
+   */
   async attach(member: ConnectionMember): Promise<void> {
     this.members.add(member);
-    if (this.model) await member.attachTo(this.model);
+    if (this.model) await this.tryAttach(member, this.model);
+  }
+
+  private async tryAttach(member: ConnectionMember, model: amqp.ChannelModel): Promise<void> {
+    try {
+      await member.attachTo(model);
+    } catch (err) {
+      this.emit('warning', err as Error);
+      const retry = setTimeout(() => {
+        if (!this.closed && this.model === model && this.members.has(member)) void this.tryAttach(member, model);
+      }, ATTACH_RETRY_MS + Math.random() * ATTACH_RETRY_MS);
+      retry.unref();
+    }
   }
 
   detach(member: ConnectionMember): void {
@@ -81,7 +99,7 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
     const worker = async () => {
       for (let member = queue.shift(); member; member = queue.shift()) {
         if (this.model !== model || !this.members.has(member)) continue;
-        await member.attachTo(model).catch((err: Error) => this.emit('warning', err));
+        await this.tryAttach(member, model);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.setupConcurrency, queue.length) }, worker));

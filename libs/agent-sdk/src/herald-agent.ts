@@ -87,7 +87,9 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
 
   /**
    * Connects (or joins the shared connection) and says hello; resolves once the agent can receive
-   * commands. After a broker loss it reconnects, declares its queue again and says hello again.
+   * commands, or once a first attempt to set up failed (a `warning`; it keeps trying, and
+   * `connected` tells). After a broker loss it reconnects, declares its queue again and says
+   * hello again.
    */
   async start(): Promise<void> {
     if (this.options.connection) {
