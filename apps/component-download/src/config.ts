@@ -43,6 +43,12 @@ export const ComponentDownloadConfig = BaseConfig.extend({
   DOWNLOAD_SLOTS: z.coerce.number().int().min(1).max(100_000).default(50),
   /** R6: the Retry-After (seconds) sent with a 503 when every slot is taken. */
   DOWNLOAD_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(5),
+  /**
+   * For this long after a version is kept, an agent asking for a patch to it that is not built yet
+   * gets 503 + Retry-After: 1 instead of the full file (patches are built just after the version
+   * is announced); after it, the full file. 0 turns the wait off.
+   */
+  PATCH_WAIT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
 }).refine((c) => !c.UPSTREAM_MANIFEST_URL || c.UPSTREAM_PUBLIC_KEY, {
   message: 'UPSTREAM_PUBLIC_KEY is required with UPSTREAM_MANIFEST_URL (unsigned manifests are never trusted)',
   path: ['UPSTREAM_PUBLIC_KEY'],

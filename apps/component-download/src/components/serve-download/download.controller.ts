@@ -2,11 +2,11 @@ import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DownloadSlotsDto } from '../component.dto';
-import { ComponentType, ComponentVersion, DELTA_FORMAT } from '@herald/contracts';
+import { ComponentType, ComponentVersion, DELTA_FORMAT, compareVersions } from '@herald/contracts';
 import { ApiErrors, Public, RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
-import { ComponentCatalog } from '../component-catalog';
+import { ComponentCatalog, type StoredVersion } from '../component-catalog';
 import { parseParam } from '../params';
 import { ComponentMetrics } from '../component-metrics';
 import { DownloadSlots } from './download-slots';
@@ -57,7 +57,7 @@ export class DownloadController {
   @ApiResponse({ status: 206, description: 'Part of the body, for a Range request (resuming)' })
   @ApiResponse({ status: 400, description: 'Bad type, version or from' })
   @ApiResponse({ status: 404, description: 'No such version on this server' })
-  @ApiResponse({ status: 503, description: 'Every download slot is taken: wait Retry-After seconds (plus jitter) and try again' })
+  @ApiResponse({ status: 503, description: 'Every download slot is taken, or the patch asked for is being built: wait Retry-After seconds (plus jitter) and try again' })
   async download(
     @Param('type') typeParam: string,
     @Param('version') versionParam: string,
@@ -80,6 +80,15 @@ export class DownloadController {
       const stored = await this.catalog.find(type, version);
       if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
       const patch = from ? await this.catalog.findPatch(type, from, version) : undefined;
+      if (from && !patch && (await this.patchComing(stored, from))) {
+        // Agents hear of a version at once; its patches are built just after. Rather than hand
+        // the first wave of a rollout whole files, ask it to come back in a moment.
+        release();
+        this.metrics.refused.inc();
+        res.status(503).setHeader('Retry-After', '1');
+        res.json({ statusCode: 503, message: `the patch from ${from} to ${version} is being built; retry after the given seconds` });
+        return;
+      }
       const body = patch ?? stored;
       const delivery = patch ? 'incremental' : 'full';
       this.metrics.served.inc({ delivery });
@@ -110,4 +119,17 @@ export class DownloadController {
       throw err;
     }
   }
+
+  /**
+   * Whether a patch from `from` to this version should exist in a moment: the version is the
+   * latest and was kept less than PATCH_WAIT_MS ago, and the full file of `from` is held, so the
+   * background pass (PatchMaintainer) builds it.
+   */
+  private async patchComing(stored: StoredVersion, from: string): Promise<boolean> {
+    if (compareVersions(from, stored.version) >= 0 || Date.now() - stored.downloadedAt.getTime() >= this.runtime.config.PATCH_WAIT_MS) return false;
+    const latest = (await this.catalog.latest()).find((v) => v.componentType === stored.componentType);
+    if (latest?.version !== stored.version) return false;
+    return (await this.catalog.find(stored.componentType, from)) !== undefined;
+  }
 }
+
