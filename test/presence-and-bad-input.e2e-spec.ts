@@ -107,6 +107,23 @@ describe('presence and bad input', () => {
     expect((await presence('/agents/p-ghost')).status).toBe(404);
   });
 
+  it('looks again at a heartbeat that arrives before its hello, instead of parking it', async () => {
+    const queue = 'herald.presence.agent-inbound';
+    const retried = async () => {
+      const text = await (await fetch(`${h.system.url('agent-presence')}/metrics`)).text();
+      return Number(new RegExp(`herald_messages_retried_total\\{[^}]*queue="${queue.replace(/\./g, '\\.')}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    };
+    const parkedBefore = await parked(queue);
+    const retriedBefore = await retried();
+    await publishRaw('agent.p-late.heartbeat', { type: 'heartbeat', schemaVersion: 1, messageId: randomUUID(), agentId: 'p-late', sentAt: new Date().toISOString(), bootId: 'b1' });
+    await waitFor(async () => (await retried()) > retriedBefore, { what: 'the early heartbeat to be put back for another look' });
+    await publishRaw('agent.p-late.hello', hello('p-late'));
+    await waitFor(async () => (await presence('/agents/p-late')).status === 200, { what: 'the late hello' });
+    // The heartbeat's last look (up to 3, a second apart) finds the agent: nothing parked.
+    await sleep(3_000);
+    expect(await parked(queue)).toBe(parkedBefore);
+  });
+
   it('parks an acknowledgement from an agent dispatch has never heard of', async () => {
     const queue = 'herald.dispatch.agent-inbound';
     const before = await parked(queue);

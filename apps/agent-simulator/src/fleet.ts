@@ -69,7 +69,7 @@ export function assignRoles(n: number, shares: Partial<Record<Exclude<AgentRole,
   while (roles.length < n) roles.push('normal');
   // Interleave, so every connection carries a mix.
   const out = new Array<AgentRole>(n);
-  const stride = 7919; // a prime larger than any fleet we run, coprime to n unless n is a multiple
+  const stride = 7919; // a prime: coprime to n (so i -> i * stride mod n is a permutation) unless n is a multiple of it
   for (let i = 0; i < n; i++) out[n % stride === 0 ? i : (i * stride) % n] = roles[i]!;
   return out;
 }
@@ -109,13 +109,18 @@ export class Fleet {
     for (const [type, version] of Object.entries(options.targets ?? {})) this.targets.set(type, version);
   }
 
+  /** Connections the agents share: as given, or one per 500 agents. */
+  get connectionCount(): number {
+    return Math.max(1, this.options.connections ?? Math.ceil(this.options.agents / 500));
+  }
+
   get size(): number {
     return this.members.length;
   }
 
   async start(): Promise<void> {
     const o = this.options;
-    const connectionCount = Math.max(1, o.connections ?? Math.ceil(o.agents / 500));
+    const connectionCount = this.connectionCount;
     for (let i = 0; i < connectionCount; i++) {
       const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}` });
       c.on('warning', (err) => this.warn(err));
@@ -259,19 +264,14 @@ export class Fleet {
 
   /** Agents the server can update: online (or back after a restart), acknowledging, not Independent. */
   reachable(): number {
-    return this.members.filter((m) => m.role === 'normal' || m.role === 'restarting').length;
+    return this.members.filter(isReachable).length;
   }
 
   /** How many reachable agents have every component at the newest version seen in a command. */
   async upToDate(): Promise<number> {
     if (this.targets.size === 0) return 0;
     let n = 0;
-    for (const m of this.members) {
-      if (m.role !== 'normal' && m.role !== 'restarting') continue;
-      const installed = await m.store.installed();
-      const current = new Map(installed.map((c) => [c.type, c.version]));
-      if ([...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0)) n++;
-    }
+    for (const m of this.members) if (isReachable(m) && this.reaches(await m.store.installed())) n++;
     return n;
   }
 
@@ -280,14 +280,17 @@ export class Fleet {
     const out: Array<{ id: string; role: AgentRole; connected: boolean; installed: InstalledComponent[] }> = [];
     for (const m of this.members) {
       if (out.length >= limit) break;
-      if (m.role !== 'normal' && m.role !== 'restarting') continue;
+      if (!isReachable(m)) continue;
       const installed = await m.store.installed();
-      const current = new Map(installed.map((c) => [c.type, c.version]));
-      if (![...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0)) {
-        out.push({ id: m.id, role: m.role, connected: m.agent?.connected ?? false, installed });
-      }
+      if (!this.reaches(installed)) out.push({ id: m.id, role: m.role, connected: m.agent?.connected ?? false, installed });
     }
     return out;
+  }
+
+  /** Whether `installed` has every target version (or newer). */
+  private reaches(installed: InstalledComponent[]): boolean {
+    const current = new Map(installed.map((c) => [c.type, c.version]));
+    return [...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0);
   }
 
   roles(): Record<AgentRole, number> {
@@ -309,3 +312,5 @@ export class Fleet {
     this.connections = [];
   }
 }
+
+const isReachable = (m: Member): boolean => m.role === 'normal' || m.role === 'restarting';

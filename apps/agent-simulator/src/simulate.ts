@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     const lines = [
       '',
       `herald-simulator: ${how}`,
-      `  agents      ${c.agents} on ${values.connections ?? Math.ceil(agents / 500)} connections: ${Object.entries(roles).map(([r, n]) => `${r} ${n}`).join(', ')}`,
+      `  agents      ${c.agents} on ${fleet.connectionCount} connections: ${Object.entries(roles).map(([r, n]) => `${r} ${n}`).join(', ')}`,
       `  targets     ${[...fleet.targets].map(([t, v]) => `${t} ${v}`).join(', ') || 'none seen'}`,
       `  started     all agents up and said hello in ${startedAt ? secs(startedAt - t0) : 'n/a'}`,
       `  update      first command ${firstCommandAt ? `${secs(firstCommandAt - t0)} after start` : 'never came'}; ` +

@@ -86,6 +86,8 @@ export class InFlightSlots {
    * same transaction.
    */
   async wake(tx: Tx, max: number): Promise<WokenAttempt[]> {
+    // The common case, nobody waiting, takes no lock (every instance asks every wave).
+    if (!(await tx.one('SELECT 1 FROM in_flight_waiting LIMIT 1'))) return [];
     await this.lock(tx);
     const row = await tx.one<{ used: string; pending: string }>(
       `SELECT (SELECT count(*) FROM in_flight) AS used,
