@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { applyPatchFile, createPatch } from '@herald/contracts';
+import { applyPatchFile, createPatch } from '@herald/delta';
 
 /*
  * One measurement of an in-process candidate, in a process of its own so its peak memory

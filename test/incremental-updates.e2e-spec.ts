@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DirectoryComponentStore, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
-import { applyPatch } from '@herald/contracts';
+import { applyPatch } from '@herald/delta';
 import { HeraldSystem, freePort, waitFor } from '@herald/testing';
 import { FolderUpstream } from '../apps/update-source/src/folder-upstream';
 

@@ -4,7 +4,8 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { applyPatch, applyPatchFile, compareVersions, type InstalledComponent } from '@herald/contracts';
+import { compareVersions, type InstalledComponent } from '@herald/contracts';
+import { applyPatch, applyPatchFile } from '@herald/delta';
 
 /** Where an agent keeps its components. */
 export interface ComponentStore {

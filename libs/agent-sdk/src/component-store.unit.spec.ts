@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { createPatch } from '@herald/contracts';
+import { createPatch } from '@herald/delta';
 import { DigestMismatchError, MemoryComponentStore, SharedComponentContent } from './component-store';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -5,6 +5,5 @@ export * from './integration-events';
 export * from './topology';
 export * from './parse';
 export * from './components';
-export * from './delta';
 export * from './upstream-manifest';
 export * from './json-schema';

@@ -3,7 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
-import { hashFile } from '@herald/contracts';
+import { hashFile } from '@herald/delta';
 
 export type DownloadFailure = 'digest-mismatch' | 'size-mismatch' | 'truncated' | 'download-failed';
 

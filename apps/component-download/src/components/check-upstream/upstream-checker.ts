@@ -5,15 +5,14 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   ComponentVersionAvailable,
-  DELTA_FORMAT,
   Exchanges,
   UpstreamComponent,
   UpstreamManifest,
-  applyPatchFile,
   compareVersions,
   parsePublicKey,
   verifyManifest,
 } from '@herald/contracts';
+import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
 import { CommandHandler, Database, OutboxMessage, RecordedEvent, Tx } from '@herald/event-store';
 import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { composePatches, createPatch } from '@herald/contracts';
+import { composePatches, createPatch } from '@herald/delta';
 
 /** What a build job asks for: a diff of two full files, or two patches joined into one. */
 export type PatchJob = { kind: 'diff'; basePath: string; targetPath: string } | { kind: 'compose'; firstPath: string; secondPath: string };

@@ -2,7 +2,8 @@ import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DownloadSlotsDto } from '../component.dto';
-import { ComponentType, ComponentVersion, DELTA_FORMAT, compareVersions } from '@herald/contracts';
+import { ComponentType, ComponentVersion, compareVersions } from '@herald/contracts';
+import { DELTA_FORMAT } from '@herald/delta';
 import { ApiErrors, Public, RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
