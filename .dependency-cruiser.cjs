@@ -1,6 +1,7 @@
 /**
  * The dependency rules of the codebase (npm run lint checks them):
- * - domain code (deciders and event definitions) imports no framework, ORM or broker client;
+ * - domain code (deciders, event definitions, @herald/domain) reaches no framework, ORM or broker
+ *   client, not even through an index or a type-only import;
  * - libraries never import applications, and applications never import each other;
  * - the agent SDK stands on the contracts alone, so it can ship on its own.
  */
@@ -8,10 +9,12 @@ module.exports = {
   forbidden: [
     {
       name: 'pure-domain',
-      comment: 'Deciders and events are pure: no NestJS, TypeORM, pg or amqplib.',
+      comment:
+        'Deciders and events are pure: nothing they import, directly or through an index (say @herald/event-store), ' +
+        'reaches NestJS, TypeORM, pg, amqplib or Express. Decider and Event come from @herald/domain.',
       severity: 'error',
-      from: { path: '\\.(decider|events)\\.ts$' },
-      to: { path: 'node_modules/(@nestjs|typeorm|pg|amqplib|express)/' },
+      from: { path: ['\\.(decider|events)\\.ts$', '^libs/domain/'] },
+      to: { path: 'node_modules/(@nestjs|typeorm|pg|pg-[a-z-]+|amqplib|express)/', reachable: true },
     },
     {
       name: 'libs-do-not-import-apps',

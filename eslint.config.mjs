@@ -14,7 +14,9 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
-      '@typescript-eslint/consistent-type-imports': 'off',
+      // A type-only import says so, and is erased: nothing is loaded for it at run time. (Files with
+      // decorators are left alone: Nest reads constructor parameter types through their metadata.)
+      '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
       // Libraries are imported by alias (@herald/x), never by a path into another package.
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/libs/*', '../../libs/**', '../../../libs/**'], message: 'import libraries by their @herald/* alias' }] }],

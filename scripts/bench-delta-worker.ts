@@ -1,5 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { applyPatchFile, createPatch } from '@herald/delta';
+// Types only: the module itself is required lazily, as it may be missing or unbuilt.
+import type * as ZstdNapi from 'zstd-napi';
 
 /*
  * One measurement of an in-process candidate, in a process of its own so its peak memory
@@ -28,7 +30,7 @@ const codecs: Record<string, () => Codec> = {
   },
   'zstd-napi (npm, native)': () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const zstd = require('zstd-napi') as typeof import('zstd-napi');
+    const zstd = require('zstd-napi') as typeof ZstdNapi;
     const windowLog = (n: number) => Math.max(20, Math.min(30, Math.ceil(Math.log2(n + 1))));
     return {
       build: (base, target) => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
-import { HeraldSystem, ServiceName, UpstreamFixture, waitFor } from '@herald/testing';
+import type { ServiceName} from '@herald/testing';
+import { HeraldSystem, UpstreamFixture, waitFor } from '@herald/testing';
 import { DashboardPage, launchChromium } from './support/dashboard-page';
 
 jest.setTimeout(180_000);

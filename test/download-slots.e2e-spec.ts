@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { ComponentStore, DigestMismatchError, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
+import type { ComponentStore, HeraldAgentEvents } from '@herald/agent-sdk';
+import { DigestMismatchError, HeraldAgent } from '@herald/agent-sdk';
 import type { InstalledComponent } from '@herald/contracts';
 import { HeraldSystem, UpstreamFixture, waitFor } from '@herald/testing';
 import { initialPatternFile, nextPatternFile } from '../apps/update-source/src/pattern-file';

@@ -3,7 +3,8 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryComponentStore, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
+import type { HeraldAgentEvents } from '@herald/agent-sdk';
+import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
 import { applyPatch } from '@herald/delta';
 import { HeraldSystem, freePort, waitFor } from '@herald/testing';
 import { FolderUpstream } from '../apps/update-source/src/folder-upstream';

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, TestDatabase, TestVhost, createTestDatabase, createTestVhost, freePort, waitFor } from '@herald/testing';
+import type { TestDatabase, TestVhost} from '@herald/testing';
+import { REPO_ROOT, createTestDatabase, createTestVhost, freePort, waitFor } from '@herald/testing';
 
 jest.setTimeout(120_000);
 

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryComponentStore, HeraldAgent, HeraldAgentEvents } from '@herald/agent-sdk';
+import type { HeraldAgentEvents } from '@herald/agent-sdk';
+import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
 import { HeraldSystem, REPO_ROOT, UpstreamFixture, sha256, waitFor } from '@herald/testing';
 
 jest.setTimeout(120_000);

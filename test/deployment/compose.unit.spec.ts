@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { loadConfig } from '@herald/platform';
 import { AgentPresenceConfig } from '../../apps/agent-presence/src/config';
 import { ComponentDownloadConfig } from '../../apps/component-download/src/config';

@@ -1,5 +1,6 @@
 import { sleep } from '@herald/testing';
-import { RulesHarness, TimelineEntry, types } from '../support/rules-harness';
+import type { TimelineEntry} from '../support/rules-harness';
+import { RulesHarness, types } from '../support/rules-harness';
 
 jest.setTimeout(180_000);
 

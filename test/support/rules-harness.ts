@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HeraldAgent, HeraldAgentOptions, MemoryComponentStore } from '@herald/agent-sdk';
+import type { HeraldAgentOptions} from '@herald/agent-sdk';
+import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 import type { InstalledComponent, ScanCommand, UpdateCommand } from '@herald/contracts';
 import { HeraldSystem, UpstreamFixture, waitFor } from '@herald/testing';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { BaseConfig, configFields } from '@herald/platform';
 
 export const AgentPresenceConfig = BaseConfig.extend({

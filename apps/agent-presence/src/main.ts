@@ -2,6 +2,7 @@ import { ServiceRuntime, runService } from '@herald/platform';
 import { agentsProjection } from './agents/agents.projection';
 import { AgentPresenceConfig } from './config';
 import { Agents1764230600000 } from './migrations/1764230600000-agents';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { AgentPresenceModule } from './app.module';
 
 void runService({
@@ -14,7 +15,7 @@ void runService({
       service: 'agent-presence',
       schema: 'agent_presence',
       config,
-      migrations: [Agents1764230600000],
+      migrations: [Agents1764230600000, VersionKeys1764500000000],
       inlineProjections: [agentsProjection],
     }),
   module: (runtime) => AgentPresenceModule.forRoot(runtime),

@@ -1,6 +1,7 @@
 import * as amqp from 'amqplib';
 import { Exchanges } from '@herald/contracts';
-import { TestVhost, createTestVhost, waitFor } from '@herald/testing';
+import type { TestVhost} from '@herald/testing';
+import { createTestVhost, waitFor } from '@herald/testing';
 import { Fleet } from './fleet';
 
 jest.setTimeout(90_000);

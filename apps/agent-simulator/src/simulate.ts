@@ -1,6 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Fleet, FleetCounts, expandVersions } from './fleet';
+import type { FleetCounts} from './fleet';
+import { Fleet, expandVersions } from './fleet';
 
 const usage = `Runs a fleet of simulated Herald agents in one process over a few connections.
 

@@ -4,6 +4,7 @@ import { componentVersionsProjection } from './components/component-versions.pro
 import { ComponentDownloadConfig } from './config';
 import { ComponentVersions1764230500000 } from './migrations/1764230500000-component-versions';
 import { PatchesAndRetention1764400000000 } from './migrations/1764400000000-patches-and-retention';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { ComponentDownloadModule } from './app.module';
 
 let blobs: BlobStore;
@@ -20,7 +21,7 @@ void runService({
       service: 'component-download',
       schema: 'component_download',
       config,
-      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000],
       inlineProjections: [componentVersionsProjection],
     });
   },

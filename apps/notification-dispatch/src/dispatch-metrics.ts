@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { Database, EventStore, RecordedEvent } from '@herald/event-store';
+import { Database, EventStore } from '@herald/event-store';
+import { RecordedEvent } from '@herald/domain';
 import { ServiceMetrics } from '@herald/platform';
 import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
 import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';

@@ -4,6 +4,7 @@ import { Dispatch1764230700000 } from './migrations/1764230700000-dispatch';
 import { InFlight1764230800000 } from './migrations/1764230800000-in-flight';
 import { InFlightWaiting1764231000000 } from './migrations/1764231000000-in-flight-waiting';
 import { RolloutProgress1764230900000 } from './migrations/1764230900000-rollout-progress';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { rolloutProgressProjection } from './rollouts/rollout-progress.projection';
 import { NotificationDispatchModule } from './app.module';
 
@@ -17,7 +18,7 @@ void runService({
       service: 'notification-dispatch',
       schema: 'notification_dispatch',
       config,
-      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000],
+      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000],
       asyncProjections: [rolloutProgressProjection],
     }),
   module: (runtime) => NotificationDispatchModule.forRoot(runtime),

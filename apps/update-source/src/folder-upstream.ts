@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { UpstreamComponent, UpstreamManifest, compareVersions, generateUpstreamKeys, rawPublicKey, signManifest } from '@herald/contracts';
+import type { UpstreamComponent} from '@herald/contracts';
+import { UpstreamManifest, compareVersions, generateUpstreamKeys, rawPublicKey, signManifest } from '@herald/contracts';
 import { DELTA_FORMAT, createPatch } from '@herald/delta';
 import { initialPatternFile, nextPatternFile } from './pattern-file';
 

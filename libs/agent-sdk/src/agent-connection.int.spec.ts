@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import { Exchanges, agentCommandQueue, parseAgentMessage, type AgentMessage, type ScanCommand } from '@herald/contracts';
-import { TestVhost, createTestVhost, waitFor } from '@herald/testing';
+import type { TestVhost} from '@herald/testing';
+import { createTestVhost, waitFor } from '@herald/testing';
 import { AgentConnection, HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 
 jest.setTimeout(60_000);

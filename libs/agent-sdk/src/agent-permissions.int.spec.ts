@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import { Exchanges, agentCommandQueue, parseAgentMessage, type AgentMessage } from '@herald/contracts';
-import { TestVhost, createTestVhost, rabbitmqctl, waitFor } from '@herald/testing';
+import type { TestVhost} from '@herald/testing';
+import { createTestVhost, rabbitmqctl, waitFor } from '@herald/testing';
 import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 
 jest.setTimeout(60_000);

@@ -3,20 +3,22 @@ import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import * as amqp from 'amqplib';
-import {
+import type * as amqp from 'amqplib';
+import type {
   AgentMessage,
   AppliedComponent,
   ComponentTarget,
-  Exchanges,
   ScanCommand,
-  UpdateCommand,
+  UpdateCommand} from '@herald/contracts';
+import {
+  Exchanges,
   agentCommandQueue,
   agentInboundRoutingKey,
   compareVersions,
   parseAgentCommand,
 } from '@herald/contracts';
-import { AgentConnection, ConnectionMember } from './agent-connection';
+import type { ConnectionMember } from './agent-connection';
+import { AgentConnection } from './agent-connection';
 import type { ComponentStore } from './component-store';
 
 export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; error?: string };

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { ByteWriter, DeltaHeader, HEADER_SIZE, MalformedPatchError, Op, decodeHeader, decodeOps, decompress, encodeOps } from './format';
+import type { DeltaHeader, Op} from './format';
+import { ByteWriter, HEADER_SIZE, MalformedPatchError, decodeHeader, decodeOps, decompress, encodeOps } from './format';
 import { assemble } from './create';
 
 /** The base file is not the one the patch was made from. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ByteWriter, DeltaHeader, Op, compress, encodeHeader, encodeOps } from './format';
+import type { DeltaHeader, Op} from './format';
+import { ByteWriter, compress, encodeHeader, encodeOps } from './format';
 
 export interface CreatePatchOptions {
   /** Bytes hashed per base block; a match of about twice this is always found. */

@@ -1,19 +1,9 @@
 import { ExpectedVersionConflictError } from './errors';
 import type { EventStore } from './event-store';
-import { Event, EventMetadata, RecordedEvent } from './events';
+import type { Decider, Event, EventMetadata, RecordedEvent } from '@herald/domain';
 import type { OutboxMessage } from './outbox-message';
-import type { Projection } from './projection';
+import { type AnyProjection, eventsFor } from './projection';
 import type { Tx } from './sql';
-
-/**
- * A pure decision model for one stream: the state folded from its events, and the events a
- * command produces from that state. No I/O, no clock: time and lookups arrive in the command.
- */
-export interface Decider<State, Command, E extends Event> {
-  initialState(): State;
-  evolve(state: State, event: E): State;
-  decide(command: Command, state: State): readonly E[];
-}
 
 export interface HandleOptions<State, E extends Event> {
   /** Messages to publish for the new events, written to the outbox in the same transaction. */
@@ -40,7 +30,7 @@ const RETRYABLE_PG = new Set(['40001', '40P01']); // serialization failure, dead
 export class CommandHandler {
   constructor(
     private readonly store: EventStore,
-    private readonly inline: readonly Projection[] = [],
+    private readonly inline: readonly AnyProjection[] = [],
     private readonly maxRetries = 10,
   ) {}
 
@@ -90,7 +80,7 @@ export class CommandHandler {
     const after = recorded.reduce((s, e) => decider.evolve(s, e), before);
     if (recorded.length > 0) {
       for (const p of this.inline) {
-        const wanted = p.eventTypes ? recorded.filter((e) => p.eventTypes!.includes(e.type)) : recorded;
+        const wanted = eventsFor(p, recorded);
         if (wanted.length > 0) await p.apply(tx, wanted);
       }
       await options.inTransaction?.({ events: recorded, before, after, tx });

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { redactUrl } from '@herald/common';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { Sql, type Tx } from './sql';
 import { EventStore1764230400000 } from './migrations/1764230400000-event-store';
@@ -132,7 +133,7 @@ async function ensureDatabaseAndSchema(options: DatabaseOptions): Promise<void> 
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       if (!RETRYABLE.has(code) || Date.now() + delay > deadline) {
-        throw new DatabaseUnavailableError(`cannot use PostgreSQL at ${redact(options.url)}: ${describe(err)}`);
+        throw new DatabaseUnavailableError(`cannot use PostgreSQL at ${redactUrl(options.url)}: ${describe(err)}`);
       }
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -182,14 +183,4 @@ function describe(err: unknown): string {
   // Node reports a refused dual-stack connect as an AggregateError with an empty message.
   const message = e.message || e.errors?.map((x) => x.message).join('; ') || String(err);
   return e.code && !message.includes(e.code) ? `${e.code} ${message}` : message;
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }

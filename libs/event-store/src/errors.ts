@@ -8,14 +8,3 @@ export class ExpectedVersionConflictError extends Error {
     super(`stream ${streamId} is no longer at version ${expectedVersion}`);
   }
 }
-
-/** A command the current state does not allow. Not retried; the caller maps it to its protocol. */
-export class DomainError extends Error {
-  override name = 'DomainError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}

@@ -1,5 +1,8 @@
-import { Database, EventStore, ExpectedVersionConflictError, Projection, ProjectionRunner, RecordedEvent, START, Tx } from '@herald/event-store';
-import { TestDatabase, createTestDatabase } from '@herald/testing';
+import type { Projection, Tx } from '@herald/event-store';
+import { Database, EventStore, ExpectedVersionConflictError, ProjectionRunner, START } from '@herald/event-store';
+import type { RecordedEvent } from '@herald/domain';
+import type { TestDatabase} from '@herald/testing';
+import { createTestDatabase } from '@herald/testing';
 
 jest.setTimeout(60_000);
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Database } from './database';
+import type { Database } from './database';
 import { ExpectedVersionConflictError } from './errors';
-import { Event, ExpectedVersion, GlobalCursor, RecordedEvent, START, Upcaster } from './events';
+import type { Event, RecordedEvent } from '@herald/domain';
+import type { ExpectedVersion, GlobalCursor, Upcaster } from './events';
+import { START } from './events';
 import type { OutboxMessage } from './outbox-message';
 import type { Tx } from './sql';
 

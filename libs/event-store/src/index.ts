@@ -8,4 +8,3 @@ export * from './outbox';
 export * from './projection';
 export * from './command-handler';
 export * from './housekeeping';
-export * from './polling-loop';

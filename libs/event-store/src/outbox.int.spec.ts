@@ -1,6 +1,7 @@
 import { AmqpClient, Outcome, declareExchanges, declareWorkQueue } from '@herald/messaging';
 import { Database, EventStore, OutboxRelay } from '@herald/event-store';
-import { TestDatabase, TestVhost, createTestDatabase, createTestVhost, runBuilt, waitFor } from '@herald/testing';
+import type { TestDatabase, TestVhost} from '@herald/testing';
+import { createTestDatabase, createTestVhost, runBuilt, waitFor } from '@herald/testing';
 
 jest.setTimeout(60_000);
 

@@ -1,11 +1,8 @@
 import type { EventStore } from './event-store';
 import type { OutboxPublisher } from './outbox-message';
-import { PollingLoop } from './polling-loop';
+import { BackgroundWorker, type WorkerLogger } from '@herald/common';
 
-export interface RelayLogger {
-  warn(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-}
+export type RelayLogger = WorkerLogger;
 
 export interface OutboxRelayOptions {
   pollIntervalMs?: number;
@@ -33,10 +30,9 @@ interface OutboxRow {
  * between confirm and mark republishes the row: consumers de-duplicate by message id.
  * Several instances can relay one outbox: rows are claimed with FOR UPDATE SKIP LOCKED.
  */
-export class OutboxRelay {
-  private readonly loop: PollingLoop;
-  private readonly unsubscribe: () => void;
+export class OutboxRelay extends BackgroundWorker {
   private readonly batchSize: number;
+  private unsubscribe: (() => void) | null = null;
   /** Rows published since start; for metrics. */
   published = 0;
 
@@ -45,26 +41,24 @@ export class OutboxRelay {
     private readonly publisher: OutboxPublisher,
     private readonly options: OutboxRelayOptions = {},
   ) {
+    super({ name: 'outbox-relay', idleMs: options.pollIntervalMs ?? 500, logger: options.logger });
     this.batchSize = options.batchSize ?? 100;
-    this.loop = new PollingLoop(async () => (await this.relayOnce()) === this.batchSize, {
-      idleMs: options.pollIntervalMs ?? 500,
-      onError: (err) => options.logger?.warn({ err: err.message }, 'outbox relay pass failed'),
-    });
-    this.unsubscribe = store.onOutboxWrite(() => this.loop.wake());
   }
 
-  start(): void {
-    this.loop.start();
+  protected async pass(): Promise<boolean> {
+    return (await this.relayOnce()) === this.batchSize;
   }
 
-  async stop(): Promise<void> {
-    this.unsubscribe();
-    await this.loop.stop();
+  /** Starts polling; a committed outbox write wakes the relay at once. */
+  override start(): void {
+    this.unsubscribe ??= this.store.onOutboxWrite(() => this.wake());
+    super.start();
   }
 
-  /** Wakes the relay now instead of at the next poll. */
-  nudge(): void {
-    this.loop.wake();
+  override async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    await super.stop();
   }
 
   /** Publishes one batch of due rows; returns how many were published. */

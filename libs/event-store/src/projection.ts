@@ -1,24 +1,38 @@
 import type { EventStore } from './event-store';
-import { GlobalCursor, RecordedEvent, START } from './events';
+import { BackgroundWorker, type WorkerLogger } from '@herald/common';
+import type { Event, RecordedEvent } from '@herald/domain';
+import type { GlobalCursor} from './events';
+import { START } from './events';
 import type { Tx } from './sql';
-import { PollingLoop } from './polling-loop';
 
-/** A read model built from events. The same code serves live updates and rebuilds. */
-export interface Projection {
+/**
+ * A read model built from events of type E. The same code serves live updates and rebuilds.
+ * Only events whose type is in `eventTypes` reach `apply`, so E names exactly those.
+ */
+export interface Projection<E extends Event = Event> {
   /** Unique per schema; names its checkpoint. */
   readonly name: string;
   /** Event types it reads; others are skipped (the checkpoint still moves past them). */
-  readonly eventTypes?: readonly string[];
+  readonly eventTypes: readonly E['type'][];
   /** Applies events in order, in the transaction that also moves the checkpoint. */
-  apply(tx: Tx, events: readonly RecordedEvent[]): Promise<void>;
+  apply(tx: Tx, events: readonly RecordedEvent<E>[]): Promise<void>;
   /** Empties the read model, for a rebuild from the first event. */
   reset(tx: Tx): Promise<void>;
+}
+
+/** A projection of any event types, as the runners hold them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- apply's parameter is contravariant; each projection checks its own E
+export type AnyProjection = Projection<any>;
+
+/** The events of `events` a projection reads, in order. */
+export function eventsFor<E extends Event>(projection: Projection<E>, events: readonly RecordedEvent[]): RecordedEvent<E>[] {
+  return events.filter((e): e is RecordedEvent<E> => (projection.eventTypes as readonly string[]).includes(e.type));
 }
 
 export interface ProjectionRunnerOptions {
   pollIntervalMs?: number;
   batchSize?: number;
-  logger?: { warn(obj: object, msg?: string): void };
+  logger?: WorkerLogger;
 }
 
 /**
@@ -27,39 +41,31 @@ export interface ProjectionRunnerOptions {
  * projection's checkpoint row is claimed with FOR UPDATE SKIP LOCKED, so one instance applies a
  * batch while the others skip it.
  */
-export class ProjectionRunner {
-  private readonly loop: PollingLoop;
-  private readonly unsubscribe: () => void;
+export class ProjectionRunner extends BackgroundWorker {
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly store: EventStore,
-    private readonly projections: readonly Projection[],
+    private readonly projections: readonly AnyProjection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    this.loop = new PollingLoop(() => this.pass(), {
-      idleMs: options.pollIntervalMs ?? 200,
-      onError: (err) => options.logger?.warn({ err: err.message }, 'projection pass failed'),
-    });
-    // Appends that wrote events usually also wrote outbox rows; reuse that signal to wake up.
-    this.unsubscribe = store.onOutboxWrite(() => this.loop.wake());
+    super({ name: 'projections', idleMs: options.pollIntervalMs ?? 200, logger: options.logger });
   }
 
-  start(): void {
-    this.loop.start();
+  /** Starts polling; appends that wrote events usually also wrote outbox rows, and that signal wakes it. */
+  override start(): void {
+    this.unsubscribe ??= this.store.onOutboxWrite(() => this.wake());
+    super.start();
   }
 
-  async stop(): Promise<void> {
-    this.unsubscribe();
-    await this.loop.stop();
-  }
-
-  /** Wakes the runner now instead of at the next poll. */
-  nudge(): void {
-    this.loop.wake();
+  override async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    await super.stop();
   }
 
   /** One batch for every projection; true when any may have more. A failing one does not stop the others. */
-  private async pass(): Promise<boolean> {
+  protected async pass(): Promise<boolean> {
     let busy = false;
     for (const p of this.projections) {
       try {
@@ -72,7 +78,7 @@ export class ProjectionRunner {
   }
 
   /** Applies the next batch of one projection; true when there may be more to do. */
-  async step(projection: Projection): Promise<boolean> {
+  async step(projection: AnyProjection): Promise<boolean> {
     const batchSize = this.options.batchSize ?? 500;
     return this.store.db.transaction(async (tx) => {
       await tx.exec('INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING', [projection.name]);
@@ -85,7 +91,7 @@ export class ProjectionRunner {
       const cursor: GlobalCursor = { transactionId: cp.transaction_id, globalPosition: String(cp.global_position) };
       const events = await this.store.readAll(cursor, batchSize, tx);
       if (events.length === 0) return false;
-      const wanted = projection.eventTypes ? events.filter((e) => projection.eventTypes!.includes(e.type)) : events;
+      const wanted = eventsFor(projection, events);
       if (wanted.length > 0) await projection.apply(tx, wanted);
       const last = events.at(-1)!;
       await tx.exec(

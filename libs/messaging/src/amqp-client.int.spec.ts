@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { TestVhost, createTestVhost, waitFor } from '@herald/testing';
-import { AmqpClient, BrokerUnavailableError, Headers, InboundMessage, Outcome, declareExchanges, declareWorkQueue, parkingQueueOf } from '@herald/messaging';
+import type { TestVhost} from '@herald/testing';
+import { createTestVhost, waitFor } from '@herald/testing';
+import type { InboundMessage} from '@herald/messaging';
+import { AmqpClient, BrokerUnavailableError, Headers, Outcome, declareExchanges, declareWorkQueue, parkingQueueOf } from '@herald/messaging';
 
 jest.setTimeout(60_000);
 

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
+import { redactUrl } from '@herald/common';
 import { randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError, PublishNotConfirmedError } from './errors';
 import { Headers, attemptOf } from './headers';
-import { Logger, silentLogger } from './logger';
+import type { Logger} from './logger';
+import { silentLogger } from './logger';
 import { Outcome } from './outcome';
 import { declareDelayQueue, parkingQueueOf } from './topology';
 
@@ -521,17 +523,6 @@ function withHeartbeat(url: string, seconds: number): string {
   const u = new URL(url);
   if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(seconds));
   return u.toString();
-}
-
-/** The URL with its password removed, fit for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 /**

@@ -8,7 +8,8 @@ import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { z } from 'zod';
 import { BrokerUnavailableError } from '@herald/messaging';
 import { DatabaseUnavailableError } from '@herald/event-store';
-import { BaseConfig, ConfigError, loadConfig } from './config';
+import type { BaseConfig} from './config';
+import { ConfigError, loadConfig } from './config';
 import type { ServiceRuntime } from './runtime';
 
 export interface ServiceDefinition<C extends BaseConfig> {

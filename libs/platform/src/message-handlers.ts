@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
-import { AgentMessage, IntegrationEvent, parseAgentMessage, parseIntegrationEvent } from '@herald/contracts';
-import { InboundMessage, MessageHandler, Outcome } from '@herald/messaging';
+import type { AgentMessage, IntegrationEvent} from '@herald/contracts';
+import { parseAgentMessage, parseIntegrationEvent } from '@herald/contracts';
+import type { InboundMessage, MessageHandler} from '@herald/messaging';
+import { Outcome } from '@herald/messaging';
 
 /**
  * Wraps a handler of agent messages: the message is validated first (JSON, known type, schema

@@ -1,7 +1,8 @@
 import pino, { type Logger } from 'pino';
 import { AmqpClient, declareExchanges } from '@herald/messaging';
 import { Exchanges } from '@herald/contracts';
-import { CommandHandler, Database, EventStore, EventStoreOptions, Housekeeper, MigrationClass, OutboxRelay, Projection, ProjectionRunner } from '@herald/event-store';
+import type { EventStoreOptions, MigrationClass, Projection} from '@herald/event-store';
+import { CommandHandler, Database, EventStore, Housekeeper, OutboxRelay, ProjectionRunner } from '@herald/event-store';
 import type { BaseConfig } from './config';
 import { ServiceMetrics } from './metrics';
 

@@ -1,4 +1,4 @@
-import type { Decider, Event } from '@herald/event-store';
+import type { Decider, Event } from '@herald/domain';
 
 /**
  * given/when/then for deciders: past events in, one command, expected new events (or error)

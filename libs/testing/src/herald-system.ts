@@ -5,10 +5,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { DashboardProcess, startDashboardProcess } from './dashboard-process';
+import type { DashboardProcess} from './dashboard-process';
+import { startDashboardProcess } from './dashboard-process';
 import { REPO_ROOT } from './processes';
-import { TestDatabase, createTestDatabase } from './postgres';
-import { TestVhost, createTestVhost } from './rabbitmq';
+import type { TestDatabase} from './postgres';
+import { createTestDatabase } from './postgres';
+import type { TestVhost} from './rabbitmq';
+import { createTestVhost } from './rabbitmq';
 import { waitFor } from './wait';
 
 export type ServiceName = 'component-download' | 'notification-dispatch' | 'agent-presence';

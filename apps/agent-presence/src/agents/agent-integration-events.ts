@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { AgentChanged, AgentConnected as AgentConnectedMessage, AgentDisconnected as AgentDisconnectedMessage, Exchanges } from '@herald/contracts';
-import type { OutboxMessage, RecordedEvent } from '@herald/event-store';
+import type { AgentChanged, AgentConnected as AgentConnectedMessage, AgentDisconnected as AgentDisconnectedMessage} from '@herald/contracts';
+import { Exchanges } from '@herald/contracts';
+import type { OutboxMessage } from '@herald/event-store';
+import type { RecordedEvent } from '@herald/domain';
 import type { AgentEvent, AgentState } from './agent.decider';
 
 /** What the other services hear about an agent, one message per new event. */

@@ -1,5 +1,5 @@
 import type { InstalledComponent } from '@herald/contracts';
-import { Decider, Event } from '@herald/event-store';
+import type { Decider, Event } from '@herald/domain';
 
 /*
  * One stream per agent ("agent-<id>"): what the agent told us about itself (hello, goodbye,

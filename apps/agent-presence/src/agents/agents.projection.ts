@@ -1,5 +1,5 @@
-import type { InstalledComponent } from '@herald/contracts';
-import type { Projection, RecordedEvent, Tx } from '@herald/event-store';
+import { type InstalledComponent, versionKey } from '@herald/contracts';
+import type { Projection, Tx } from '@herald/event-store';
 import type { AgentEvent } from './agent.decider';
 
 async function replaceComponents(tx: Tx, agentId: string, components: readonly InstalledComponent[]): Promise<void> {
@@ -7,17 +7,18 @@ async function replaceComponents(tx: Tx, agentId: string, components: readonly I
   for (const c of components) {
     await tx.exec(
       `INSERT INTO agent_components (agent_id, component_type, version, version_key)
-       VALUES ($1, $2, $3, string_to_array($3, '.')::integer[])`,
-      [agentId, c.type, c.version],
+       VALUES ($1, $2, $3, $4::integer[])`,
+      [agentId, c.type, c.version, versionKey(c.version)],
     );
   }
 }
 
 /** The agents table: current status, privileges and components of every agent. */
-export const agentsProjection: Projection = {
+export const agentsProjection: Projection<AgentEvent> = {
   name: 'agents',
-  async apply(tx: Tx, events: readonly RecordedEvent[]) {
-    for (const e of events as readonly RecordedEvent<AgentEvent>[]) {
+  eventTypes: ['AgentConnected', 'AgentDisconnected', 'AgentComponentsReported', 'IndependentPrivilegeChanged'],
+  async apply(tx, events) {
+    for (const e of events) {
       const seq = e.streamPosition;
       switch (e.type) {
         case 'AgentConnected': {

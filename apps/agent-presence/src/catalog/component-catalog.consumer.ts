@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { versionKey } from '@herald/contracts';
 import { Database } from '@herald/event-store';
 import { AmqpClient, Outcome, declareWorkQueue } from '@herald/messaging';
 import { RUNTIME, ServiceRuntime, integrationEventHandler } from '@herald/platform';
@@ -28,10 +29,10 @@ export class ComponentCatalogConsumer implements OnApplicationBootstrap {
           for (const c of event.catalog.length > 0 ? event.catalog : [event.component]) {
             await sql.exec(
               `INSERT INTO latest_components (component_type, version, version_key)
-               VALUES ($1, $2, string_to_array($2, '.')::integer[])
+               VALUES ($1, $2, $3::integer[])
                ON CONFLICT (component_type) DO UPDATE SET version = EXCLUDED.version, version_key = EXCLUDED.version_key
                WHERE latest_components.version_key < EXCLUDED.version_key`,
-              [c.type, c.version],
+              [c.type, c.version, versionKey(c.version)],
             );
           }
         });

@@ -133,7 +133,7 @@ export class ComponentCatalog {
     const rows = await this.db.session((s) =>
       s.rows<PatchRow>(
         `SELECT * FROM component_patches WHERE component_type = $1 AND ($2::text IS NULL OR to_version = $2)
-          ORDER BY string_to_array(to_version, '.')::integer[] DESC, string_to_array(from_version, '.')::integer[] DESC`,
+          ORDER BY to_version_key DESC, from_version_key DESC`,
         [componentType, toVersion ?? null],
       ),
     );

@@ -1,4 +1,5 @@
-import type { Projection, RecordedEvent, Tx } from '@herald/event-store';
+import { versionKey } from '@herald/contracts';
+import type { Projection, Tx } from '@herald/event-store';
 import type { ComponentEvent } from './component.decider';
 import type { UpstreamEvent } from './check-upstream/upstream.decider';
 
@@ -6,18 +7,18 @@ import type { UpstreamEvent } from './check-upstream/upstream.decider';
  * Every kept version and patch and every rejection, queryable by type; updated with the events.
  * Retired fulls and patches leave the tables, so they list what the server can hand out.
  */
-export const componentVersionsProjection: Projection = {
+export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEvent> = {
   name: 'component-versions',
   eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected'],
-  async apply(tx: Tx, events: readonly RecordedEvent[]) {
-    for (const e of events as readonly RecordedEvent<ComponentEvent | UpstreamEvent>[]) {
+  async apply(tx, events) {
+    for (const e of events) {
       switch (e.type) {
         case 'ComponentVersionDownloaded':
           await tx.exec(
             `INSERT INTO component_versions (component_type, version, version_key, sha256, size, source, downloaded_at, patched_from)
-             VALUES ($1, $2, string_to_array($2, '.')::integer[], $3, $4, $5, $6, $7)
+             VALUES ($1, $2, $3::integer[], $4, $5, $6, $7, $8)
              ON CONFLICT (component_type, version) DO NOTHING`,
-            [e.data.componentType, e.data.version, e.data.sha256, e.data.size, e.data.source, e.data.downloadedAt, e.data.patchedFrom ?? null],
+            [e.data.componentType, e.data.version, versionKey(e.data.version), e.data.sha256, e.data.size, e.data.source, e.data.downloadedAt, e.data.patchedFrom ?? null],
           );
           break;
         case 'ComponentDownloadRejected':
@@ -39,9 +40,19 @@ export const componentVersionsProjection: Projection = {
           break;
         case 'ComponentPatchBuilt':
           await tx.exec(
-            `INSERT INTO component_patches (component_type, from_version, to_version, sha256, size, method, built_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-            [e.data.componentType, e.data.fromVersion, e.data.toVersion, e.data.sha256, e.data.size, e.data.method, e.data.builtAt],
+            `INSERT INTO component_patches (component_type, from_version, to_version, from_version_key, to_version_key, sha256, size, method, built_at)
+             VALUES ($1, $2, $3, $4::integer[], $5::integer[], $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+            [
+              e.data.componentType,
+              e.data.fromVersion,
+              e.data.toVersion,
+              versionKey(e.data.fromVersion),
+              versionKey(e.data.toVersion),
+              e.data.sha256,
+              e.data.size,
+              e.data.method,
+              e.data.builtAt,
+            ],
           );
           break;
         case 'ComponentFilesRetired':

@@ -1,4 +1,4 @@
-import { Decider, Event } from '@herald/event-store';
+import type { Decider, Event } from '@herald/domain';
 import { compareVersions, isNewer } from '@herald/contracts';
 
 /*

@@ -1,5 +1,6 @@
 import { DeciderSpec } from '@herald/testing';
-import { ComponentEvent, componentDecider, patchWindow } from './component.decider';
+import type { ComponentEvent} from './component.decider';
+import { componentDecider, patchWindow } from './component.decider';
 
 const spec = DeciderSpec(componentDecider);
 const now = new Date('2026-11-27T10:00:00.000Z');

@@ -1,4 +1,5 @@
-import type { OutboxMessage, RecordedEvent } from '@herald/event-store';
+import type { OutboxMessage } from '@herald/event-store';
+import type { RecordedEvent } from '@herald/domain';
 import type { AgentUpdateState } from './agent-updates.decider';
 import type { AgentUpdateEvent } from './agent-updates.events';
 import { workItem } from './work-messages';

@@ -1,5 +1,6 @@
-import { AppliedComponent, ComponentTarget, InstalledComponent, compareVersions, outdatedComponents } from '@herald/contracts';
-import type { Decider } from '@herald/event-store';
+import type { AppliedComponent, ComponentTarget, InstalledComponent} from '@herald/contracts';
+import { compareVersions, outdatedComponents } from '@herald/contracts';
+import type { Decider } from '@herald/domain';
 import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger } from './agent-updates.events';
 
 /*

@@ -1,6 +1,7 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
-import { AgentUpdateCommand, agentUpdatesDecider, mergeTargets, nextAttempt } from './agent-updates.decider';
+import type { AgentUpdateCommand} from './agent-updates.decider';
+import { agentUpdatesDecider, mergeTargets, nextAttempt } from './agent-updates.decider';
 import type { AgentUpdateEvent, NotificationPolicy } from './agent-updates.events';
 
 const spec = DeciderSpec(agentUpdatesDecider);

@@ -1,5 +1,5 @@
 import type { AppliedComponent, ComponentTarget, InstalledComponent } from '@herald/contracts';
-import { Event } from '@herald/event-store';
+import type { Event } from '@herald/domain';
 
 /*
  * The per-agent stream of notification-dispatch ("agent-<id>"): every decision the server takes

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { CommandHandler, EventMetadata, EventStore, HandleResult, Tx } from '@herald/event-store';
+import { CommandHandler, EventStore, HandleResult, Tx } from '@herald/event-store';
+import { EventMetadata } from '@herald/domain';
 import { agentUpdateWork } from './agent-update-work';
 import { AgentUpdateCommand, AgentUpdateState, agentUpdatesDecider, agentUpdatesStreamId } from './agent-updates.decider';
 import type { AgentUpdateEvent } from './agent-updates.events';

@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { CommandHandler, EventStore, PollingLoop } from '@herald/event-store';
+import { PollingLoop } from '@herald/common';
+import { CommandHandler, EventStore } from '@herald/event-store';
 import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
 import { SettingsService } from '../settings/settings.service';

@@ -1,14 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AgentChanged, AgentConnected, AgentDisconnected, ComponentTarget, InstalledComponent } from '@herald/contracts';
+import { AgentChanged, AgentConnected, AgentDisconnected, ComponentTarget, InstalledComponent, versionKey } from '@herald/contracts';
 import type { Tx } from '@herald/event-store';
+import type { DirectoryAgent } from '../rollouts/rollout.decider';
 
-export interface DirectoryAgent {
-  agentId: string;
-  online: boolean;
-  independentMode: boolean;
-  independentPrivilege: boolean;
-  components: InstalledComponent[];
-}
 
 interface AgentRow {
   agent_id: string;
@@ -64,10 +58,10 @@ export class Directory {
   async applyCatalog(tx: Tx, targets: readonly ComponentTarget[]): Promise<void> {
     for (const t of targets) {
       await tx.exec(
-        `INSERT INTO catalog (component_type, version_key, target) VALUES ($1, string_to_array($2, '.')::integer[], $3::jsonb)
+        `INSERT INTO catalog (component_type, version_key, target) VALUES ($1, $2::integer[], $3::jsonb)
          ON CONFLICT (component_type) DO UPDATE SET version_key = EXCLUDED.version_key, target = EXCLUDED.target, updated_at = now()
          WHERE catalog.version_key < EXCLUDED.version_key`,
-        [t.type, t.version, JSON.stringify(t)],
+        [t.type, versionKey(t.version), JSON.stringify(t)],
       );
     }
   }

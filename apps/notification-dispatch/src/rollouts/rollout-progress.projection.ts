@@ -1,5 +1,5 @@
 import { compareVersions } from '@herald/contracts';
-import type { Projection, RecordedEvent, Tx } from '@herald/event-store';
+import type { Projection, Tx } from '@herald/event-store';
 import type { AgentUpdateEvent } from '../agent-updates/agent-updates.events';
 import type { RolloutStarted } from './rollout.decider';
 
@@ -36,10 +36,23 @@ async function link(tx: Tx, notificationId: string, rolloutId: string, agentId: 
  * notified, acknowledged, updated, failed, given up, scanned). Built asynchronously from the
  * rollout and agent streams; rebuildable from the first event.
  */
-export const rolloutProgressProjection: Projection = {
+export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutStarted> = {
   name: 'rollout-progress',
-  async apply(tx: Tx, events: readonly RecordedEvent[]) {
-    for (const e of events as readonly RecordedEvent<AgentUpdateEvent | RolloutStarted>[]) {
+  eventTypes: [
+    'RolloutStarted',
+    'UpdateTargeted',
+    'NotificationTargetRaised',
+    'AttemptSent',
+    'AttemptFailed',
+    'NotificationAcknowledged',
+    'UpdateCompleted',
+    'UpdateFailed',
+    'NotificationGaveUp',
+    'ScanRequested',
+    'ScanCompleted',
+  ],
+  async apply(tx, events) {
+    for (const e of events) {
       switch (e.type) {
         case 'RolloutStarted': {
           const d = e.data;

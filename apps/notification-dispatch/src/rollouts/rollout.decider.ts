@@ -1,12 +1,21 @@
-import { ComponentTarget, compareVersions, outdatedComponents } from '@herald/contracts';
-import { Decider, Event } from '@herald/event-store';
+import type { ComponentTarget, InstalledComponent} from '@herald/contracts';
+import { compareVersions, outdatedComponents } from '@herald/contracts';
+import type { Decider, Event } from '@herald/domain';
 import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
-import type { DirectoryAgent } from '../directory/directory';
 
 /*
  * One stream per rollout ("rollout-<id>"): a new component version arrived and rule R1 decided
  * whom to notify. What then happens to each agent is in that agent's stream.
  */
+
+/** What R1 needs to know of an agent: dispatch's copy of agent-presence's facts (the directory). */
+export interface DirectoryAgent {
+  agentId: string;
+  online: boolean;
+  independentMode: boolean;
+  independentPrivilege: boolean;
+  components: InstalledComponent[];
+}
 
 export interface RolloutPlan {
   targets: Array<{ agentId: string; components: ComponentTarget[] }>;

@@ -1,7 +1,6 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
-import type { DirectoryAgent } from '../directory/directory';
-import { planRollout, rolloutDecider } from './rollout.decider';
+import { type DirectoryAgent, planRollout, rolloutDecider } from './rollout.decider';
 
 const target = (type: string, version: string): ComponentTarget => ({ type, version, sha256: 'b'.repeat(64), size: 1, url: `http://x/${type}/${version}` });
 const catalog = [target('virus-pattern', '2.0'), target('scan-engine', '9.0')];

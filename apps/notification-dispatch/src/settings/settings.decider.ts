@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Decider, Event } from '@herald/event-store';
+import type { Decider, Event } from '@herald/domain';
 
 /** The event-triggered update settings (rules R1–R4, R6). Defaults are the product's. */
 export const EventTriggeredSettings = z.strictObject({

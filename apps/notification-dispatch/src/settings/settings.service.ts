@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { CommandHandler, EventStore, RecordedEvent, Tx } from '@herald/event-store';
+import { CommandHandler, EventStore, Tx } from '@herald/event-store';
+import { RecordedEvent } from '@herald/domain';
 import { DEFAULT_SETTINGS, EventTriggeredSettings, SETTINGS_STREAM, SettingsChanged, settingsDecider } from './settings.decider';
 import type { NotificationPolicy } from '../agent-updates/agent-updates.events';
 

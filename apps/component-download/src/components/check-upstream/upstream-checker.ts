@@ -13,7 +13,8 @@ import {
   verifyManifest,
 } from '@herald/contracts';
 import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
-import { CommandHandler, Database, OutboxMessage, RecordedEvent, Tx } from '@herald/event-store';
+import { CommandHandler, Database, OutboxMessage, Tx } from '@herald/event-store';
+import { RecordedEvent } from '@herald/domain';
 import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';

@@ -1,4 +1,4 @@
-import { Decider, Event } from '@herald/event-store';
+import type { Decider, Event } from '@herald/domain';
 
 /*
  * The upstream's manifests, one stream ("upstream-manifest"): the highest manifest version

@@ -1,5 +1,6 @@
 import { DeciderSpec } from '@herald/testing';
-import { UpstreamEvent, manifestAccepted, upstreamDecider } from './upstream.decider';
+import type { UpstreamEvent} from './upstream.decider';
+import { manifestAccepted, upstreamDecider } from './upstream.decider';
 
 const spec = DeciderSpec(upstreamDecider);
 const now = new Date('2026-11-27T10:00:00.000Z');

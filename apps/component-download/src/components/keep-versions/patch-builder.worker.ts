@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { PatchJob, runPatchJob } from './patch-builder';
+import type { PatchJob} from './patch-builder';
+import { runPatchJob } from './patch-builder';
 
 // Worker thread entry: builds one patch and hands the bytes back without copying them.
 runPatchJob(workerData as PatchJob).then(

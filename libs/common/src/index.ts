@@ -1,0 +1,6 @@
+/**
+ * Small runtime helpers every Herald library may use: no framework, no database, no broker.
+ */
+export * from './polling-loop';
+export * from './background-worker';
+export * from './redact';
