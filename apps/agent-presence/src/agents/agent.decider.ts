@@ -1,5 +1,5 @@
 import type { InstalledComponent } from '@herald/contracts';
-import type { Decider, Event } from '@herald/domain';
+import { type Decider, type Event, unreachable } from '@herald/domain';
 
 /*
  * One stream per agent ("agent-<id>"): what the agent told us about itself (hello, goodbye,
@@ -94,74 +94,72 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
         return { ...state, components: event.data.components };
       case 'IndependentPrivilegeChanged':
         return { ...state, independentPrivilege: event.data.granted };
-      default: {
-        const unknown: never = event;
-        throw new Error(`unknown event ${JSON.stringify(unknown)}`);
-      }
+      default:
+        return unreachable(event, 'event');
     }
   },
 
-  decide(command, state) {
-    const at = command.now.toISOString();
-    switch (command.type) {
-      case 'RecordHello':
-        return [
-          {
-            type: 'AgentConnected',
-            data: {
-              agentId: command.agentId,
-              bootId: command.bootId,
-              hostname: command.hostname,
-              agentVersion: command.agentVersion,
-              independentMode: command.independentMode,
-              components: command.components,
-              via: 'hello',
-              restarted: state.known && state.bootId !== command.bootId,
-              returning: state.known,
-              at,
-            },
-          },
-        ];
-      case 'RecordHeartbeat':
-        // Only news when we had given the agent up; otherwise it just moves last_seen_at.
-        if (!state.known || state.online) return [];
-        return [
-          {
-            type: 'AgentConnected',
-            data: {
-              agentId: command.agentId,
-              bootId: command.bootId,
-              hostname: state.hostname,
-              agentVersion: '',
-              independentMode: state.independentMode,
-              components: state.components,
-              via: 'heartbeat',
-              restarted: state.bootId !== command.bootId,
-              returning: true,
-              at,
-            },
-          },
-        ];
-      case 'RecordGoodbye':
-        // A goodbye from an earlier boot arriving after the new hello must not take the agent offline.
-        if (!state.online || state.bootId !== command.bootId) return [];
-        return [{ type: 'AgentDisconnected', data: { agentId: command.agentId, reason: 'goodbye', at } }];
-      case 'MarkTimedOut':
-        if (!state.online) return [];
-        return [{ type: 'AgentDisconnected', data: { agentId: command.agentId, reason: 'heartbeat-timeout', at } }];
-      case 'RecordInstalledComponents':
-        if (!state.known || sameComponents(state.components, command.components)) return [];
-        return [{ type: 'AgentComponentsReported', data: { agentId: command.agentId, components: command.components, at } }];
-      case 'SetIndependentPrivilege':
-        if (state.independentPrivilege === command.granted) return [];
-        return [{ type: 'IndependentPrivilegeChanged', data: { agentId: command.agentId, granted: command.granted, by: command.by, at } }];
-      default: {
-        const unknown: never = command;
-        throw new Error(`unknown command ${JSON.stringify(unknown)}`);
-      }
-    }
-  },
+  decide,
 };
+
+type Command<T extends AgentCommand['type']> = Extract<AgentCommand, { type: T }>;
+
+function decide(command: AgentCommand, state: AgentState): AgentEvent[] {
+  switch (command.type) {
+    case 'RecordHello':
+      return recordHello(command, state);
+    case 'RecordHeartbeat':
+      return recordHeartbeat(command, state);
+    case 'RecordGoodbye':
+      return recordGoodbye(command, state);
+    case 'MarkTimedOut':
+      return markTimedOut(command, state);
+    case 'RecordInstalledComponents':
+      return recordInstalledComponents(command, state);
+    case 'SetIndependentPrivilege':
+      return setIndependentPrivilege(command, state);
+    default:
+      return unreachable(command, 'command');
+  }
+}
+
+/** Every hello connects the agent; `restarted` when its boot id changed since we last saw it. */
+function recordHello(command: Command<'RecordHello'>, state: AgentState): AgentEvent[] {
+  const { agentId, bootId, hostname, agentVersion, independentMode, components } = command;
+  const data = { agentId, bootId, hostname, agentVersion, independentMode, components, via: 'hello' as const, restarted: state.known && state.bootId !== bootId, returning: state.known };
+  return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
+}
+
+/** Only news when we had given the agent up; otherwise a heartbeat just moves last_seen_at. */
+function recordHeartbeat(command: Command<'RecordHeartbeat'>, state: AgentState): AgentEvent[] {
+  if (!state.known || state.online) return [];
+  const { agentId, bootId } = command;
+  const { hostname, independentMode, components } = state;
+  const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };
+  return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
+}
+
+/** A goodbye from an earlier boot arriving after the new hello must not take the agent offline. */
+function recordGoodbye(command: Command<'RecordGoodbye'>, state: AgentState): AgentEvent[] {
+  if (!state.online || state.bootId !== command.bootId) return [];
+  return [{ type: 'AgentDisconnected', data: { agentId: command.agentId, reason: 'goodbye', at: command.now.toISOString() } }];
+}
+
+function markTimedOut(command: Command<'MarkTimedOut'>, state: AgentState): AgentEvent[] {
+  if (!state.online) return [];
+  return [{ type: 'AgentDisconnected', data: { agentId: command.agentId, reason: 'heartbeat-timeout', at: command.now.toISOString() } }];
+}
+
+function recordInstalledComponents(command: Command<'RecordInstalledComponents'>, state: AgentState): AgentEvent[] {
+  if (!state.known || sameComponents(state.components, command.components)) return [];
+  return [{ type: 'AgentComponentsReported', data: { agentId: command.agentId, components: command.components, at: command.now.toISOString() } }];
+}
+
+/** R8: an admin grants or revokes the Independent privilege. */
+function setIndependentPrivilege(command: Command<'SetIndependentPrivilege'>, state: AgentState): AgentEvent[] {
+  if (state.independentPrivilege === command.granted) return [];
+  return [{ type: 'IndependentPrivilegeChanged', data: { agentId: command.agentId, granted: command.granted, by: command.by, at: command.now.toISOString() } }];
+}
 
 /** online / offline / independent, as admins see it. */
 export function statusOf(state: Pick<AgentState, 'online' | 'independentMode'>): 'online' | 'offline' | 'independent' {

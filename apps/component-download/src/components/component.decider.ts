@@ -1,4 +1,4 @@
-import type { Decider, Event } from '@herald/domain';
+import { type Decider, type Event, unreachable } from '@herald/domain';
 import { compareVersions, isNewer } from '@herald/contracts';
 
 /*
@@ -153,89 +153,65 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
           patches: state.patches.filter((p) => !patches.has(`${p.fromVersion}>${p.toVersion}`)),
         };
       }
-      default: {
-        const unknown: never = event;
-        throw new Error(`unknown event ${JSON.stringify(unknown)}`);
-      }
+      default:
+        return unreachable(event, 'event');
     }
   },
 
-  decide(command: ComponentCommand, state: ComponentState): ComponentEvent[] {
-    switch (command.type) {
-      case 'RecordVerifiedDownload': {
-        // A second instance that downloaded the same version concurrently records nothing.
-        if (state.latest && !isNewer(command.version, state.latest.version)) return [];
-        return [
-          {
-            type: 'ComponentVersionDownloaded',
-            data: {
-              componentType: command.componentType,
-              version: command.version,
-              sha256: command.sha256,
-              size: command.size,
-              previousVersion: state.latest?.version ?? null,
-              source: command.source,
-              patchedFrom: command.patchedFrom ?? null,
-              downloadedAt: command.now.toISOString(),
-            },
-          },
-        ];
-      }
-      case 'RecordRejectedDownload':
-        // The same refusal on every scheduled check would drown the record; once per version and reason.
-        if (state.rejected.includes(`${command.version}|${command.reason}`)) return [];
-        return [
-          {
-            type: 'ComponentDownloadRejected',
-            data: {
-              componentType: command.componentType,
-              version: command.version,
-              reason: command.reason,
-              detail: command.detail,
-              at: command.now.toISOString(),
-            },
-          },
-        ];
-      case 'RecordPatchBuilt': {
-        // Only patches to the latest version are worth keeping; a race with a newer version drops it.
-        if (!state.latest || state.latest.version !== command.toVersion) return [];
-        if (state.patches.some((p) => p.fromVersion === command.fromVersion && p.toVersion === command.toVersion)) return [];
-        return [
-          {
-            type: 'ComponentPatchBuilt',
-            data: {
-              componentType: command.componentType,
-              fromVersion: command.fromVersion,
-              toVersion: command.toVersion,
-              sha256: command.sha256,
-              size: command.size,
-              method: command.method,
-              builtAt: command.now.toISOString(),
-            },
-          },
-        ];
-      }
-      case 'ApplyRetention': {
-        if (!state.latest) return [];
-        const keep = Math.max(1, command.keepFullVersions);
-        const fulls = [...state.fulls].sort((a, b) => compareVersions(a.version, b.version));
-        const retiredFulls = fulls.slice(0, Math.max(0, fulls.length - keep)).map((f) => f.version);
-        const window = new Set(patchWindow(state, command.patchWindow));
-        const retiredPatches = state.patches
-          .filter((p) => p.toVersion !== state.latest!.version || !window.has(p.fromVersion))
-          .map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
-        if (retiredFulls.length === 0 && retiredPatches.length === 0) return [];
-        return [
-          {
-            type: 'ComponentFilesRetired',
-            data: { componentType: command.componentType, fullVersions: retiredFulls, patches: retiredPatches, at: command.now.toISOString() },
-          },
-        ];
-      }
-      default: {
-        const unknown: never = command;
-        throw new Error(`unknown command ${JSON.stringify(unknown)}`);
-      }
-    }
-  },
+  decide,
 };
+
+type Command<T extends ComponentCommand['type']> = Extract<ComponentCommand, { type: T }>;
+
+function decide(command: ComponentCommand, state: ComponentState): ComponentEvent[] {
+  switch (command.type) {
+    case 'RecordVerifiedDownload':
+      return recordVerifiedDownload(command, state);
+    case 'RecordRejectedDownload':
+      return recordRejectedDownload(command, state);
+    case 'RecordPatchBuilt':
+      return recordPatchBuilt(command, state);
+    case 'ApplyRetention':
+      return applyRetention(command, state);
+    default:
+      return unreachable(command, 'command');
+  }
+}
+
+/** A verified version becomes the latest; a second instance that downloaded it concurrently records nothing. */
+function recordVerifiedDownload(command: Command<'RecordVerifiedDownload'>, state: ComponentState): ComponentEvent[] {
+  if (state.latest && !isNewer(command.version, state.latest.version)) return [];
+  const { componentType, version, sha256, size, source } = command;
+  const data = { componentType, version, sha256, size, previousVersion: state.latest?.version ?? null, source, patchedFrom: command.patchedFrom ?? null, downloadedAt: command.now.toISOString() };
+  return [{ type: 'ComponentVersionDownloaded', data }];
+}
+
+/** The same refusal on every scheduled check would drown the record; once per version and reason. */
+function recordRejectedDownload(command: Command<'RecordRejectedDownload'>, state: ComponentState): ComponentEvent[] {
+  if (state.rejected.includes(`${command.version}|${command.reason}`)) return [];
+  const { componentType, version, reason, detail } = command;
+  return [{ type: 'ComponentDownloadRejected', data: { componentType, version, reason, detail, at: command.now.toISOString() } }];
+}
+
+/** Only patches to the latest version are worth keeping; a race with a newer version drops it. */
+function recordPatchBuilt(command: Command<'RecordPatchBuilt'>, state: ComponentState): ComponentEvent[] {
+  if (!state.latest || state.latest.version !== command.toVersion) return [];
+  if (state.patches.some((p) => p.fromVersion === command.fromVersion && p.toVersion === command.toVersion)) return [];
+  const { componentType, fromVersion, toVersion, sha256, size, method } = command;
+  return [{ type: 'ComponentPatchBuilt', data: { componentType, fromVersion, toVersion, sha256, size, method, builtAt: command.now.toISOString() } }];
+}
+
+/** R5: keep the newest `keepFullVersions` fulls and only the patches from the window to the latest. */
+function applyRetention(command: Command<'ApplyRetention'>, state: ComponentState): ComponentEvent[] {
+  const latest = state.latest;
+  if (!latest) return [];
+  const keep = Math.max(1, command.keepFullVersions);
+  const fulls = [...state.fulls].sort((a, b) => compareVersions(a.version, b.version));
+  const retiredFulls = fulls.slice(0, Math.max(0, fulls.length - keep)).map((f) => f.version);
+  const window = new Set(patchWindow(state, command.patchWindow));
+  const retiredPatches = state.patches
+    .filter((p) => p.toVersion !== latest.version || !window.has(p.fromVersion))
+    .map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
+  if (retiredFulls.length === 0 && retiredPatches.length === 0) return [];
+  return [{ type: 'ComponentFilesRetired', data: { componentType: command.componentType, fullVersions: retiredFulls, patches: retiredPatches, at: command.now.toISOString() } }];
+}

@@ -1,6 +1,6 @@
 import type { AppliedComponent, ComponentTarget, InstalledComponent} from '@herald/contracts';
 import { compareVersions, outdatedComponents } from '@herald/contracts';
-import type { Decider } from '@herald/domain';
+import { type Decider, unreachable } from '@herald/domain';
 import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger } from './agent-updates.events';
 
 /*
@@ -153,169 +153,160 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       }
       case 'TargetSkipped':
         return state;
-      default: {
-        const unknown: never = event;
-        throw new Error(`unknown event ${JSON.stringify(unknown)}`);
-      }
+      default:
+        return unreachable(event, 'event');
     }
   },
 
-  decide(command, state): AgentUpdateEvent[] {
-    const at = command.now.toISOString();
-    const { agentId } = command;
-    const open = state.open;
-    const matches = (notificationId: string) => open !== null && open.notificationId === notificationId;
-
-    /** A failed attempt: resend after the interval, or give up after the last one. */
-    const failed = (o: OpenNotification, attempt: number, reason: 'no-queue' | 'ack-timeout'): AgentUpdateEvent[] => [
-      { type: 'AttemptFailed', data: { agentId, notificationId: o.notificationId, attempt, reason, at } },
-      attempt < o.policy.maxAttempts
-        ? {
-            type: 'ResendScheduled',
-            data: { agentId, notificationId: o.notificationId, nextAttempt: attempt + 1, dueAt: plus(command.now, o.policy.resendIntervalMs), at },
-          }
-        : { type: 'NotificationGaveUp', data: { agentId, notificationId: o.notificationId, attempts: attempt, at } },
-    ];
-
-    switch (command.type) {
-      case 'Target': {
-        const open_ = (): AgentUpdateEvent => ({
-          type: 'UpdateTargeted',
-          data: {
-            agentId,
-            notificationId: command.notificationId,
-            rolloutId: command.rolloutId,
-            trigger: command.trigger,
-            components: command.components,
-            policy: command.policy,
-            at,
-          },
-        });
-        if (!open) return command.components.length > 0 ? [open_()] : [];
-        if (command.trigger === 'reconnect') {
-          if (command.components.length === 0) {
-            // Back and already up to date (it updated some other way): nothing left to deliver.
-            return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
-          }
-          // R2: an update starts at once; a pending resend, an unacknowledged attempt or an update
-          // the restart interrupted is resolved in its favour.
-          if (open.phase !== 'sending') {
-            return [
-              { type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'superseded-by-reconnect', at } },
-              open_(),
-            ];
-          }
-        }
-        // R7: one open notification per agent; a newer version raises its target.
-        const merged = mergeTargets(open.target, command.components);
-        const raised = merged.some((c) => !open.target.some((t) => t.type === c.type && t.version === c.version));
-        return raised
-          ? [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId: command.rolloutId, components: merged, at } }]
-          : [];
-      }
-
-      case 'Skip':
-        return [{ type: 'TargetSkipped', data: { agentId, rolloutId: command.rolloutId, trigger: command.trigger, reason: command.reason, at } }];
-
-      case 'RecordAttemptSent':
-        // Only the attempt that is due counts; a redelivered or superseded send is stale.
-        if (!open || !matches(command.notificationId) || nextAttempt(state) !== command.attempt) return [];
-        return [
-          {
-            type: 'AttemptSent',
-            data: {
-              agentId,
-              notificationId: open.notificationId,
-              attempt: command.attempt,
-              commandId: command.commandId,
-              components: command.components,
-              ackDeadlineAt: plus(command.now, open.policy.ackTimeoutMs),
-              at,
-            },
-          },
-        ];
-
-      case 'RecordAttemptReturned':
-        if (!open || !matches(command.notificationId) || open.phase !== 'awaiting-ack' || open.attempt !== command.attempt) return [];
-        return failed(open, command.attempt, 'no-queue');
-
-      case 'AckDeadlinePassed':
-        if (!open || !matches(command.notificationId) || open.phase !== 'awaiting-ack' || open.attempt !== command.attempt) return [];
-        return failed(open, command.attempt, 'ack-timeout');
-
-      case 'ReportDeadlinePassed':
-        // The agent acknowledged but never reported (it crashed, or lost its report): the update failed.
-        if (!open || !matches(command.notificationId) || open.phase !== 'updating' || open.acknowledgedAttempt !== command.attempt) return [];
-        return [
-          {
-            type: 'UpdateFailed',
-            data: {
-              agentId,
-              notificationId: open.notificationId,
-              error: `no report within ${Math.round(open.policy.reportTimeoutMs / 1000)} s of the acknowledgement`,
-              installed: [],
-              at,
-            },
-          },
-        ];
-
-      case 'RecordAck':
-        // An acknowledgement at any point stops the resends, even one arriving after its timeout.
-        if (!open || !matches(command.notificationId)) return [];
-        if (open.phase !== 'awaiting-ack' && open.phase !== 'awaiting-resend') return [];
-        if (command.attempt < open.roundStart || command.attempt > open.attempt) return [];
-        return [{ type: 'NotificationAcknowledged', data: { agentId, notificationId: open.notificationId, attempt: command.attempt, at } }];
-
-      case 'RecordUpdateResult': {
-        // A report can overtake its acknowledgement (or the acknowledgement was lost): it implies it.
-        if (!open || !matches(command.notificationId) || open.phase === 'sending') return [];
-        const implied: AgentUpdateEvent[] =
-          open.phase === 'updating' ? [] : [{ type: 'NotificationAcknowledged', data: { agentId, notificationId: open.notificationId, attempt: open.attempt, at } }];
-        if (command.outcome === 'failed') {
-          return [
-            ...implied,
-            {
-              type: 'UpdateFailed',
-              data: { agentId, notificationId: open.notificationId, error: command.error ?? 'the agent reported a failure', installed: command.installed, at },
-            },
-          ];
-        }
-        const targetReached = outdatedComponents(command.installed, open.target).length === 0;
-        const events: AgentUpdateEvent[] = [
-          ...implied,
-          {
-            type: 'UpdateCompleted',
-            data: { agentId, notificationId: open.notificationId, components: command.applied, installed: command.installed, targetReached, at },
-          },
-        ];
-        // R3: Scan Now once the event-triggered update is done, never on Independent agents.
-        if (targetReached && open.policy.scanAfterUpdate && !command.independent) {
-          events.push({ type: 'ScanRequested', data: { agentId, notificationId: open.notificationId, scanId: command.scanId, at } });
-        }
-        return events;
-      }
-
-      case 'RecordScanSent':
-        if (state.pendingScans[command.scanId]?.status !== 'requested') return [];
-        return [{ type: 'ScanCommandSent', data: { agentId, scanId: command.scanId, commandId: command.commandId, at } }];
-
-      case 'RecordScanReturned':
-        if (state.pendingScans[command.scanId]?.status !== 'sent') return [];
-        return [{ type: 'ScanCommandFailed', data: { agentId, scanId: command.scanId, reason: 'no-queue', at } }];
-
-      case 'RecordScanResult':
-        if (!state.pendingScans[command.scanId]) return [];
-        return [
-          {
-            type: 'ScanCompleted',
-            data: { agentId, scanId: command.scanId, outcome: command.outcome, threatsFound: command.threatsFound, at },
-          },
-        ];
-
-      default: {
-        const unknown: never = command;
-        throw new Error(`unknown command ${JSON.stringify(unknown)}`);
-      }
-    }
-  },
+  decide,
 };
+
+type Command<T extends AgentUpdateCommand['type']> = Extract<AgentUpdateCommand, { type: T }>;
+
+/** Reads the commands: each goes to the one function that decides it. */
+function decide(command: AgentUpdateCommand, state: AgentUpdateState): AgentUpdateEvent[] {
+  switch (command.type) {
+    case 'Target':
+      return target(command, state);
+    case 'Skip':
+      return skip(command);
+    case 'RecordAttemptSent':
+      return recordAttemptSent(command, state);
+    case 'RecordAttemptReturned':
+      return attemptFailed(command, state, 'no-queue');
+    case 'AckDeadlinePassed':
+      return attemptFailed(command, state, 'ack-timeout');
+    case 'ReportDeadlinePassed':
+      return reportDeadlinePassed(command, state);
+    case 'RecordAck':
+      return recordAck(command, state);
+    case 'RecordUpdateResult':
+      return recordUpdateResult(command, state);
+    case 'RecordScanSent':
+      return recordScanSent(command, state);
+    case 'RecordScanReturned':
+      return recordScanReturned(command, state);
+    case 'RecordScanResult':
+      return recordScanResult(command, state);
+    default:
+      return unreachable(command, 'command');
+  }
+}
+
+/** The open notification, when it is the one `notificationId` names. */
+function openOne(state: AgentUpdateState, notificationId: string): OpenNotification | null {
+  return state.open?.notificationId === notificationId ? state.open : null;
+}
+
+/**
+ * R1/R2 open a notification; R7 raises the target of one already open. On reconnect (R2) an
+ * update starts at once: a pending resend, an unacknowledged attempt or an update the restart
+ * interrupted is resolved in its favour; an agent back and already up to date closes it.
+ */
+function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const { agentId, components } = command;
+  const at = command.now.toISOString();
+  const opened: AgentUpdateEvent = {
+    type: 'UpdateTargeted',
+    data: { agentId, notificationId: command.notificationId, rolloutId: command.rolloutId, trigger: command.trigger, components, policy: command.policy, at },
+  };
+  const open = state.open;
+  if (!open) return components.length > 0 ? [opened] : [];
+  if (command.trigger === 'reconnect' && components.length === 0) {
+    return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
+  }
+  if (command.trigger === 'reconnect' && open.phase !== 'sending') {
+    return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'superseded-by-reconnect', at } }, opened];
+  }
+  const merged = mergeTargets(open.target, components);
+  const raised = merged.some((c) => !open.target.some((t) => t.type === c.type && t.version === c.version));
+  if (!raised) return [];
+  return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId: command.rolloutId, components: merged, at } }];
+}
+
+/** R8: every skip is recorded with its reason. */
+function skip(command: Command<'Skip'>): AgentUpdateEvent[] {
+  const { agentId, rolloutId, trigger, reason } = command;
+  return [{ type: 'TargetSkipped', data: { agentId, rolloutId, trigger, reason, at: command.now.toISOString() } }];
+}
+
+/** Attempt n is recorded before it is published. Only the attempt that is due counts; a redelivered or superseded send is stale. */
+function recordAttemptSent(command: Command<'RecordAttemptSent'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const open = openOne(state, command.notificationId);
+  if (!open || nextAttempt(state) !== command.attempt) return [];
+  const { agentId, attempt, commandId, components } = command;
+  const ackDeadlineAt = plus(command.now, open.policy.ackTimeoutMs);
+  return [{ type: 'AttemptSent', data: { agentId, notificationId: open.notificationId, attempt, commandId, components, ackDeadlineAt, at: command.now.toISOString() } }];
+}
+
+/**
+ * R4: an attempt the broker returned (no live agent queue) or that was not acknowledged in time
+ * failed; the next is due after the resend interval, or the server gives up after the last.
+ */
+function attemptFailed(command: Command<'RecordAttemptReturned' | 'AckDeadlinePassed'>, state: AgentUpdateState, reason: 'no-queue' | 'ack-timeout'): AgentUpdateEvent[] {
+  const open = openOne(state, command.notificationId);
+  if (!open || open.phase !== 'awaiting-ack' || open.attempt !== command.attempt) return [];
+  const { agentId, attempt, now } = command;
+  const { notificationId, policy } = open;
+  const at = now.toISOString();
+  const next: AgentUpdateEvent =
+    attempt < policy.maxAttempts
+      ? { type: 'ResendScheduled', data: { agentId, notificationId, nextAttempt: attempt + 1, dueAt: plus(now, policy.resendIntervalMs), at } }
+      : { type: 'NotificationGaveUp', data: { agentId, notificationId, attempts: attempt, at } };
+  return [{ type: 'AttemptFailed', data: { agentId, notificationId, attempt, reason, at } }, next];
+}
+
+/** The agent acknowledged but never reported (it crashed, or lost its report): the update failed. */
+function reportDeadlinePassed(command: Command<'ReportDeadlinePassed'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const open = openOne(state, command.notificationId);
+  if (!open || open.phase !== 'updating' || open.acknowledgedAttempt !== command.attempt) return [];
+  const error = `no report within ${Math.round(open.policy.reportTimeoutMs / 1000)} s of the acknowledgement`;
+  return [{ type: 'UpdateFailed', data: { agentId: command.agentId, notificationId: open.notificationId, error, installed: [], at: command.now.toISOString() } }];
+}
+
+/** R4: an acknowledgement of this round at any point stops the resends, even one arriving after its timeout. */
+function recordAck(command: Command<'RecordAck'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const open = openOne(state, command.notificationId);
+  if (!open || (open.phase !== 'awaiting-ack' && open.phase !== 'awaiting-resend')) return [];
+  if (command.attempt < open.roundStart || command.attempt > open.attempt) return [];
+  return [{ type: 'NotificationAcknowledged', data: { agentId: command.agentId, notificationId: open.notificationId, attempt: command.attempt, at: command.now.toISOString() } }];
+}
+
+/**
+ * The agent's report. It implies the acknowledgement when it overtook it (or that was lost). A
+ * completed update short of a raised target (R7) opens a new round; one that reached it closes
+ * the notification and, with R3 on, asks a non-Independent agent for Scan Now.
+ */
+function recordUpdateResult(command: Command<'RecordUpdateResult'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const open = openOne(state, command.notificationId);
+  if (!open || open.phase === 'sending') return [];
+  const { agentId, installed } = command;
+  const { notificationId } = open;
+  const at = command.now.toISOString();
+  const implied: AgentUpdateEvent[] = open.phase === 'updating' ? [] : [{ type: 'NotificationAcknowledged', data: { agentId, notificationId, attempt: open.attempt, at } }];
+  if (command.outcome === 'failed') {
+    return [...implied, { type: 'UpdateFailed', data: { agentId, notificationId, error: command.error ?? 'the agent reported a failure', installed, at } }];
+  }
+  const targetReached = outdatedComponents(installed, open.target).length === 0;
+  const completed: AgentUpdateEvent = { type: 'UpdateCompleted', data: { agentId, notificationId, components: command.applied, installed, targetReached, at } };
+  const scan: AgentUpdateEvent[] =
+    targetReached && open.policy.scanAfterUpdate && !command.independent ? [{ type: 'ScanRequested', data: { agentId, notificationId, scanId: command.scanId, at } }] : [];
+  return [...implied, completed, ...scan];
+}
+
+function recordScanSent(command: Command<'RecordScanSent'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  if (state.pendingScans[command.scanId]?.status !== 'requested') return [];
+  return [{ type: 'ScanCommandSent', data: { agentId: command.agentId, scanId: command.scanId, commandId: command.commandId, at: command.now.toISOString() } }];
+}
+
+/** The broker returned the scan command: the agent has no live queue. */
+function recordScanReturned(command: Command<'RecordScanReturned'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  if (state.pendingScans[command.scanId]?.status !== 'sent') return [];
+  return [{ type: 'ScanCommandFailed', data: { agentId: command.agentId, scanId: command.scanId, reason: 'no-queue', at: command.now.toISOString() } }];
+}
+
+function recordScanResult(command: Command<'RecordScanResult'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  if (!state.pendingScans[command.scanId]) return [];
+  const { agentId, scanId, outcome, threatsFound } = command;
+  return [{ type: 'ScanCompleted', data: { agentId, scanId, outcome, threatsFound, at: command.now.toISOString() } }];
+}

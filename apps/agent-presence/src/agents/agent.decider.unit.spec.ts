@@ -1,0 +1,108 @@
+import { DeciderSpec } from '@herald/testing';
+import { type AgentCommand, type AgentEvent, agentDecider, statusOf } from './agent.decider';
+import { stateOf } from '@herald/domain';
+
+const spec = DeciderSpec(agentDecider);
+const now = new Date('2026-11-30T08:00:00.000Z');
+const at = now.toISOString();
+const agentId = 'a1';
+const components = [{ type: 'virus-pattern', version: '1.0' }];
+
+const hello = (bootId = 'boot-1', independentMode = false): Extract<AgentCommand, { type: 'RecordHello' }> => ({
+  type: 'RecordHello',
+  agentId,
+  bootId,
+  hostname: 'host-1',
+  agentVersion: '2.1.0',
+  independentMode,
+  components,
+  now,
+});
+const connected = (bootId = 'boot-1', over: Partial<Extract<AgentEvent, { type: 'AgentConnected' }>['data']> = {}): AgentEvent => ({
+  type: 'AgentConnected',
+  data: { agentId, bootId, hostname: 'host-1', agentVersion: '2.1.0', independentMode: false, components, via: 'hello', restarted: false, returning: false, at, ...over },
+});
+const disconnected = (reason: 'goodbye' | 'heartbeat-timeout'): AgentEvent => ({ type: 'AgentDisconnected', data: { agentId, reason, at } });
+
+describe('agent decider (agent-presence)', () => {
+  describe('hello', () => {
+    it('connects an agent seen for the first time', () => {
+      spec.given([]).when(hello()).then([connected()]);
+    });
+
+    it('marks an agent seen before as returning, and as restarted when its boot id changed', () => {
+      spec.given([connected()]).when(hello('boot-2')).then([connected('boot-2', { returning: true, restarted: true })]);
+      spec.given([connected(), disconnected('goodbye')]).when(hello('boot-1')).then([connected('boot-1', { returning: true, restarted: false })]);
+    });
+
+    it('records the Independent mode the agent reports', () => {
+      spec.given([]).when(hello('boot-1', true)).then([connected('boot-1', { independentMode: true })]);
+    });
+  });
+
+  describe('heartbeat', () => {
+    const heartbeat = (bootId = 'boot-1') => ({ type: 'RecordHeartbeat', agentId, bootId, now }) as const;
+
+    it('is no event while the agent is online (it only moves last_seen_at)', () => {
+      spec.given([connected()]).when(heartbeat()).thenNothing();
+    });
+
+    it('is no event from an agent that never said hello', () => {
+      spec.given([]).when(heartbeat()).thenNothing();
+    });
+
+    it('brings back an agent that was timed out, with what it last reported', () => {
+      spec
+        .given([connected(), disconnected('heartbeat-timeout')])
+        .when(heartbeat('boot-2'))
+        .then([connected('boot-2', { agentVersion: '', via: 'heartbeat', restarted: true, returning: true })]);
+    });
+  });
+
+  describe('goodbye and time-out', () => {
+    it('takes the agent offline on a goodbye from its current boot', () => {
+      spec.given([connected()]).when({ type: 'RecordGoodbye', agentId, bootId: 'boot-1', now }).then([disconnected('goodbye')]);
+    });
+
+    it('ignores a goodbye from an earlier boot that arrives after the new hello', () => {
+      spec.given([connected('boot-1'), connected('boot-2', { returning: true, restarted: true })]).when({ type: 'RecordGoodbye', agentId, bootId: 'boot-1', now }).thenNothing();
+    });
+
+    it('times out an online agent once, and an offline one not at all', () => {
+      spec.given([connected()]).when({ type: 'MarkTimedOut', agentId, now }).then([disconnected('heartbeat-timeout')]);
+      spec.given([connected(), disconnected('goodbye')]).when({ type: 'MarkTimedOut', agentId, now }).thenNothing();
+    });
+  });
+
+  describe('components and privileges', () => {
+    it('records components only when they changed, in any order', () => {
+      const two = [{ type: 'scan-engine', version: '3.0' }, ...components];
+      spec.given([connected()]).when({ type: 'RecordInstalledComponents', agentId, components: [...components], now }).thenNothing();
+      spec.given([connected()]).when({ type: 'RecordInstalledComponents', agentId, components: two, now }).then([{ type: 'AgentComponentsReported', data: { agentId, components: two, at } }]);
+      spec
+        .given([connected(), { type: 'AgentComponentsReported', data: { agentId, components: two, at } }])
+        .when({ type: 'RecordInstalledComponents', agentId, components: [...two].reverse(), now })
+        .thenNothing();
+    });
+
+    it('ignores components reported by an agent it does not know', () => {
+      spec.given([]).when({ type: 'RecordInstalledComponents', agentId, components, now }).thenNothing();
+    });
+
+    it('grants and revokes the Independent privilege, recording who; the same value twice is no change', () => {
+      const granted: AgentEvent = { type: 'IndependentPrivilegeChanged', data: { agentId, granted: true, by: 'alice', at } };
+      spec.given([connected()]).when({ type: 'SetIndependentPrivilege', agentId, granted: true, by: 'alice', now }).then([granted]);
+      spec.given([connected(), granted]).when({ type: 'SetIndependentPrivilege', agentId, granted: true, by: 'bob', now }).thenNothing();
+      spec
+        .given([connected(), granted])
+        .when({ type: 'SetIndependentPrivilege', agentId, granted: false, by: 'bob', now })
+        .then([{ type: 'IndependentPrivilegeChanged', data: { agentId, granted: false, by: 'bob', at } }]);
+    });
+  });
+
+  it('shows an agent as online, independent or offline', () => {
+    expect(statusOf(stateOf(agentDecider, [connected()]))).toBe('online');
+    expect(statusOf(stateOf(agentDecider, [connected('boot-1', { independentMode: true })]))).toBe('independent');
+    expect(statusOf(stateOf(agentDecider, [connected('boot-1', { independentMode: true }), disconnected('goodbye')]))).toBe('offline');
+  });
+});
