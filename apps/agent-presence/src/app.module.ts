@@ -1,22 +1,23 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { RuntimeModule, ServiceRuntime } from '@herald/platform';
-import type { AgentPresenceConfig } from './config';
-import { AgentDirectory } from './agents/agent-directory';
-import { PrivilegesController } from './agents/change-privileges/privileges.controller';
-import { OfflineSweeper } from './agents/detect-offline/offline-sweeper.service';
-import { AgentsController } from './agents/list-agents/agents.controller';
-import { AgentInboundConsumer } from './agents/receive-agent-messages/agent-inbound.consumer';
-import { ComponentCatalogConsumer } from './catalog/component-catalog.consumer';
-import { PresenceMetrics } from './presence-metrics';
+import { Module } from '@nestjs/common';
+import { HeraldServiceModule } from '@herald/platform';
+import { AgentsModule } from './agents/agents.module';
+import { agentsProjection } from './agents/agents.projection';
+import { CatalogModule } from './catalog/catalog.module';
+import { Agents1764230600000 } from './migrations/1764230600000-agents';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
+import { PresenceQueues } from './topology';
 
-@Module({})
-export class AgentPresenceModule {
-  static forRoot(runtime: ServiceRuntime<AgentPresenceConfig>): DynamicModule {
-    return {
-      module: AgentPresenceModule,
-      imports: [RuntimeModule.forRoot(runtime)],
-      controllers: [AgentsController, PrivilegesController],
-      providers: [AgentDirectory, AgentInboundConsumer, ComponentCatalogConsumer, OfflineSweeper, PresenceMetrics],
-    };
-  }
-}
+@Module({
+  imports: [
+    HeraldServiceModule.forRoot({
+      service: 'agent-presence',
+      schema: 'agent_presence',
+      migrations: [Agents1764230600000, VersionKeys1764500000000],
+      inlineProjections: [agentsProjection],
+      queues: () => [PresenceQueues.agentInbound, PresenceQueues.components],
+    }),
+    AgentsModule,
+    CatalogModule,
+  ],
+})
+export class AgentPresenceModule {}

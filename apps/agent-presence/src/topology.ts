@@ -1,16 +1,12 @@
-import { Exchanges } from '@herald/contracts';
-import type { WorkQueueSpec } from '@herald/messaging';
+import { agentMessageQueue, integrationEventQueue } from '@herald/platform';
 
-/** The queues agent-presence consumes. */
+/**
+ * The queues agent-presence consumes. Their bindings follow from the @EventPattern handlers
+ * declared for them (agents/receive-agent-messages, catalog).
+ */
 export const PresenceQueues = {
   /** hello, heartbeat, goodbye and update results from every agent. */
-  agentInbound: {
-    name: 'herald.presence.agent-inbound',
-    bindings: ['hello', 'heartbeat', 'goodbye', 'update-result'].map((t) => ({ exchange: Exchanges.agentInbound, pattern: `agent.*.${t}` })),
-  },
+  agentInbound: agentMessageQueue('herald.presence.agent-inbound', { prefetch: 64 }),
   /** Newly verified component versions, to tell outdated agents from up-to-date ones. */
-  components: {
-    name: 'herald.presence.components',
-    bindings: [{ exchange: Exchanges.events, pattern: 'component.version-available' }],
-  },
-} satisfies Record<string, WorkQueueSpec>;
+  components: integrationEventQueue('herald.presence.components'),
+};

@@ -1,25 +1,26 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { RuntimeModule, ServiceRuntime } from '@herald/platform';
-import type { ComponentDownloadConfig } from './config';
-import { BlobStore } from './components/blob-store';
-import { ComponentCatalog } from './components/component-catalog';
-import { CheckUpstreamController } from './components/check-upstream/check-upstream.controller';
-import { ScheduledCheckService } from './components/check-upstream/scheduled-check.service';
-import { UpstreamChecker } from './components/check-upstream/upstream-checker';
-import { ComponentsController } from './components/list-components/components.controller';
-import { DownloadController } from './components/serve-download/download.controller';
-import { DownloadSlots } from './components/serve-download/download-slots';
-import { PatchMaintainer } from './components/keep-versions/patch-maintainer';
-import { ComponentMetrics } from './components/component-metrics';
+import { Module } from '@nestjs/common';
+import { HeraldServiceModule } from '@herald/platform';
+import { CheckUpstreamModule } from './components/check-upstream/check-upstream.module';
+import { componentVersionsProjection } from './components/component-versions.projection';
+import { KeepVersionsModule } from './components/keep-versions/keep-versions.module';
+import { ListComponentsModule } from './components/list-components/list-components.module';
+import { ServeDownloadModule } from './components/serve-download/serve-download.module';
+import { ComponentVersions1764230500000 } from './migrations/1764230500000-component-versions';
+import { PatchesAndRetention1764400000000 } from './migrations/1764400000000-patches-and-retention';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 
-@Module({})
-export class ComponentDownloadModule {
-  static forRoot(runtime: ServiceRuntime<ComponentDownloadConfig>, blobs: BlobStore): DynamicModule {
-    return {
-      module: ComponentDownloadModule,
-      imports: [RuntimeModule.forRoot(runtime)],
-      controllers: [ComponentsController, CheckUpstreamController, DownloadController],
-      providers: [{ provide: BlobStore, useValue: blobs }, ComponentCatalog, UpstreamChecker, ScheduledCheckService, PatchMaintainer, DownloadSlots, ComponentMetrics],
-    };
-  }
-}
+@Module({
+  imports: [
+    HeraldServiceModule.forRoot({
+      service: 'component-download',
+      schema: 'component_download',
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000],
+      inlineProjections: [componentVersionsProjection],
+    }),
+    CheckUpstreamModule,
+    KeepVersionsModule,
+    ServeDownloadModule,
+    ListComponentsModule,
+  ],
+})
+export class ComponentDownloadModule {}

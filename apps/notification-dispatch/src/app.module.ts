@@ -1,29 +1,35 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { RuntimeModule, ServiceRuntime } from '@herald/platform';
+import { Module } from '@nestjs/common';
+import { HeraldServiceModule } from '@herald/platform';
+import { AgentUpdatesModule } from './agent-updates/agent-updates.module';
 import type { NotificationDispatchConfig } from './config';
-import { AgentRepliesConsumer } from './agent-updates/receive-agent-replies/agent-replies.consumer';
-import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';
-import { AgentUpdates } from './agent-updates/agent-updates.service';
-import { InFlightWaker } from './agent-updates/in-flight-waker.service';
-import { InFlightReaper } from './agent-updates/in-flight-reaper.service';
-import { InFlightSlots } from './agent-updates/in-flight-slots';
-import { TimelineController } from './agent-updates/timeline/timeline.controller';
-import { Directory } from './directory/directory';
+import { DirectoryModule } from './directory/directory.module';
 import { DispatchMetrics } from './dispatch-metrics';
-import { IntegrationEventsConsumer } from './rollouts/integration-events.consumer';
-import { RolloutViews } from './rollouts/rollout-views';
-import { RolloutsController } from './rollouts/rollouts.controller';
-import { SettingsController } from './settings/settings.controller';
-import { SettingsService } from './settings/settings.service';
+import { Dispatch1764230700000 } from './migrations/1764230700000-dispatch';
+import { InFlight1764230800000 } from './migrations/1764230800000-in-flight';
+import { RolloutProgress1764230900000 } from './migrations/1764230900000-rollout-progress';
+import { InFlightWaiting1764231000000 } from './migrations/1764231000000-in-flight-waiting';
+import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
+import { rolloutProgressProjection } from './rollouts/rollout-progress.projection';
+import { RolloutsModule } from './rollouts/rollouts.module';
+import { SettingsModule } from './settings/settings.module';
+import { DispatchQueues } from './topology';
+import { TriggersModule } from './triggers/triggers.module';
 
-@Module({})
-export class NotificationDispatchModule {
-  static forRoot(runtime: ServiceRuntime<NotificationDispatchConfig>): DynamicModule {
-    return {
-      module: NotificationDispatchModule,
-      imports: [RuntimeModule.forRoot(runtime)],
-      controllers: [SettingsController, TimelineController, RolloutsController],
-      providers: [RolloutViews, Directory, SettingsService, InFlightSlots, InFlightReaper, InFlightWaker, AgentUpdates, IntegrationEventsConsumer, WorkConsumer, AgentRepliesConsumer, DispatchMetrics],
-    };
-  }
-}
+@Module({
+  imports: [
+    HeraldServiceModule.forRoot<NotificationDispatchConfig>({
+      service: 'notification-dispatch',
+      schema: 'notification_dispatch',
+      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000],
+      asyncProjections: [rolloutProgressProjection],
+      queues: (config) => [DispatchQueues.integration, DispatchQueues.agentInbound, DispatchQueues.work.withConsume({ prefetch: config.DISPATCH_WORK_PREFETCH })],
+    }),
+    SettingsModule,
+    DirectoryModule,
+    AgentUpdatesModule,
+    TriggersModule,
+    RolloutsModule,
+  ],
+  providers: [DispatchMetrics],
+})
+export class NotificationDispatchModule {}

@@ -3,7 +3,7 @@ import { Database, EventStore } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
 import { ServiceMetrics } from '@herald/platform';
 import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
-import { WorkConsumer } from './agent-updates/send-notifications/work.consumer';
+import { NotificationSender } from './agent-updates/send-notifications/notification-sender';
 
 /**
  * Dispatch's metrics, counted from the decisions this instance commits (every instance counts
@@ -15,7 +15,7 @@ export class DispatchMetrics implements OnModuleInit {
     private readonly metrics: ServiceMetrics,
     private readonly store: EventStore,
     private readonly db: Database,
-    private readonly work: WorkConsumer,
+    private readonly sender: NotificationSender,
   ) {}
 
   onModuleInit(): void {
@@ -28,7 +28,7 @@ export class DispatchMetrics implements OnModuleInit {
     const skipped = m.counter('herald_targets_skipped_total', 'Agents not notified, by reason', ['reason']);
     const updates = m.counter('herald_updates_reported_total', 'Updates agents reported, by outcome', ['outcome']);
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
-    m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.work.deferred));
+    m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.sender.deferred));
     this.store.onAppended((events) => {
       for (const e of events as readonly RecordedEvent<AgentUpdateEvent>[]) {
         switch (e.type) {

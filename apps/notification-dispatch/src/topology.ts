@@ -1,24 +1,20 @@
-import { Exchanges } from '@herald/contracts';
-import type { WorkQueueSpec } from '@herald/messaging';
+import { agentMessageQueue, integrationEventQueue, internalQueue } from '@herald/platform';
+import { WORK_QUEUE, WorkMessage } from './agent-updates/work-messages';
 
-/** The queues notification-dispatch consumes. */
+/**
+ * The queues notification-dispatch consumes. Their bindings follow from the @EventPattern
+ * handlers declared for them (triggers, agent-updates/receive-agent-replies,
+ * agent-updates/send-notifications).
+ */
 export const DispatchQueues = {
   /** New component versions (R1 trigger) and agent presence changes (R2 trigger, directory). */
-  integration: {
-    name: 'herald.dispatch.integration',
-    bindings: [
-      { exchange: Exchanges.events, pattern: 'component.version-available' },
-      { exchange: Exchanges.events, pattern: 'agent.*' },
-    ],
-  },
+  integration: integrationEventQueue('herald.dispatch.integration', { prefetch: 16 }),
   /** Acknowledgements, update results and scan results from agents. */
-  agentInbound: {
-    name: 'herald.dispatch.agent-inbound',
-    bindings: ['ack', 'update-result', 'scan-result'].map((t) => ({ exchange: Exchanges.agentInbound, pattern: `agent.*.${t}` })),
-  },
+  agentInbound: agentMessageQueue('herald.dispatch.agent-inbound', { prefetch: 64 }),
   /**
-   * Internal work: target/skip an agent, send attempt n, check an acknowledgement deadline, send
-   * a scan. Resends and deadlines arrive through its delayed-retry queues (per-queue TTL).
+   * Internal work: target/skip an agent, send attempt n, check an acknowledgement or report
+   * deadline, send a scan. Resends and deadlines arrive through its delayed-retry queues
+   * (per-queue TTL). Its prefetch is DISPATCH_WORK_PREFETCH.
    */
-  work: { name: 'herald.dispatch.work' },
-} satisfies Record<string, WorkQueueSpec>;
+  work: internalQueue(WORK_QUEUE, WorkMessage, 'kind', { retryDelayMs: 1_000 }),
+};

@@ -38,13 +38,17 @@ function parseWith<T>(schema: z.ZodType<T>, knownTypes: ReadonlySet<string>, bod
   return { ok: true, message: parsed.data };
 }
 
-function typesOf(union: z.ZodDiscriminatedUnion): ReadonlySet<string> {
-  return new Set(union.options.map((o) => String((o as z.ZodObject).shape.type.value)));
+function typesOf<T extends string>(union: z.ZodDiscriminatedUnion): readonly T[] {
+  return union.options.map((o) => String((o as z.ZodObject).shape.type.value) as T);
 }
 
-const agentMessageTypes = typesOf(AgentMessage);
-const agentCommandTypes = typesOf(AgentCommand);
-const integrationEventTypes = typesOf(IntegrationEvent);
+/** Every type of message an agent sends. */
+export const AGENT_MESSAGE_TYPES = typesOf<AgentMessage['type']>(AgentMessage);
+/** Every type of integration event between the services. */
+export const INTEGRATION_EVENT_TYPES = typesOf<IntegrationEvent['type']>(IntegrationEvent);
+const agentMessageTypes: ReadonlySet<string> = new Set(AGENT_MESSAGE_TYPES);
+const agentCommandTypes: ReadonlySet<string> = new Set(typesOf(AgentCommand));
+const integrationEventTypes: ReadonlySet<string> = new Set(INTEGRATION_EVENT_TYPES);
 
 /**
  * Validates a message from an agent, including the rule that the agent id in its routing key

@@ -1,3 +1,4 @@
+import { BackgroundWorker, type WorkerLogger } from '@herald/common';
 import type { EventStore } from './event-store';
 
 export interface HousekeepingOptions {
@@ -9,24 +10,21 @@ export interface HousekeepingOptions {
    */
   inboxRetentionMs?: number;
   intervalMs?: number;
+  logger?: WorkerLogger;
 }
 
 /** Deletes published outbox rows and old inbox entries, so neither table grows for ever. */
-export class Housekeeper {
-  private timer: NodeJS.Timeout | null = null;
-
+export class Housekeeper extends BackgroundWorker {
   constructor(
     private readonly store: EventStore,
     private readonly options: HousekeepingOptions = {},
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.runOnce().catch(() => undefined), this.options.intervalMs ?? 60_000);
-    this.timer.unref();
+  ) {
+    super({ name: 'housekeeping', idleMs: options.intervalMs ?? 60_000, logger: options.logger });
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
+  protected async pass(): Promise<boolean> {
+    await this.runOnce();
+    return false;
   }
 
   async runOnce(): Promise<{ outbox: number; inbox: number }> {

@@ -8,3 +8,4 @@ export * from './outbox';
 export * from './projection';
 export * from './command-handler';
 export * from './housekeeping';
+export * from './event-store.module';

@@ -7,7 +7,7 @@ import { Headers, attemptOf } from './headers';
 import type { Logger} from './logger';
 import { silentLogger } from './logger';
 import { Outcome } from './outcome';
-import { declareDelayQueue, parkingQueueOf } from './topology';
+import { declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
 
 export interface AmqpClientOptions {
   /** amqp://user:pass@host:port/vhost */
@@ -109,8 +109,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   private readonly declaredDelayQueues = new Map<string, number>();
   private connection: amqp.RecoveringChannelModel | null = null;
   private model: amqp.ChannelModel | null = null;
-  private publishChannel: Promise<amqp.ConfirmChannel> | null = null;
-  private adminChannel: Promise<amqp.Channel> | null = null;
+  private readonly channels = new Map<'publish' | 'admin', Promise<amqp.Channel>>();
   private closing = false;
   private everConnected = false;
 
@@ -174,8 +173,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       await ch.close().catch(() => undefined);
     }
     this.model = model;
-    this.publishChannel = null;
-    this.adminChannel = null;
+    this.channels.clear();
     this.declaredDelayQueues.clear();
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
@@ -186,8 +184,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
 
   private onDisconnect(err: Error): void {
     this.model = null;
-    this.publishChannel = null;
-    this.adminChannel = null;
+    this.channels.clear();
     for (const c of this.consumers) {
       c.channel = null;
       c.consumerTag = null;
@@ -281,7 +278,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   }
 
   private async ensureDelayQueue(queue: string, delayMs: number): Promise<string> {
-    const name = `${queue}.delay.${delayMs}ms`;
+    const name = delayQueueOf(queue, delayMs);
     const last = this.declaredDelayQueues.get(name);
     // Re-declaring resets the queue's expiry clock, so it cannot expire while in use.
     if (last === undefined || Date.now() - last > DELAY_REDECLARE_MS) {
@@ -432,49 +429,45 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     this.stats.acked++;
   }
 
+  /** The confirm channel every publish goes through; basic.return is matched to its publish here. */
   private getPublishChannel(): Promise<amqp.ConfirmChannel> {
-    const model = this.model;
-    if (!model) return Promise.reject(new BrokerUnavailableError('not connected to RabbitMQ'));
-    if (!this.publishChannel) {
-      const created = model.createConfirmChannel().then((ch) => {
-        ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publish channel error'));
-        ch.on('close', () => {
-          if (this.publishChannel === created) this.publishChannel = null;
-        });
-        ch.on('return', (returned: amqp.Message) => {
-          const id = returned.properties.headers?.[Headers.publishId] as string | undefined;
-          if (id && this.pendingReturns.has(id)) {
-            const fields = returned.fields as unknown as { replyCode: number; replyText: string };
-            this.pendingReturns.set(id, { replyCode: fields.replyCode, replyText: fields.replyText });
-          }
-        });
-        return ch;
-      });
-      created.catch(() => {
-        if (this.publishChannel === created) this.publishChannel = null;
-      });
-      this.publishChannel = created;
-    }
-    return this.publishChannel;
+    return this.sharedChannel('publish', (model) => model.createConfirmChannel(), (ch) =>
+      ch.on('return', (returned: amqp.Message) => {
+        const id = returned.properties.headers?.[Headers.publishId] as string | undefined;
+        if (id && this.pendingReturns.has(id)) {
+          const fields = returned.fields as unknown as { replyCode: number; replyText: string };
+          this.pendingReturns.set(id, { replyCode: fields.replyCode, replyText: fields.replyText });
+        }
+      }),
+    );
   }
 
   private getAdminChannel(): Promise<amqp.Channel> {
+    return this.sharedChannel('admin', (model) => model.createChannel());
+  }
+
+  /**
+   * One long-lived channel per purpose on the current connection, opened on first use and again
+   * after it closed (a channel error, a reconnect).
+   */
+  private sharedChannel<C extends amqp.Channel>(purpose: 'publish' | 'admin', open: (model: amqp.ChannelModel) => Promise<C>, setUp?: (ch: C) => void): Promise<C> {
     const model = this.model;
     if (!model) return Promise.reject(new BrokerUnavailableError('not connected to RabbitMQ'));
-    if (!this.adminChannel) {
-      const created = model.createChannel().then((ch) => {
-        ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'declaration channel error'));
-        ch.on('close', () => {
-          if (this.adminChannel === created) this.adminChannel = null;
-        });
-        return ch;
-      });
-      created.catch(() => {
-        if (this.adminChannel === created) this.adminChannel = null;
-      });
-      this.adminChannel = created;
-    }
-    return this.adminChannel;
+    const existing = this.channels.get(purpose);
+    if (existing) return existing as Promise<C>;
+    const created = open(model).then((ch) => {
+      ch.on('error', (err: Error) => this.log.warn({ err: err.message }, `${purpose} channel error`));
+      ch.on('close', () => this.forgetChannel(purpose, created));
+      setUp?.(ch);
+      return ch;
+    });
+    created.catch(() => this.forgetChannel(purpose, created));
+    this.channels.set(purpose, created);
+    return created;
+  }
+
+  private forgetChannel(purpose: 'publish' | 'admin', channel: Promise<amqp.Channel>): void {
+    if (this.channels.get(purpose) === channel) this.channels.delete(purpose);
   }
 
   /**

@@ -4,3 +4,4 @@ export * from './headers';
 export * from './logger';
 export * from './outcome';
 export * from './topology';
+export * from './transport';

@@ -1,9 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, SetMetadata, UnauthorizedException, createParamDecorator } from '@nestjs/common';
+import { CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException, createParamDecorator } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import type { BaseConfig, TokenList } from './config';
-import { CONFIG } from './tokens';
+import { ServiceConfig, type TokenList } from './config';
 
 /** Who may call an endpoint: anyone, a read-only or admin token, or an admin token only. */
 export type AccessLevel = 'public' | 'read' | 'admin';
@@ -37,7 +36,7 @@ export class TokenGuard implements CanActivate {
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(CONFIG) config: BaseConfig,
+    config: ServiceConfig,
   ) {
     const entries = (list: TokenList, role: 'admin' | 'read') => list.map((t) => ({ name: t.name, role, digest: digest(t.token) }));
     this.known = [...entries(config.ADMIN_TOKENS, 'admin'), ...entries(config.READ_TOKENS, 'read')];

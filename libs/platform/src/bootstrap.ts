@@ -1,16 +1,15 @@
 import 'reflect-metadata';
-import type { DynamicModule } from '@nestjs/common';
+import { Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { z } from 'zod';
-import { BrokerUnavailableError } from '@herald/messaging';
+import { BrokerUnavailableError, connectHeraldTransport } from '@herald/messaging';
 import { DatabaseUnavailableError } from '@herald/event-store';
-import type { BaseConfig} from './config';
-import { ConfigError, loadConfig } from './config';
-import type { ServiceRuntime } from './runtime';
+import { type BaseConfig, ConfigError, loadConfig } from './config';
+import { ServiceConfigModule } from './service.module';
 
 export interface ServiceDefinition<C extends BaseConfig> {
   name: string;
@@ -18,45 +17,56 @@ export interface ServiceDefinition<C extends BaseConfig> {
   description: string;
   configSchema: z.ZodType<C>;
   port(config: C): number;
-  open(config: C): Promise<ServiceRuntime<C>>;
-  module(runtime: ServiceRuntime<C>): DynamicModule;
+  /** The service's root module (it imports HeraldServiceModule.forRoot and its feature modules). */
+  module: Type<unknown>;
 }
 
-export interface RunningService<C extends BaseConfig> {
-  runtime: ServiceRuntime<C>;
+export interface RunningService {
   app: NestExpressApplication;
   port: number;
   stop(): Promise<void>;
 }
 
+/** The root of every service's module tree: its settings, then its own root module. */
+@Module({})
+class ServiceHost {}
+
 /**
- * Starts a service: validated config, database and broker, HTTP, then the background loops.
- * Anything that stops it from starting is reported as one line on stderr, exit code 1.
- * SIGTERM/SIGINT shut it down gracefully: HTTP stops, in-flight messages finish, loops stop.
+ * Starts a service: validated settings, then its modules (database and broker connected, HTTP,
+ * message handlers on Herald's transport, background workers). Anything that stops it from
+ * starting is reported as one line on stderr, exit code 1. SIGTERM/SIGINT shut it down
+ * gracefully: consumers drain, workers stop, HTTP closes, then the connections.
  */
-export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
-  let runtime: ServiceRuntime<C> | undefined;
+export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>): Promise<RunningService> {
+  let app: NestExpressApplication | undefined;
   try {
     const config = loadConfig(def.configSchema);
-    runtime = await def.open(config);
-    const app = await NestFactory.create<NestExpressApplication>(def.module(runtime), { bufferLogs: true });
+    // Errors while the modules start are rethrown to the catch below, which prints one line;
+    // Nest's own report of them (a stack trace) stays in the buffer that is never flushed.
+    app = await NestFactory.create<NestExpressApplication>(
+      { module: ServiceHost, imports: [ServiceConfigModule.forRoot(config), def.module] },
+      { bufferLogs: true, autoFlushLogs: false, abortOnError: false },
+    );
     app.useLogger(app.get(Logger));
+    app.flushLogs();
     app.useBodyParser('json', { limit: '64kb' });
-    setUpOpenApi(app, def, runtime.config);
+    setUpOpenApi(app, def, config);
+    // Message handlers are @EventPattern handlers on HeraldTransport.
+    connectHeraldTransport(app);
+    await app.init();
+    await app.startAllMicroservices();
     const port = def.port(config);
     await app.listen(port, '0.0.0.0');
-    runtime.start();
-    if (config.ADMIN_TOKENS.length === 0) {
-      runtime.logger.warn('no ADMIN_TOKENS configured: every endpoint that changes something answers 401');
-    }
-    runtime.logger.info({ port }, `${def.name} started`);
-    const started = runtime;
+    const log = await app.resolve(PinoLogger);
+    log.setContext(def.name);
+    if (config.ADMIN_TOKENS.length === 0) log.warn('no ADMIN_TOKENS configured: every endpoint that changes something answers 401');
+    log.info({ port }, `${def.name} started`);
+    const started = app;
     let stopping: Promise<void> | null = null;
     const stop = () =>
       (stopping ??= (async () => {
-        started.logger.info(`${def.name} shutting down`);
-        await app.close();
-        await started.stop();
+        log.info(`${def.name} shutting down`);
+        await started.close();
       })());
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
@@ -69,11 +79,11 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
         );
       });
     }
-    return { runtime, app, port, stop };
+    return { app, port, stop };
   } catch (err) {
     const expected = err instanceof ConfigError || err instanceof BrokerUnavailableError || err instanceof DatabaseUnavailableError;
     process.stderr.write(`${def.name}: ${expected ? (err as Error).message : `failed to start: ${(err as Error).stack}`}\n`);
-    await runtime?.stop().catch(() => undefined);
+    await app?.close().catch(() => undefined);
     process.exit(1);
   }
 }

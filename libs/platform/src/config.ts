@@ -59,6 +59,13 @@ export const BaseConfig = z.object({
 });
 export type BaseConfig = z.infer<typeof BaseConfig>;
 
+/**
+ * The injection token of a service's validated settings (loaded once, at start-up). As a type it
+ * is the settings every service has; a service injects its own full settings with
+ * `@Inject(ServiceConfig) private readonly config: NotificationDispatchConfig`.
+ */
+export abstract class ServiceConfig extends (class {} as unknown as abstract new () => BaseConfig) {}
+
 /** An http(s) URL; z.url() alone would accept "localhost:3001" (scheme "localhost:") or file://. */
 const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 

@@ -1,9 +1,10 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { Database, OutboxRelay } from '@herald/event-store';
+import { AmqpClient } from '@herald/messaging';
 import { Public } from './auth';
-import { RUNTIME } from './tokens';
-import type { ServiceRuntime } from './runtime';
+import { ServiceConfig } from './config';
 
 /**
  * GET /health: 200 only while the database answers and the broker connection is up (what a
@@ -18,7 +19,10 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime,
+    private readonly db: Database,
+    private readonly amqp: AmqpClient,
+    private readonly relay: OutboxRelay,
+    private readonly config: ServiceConfig,
   ) {}
 
   @Get()
@@ -35,19 +39,19 @@ export class HealthController {
 
   private async database() {
     const db = this.indicators.check('database');
-    return (await this.runtime.db.isHealthy()) ? db.up() : db.down({ message: 'PostgreSQL does not answer' });
+    return (await this.db.isHealthy()) ? db.up() : db.down({ message: 'PostgreSQL does not answer' });
   }
 
   private broker() {
     const broker = this.indicators.check('broker');
-    return this.runtime.amqp.isConnected ? broker.up() : broker.down({ message: 'not connected to RabbitMQ' });
+    return this.amqp.isConnected ? broker.up() : broker.down({ message: 'not connected to RabbitMQ' });
   }
 
   private async outbox() {
     const outbox = this.indicators.check('outbox');
-    const bound = this.runtime.config.READY_MAX_OUTBOX_LAG_MS;
+    const bound = this.config.READY_MAX_OUTBOX_LAG_MS;
     try {
-      const lag = await this.runtime.relay.lag();
+      const lag = await this.relay.lag();
       const data = { pending: lag.pending, oldestAgeMs: lag.oldestAgeMs, boundMs: bound };
       return lag.oldestAgeMs <= bound ? outbox.up(data) : outbox.down({ ...data, message: 'outbox messages are not getting out' });
     } catch {

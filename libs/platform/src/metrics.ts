@@ -1,6 +1,7 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AmqpClient } from '@herald/messaging';
-import type { OutboxRelay, ProjectionRunner } from '@herald/event-store';
+import { AmqpClient } from '@herald/messaging';
+import { OutboxRelay, ProjectionRunner } from '@herald/event-store';
 
 /** The code of a reason written "<code>: <detail>", safe as a metric label. */
 export function reasonCode(reason: string): string {
@@ -35,21 +36,32 @@ export class ServiceMetrics {
       ...(collect ? { async collect(this: Gauge<L>) { await collect(this); } } : {}),
     });
   }
+}
 
-  /** Metrics of the broker connection, the outbox and the projections. */
-  observeInfrastructure(amqp: AmqpClient, relay: OutboxRelay, projections: ProjectionRunner): void {
-    const parked = this.counter('herald_messages_parked_total', 'Messages moved to a parking queue, by queue and reason code', ['queue', 'reason']);
-    const retried = this.counter('herald_messages_retried_total', 'Messages sent to a delayed-retry queue', ['queue']);
-    const returned = this.counter('herald_messages_returned_total', 'Mandatory publishes no queue took', ['exchange']);
-    const reconnects = this.counter('herald_broker_reconnects_total', 'Times the broker connection was re-established');
+/** Metrics every service has: the broker connection, the outbox and the projections. */
+@Injectable()
+export class InfrastructureMetrics implements OnModuleInit {
+  constructor(
+    private readonly metrics: ServiceMetrics,
+    private readonly amqp: AmqpClient,
+    private readonly relay: OutboxRelay,
+    private readonly projections: ProjectionRunner,
+  ) {}
+
+  onModuleInit(): void {
+    const { metrics: m, amqp, relay, projections } = this;
+    const parked = m.counter('herald_messages_parked_total', 'Messages moved to a parking queue, by queue and reason code', ['queue', 'reason']);
+    const retried = m.counter('herald_messages_retried_total', 'Messages sent to a delayed-retry queue', ['queue']);
+    const returned = m.counter('herald_messages_returned_total', 'Mandatory publishes no queue took', ['exchange']);
+    const reconnects = m.counter('herald_broker_reconnects_total', 'Times the broker connection was re-established');
     amqp.on('parked', (queue, reason) => parked.inc({ queue, reason: reasonCode(reason) }));
     amqp.on('retried', (queue) => retried.inc({ queue }));
     amqp.on('returned', (exchange) => returned.inc({ exchange: exchange || '(default)' }));
     amqp.on('connected', () => amqp.stats.reconnects > 0 && reconnects.inc());
-    this.gauge('herald_broker_connected', '1 while connected to RabbitMQ', [], async (g) => g.set(amqp.isConnected ? 1 : 0));
-    this.gauge('herald_outbox_pending', 'Outbox messages not yet published', [], async (g) => g.set((await relay.lag()).pending));
-    this.gauge('herald_outbox_lag_seconds', 'Age of the oldest unpublished outbox message', [], async (g) => g.set((await relay.lag()).oldestAgeMs / 1000));
-    this.gauge('herald_projection_lag_events', 'Events an asynchronous projection has not applied yet', ['projection'], async (g) => {
+    m.gauge('herald_broker_connected', '1 while connected to RabbitMQ', [], async (g) => g.set(amqp.isConnected ? 1 : 0));
+    m.gauge('herald_outbox_pending', 'Outbox messages not yet published', [], async (g) => g.set((await relay.lag()).pending));
+    m.gauge('herald_outbox_lag_seconds', 'Age of the oldest unpublished outbox message', [], async (g) => g.set((await relay.lag()).oldestAgeMs / 1000));
+    m.gauge('herald_projection_lag_events', 'Events an asynchronous projection has not applied yet', ['projection'], async (g) => {
       g.reset();
       for (const [projection, behind] of Object.entries(await projections.lag())) g.set({ projection }, behind);
     });

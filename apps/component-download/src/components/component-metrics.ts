@@ -1,27 +1,15 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import { ServiceMetrics } from '@herald/platform';
-import { DownloadSlots } from './serve-download/download-slots';
 
-/** R6 download slots (read at scrape time), downloads served by delivery, refusals by reason. */
+/** Upstream downloads and manifests refused, by reason. */
 @Injectable()
 export class ComponentMetrics implements OnModuleInit {
-  served!: Counter<'delivery'>;
-  refused!: Counter;
-  bytes!: Counter<'delivery'>;
   rejections!: Counter<'reason'>;
 
-  constructor(
-    private readonly metrics: ServiceMetrics,
-    private readonly slots: DownloadSlots,
-  ) {}
+  constructor(private readonly metrics: ServiceMetrics) {}
 
   onModuleInit(): void {
-    this.metrics.gauge('herald_download_slots', 'Downloads this instance serves at once (DOWNLOAD_SLOTS)', [], async (g) => g.set(this.slots.size));
-    this.metrics.gauge('herald_download_slots_in_use', 'Downloads being served now', [], async (g) => g.set(this.slots.stats().inUse));
-    this.refused = this.metrics.counter('herald_downloads_refused_total', 'Download requests answered 503 because every slot was taken');
-    this.served = this.metrics.counter('herald_downloads_served_total', 'Downloads started for agents, by delivery (full or incremental)', ['delivery']);
-    this.bytes = this.metrics.counter('herald_download_bytes_total', 'Bytes sent to agents, by delivery (incremental patches or full files)', ['delivery']);
     this.rejections = this.metrics.counter('herald_component_rejections_total', 'Upstream downloads and manifests refused, by reason (each time, not only the first recorded)', ['reason']);
   }
 }

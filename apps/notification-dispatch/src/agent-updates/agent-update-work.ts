@@ -1,66 +1,40 @@
-import type { OutboxMessage } from '@herald/event-store';
 import type { RecordedEvent } from '@herald/domain';
-import type { AgentUpdateState } from './agent-updates.decider';
+import type { OutboxMessage } from '@herald/event-store';
+import type { AgentUpdateState, OpenNotification } from './agent-updates.decider';
 import type { AgentUpdateEvent } from './agent-updates.events';
-import { workItem } from './work-messages';
+import { type WorkMessage, workItem } from './work-messages';
+
+type Scheduled = { work: WorkMessage; delayMs?: number };
 
 /**
  * The follow-up work new agent-update events call for: send the next attempt, check the
- * acknowledgement deadline, resend after the interval, send a scan. Written to the outbox with
- * the events, so a crash cannot lose a scheduled resend.
+ * acknowledgement deadline, resend after the interval, check the report deadline, send a scan.
+ * Written to the outbox with the events, so a crash cannot lose a scheduled resend.
  */
 export function agentUpdateWork(events: readonly RecordedEvent<AgentUpdateEvent>[], after: AgentUpdateState): OutboxMessage[] {
-  const work: OutboxMessage[] = [];
-  for (const e of events) {
-    const correlationId = e.metadata.correlationId;
-    switch (e.type) {
-      case 'UpdateTargeted':
-        if (after.open?.notificationId === e.data.notificationId) {
-          work.push(workItem({ kind: 'send-attempt', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt: 1 }, { correlationId }));
-        }
-        break;
-      case 'UpdateCompleted':
-        if (!e.data.targetReached && after.open?.notificationId === e.data.notificationId) {
-          const attempt = after.open.attempt + 1;
-          work.push(workItem({ kind: 'send-attempt', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt }, { correlationId }));
-        }
-        break;
-      case 'AttemptSent':
-        if (after.open?.notificationId === e.data.notificationId) {
-          work.push(
-            workItem(
-              { kind: 'ack-deadline', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt: e.data.attempt },
-              { delayMs: after.open.policy.ackTimeoutMs, correlationId },
-            ),
-          );
-        }
-        break;
-      case 'ResendScheduled':
-        if (after.open?.notificationId === e.data.notificationId) {
-          work.push(
-            workItem(
-              { kind: 'send-attempt', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt: e.data.nextAttempt },
-              { delayMs: after.open.policy.resendIntervalMs, correlationId },
-            ),
-          );
-        }
-        break;
-      case 'NotificationAcknowledged':
-        if (after.open?.notificationId === e.data.notificationId) {
-          work.push(
-            workItem(
-              { kind: 'report-deadline', agentId: e.data.agentId, notificationId: e.data.notificationId, attempt: e.data.attempt },
-              { delayMs: after.open.policy.reportTimeoutMs, correlationId },
-            ),
-          );
-        }
-        break;
-      case 'ScanRequested':
-        work.push(workItem({ kind: 'send-scan', agentId: e.data.agentId, scanId: e.data.scanId }, { correlationId }));
-        break;
-      default:
-        break;
-    }
+  return events.flatMap((e) => workFor(e, after).map(({ work, delayMs }) => workItem(work, { delayMs, correlationId: e.metadata.correlationId })));
+}
+
+function workFor(e: AgentUpdateEvent, after: AgentUpdateState): Scheduled[] {
+  if (e.type === 'ScanRequested') return [{ work: { kind: 'send-scan', agentId: e.data.agentId, scanId: e.data.scanId } }];
+  // Everything else follows up the notification the event is about, and only while it is the open one.
+  const open: OpenNotification | null = 'notificationId' in e.data && after.open?.notificationId === e.data.notificationId ? after.open : null;
+  if (!open) return [];
+  const { agentId } = e.data;
+  const { notificationId, policy } = open;
+  switch (e.type) {
+    case 'UpdateTargeted':
+      return [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: 1 } }];
+    case 'UpdateCompleted':
+      // Short of a raised target: the next round starts at once.
+      return e.data.targetReached ? [] : [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: open.attempt + 1 } }];
+    case 'AttemptSent':
+      return [{ work: { kind: 'ack-deadline', agentId, notificationId, attempt: e.data.attempt }, delayMs: policy.ackTimeoutMs }];
+    case 'ResendScheduled':
+      return [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: e.data.nextAttempt }, delayMs: policy.resendIntervalMs }];
+    case 'NotificationAcknowledged':
+      return [{ work: { kind: 'report-deadline', agentId, notificationId, attempt: e.data.attempt }, delayMs: policy.reportTimeoutMs }];
+    default:
+      return [];
   }
-  return work;
 }

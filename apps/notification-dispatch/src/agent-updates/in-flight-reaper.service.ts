@@ -1,6 +1,7 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { BackgroundWorker } from '@herald/common';
 import { Database } from '@herald/event-store';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
 import { SettingsService } from '../settings/settings.service';
 import { InFlightSlots } from './in-flight-slots';
 
@@ -9,34 +10,26 @@ import { InFlightSlots } from './in-flight-slots';
  * was then superseded. Anything held past the acknowledgement plus report timeouts is stale.
  */
 @Injectable()
-export class InFlightReaper implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-
+export class InFlightReaper extends BackgroundWorker {
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime,
     private readonly db: Database,
     private readonly slots: InFlightSlots,
     private readonly settings: SettingsService,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.reap(), 60_000);
-    this.timer.unref();
+    private readonly log: PinoLogger,
+  ) {
+    super({ name: 'in-flight-reaper', idleMs: 60_000, logger: log });
+    log.setContext('in-flight-reaper');
   }
 
-  onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
+  protected async pass(): Promise<boolean> {
+    await this.reap();
+    return false;
   }
 
   async reap(): Promise<number> {
-    try {
-      const s = await this.settings.current();
-      const freed = await this.db.session((sql) => this.slots.reap(sql, s.ackTimeoutSeconds + s.reportTimeoutSeconds + 300));
-      if (freed > 0) this.runtime.logger.warn({ freed }, 'freed in-flight slots nobody released');
-      return freed;
-    } catch (err) {
-      this.runtime.logger.warn({ err: (err as Error).message }, 'in-flight reaper failed');
-      return 0;
-    }
+    const s = await this.settings.current();
+    const freed = await this.db.session((sql) => this.slots.reap(sql, s.ackTimeoutSeconds + s.reportTimeoutSeconds + 300));
+    if (freed > 0) this.log.warn({ freed }, 'freed in-flight slots nobody released');
+    return freed;
   }
 }

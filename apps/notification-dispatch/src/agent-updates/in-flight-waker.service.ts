@@ -1,7 +1,8 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { PollingLoop } from '@herald/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { BackgroundWorker } from '@herald/common';
 import { CommandHandler, EventStore } from '@herald/event-store';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ServiceConfig } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
 import { SettingsService } from '../settings/settings.service';
 import { InFlightSlots } from './in-flight-slots';
@@ -13,35 +14,29 @@ import { workItem } from './work-messages';
  * InFlightSlots keeps them from handing out the same slots twice.
  */
 @Injectable()
-export class InFlightWaker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class InFlightWaker extends BackgroundWorker {
   /** Waiting attempts this instance handed back; for metrics. */
   woken = 0;
-  private readonly loop: PollingLoop;
 
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime<NotificationDispatchConfig>,
+    @Inject(ServiceConfig) config: NotificationDispatchConfig,
     private readonly commands: CommandHandler,
     private readonly store: EventStore,
     private readonly slots: InFlightSlots,
     private readonly settings: SettingsService,
+    log: PinoLogger,
   ) {
-    this.loop = new PollingLoop(() => this.pass().then(() => false), {
-      idleMs: this.runtime.config.DISPATCH_WAVE_DELAY_MS,
-      errorBackoffMs: this.runtime.config.DISPATCH_WAVE_DELAY_MS,
-      onError: (err) => this.runtime.logger.warn({ err: err.message }, 'could not wake attempts waiting for an R6 slot'),
-    });
+    super({ name: 'in-flight-waker', idleMs: config.DISPATCH_WAVE_DELAY_MS, logger: log });
+    log.setContext('in-flight-waker');
   }
 
-  onApplicationBootstrap(): void {
-    this.loop.start();
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.loop.stop();
+  protected async pass(): Promise<boolean> {
+    await this.wave();
+    return false;
   }
 
   /** One wave: returns how many waiting attempts were handed back. */
-  async pass(): Promise<number> {
+  async wave(): Promise<number> {
     const { maxInFlight } = await this.settings.current();
     const woken = await this.commands.transaction(async (tx) => {
       const attempts = await this.slots.wake(tx, maxInFlight);

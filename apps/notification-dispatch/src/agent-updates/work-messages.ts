@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AgentId, ComponentTarget } from '@herald/contracts';
 import type { OutboxMessage } from '@herald/event-store';
-import { DispatchQueues } from '../topology';
+
+/** Dispatch's own work queue: its messages arrive straight from the outbox or, delayed, through its delay queues. */
+export const WORK_QUEUE = 'herald.dispatch.work';
 
 /** Messages of dispatch's own work queue. Internal, but validated like any other input. */
 export const WorkMessage = z.discriminatedUnion('kind', [
@@ -25,12 +27,14 @@ export const WorkMessage = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('send-scan'), agentId: AgentId, scanId: z.uuid() }),
 ]);
 export type WorkMessage = z.infer<typeof WorkMessage>;
+/** One kind of work message. */
+export type Work<K extends WorkMessage['kind']> = Extract<WorkMessage, { kind: K }>;
 
 /** An outbox row delivering `work` to the work queue, now or after `delayMs`. */
 export function workItem(work: WorkMessage, options: { delayMs?: number; correlationId?: string } = {}): OutboxMessage {
   return {
     messageId: randomUUID(),
-    routingKey: DispatchQueues.work.name,
+    routingKey: WORK_QUEUE,
     delayMs: options.delayMs,
     type: `dispatch.${work.kind}`,
     correlationId: options.correlationId,

@@ -1,30 +1,28 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { BackgroundWorker } from '@herald/common';
+import { ServiceConfig } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { UpstreamChecker } from './upstream-checker';
 
 /**
- * Checks upstream every UPSTREAM_CHECK_INTERVAL_MS. A plain interval is enough here: a missed
- * tick loses nothing (the next check sees the same manifest), unlike a per-agent resend.
+ * Checks upstream at start-up and then every UPSTREAM_CHECK_INTERVAL_MS (0: never). A missed
+ * check loses nothing (the next sees the same manifest), unlike a per-agent resend.
  */
 @Injectable()
-export class ScheduledCheckService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-
+export class ScheduledCheckService extends BackgroundWorker {
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime<ComponentDownloadConfig>,
+    @Inject(ServiceConfig) config: ComponentDownloadConfig,
     private readonly checker: UpstreamChecker,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const every = this.runtime.config.UPSTREAM_CHECK_INTERVAL_MS;
-    if (every === 0 || !this.runtime.config.UPSTREAM_MANIFEST_URL) return;
-    const tick = () => void this.checker.check().catch((err: Error) => this.runtime.logger.warn({ err: err.message }, 'scheduled upstream check failed'));
-    this.timer = setInterval(tick, every);
-    setTimeout(tick, 1_000).unref();
+    log: PinoLogger,
+  ) {
+    const every = config.UPSTREAM_CHECK_INTERVAL_MS;
+    super({ name: 'scheduled-upstream-check', idleMs: every, enabled: every > 0 && config.UPSTREAM_MANIFEST_URL !== undefined, logger: log });
+    log.setContext('upstream');
   }
 
-  onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
+  protected async pass(): Promise<boolean> {
+    await this.checker.check();
+    return false;
   }
 }

@@ -15,7 +15,8 @@ import {
 import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
 import { CommandHandler, Database, OutboxMessage, Tx } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ServiceConfig } from '@herald/platform';
+import { PinoLogger } from 'nestjs-pino';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog, StoredVersion } from '../component-catalog';
@@ -49,22 +50,21 @@ type Obtained = { ok: true; sha256: string; size: number; source: 'full' | 'incr
  */
 @Injectable()
 export class UpstreamChecker {
-  private readonly config: ComponentDownloadConfig;
   private readonly log: Logger;
   private readonly key: KeyObject | null;
   private running: Promise<CheckReport> | null = null;
 
   constructor(
-    @Inject(RUNTIME) runtime: ServiceRuntime<ComponentDownloadConfig>,
+    @Inject(ServiceConfig) private readonly config: ComponentDownloadConfig,
     private readonly db: Database,
     private readonly commands: CommandHandler,
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
     private readonly patches: PatchMaintainer,
     private readonly metrics: ComponentMetrics,
+    log: PinoLogger,
   ) {
-    this.config = runtime.config;
-    this.log = runtime.logger.child({ component: 'upstream' });
+    this.log = log.logger.child({ component: 'upstream' });
     this.key = this.config.UPSTREAM_PUBLIC_KEY ? parsePublicKey(this.config.UPSTREAM_PUBLIC_KEY) : null;
   }
 

@@ -1,7 +1,8 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { CommandHandler, Database, EventStore } from '@herald/event-store';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ServiceConfig } from '@herald/platform';
+import { PinoLogger } from 'nestjs-pino';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
@@ -31,21 +32,20 @@ const COLLECT = '\u0000collect';
  */
 @Injectable()
 export class PatchMaintainer implements OnApplicationBootstrap {
-  private readonly config: ComponentDownloadConfig;
   private readonly log: Logger;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly pending = new Set<string>();
 
   constructor(
-    @Inject(RUNTIME) runtime: ServiceRuntime<ComponentDownloadConfig>,
+    @Inject(ServiceConfig) private readonly config: ComponentDownloadConfig,
     private readonly db: Database,
     private readonly store: EventStore,
     private readonly commands: CommandHandler,
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
+    log: PinoLogger,
   ) {
-    this.config = runtime.config;
-    this.log = runtime.logger.child({ component: 'keep-versions' });
+    this.log = log.logger.child({ component: 'keep-versions' });
   }
 
   onApplicationBootstrap(): void {

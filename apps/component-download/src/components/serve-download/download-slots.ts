@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ServiceConfig } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 
 /** Counters of the download endpoint, for GET /components/downloads and the tests of R6. */
@@ -26,8 +26,8 @@ export class DownloadSlots {
   private served = 0;
   private refused = 0;
 
-  constructor(@Inject(RUNTIME) runtime: ServiceRuntime<ComponentDownloadConfig>) {
-    this.size = runtime.config.DOWNLOAD_SLOTS;
+  constructor(@Inject(ServiceConfig) config: Pick<ComponentDownloadConfig, 'DOWNLOAD_SLOTS'>) {
+    this.size = config.DOWNLOAD_SLOTS;
   }
 
   /** A release function, or null when every slot is taken. Release is idempotent. */

@@ -1,9 +1,7 @@
-import type { ServiceRuntime } from '@herald/platform';
-import type { ComponentDownloadConfig } from '../../config';
 import { DownloadSlots } from './download-slots';
 
 describe('download slots', () => {
-  const slots = () => new DownloadSlots({ config: { DOWNLOAD_SLOTS: 2 } } as ServiceRuntime<ComponentDownloadConfig>);
+  const slots = () => new DownloadSlots({ DOWNLOAD_SLOTS: 2 });
 
   it('hands out at most N at once, refuses the rest, and counts', () => {
     const s = slots();

@@ -4,12 +4,12 @@ import type { Response } from 'express';
 import { DownloadSlotsDto } from '../component.dto';
 import { ComponentType, ComponentVersion, compareVersions } from '@herald/contracts';
 import { DELTA_FORMAT } from '@herald/delta';
-import { ApiErrors, Public, RUNTIME, ServiceRuntime } from '@herald/platform';
+import { ApiErrors, Public, ServiceConfig } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog, type StoredVersion } from '../component-catalog';
 import { parseParam } from '../params';
-import { ComponentMetrics } from '../component-metrics';
+import { DownloadMetrics } from './download-metrics';
 import { DownloadSlots } from './download-slots';
 
 const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`;
@@ -29,8 +29,8 @@ export class DownloadController {
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
     private readonly slots: DownloadSlots,
-    private readonly metrics: ComponentMetrics,
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime<ComponentDownloadConfig>,
+    private readonly metrics: DownloadMetrics,
+    @Inject(ServiceConfig) private readonly config: ComponentDownloadConfig,
   ) {}
 
   /** How busy the download endpoint is (this instance). */
@@ -71,7 +71,7 @@ export class DownloadController {
     const release = this.slots.tryAcquire();
     if (!release) {
       this.metrics.refused.inc();
-      res.status(503).setHeader('Retry-After', String(this.runtime.config.DOWNLOAD_RETRY_AFTER_SECONDS));
+      res.status(503).setHeader('Retry-After', String(this.config.DOWNLOAD_RETRY_AFTER_SECONDS));
       res.json({ statusCode: 503, message: 'all download slots are taken; retry after the given seconds' });
       return;
     }
@@ -127,7 +127,7 @@ export class DownloadController {
    * background pass (PatchMaintainer) builds it.
    */
   private async patchComing(stored: StoredVersion, from: string): Promise<boolean> {
-    if (compareVersions(from, stored.version) >= 0 || Date.now() - stored.downloadedAt.getTime() >= this.runtime.config.PATCH_WAIT_MS) return false;
+    if (compareVersions(from, stored.version) >= 0 || Date.now() - stored.downloadedAt.getTime() >= this.config.PATCH_WAIT_MS) return false;
     const latest = (await this.catalog.latest()).find((v) => v.componentType === stored.componentType);
     if (latest?.version !== stored.version) return false;
     return (await this.catalog.find(stored.componentType, from)) !== undefined;

@@ -1,80 +1,34 @@
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { Exchanges, ScanCommand, UpdateCommand, deterministicUuid } from '@herald/contracts';
+import { Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { Exchanges, type ScanCommand, type UpdateCommand, deterministicUuid } from '@herald/contracts';
 import { CommandHandler, Database } from '@herald/event-store';
-import { AmqpClient, InboundMessage, Outcome, declareWorkQueue } from '@herald/messaging';
-import { RUNTIME, ServiceRuntime } from '@herald/platform';
-import type { NotificationDispatchConfig } from '../../config';
-import { SettingsService, policyOf } from '../../settings/settings.service';
-import { DispatchQueues } from '../../topology';
+import { AmqpClient } from '@herald/messaging';
+import { SettingsService } from '../../settings/settings.service';
 import { nextAttempt } from '../agent-updates.decider';
 import { AgentUpdates } from '../agent-updates.service';
 import { InFlightSlots } from '../in-flight-slots';
-import { WorkMessage } from '../work-messages';
 
-type Metadata = { correlationId?: string; causationId?: string };
+export type Metadata = { correlationId?: string; causationId?: string };
 
 /**
- * Carries out dispatch's own work items: open or skip a notification for an agent, send attempt
- * n to the agent's queue (mandatory: no queue means the agent is not connected, a failed
- * attempt), fail an attempt whose acknowledgement or report deadline passed, send a scan.
+ * Sends update and scan commands to agents' queues (mandatory: no queue means the agent is not
+ * connected, and the attempt failed).
  */
 @Injectable()
-export class WorkConsumer implements OnApplicationBootstrap {
+export class NotificationSender {
   /** Attempts put off because every R6 slot was taken; for metrics. */
   deferred = 0;
 
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime<NotificationDispatchConfig>,
     private readonly amqp: AmqpClient,
     private readonly db: Database,
     private readonly commands: CommandHandler,
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
     private readonly slots: InFlightSlots,
-  ) {}
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.amqp.addTopology((ch) => declareWorkQueue(ch, DispatchQueues.work));
-    await this.amqp.consume(DispatchQueues.work.name, (m) => this.handle(m), { prefetch: this.runtime.config.DISPATCH_WORK_PREFETCH, retryDelayMs: 1_000 });
-  }
-
-  async handle(raw: InboundMessage): Promise<Outcome> {
-    let work: WorkMessage;
-    try {
-      const parsed = WorkMessage.safeParse(JSON.parse(raw.body.toString('utf8')));
-      if (!parsed.success) return Outcome.park(`invalid: work message: ${parsed.error.issues[0]?.message}`);
-      work = parsed.data;
-    } catch {
-      return Outcome.park('not-json: work message');
-    }
-    const metadata: Metadata = { correlationId: raw.correlationId, causationId: raw.messageId };
-    const dedupe = raw.messageId ? { consumer: 'dispatch-work', messageId: raw.messageId } : undefined;
-    const { agentId } = work;
-    const now = new Date();
-    switch (work.kind) {
-      case 'target': {
-        const policy = policyOf(await this.settings.current());
-        const { notificationId, rolloutId, components } = work;
-        await this.updates.decide({ type: 'Target', agentId, rolloutId, trigger: 'download', components, policy, notificationId, now }, { metadata, dedupe });
-        break;
-      }
-      case 'skip':
-        await this.updates.decide({ type: 'Skip', agentId, rolloutId: work.rolloutId, trigger: 'download', reason: work.reason, now }, { metadata, dedupe });
-        break;
-      case 'send-attempt':
-        await this.sendAttempt(agentId, work.notificationId, work.attempt, metadata);
-        break;
-      case 'ack-deadline':
-        await this.updates.decide({ type: 'AckDeadlinePassed', agentId, notificationId: work.notificationId, attempt: work.attempt, now }, { metadata });
-        break;
-      case 'report-deadline':
-        await this.updates.decide({ type: 'ReportDeadlinePassed', agentId, notificationId: work.notificationId, attempt: work.attempt, now }, { metadata });
-        break;
-      case 'send-scan':
-        await this.sendScan(agentId, work.scanId, metadata);
-        break;
-    }
-    return Outcome.ack();
+    private readonly log: PinoLogger,
+  ) {
+    log.setContext('send-notifications');
   }
 
   /**
@@ -84,7 +38,7 @@ export class WorkConsumer implements OnApplicationBootstrap {
    * publish is caught by that deadline. A returned message (no live queue) fails the attempt.
    * Without a free R6 slot the attempt waits on the R6 waiting list (InFlightWaker).
    */
-  private async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
+  async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
     const state = await this.updates.state(agentId);
     if (state.open?.notificationId !== notificationId || nextAttempt(state) !== attempt) {
       // Stale: superseded or already sent. If it was waiting for a slot, it waits no more.
@@ -121,10 +75,11 @@ export class WorkConsumer implements OnApplicationBootstrap {
       mandatory: true,
     });
     if (!published.routed) await this.updates.decide({ type: 'RecordAttemptReturned', agentId, notificationId, attempt, now: new Date() }, { metadata });
-    this.runtime.logger.debug({ agentId, notificationId, attempt, routed: published.routed, correlationId: metadata.correlationId }, 'update attempt published');
+    this.log.debug({ agentId, notificationId, attempt, routed: published.routed, correlationId: metadata.correlationId }, 'update attempt published');
   }
 
-  private async sendScan(agentId: string, scanId: string, metadata: Metadata): Promise<void> {
+  /** R3: sends Scan Now for a scan the decider requested. */
+  async sendScan(agentId: string, scanId: string, metadata: Metadata): Promise<void> {
     const state = await this.updates.state(agentId);
     const scan = state.pendingScans[scanId];
     if (scan?.status !== 'requested') return;

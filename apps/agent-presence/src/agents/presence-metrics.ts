@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ServiceMetrics } from '@herald/platform';
-import { AgentDirectory } from './agents/agent-directory';
+import { AgentDirectory } from './agent-directory';
 
 /** Agents by status and outdated agents, read from the agents read model at scrape time. */
 @Injectable()

@@ -1,68 +1,78 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { AgentConnected, ComponentVersionAvailable, IntegrationEvent, deterministicUuid, outdatedComponents } from '@herald/contracts';
-import { CommandHandler, EventStore, OutboxMessage, Tx } from '@herald/event-store';
-import { AmqpClient, Outcome, declareWorkQueue } from '@herald/messaging';
-import { RUNTIME, ServiceRuntime, integrationEventHandler } from '@herald/platform';
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { PinoLogger } from 'nestjs-pino';
+import { type AgentChanged, type AgentConnected, type AgentDisconnected, type ComponentVersionAvailable, type IntegrationEvent, deterministicUuid, outdatedComponents } from '@herald/contracts';
+import { CommandHandler, EventStore, type OutboxMessage, type Tx } from '@herald/event-store';
+import { Outcome } from '@herald/messaging';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
+import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
 import { DispatchQueues } from '../topology';
-import { planRollout, rolloutDecider, rolloutStreamId } from './rollout.decider';
 
 const CONSUMER = 'dispatch-integration';
 
 /**
  * The triggers: a verified component version starts a rollout (R1); an agent connecting is
- * checked for missed updates (R2). Both read the settings at that moment, so a settings
- * change applies from the next trigger on.
+ * checked for missed updates (R2); every agent fact keeps the directory current. Each reads the
+ * settings at that moment, so a settings change applies from the next trigger on.
  */
-@Injectable()
-export class IntegrationEventsConsumer implements OnApplicationBootstrap {
+@Controller()
+export class TriggersController {
   constructor(
-    @Inject(RUNTIME) private readonly runtime: ServiceRuntime,
-    private readonly amqp: AmqpClient,
     private readonly store: EventStore,
     private readonly commands: CommandHandler,
     private readonly directory: Directory,
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
-  ) {}
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.amqp.addTopology((ch) => declareWorkQueue(ch, DispatchQueues.integration));
-    const log = this.runtime.logger.child({ component: 'triggers' });
-    await this.amqp.consume(DispatchQueues.integration.name, integrationEventHandler(log, (e) => this.handle(e)), { prefetch: 16 });
+    private readonly log: PinoLogger,
+  ) {
+    log.setContext('triggers');
   }
 
-  async handle(event: IntegrationEvent): Promise<Outcome> {
+  /** R1: decide whom to notify about the new version, and fan the decisions out per agent. */
+  @EventPattern(DispatchQueues.integration.pattern('component.version-available'))
+  onVersionAvailable(@Payload() event: ComponentVersionAvailable): Promise<Outcome> {
+    return this.once(event, (tx) => this.startRollout(tx, event));
+  }
+
+  /** R2: an agent that connects is updated at once if it is behind. */
+  @EventPattern(DispatchQueues.integration.pattern('agent.connected'))
+  onAgentConnected(@Payload() event: AgentConnected): Promise<Outcome> {
+    return this.once(event, async (tx) => {
+      if (await this.directory.applyAgentEvent(tx, event)) await this.updateOnReconnect(tx, event);
+    });
+  }
+
+  @EventPattern(DispatchQueues.integration.pattern('agent.disconnected'))
+  onAgentDisconnected(@Payload() event: AgentDisconnected): Promise<Outcome> {
+    return this.once(event, (tx) => this.directory.applyAgentEvent(tx, event));
+  }
+
+  @EventPattern(DispatchQueues.integration.pattern('agent.changed'))
+  onAgentChanged(@Payload() event: AgentChanged): Promise<Outcome> {
+    return this.once(event, (tx) => this.directory.applyAgentEvent(tx, event));
+  }
+
+  /**
+   * Handles an event once (the inbox), in a transaction. Events are handled concurrently. A rollout
+   * must not be planned from a directory that misses an agent whose hello is being handled at that
+   * moment, while that hello's R2 check reads the catalog from before the new version: the agent
+   * would be left out of both. Agent events share a lock that planning takes alone, so each sees
+   * the other's outcome.
+   */
+  private async once(event: IntegrationEvent, handle: (tx: Tx) => Promise<unknown>): Promise<Outcome> {
     await this.commands.transaction(async (tx) => {
-      // Events are handled concurrently. A rollout must not be planned from a directory that misses
-      // an agent whose hello is being handled at that moment, while that hello's R2 check reads the
-      // catalog from before the new version: the agent would be left out of both. Agent events
-      // share a lock that planning takes alone, so each sees the other's outcome.
       const exclusive = event.type === 'component.version-available';
       await tx.rows(`SELECT ${exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(hashtext('herald:directory'))`);
       if (!(await this.store.markProcessed(tx, CONSUMER, event.messageId))) return;
-      switch (event.type) {
-        case 'component.version-available':
-          return this.startRollout(tx, event);
-        case 'agent.connected': {
-          const fresh = await this.directory.applyAgentEvent(tx, event);
-          if (fresh) await this.updateOnReconnect(tx, event);
-          return;
-        }
-        case 'agent.disconnected':
-        case 'agent.changed':
-          await this.directory.applyAgentEvent(tx, event);
-          return;
-      }
+      await handle(tx);
     });
     return Outcome.ack();
   }
 
-  /** R1: decide whom to notify about the new version, and fan the decisions out per agent. */
   private async startRollout(tx: Tx, event: ComponentVersionAvailable): Promise<void> {
     await this.directory.applyCatalog(tx, [...event.catalog, event.component]);
     const settings = await this.settings.current(tx);
@@ -97,7 +107,7 @@ export class IntegrationEventsConsumer implements OnApplicationBootstrap {
               ],
       },
     );
-    this.runtime.logger.info(
+    this.log.info(
       { correlationId, rolloutId, component: event.component.type, version: event.component.version, targets: plan.targets.length, skipped: plan.skipped.length },
       settings.notifyOnDownload ? 'rollout started' : 'new version recorded; notify-on-download is off',
     );

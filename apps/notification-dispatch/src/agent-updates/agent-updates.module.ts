@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { DirectoryModule } from '../directory/directory.module';
+import { SettingsModule } from '../settings/settings.module';
+import { AgentUpdates } from './agent-updates.service';
+import { InFlightReaper } from './in-flight-reaper.service';
+import { InFlightSlots } from './in-flight-slots';
+import { InFlightWaker } from './in-flight-waker.service';
+import { AgentRepliesController } from './receive-agent-replies/agent-replies.controller';
+import { NotificationSender } from './send-notifications/notification-sender';
+import { WorkController } from './send-notifications/work.controller';
+import { TimelineController } from './timeline/timeline.controller';
+
+/**
+ * One agent's notifications (R1–R4, R6–R8): the decisions, the commands sent, the agent's
+ * replies, resends and deadlines, the R6 slots, and the timeline admins read.
+ */
+@Module({
+  imports: [SettingsModule, DirectoryModule],
+  controllers: [WorkController, AgentRepliesController, TimelineController],
+  providers: [AgentUpdates, NotificationSender, InFlightSlots, InFlightWaker, InFlightReaper],
+  exports: [AgentUpdates, NotificationSender],
+})
+export class AgentUpdatesModule {}

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AgentUpdatesModule } from '../agent-updates/agent-updates.module';
+import { DirectoryModule } from '../directory/directory.module';
+import { SettingsModule } from '../settings/settings.module';
+import { TriggersController } from './triggers.controller';
+
+/** What starts notifications: a new version (R1) and an agent connecting (R2). */
+@Module({
+  imports: [SettingsModule, DirectoryModule, AgentUpdatesModule],
+  controllers: [TriggersController],
+})
+export class TriggersModule {}

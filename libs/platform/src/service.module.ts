@@ -1,0 +1,123 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import { ZodValidationPipe } from 'nestjs-zod';
+import { Exchanges } from '@herald/contracts';
+import { type AnyProjection, EventStoreModule, type MigrationClass } from '@herald/event-store';
+import { AmqpClient, MessagingModule, type QueueDefinition } from '@herald/messaging';
+import { TokenGuard } from './auth';
+import { type BaseConfig, ServiceConfig } from './config';
+import { HealthController } from './health.controller';
+import { ServiceLifecycle } from './lifecycle';
+import { MetricsController } from './metrics.controller';
+import { InfrastructureMetrics, ServiceMetrics } from './metrics';
+import { WhoAmIController } from './whoami.controller';
+
+export interface HeraldServiceOptions<C extends BaseConfig = BaseConfig> {
+  /** Names the service in logs, metrics and its broker connection. */
+  service: string;
+  /** The PostgreSQL schema it owns. */
+  schema: string;
+  migrations?: MigrationClass[];
+  /** Read models updated in the same transaction as the events. */
+  inlineProjections?: AnyProjection[];
+  /** Read models updated asynchronously from the global event order. */
+  asyncProjections?: AnyProjection[];
+  /** The queues it consumes, from its settings (a prefetch may be one). */
+  queues?: (config: C) => QueueDefinition[];
+}
+
+/** The exchanges every service declares, so start order does not matter. */
+const SHARED_EXCHANGES = [
+  { name: Exchanges.events, type: 'topic' as const },
+  { name: Exchanges.agentInbound, type: 'topic' as const },
+  { name: Exchanges.agentCommands, type: 'direct' as const },
+];
+
+/**
+ * What every Herald service is built on, in one import for its root module: JSON logging
+ * (pino), the broker (MessagingModule: AmqpClient and the @EventPattern transport), the event
+ * store (EventStoreModule: database, outbox relay, projections), GET /health, /health/ready,
+ * /metrics and /auth/whoami, bearer-token access control, zod validation of request bodies, and
+ * the lifecycle that starts and stops every background worker. The settings come from
+ * ServiceConfigModule, which runService provides.
+ */
+@Module({})
+export class HeraldServiceModule {
+  static forRoot<C extends BaseConfig>(options: HeraldServiceOptions<C>): DynamicModule {
+    const child = (log: PinoLogger, component: string) => {
+      log.setContext(component);
+      return log;
+    };
+    return {
+      module: HeraldServiceModule,
+      global: true,
+      imports: [
+        LoggerModule.forRootAsync({
+          inject: [ServiceConfig],
+          useFactory: (config: BaseConfig) => ({
+            pinoHttp: {
+              name: options.service,
+              level: config.LOG_LEVEL,
+              // Tokens never reach the log.
+              redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+              // Probes every few seconds would drown the log.
+              autoLogging: { ignore: (req) => /^\/(health|metrics)\b/.test(req.url ?? '') },
+            },
+            renameContext: 'component',
+          }),
+        }),
+        TerminusModule.forRoot({ logger: false }),
+        DiscoveryModule,
+        MessagingModule.forRootAsync({
+          inject: [ServiceConfig, PinoLogger],
+          useFactory: (config: C, log: PinoLogger) => ({
+            url: config.RABBITMQ_URL,
+            connectionName: options.service,
+            initialConnectTimeoutMs: config.STARTUP_TIMEOUT_MS,
+            logger: child(log, 'amqp'),
+            exchanges: SHARED_EXCHANGES,
+            queues: options.queues?.(config) ?? [],
+            shutdownDrainMs: config.SHUTDOWN_DRAIN_MS,
+          }),
+        }),
+        EventStoreModule.forRootAsync({
+          inject: [ServiceConfig, AmqpClient, PinoLogger],
+          useFactory: (config: BaseConfig, amqp: AmqpClient, log: PinoLogger) => ({
+            database: {
+              url: config.DATABASE_URL,
+              schema: options.schema,
+              migrations: options.migrations,
+              connectTimeoutMs: config.STARTUP_TIMEOUT_MS,
+              applicationName: options.service,
+            },
+            inlineProjections: options.inlineProjections,
+            asyncProjections: options.asyncProjections,
+            publisher: amqp,
+            outboxPollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
+            logger: child(log, 'event-store'),
+          }),
+        }),
+      ],
+      controllers: [HealthController, MetricsController, WhoAmIController],
+      providers: [
+        { provide: ServiceMetrics, useFactory: () => new ServiceMetrics(options.service) },
+        InfrastructureMetrics,
+        ServiceLifecycle,
+        // Request bodies and queries declared with zod DTOs are validated; a 400 names the fields.
+        { provide: APP_PIPE, useClass: ZodValidationPipe },
+        { provide: APP_GUARD, useClass: TokenGuard },
+      ],
+      exports: [ServiceMetrics],
+    };
+  }
+}
+
+/** The service's settings, loaded and validated before anything starts; injected as ServiceConfig. */
+@Module({})
+export class ServiceConfigModule {
+  static forRoot(config: BaseConfig): DynamicModule {
+    return { module: ServiceConfigModule, global: true, providers: [{ provide: ServiceConfig, useValue: config }], exports: [ServiceConfig] };
+  }
+}
