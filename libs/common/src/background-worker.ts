@@ -16,6 +16,11 @@ export interface BackgroundWorkerOptions {
   logger?: WorkerLogger;
   /** False: start() does nothing (a worker switched off by a setting). */
   enabled?: boolean;
+  /**
+   * Subscribes `wake` to what signals new work (a committed write, say), while the worker runs;
+   * returns the unsubscribe. Without it the worker only polls.
+   */
+  wakeOn?: (wake: () => void) => () => void;
 }
 
 /**
@@ -29,10 +34,13 @@ export abstract class BackgroundWorker {
   readonly workerName: string;
   private readonly loop: PollingLoop;
   private readonly enabled: boolean;
+  private readonly wakeOn: BackgroundWorkerOptions['wakeOn'];
+  private unsubscribe: (() => void) | null = null;
 
   protected constructor(options: BackgroundWorkerOptions) {
     this.workerName = options.name;
     this.enabled = options.enabled ?? true;
+    this.wakeOn = options.wakeOn;
     this.loop = new PollingLoop(() => this.pass(), {
       idleMs: options.idleMs,
       errorBackoffMs: options.errorBackoffMs ?? options.idleMs,
@@ -44,11 +52,15 @@ export abstract class BackgroundWorker {
   protected abstract pass(): Promise<boolean>;
 
   start(): void {
-    if (this.enabled) this.loop.start();
+    if (!this.enabled) return;
+    this.unsubscribe ??= this.wakeOn?.(() => this.wake()) ?? null;
+    this.loop.start();
   }
 
   /** Stops after the pass in progress, if any. */
   async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     await this.loop.stop();
   }
 

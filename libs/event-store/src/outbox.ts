@@ -32,7 +32,6 @@ interface OutboxRow {
  */
 export class OutboxRelay extends BackgroundWorker {
   private readonly batchSize: number;
-  private unsubscribe: (() => void) | null = null;
   /** Rows published since start; for metrics. */
   published = 0;
 
@@ -41,7 +40,8 @@ export class OutboxRelay extends BackgroundWorker {
     private readonly publisher: OutboxPublisher,
     private readonly options: OutboxRelayOptions = {},
   ) {
-    super({ name: 'outbox-relay', idleMs: options.pollIntervalMs ?? 500, logger: options.logger });
+    // A committed outbox write wakes the relay at once.
+    super({ name: 'outbox-relay', idleMs: options.pollIntervalMs ?? 500, logger: options.logger, wakeOn: (wake) => store.onOutboxWrite(wake) });
     this.batchSize = options.batchSize ?? 100;
   }
 
@@ -49,17 +49,6 @@ export class OutboxRelay extends BackgroundWorker {
     return (await this.relayOnce()) === this.batchSize;
   }
 
-  /** Starts polling; a committed outbox write wakes the relay at once. */
-  override start(): void {
-    this.unsubscribe ??= this.store.onOutboxWrite(() => this.wake());
-    super.start();
-  }
-
-  override async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    await super.stop();
-  }
 
   /** Publishes one batch of due rows; returns how many were published. */
   async relayOnce(): Promise<number> {

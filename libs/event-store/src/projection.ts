@@ -42,26 +42,13 @@ export interface ProjectionRunnerOptions {
  * batch while the others skip it.
  */
 export class ProjectionRunner extends BackgroundWorker {
-  private unsubscribe: (() => void) | null = null;
-
   constructor(
     private readonly store: EventStore,
     private readonly projections: readonly AnyProjection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    super({ name: 'projections', idleMs: options.pollIntervalMs ?? 200, logger: options.logger });
-  }
-
-  /** Starts polling; appends that wrote events usually also wrote outbox rows, and that signal wakes it. */
-  override start(): void {
-    this.unsubscribe ??= this.store.onOutboxWrite(() => this.wake());
-    super.start();
-  }
-
-  override async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    await super.stop();
+    // Appends that wrote events usually also wrote outbox rows; that signal wakes the runner.
+    super({ name: 'projections', idleMs: options.pollIntervalMs ?? 200, logger: options.logger, wakeOn: (wake) => store.onOutboxWrite(wake) });
   }
 
   /** One batch for every projection; true when any may have more. A failing one does not stop the others. */
