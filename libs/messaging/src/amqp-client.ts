@@ -95,6 +95,9 @@ interface Consumer {
 
 const DELAY_REDECLARE_MS = 30_000;
 
+/** What a consumer gets for the options it does not set. */
+export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000 };
+
 /**
  * A RabbitMQ connection that survives broker restarts: it reconnects with backoff, re-declares
  * the registered topology and restarts every consumer on each new connection. Publishing is
@@ -297,7 +300,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     const consumer: Consumer = {
       queue,
       handler,
-      options: { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000, ...options },
+      options: { ...DEFAULT_CONSUME_OPTIONS, ...options },
       channel: null,
       consumerTag: null,
       restartTimer: null,

@@ -2,7 +2,7 @@ import type { INestApplication, INestMicroservice } from '@nestjs/common';
 import type { CustomTransportStrategy, MessageHandler } from '@nestjs/microservices';
 import { Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import type { AmqpClient, InboundMessage } from '../amqp-client';
+import { type AmqpClient, DEFAULT_CONSUME_OPTIONS, type InboundMessage } from '../amqp-client';
 import { type Logger, silentLogger } from '../logger';
 import { Outcome } from '../outcome';
 import { declareWorkQueue } from '../topology';
@@ -123,23 +123,9 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
     const queues = new Map(this.options.queues.map((q) => [q.name, q]));
     const routes = new Map<QueueDefinition, Map<string, Route>>();
     for (const [pattern, handler] of this.getHandlers()) {
-      const named = parseMessagePattern(pattern);
-      const queue = named && queues.get(named.queue);
-      if (!named || !queue) throw new Error(`@EventPattern('${pattern}') names no queue of this service (${[...queues.keys()].join(', ')}); use queue.pattern(type)`);
-      if (!queue.types.includes(named.type)) throw new Error(`@EventPattern('${pattern}'): ${queue.name} carries no message type ${named.type}`);
-      if (!handler.isEventHandler) throw new Error(`'${pattern}' is a @MessagePattern; Herald's handlers are @EventPattern and return an Outcome`);
-      if (handler.next) throw new Error(`'${pattern}' has two handlers; each message gets exactly one outcome, from one handler`);
-      const batch = (handler.extras as { batch?: BatchOptions } | undefined)?.batch;
-      const prefetch = queue.consume.prefetch ?? 16;
-      if (batch && batch.maxMessages > prefetch) throw new Error(`'${pattern}' takes batches of ${batch.maxMessages} but ${queue.name} has a prefetch of ${prefetch}`);
-      const byType = routes.get(queue) ?? new Map<string, Route>();
-      byType.set(named.type, {
-        type: named.type,
-        pattern,
-        handler,
-        batcher: batch ? new Batcher(batch, (messages, raws) => this.invokeBatch(handler, pattern, messages, raws)) : null,
-      });
-      routes.set(queue, byType);
+      const { queue, type, batch } = checkDeclaration(pattern, handler, queues);
+      const batcher = batch ? new Batcher(batch, (messages, raws) => this.invokeBatch(handler, pattern, messages, raws)) : null;
+      routes.set(queue, (routes.get(queue) ?? new Map<string, Route>()).set(type, { type, pattern, handler, batcher }));
     }
     return routes;
   }
@@ -219,6 +205,24 @@ class Batcher {
       (err: unknown) => batch.forEach((b) => b.reject(err)),
     );
   }
+}
+
+/** The queue, type and batch options of one declared handler, or why the declaration is wrong. */
+function checkDeclaration(
+  pattern: string,
+  handler: MessageHandler,
+  queues: ReadonlyMap<string, QueueDefinition>,
+): { queue: QueueDefinition; type: string; batch: BatchOptions | undefined } {
+  const named = parseMessagePattern(pattern);
+  const queue = named && queues.get(named.queue);
+  if (!named || !queue) throw new Error(`@EventPattern('${pattern}') names no queue of this service (${[...queues.keys()].join(', ')}); use queue.pattern(type)`);
+  if (!queue.types.includes(named.type)) throw new Error(`@EventPattern('${pattern}'): ${queue.name} carries no message type ${named.type}`);
+  if (!handler.isEventHandler) throw new Error(`'${pattern}' is a @MessagePattern; Herald's handlers are @EventPattern and return an Outcome`);
+  if (handler.next) throw new Error(`'${pattern}' has two handlers; each message gets exactly one outcome, from one handler`);
+  const batch = (handler.extras as { batch?: BatchOptions } | undefined)?.batch;
+  const prefetch = queue.consume.prefetch ?? DEFAULT_CONSUME_OPTIONS.prefetch;
+  if (batch && batch.maxMessages > prefetch) throw new Error(`'${pattern}' takes batches of ${batch.maxMessages} but ${queue.name} has a prefetch of ${prefetch}`);
+  return { queue, type: named.type, batch };
 }
 
 function isOutcome(value: unknown): value is Outcome {
