@@ -12,8 +12,9 @@ class Counting extends BackgroundWorker {
   }
 }
 
+/** Lets pending callbacks run until `until` holds (nothing here waits on a timer: every pause is an hour). */
 const settle = async (until: () => boolean) => {
-  for (let i = 0; i < 50 && !until(); i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 1_000 && !until(); i++) await new Promise((r) => setImmediate(r));
 };
 
 describe('BackgroundWorker', () => {
@@ -57,7 +58,7 @@ describe('BackgroundWorker', () => {
     class Failing extends BackgroundWorker {
       passes = 0;
       constructor() {
-        super({ name: 'failing', idleMs: 3_600_000, errorBackoffMs: 0, logger: { warn: (o) => warnings.push(o) } });
+        super({ name: 'failing', idleMs: 3_600_000, errorBackoffMs: 3_600_000, logger: { warn: (o) => warnings.push(o) } });
       }
       protected async pass(): Promise<boolean> {
         this.passes++;
@@ -67,6 +68,8 @@ describe('BackgroundWorker', () => {
     }
     const w = new Failing();
     w.start();
+    await settle(() => warnings.length === 1);
+    w.wake(); // cuts the back-off short: the worker is still running after its failed pass
     await settle(() => w.passes === 2);
     await w.stop();
     expect(warnings).toEqual([{ worker: 'failing', err: 'disk on fire' }]);
