@@ -31,6 +31,13 @@ export interface FleetOptions {
   startConcurrency?: number;
 }
 
+/** When the fleet first and last heard of an update (ms since the epoch; 0: not yet). */
+export interface FleetTimings {
+  firstNotifiedAt: number;
+  lastNotifiedAt: number;
+  lastUpdatedAt: number;
+}
+
 export interface FleetCounts {
   agents: number;
   connected: number;
@@ -100,6 +107,7 @@ export class Fleet {
   private patchBytes = 0;
   private fullBytes = 0;
   private stopping = false;
+  private readonly times: FleetTimings = { firstNotifiedAt: 0, lastNotifiedAt: 0, lastUpdatedAt: 0 };
   /** The newest version of each type any update command has carried. */
   readonly targets = new Map<string, string>();
   warnings = 0;
@@ -169,6 +177,11 @@ export class Fleet {
     agent.on('command', (command, duplicate) => {
       if (duplicate) this.duplicates++;
       if (command.type === 'update') {
+        if (!m.notified) {
+          const now = Date.now();
+          this.times.firstNotifiedAt ||= now;
+          this.times.lastNotifiedAt = now;
+        }
         m.notified = true;
         if (m.role !== 'silent') m.acknowledged = true;
         for (const c of command.components) {
@@ -178,6 +191,7 @@ export class Fleet {
       }
     });
     agent.on('updated', (result) => {
+      if (result.outcome === 'completed' && !m.updated) this.times.lastUpdatedAt = Date.now();
       if (result.outcome === 'completed') m.updated = true;
       else m.failed = true;
       for (const c of result.components) {
@@ -252,6 +266,10 @@ export class Fleet {
       if (m.scanned) c.scanned++;
     }
     return c;
+  }
+
+  timings(): FleetTimings {
+    return { ...this.times };
   }
 
   ids(): string[] {

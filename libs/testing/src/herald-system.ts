@@ -91,6 +91,11 @@ export class HeraldSystem {
     return this.dashboard.url;
   }
 
+  /** The process id of each running service (not the replicas): for CPU and memory readings. */
+  pids(): Partial<Record<ServiceName, number>> {
+    return Object.fromEntries([...this.processes].filter(([, c]) => c.pid !== undefined && c.exitCode === null).map(([name, c]) => [name, c.pid!]));
+  }
+
   get amqpUrl(): string {
     return this.vhost.url;
   }
