@@ -129,6 +129,7 @@ async function floor(agents: number): Promise<FloorResult> {
     await setup.assertQueue('floor.replies', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     const agentConnections = await Promise.all(Array.from({ length: Math.max(1, Math.ceil(agents / 500)) }, () => amqp.connect(vhost.url)));
     connections.push(...agentConnections);
+    for (const c of connections) c.on('error', () => undefined);
     const ids = Array.from({ length: agents }, (_, i) => `floor-${i + 1}`);
     const queue = [...ids.entries()];
     const worker = async () => {
@@ -139,9 +140,12 @@ async function floor(agents: number): Promise<FloorResult> {
         await ch.assertQueue(q, { exclusive: true, durable: false, autoDelete: true });
         await ch.bindQueue(q, 'floor.commands', id);
         await ch.prefetch(8);
+        ch.on('error', () => undefined); // closed at the end of the run
         await ch.consume(q, (msg) => {
           if (!msg) return;
-          ch.publish('', 'floor.replies', Buffer.from(JSON.stringify({ agentId: id, type: 'ack' })), { persistent: true }, () => ch.ack(msg));
+          ch.publish('', 'floor.replies', Buffer.from(JSON.stringify({ agentId: id, type: 'ack' })), { persistent: true }, (err) => {
+            if (!err) ch.ack(msg);
+          });
         });
       }
     };
@@ -165,7 +169,10 @@ async function floor(agents: number): Promise<FloorResult> {
     await publisher.waitForConfirms();
     await all;
     const ms = Date.now() - started;
-    return { ms, cpu: delta(before, snapshot({})) };
+    const cpu = delta(before, snapshot({}));
+    // Let the agents' last confirms and acks arrive before the connections close.
+    await new Promise((r) => setTimeout(r, 500));
+    return { ms, cpu };
   } finally {
     for (const c of connections.reverse()) await c.close().catch(() => undefined);
     await vhost.delete();

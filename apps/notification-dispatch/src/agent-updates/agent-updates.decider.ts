@@ -27,6 +27,8 @@ export interface OpenNotification {
   roundStart: number;
   /** The attempt the agent acknowledged, while it is updating. */
   acknowledgedAttempt: number | null;
+  /** What the last attempt sent carried (a raised target goes out with the next one). */
+  sent: ComponentTarget[] | null;
   resendDueAt: string | null;
   /** Follows the flow that opened it (the component download, or the reconnect). */
   correlationId: string | undefined;
@@ -115,6 +117,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             attempt: 0,
             roundStart: 1,
             acknowledgedAttempt: null,
+            sent: null,
             resendDueAt: null,
             correlationId: event.metadata?.correlationId,
           },
@@ -124,7 +127,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
           ? { ...state, open: { ...open, target: event.data.components, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } }
           : state;
       case 'AttemptSent':
-        return open ? { ...state, open: { ...open, phase: 'awaiting-ack', attempt: event.data.attempt, resendDueAt: null } } : state;
+        return open ? { ...state, open: { ...open, phase: 'awaiting-ack', attempt: event.data.attempt, sent: event.data.components, resendDueAt: null } } : state;
       case 'AttemptFailed':
         return open ? { ...state, open: { ...open, attempt: event.data.attempt } } : state;
       case 'ResendScheduled':

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
-import { Exchanges, type ScanCommand, type UpdateCommand, deterministicUuid } from '@herald/contracts';
+import { type ComponentTarget, Exchanges, type ScanCommand, type UpdateCommand, deterministicUuid } from '@herald/contracts';
 import { CommandHandler, Database } from '@herald/event-store';
 import { AmqpClient } from '@herald/messaging';
 import { SettingsService } from '../../settings/settings.service';
@@ -40,12 +40,19 @@ export class NotificationSender {
    */
   async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
     const state = await this.updates.state(agentId);
-    if (state.open?.notificationId !== notificationId || nextAttempt(state) !== attempt) {
+    const open = state.open;
+    if (open?.notificationId === notificationId && open.phase === 'awaiting-ack' && open.attempt === attempt && open.sent) {
+      // Recorded as sent, not acknowledged: this is a retry after the publish failed (or a copy of
+      // a send that went out). Publish it again at once; the agent knows a copy by its command id.
+      await this.publishUpdate(agentId, notificationId, attempt, open.sent, metadata);
+      return;
+    }
+    if (open?.notificationId !== notificationId || nextAttempt(state) !== attempt) {
       // Stale: superseded or already sent. If it was waiting for a slot, it waits no more.
       await this.db.session((sql) => this.slots.forget(sql, agentId, notificationId));
       return;
     }
-    const components = state.open.target;
+    const components = open.target;
     const commandId = deterministicUuid('update', notificationId, String(attempt));
     const { maxInFlight } = await this.settings.current();
     const recorded = await this.commands.transaction(async (tx) => {
@@ -53,10 +60,18 @@ export class NotificationSender {
       // Every slot taken: the attempt joins the waiting list, and the waker sends it on when one frees.
       if (!(await this.slots.tryAcquire(tx, waiting, maxInFlight))) return 'deferred' as const;
       const result = await this.updates.decide({ type: 'RecordAttemptSent', agentId, notificationId, attempt, commandId, components, now: new Date() }, { metadata }, tx);
-      return result.kind === 'handled' && result.events.length > 0 ? ('sent' as const) : ('stale' as const);
+      if (result.kind === 'handled' && result.events.length > 0) return 'sent' as const;
+      // No longer due (decided elsewhere since the state was read): the slot taken above goes back.
+      if (result.kind === 'handled') await this.slots.sync(tx, agentId, result.state);
+      return 'stale' as const;
     });
     if (recorded === 'deferred') this.deferred++;
-    if (recorded !== 'sent') return;
+    if (recorded === 'sent') await this.publishUpdate(agentId, notificationId, attempt, components, metadata);
+  }
+
+  /** Publishes attempt n; a message the broker returns (no live queue) fails the attempt. */
+  private async publishUpdate(agentId: string, notificationId: string, attempt: number, components: ComponentTarget[], metadata: Metadata): Promise<void> {
+    const commandId = deterministicUuid('update', notificationId, String(attempt));
     const command: UpdateCommand = {
       type: 'update',
       schemaVersion: 1,
