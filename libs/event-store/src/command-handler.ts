@@ -22,6 +22,61 @@ export type HandleResult<State, E extends Event> =
 
 const RETRYABLE_PG = new Set(['40001', '40P01']); // serialization failure, deadlock
 
+/** What a batch decided on one stream. */
+export interface StreamOutcome<S, E extends Event> {
+  readonly streamId: string;
+  readonly events: readonly RecordedEvent<E>[];
+  readonly before: S;
+  readonly after: S;
+}
+
+export interface BatchOptions<S, E extends Event> {
+  /** Messages to publish for the new events of every stream, written to the outbox with them. */
+  outbox?: (ctx: { streams: readonly StreamOutcome<S, E>[]; tx: Tx }) => OutboxMessage[] | Promise<OutboxMessage[]>;
+  /** Other writes that belong with the new events (read models, lock tables), in the same transaction. */
+  inTransaction?: (ctx: { streams: readonly StreamOutcome<S, E>[]; tx: Tx }) => Promise<void>;
+}
+
+/**
+ * The streams of one batch: decide any number of commands on any of them, each on the state the
+ * earlier decisions left; nothing is written until the batch ends, then everything in one
+ * statement.
+ */
+export class StreamBatch<S, C, E extends Event> {
+  private readonly pending = new Map<string, E[]>();
+
+  constructor(
+    private readonly decider: Decider<S, C, E>,
+    private readonly streams: Map<string, { state: S; version: number }>,
+  ) {}
+
+  /** The stream's state, with what this batch decided on it so far. */
+  state(streamId: string): S {
+    return this.stream(streamId).state;
+  }
+
+  /** Decides `command` on the stream; its events are appended when the batch ends. */
+  decide(streamId: string, command: C, metadata?: EventMetadata): readonly E[] {
+    const stream = this.stream(streamId);
+    const decided = this.decider.decide(command, stream.state);
+    const events = metadata ? decided.map((e) => ({ ...e, metadata: { ...metadata, ...e.metadata } })) : decided;
+    stream.state = events.reduce((s, e) => this.decider.evolve(s, e), stream.state);
+    if (events.length > 0) this.pending.set(streamId, [...(this.pending.get(streamId) ?? []), ...events]);
+    return events;
+  }
+
+  /** @internal the writes the batch ends with */
+  writes(): Array<{ streamId: string; events: E[]; expectedVersion: number }> {
+    return [...this.pending].map(([streamId, events]) => ({ streamId, events, expectedVersion: this.stream(streamId).version }));
+  }
+
+  private stream(streamId: string): { state: S; version: number } {
+    const stream = this.streams.get(streamId);
+    if (!stream) throw new Error(`stream ${streamId} is not part of this batch`);
+    return stream;
+  }
+}
+
 /**
  * Load, decide, append: reads the stream, folds it, runs the decider, appends with the version
  * it read (optimistic concurrency), updates inline projections and the outbox — all in one
@@ -58,6 +113,40 @@ export class CommandHandler {
         await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
       }
     }
+  }
+
+  /**
+   * Many decisions on many streams in one transaction: the streams are read in one query, `work`
+   * decides on them through a StreamBatch (reading other tables in `tx` as it needs), then every
+   * new event is appended in one statement, the inline projections and `inTransaction` run, and the
+   * outbox is written. `work` may run again (after a conflict): it must have no effect outside `tx`.
+   */
+  async batchIn<S, C, E extends Event, T>(
+    tx: Tx,
+    decider: Decider<S, C, E>,
+    streamIds: readonly string[],
+    work: (batch: StreamBatch<S, C, E>) => T | Promise<T>,
+    options: BatchOptions<S, E> = {},
+  ): Promise<{ result: T; streams: StreamOutcome<S, E>[] }> {
+    const read = await this.store.readStreams<E>(tx, streamIds);
+    const loaded = new Map([...read].map(([id, r]) => [id, { state: r.events.reduce((s, e) => decider.evolve(s, e), decider.initialState()), version: r.version }]));
+    const before = new Map([...loaded].map(([id, l]) => [id, l.state]));
+    const batch = new StreamBatch(decider, loaded);
+    const result = await work(batch);
+    const writes = batch.writes();
+    const recorded = await this.store.appendMany(tx, writes);
+    const byStream = new Map<string, RecordedEvent<E>[]>();
+    for (const e of recorded) byStream.set(e.streamId, [...(byStream.get(e.streamId) ?? []), e]);
+    const streams = writes.map((w) => ({ streamId: w.streamId, events: byStream.get(w.streamId) ?? [], before: before.get(w.streamId)!, after: batch.state(w.streamId) }));
+    if (recorded.length > 0) {
+      for (const p of this.inline) {
+        const wanted = eventsFor(p, recorded);
+        if (wanted.length > 0) await p.apply(tx, wanted);
+      }
+      await options.inTransaction?.({ streams, tx });
+      await this.store.enqueue(tx, (await options.outbox?.({ streams, tx })) ?? []);
+    }
+    return { result, streams };
   }
 
   /** The same, inside a transaction the caller owns (and retries). */

@@ -95,6 +95,62 @@ export class EventStore {
     }
   }
 
+  /**
+   * Appends to many streams in one statement: each write at its stream's next positions after
+   * `expectedVersion`. When any stream has moved on, nothing is written and
+   * ExpectedVersionConflictError is thrown (the caller retries from a fresh read).
+   */
+  async appendMany<E extends Event>(tx: Tx, writes: ReadonlyArray<{ streamId: string; events: readonly E[]; expectedVersion: number }>): Promise<RecordedEvent<E>[]> {
+    const cols = { stream: [] as string[], position: [] as number[], id: [] as string[], type: [] as string[], version: [] as number[], data: [] as string[], metadata: [] as string[] };
+    for (const w of writes) {
+      w.events.forEach((e, i) => {
+        cols.stream.push(w.streamId);
+        cols.position.push(w.expectedVersion + i + 1);
+        cols.id.push(randomUUID());
+        cols.type.push(e.type);
+        cols.version.push(this.options.schemaVersions?.[e.type] ?? 1);
+        cols.data.push(JSON.stringify(e.data));
+        cols.metadata.push(JSON.stringify(e.metadata ?? {}));
+      });
+    }
+    if (cols.id.length === 0) return [];
+    try {
+      await tx.exec('SAVEPOINT append_many');
+      const rows = await tx.rows<EventRow>(
+        `INSERT INTO events (stream_id, stream_position, event_id, type, schema_version, data, metadata)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::smallint[], $6::jsonb[], $7::jsonb[])
+         RETURNING ${COLUMNS}`,
+        [cols.stream, cols.position, cols.id, cols.type, cols.version, cols.data, cols.metadata],
+      );
+      await tx.exec('RELEASE SAVEPOINT append_many');
+      // In the order given: by stream, then position.
+      const order = new Map(cols.id.map((id, i) => [id, i]));
+      const recorded = rows.map((r) => this.toRecorded<E>(r)).sort((a, b) => order.get(a.eventId)! - order.get(b.eventId)!);
+      if (this.appendListeners.size > 0) tx.afterCommit(() => this.appendListeners.forEach((l) => l(recorded)));
+      return recorded;
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('events_stream_position_unique')) {
+        await tx.exec('ROLLBACK TO SAVEPOINT append_many');
+        const stream = /\(stream_id, stream_position\)=\((.*), \d+\)/.exec((err as { detail?: string }).detail ?? '')?.[1] ?? '(one of several)';
+        throw new ExpectedVersionConflictError(stream, writes.find((w) => w.streamId === stream)?.expectedVersion ?? 'any');
+      }
+      throw err;
+    }
+  }
+
+  /** Many whole streams at once, each in order with its version (0 for one that does not exist). */
+  async readStreams<E extends Event>(tx: Tx, streamIds: readonly string[]): Promise<Map<string, { events: RecordedEvent<E>[]; version: number }>> {
+    const out = new Map<string, { events: RecordedEvent<E>[]; version: number }>(streamIds.map((id) => [id, { events: [], version: 0 }]));
+    if (streamIds.length === 0) return out;
+    const rows = await tx.rows<EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_position`, [[...new Set(streamIds)]]);
+    for (const r of rows) {
+      const stream = out.get(r.stream_id)!;
+      stream.events.push(this.toRecorded<E>(r));
+      stream.version = r.stream_position;
+    }
+    return out;
+  }
+
   /** The whole stream in order, and its version (0 when it does not exist). */
   async readStream<E extends Event>(streamId: string, tx?: Tx): Promise<{ events: RecordedEvent<E>[]; version: number }> {
     const read = (sql: Tx) =>
@@ -166,9 +222,20 @@ export class EventStore {
   }
 
   /**
-   * Records that `consumer` handled `messageId`, in the caller's transaction. False when it was
-   * handled before: the caller skips the work, which makes at-least-once delivery effectively once.
+   * Records that `consumer` handled each of `messageIds`, in the caller's transaction, and returns
+   * those it had not handled before: the caller skips the others, which makes at-least-once
+   * delivery effectively once.
    */
+  async markProcessedMany(tx: Tx, consumer: string, messageIds: readonly string[]): Promise<Set<string>> {
+    if (messageIds.length === 0) return new Set();
+    const rows = await tx.rows<{ message_id: string }>(
+      'INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id',
+      [consumer, [...new Set(messageIds)]],
+    );
+    return new Set(rows.map((r) => r.message_id));
+  }
+
+  /** The same for one message: false when it was handled before. */
   async markProcessed(tx: Tx, consumer: string, messageId: string): Promise<boolean> {
     const inserted = await tx.exec(
       'INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
