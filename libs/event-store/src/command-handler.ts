@@ -65,9 +65,14 @@ export class StreamBatch<S, C, E extends Event> {
     return events;
   }
 
-  /** @internal the writes the batch ends with */
+  /**
+   * @internal the writes the batch ends with, by stream id: concurrent batches that share streams
+   * then insert (and wait on each other's rows) in the same order, and do not deadlock.
+   */
   writes(): Array<{ streamId: string; events: E[]; expectedVersion: number }> {
-    return [...this.pending].map(([streamId, events]) => ({ streamId, events, expectedVersion: this.stream(streamId).version }));
+    return [...this.pending]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([streamId, events]) => ({ streamId, events, expectedVersion: this.stream(streamId).version }));
   }
 
   private stream(streamId: string): { state: S; version: number } {

@@ -151,6 +151,25 @@ export class EventStore {
     return out;
   }
 
+  /**
+   * One stream together with the facts recorded about its subject elsewhere: the events of
+   * `mentions.type` whose data field `mentions.field` (a JSON array of strings) holds `value`
+   * (say, a rollout's skips naming an agent). All in global order.
+   */
+  async readStreamWithMentions<E extends Event>(streamId: string, mentions: { type: string; field: string; value: string }, tx?: Tx): Promise<RecordedEvent<E>[]> {
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(mentions.field)) throw new Error(`invalid field name ${JSON.stringify(mentions.field)}`);
+    const read = (sql: Tx) =>
+      sql.rows<EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream_id = $1
+         UNION ALL
+         SELECT ${COLUMNS} FROM events WHERE type = $2 AND data -> '${mentions.field}' ? $3 AND stream_id <> $1
+         ORDER BY transaction_id, global_position`,
+        [streamId, mentions.type, mentions.value],
+      );
+    const rows = tx ? await read(tx) : await this.db.session(read);
+    return rows.map((r) => this.toRecorded<E>(r));
+  }
+
   /** The whole stream in order, and its version (0 when it does not exist). */
   async readStream<E extends Event>(streamId: string, tx?: Tx): Promise<{ events: RecordedEvent<E>[]; version: number }> {
     const read = (sql: Tx) =>

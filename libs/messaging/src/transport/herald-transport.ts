@@ -94,7 +94,13 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
     try {
       for (const [queue, routes] of this.routesByQueue()) {
         const bindings = [...routes.keys()].flatMap((type) => queue.bindingsFor(type));
-        await this.amqp.addTopology((ch) => declareWorkQueue(ch, { name: queue.name, bindings, deliveryLimit: queue.deliveryLimit }));
+        // Bindings of types no handler takes any more (moved to another queue, say) go: a binding
+        // left over from an earlier version would bring in messages that could only be parked.
+        const stale = queue.types.filter((type) => !routes.has(type)).flatMap((type) => queue.bindingsFor(type));
+        await this.amqp.addTopology(async (ch) => {
+          await declareWorkQueue(ch, { name: queue.name, bindings, deliveryLimit: queue.deliveryLimit });
+          for (const b of stale) await ch.unbindQueue(queue.name, b.exchange, b.pattern);
+        });
         await this.amqp.consume(queue.name, (raw) => this.deliver(queue, routes, raw), queue.consume);
         this.log.info({ queue: queue.name, types: [...routes.keys()] }, 'consuming');
       }
