@@ -84,7 +84,10 @@ describe('presence and bad input', () => {
 
   it('parks malformed, mismatched and unknown-agent messages and keeps consuming', async () => {
     const queue = 'herald.presence.agent-inbound';
-    const before = await parked(queue);
+    // Heartbeats have a queue of their own, so they never hold up hellos.
+    const heartbeats = 'herald.presence.heartbeats';
+    const parkedBoth = async () => (await parked(queue)) + (await parked(heartbeats));
+    const before = await parkedBoth();
     await publishRaw('agent.p-bad.hello', Buffer.from('{"type":"hello", this is not json'));
     await publishRaw('agent.p-other.hello', hello('p-mismatch')); // body names another agent than the key
     await publishRaw('agent.p-ghost.heartbeat', { type: 'heartbeat', schemaVersion: 1, messageId: randomUUID(), agentId: 'p-ghost', sentAt: new Date().toISOString(), bootId: 'x' });
@@ -93,14 +96,13 @@ describe('presence and bad input', () => {
     await publishRaw('agent.p-good.hello', hello('p-good'));
 
     await waitFor(async () => (await presence('/agents/p-good')).status === 200, { what: 'the good hello to be handled' });
-    await waitFor(async () => (await parked(queue)) - before === 4, { what: 'four parked messages' });
+    await waitFor(async () => (await parkedBoth()) - before === 4, { what: 'four parked messages' });
     const reasons: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const m = await ch.get(`${queue}.parking`, { noAck: false });
-      if (m) {
+    for (const q of [queue, heartbeats]) {
+      for (let m = await ch.get(`${q}.parking`, { noAck: false }); m; m = await ch.get(`${q}.parking`, { noAck: false })) {
         reasons.push(String(m.properties.headers?.['x-herald-parked-reason']).split(':')[0]!);
-        ch.nack(m, false, true);
       }
+      await ch.recover(); // every message read goes back to its parking queue
     }
     expect(reasons.sort()).toEqual(['agent-id-mismatch', 'not-json', 'unknown-agent', 'unsupported-schema-version']);
     expect((await presence('/agents/p-mismatch')).status).toBe(404);
@@ -108,7 +110,7 @@ describe('presence and bad input', () => {
   });
 
   it('looks again at a heartbeat that arrives before its hello, instead of parking it', async () => {
-    const queue = 'herald.presence.agent-inbound';
+    const queue = 'herald.presence.heartbeats';
     const retried = async () => {
       const text = await (await fetch(`${h.system.url('agent-presence')}/metrics`)).text();
       return Number(new RegExp(`herald_messages_retried_total\\{[^}]*queue="${queue.replace(/\./g, '\\.')}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);

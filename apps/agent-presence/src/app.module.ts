@@ -14,7 +14,7 @@ import { PresenceQueues } from './topology';
       schema: 'agent_presence',
       migrations: [Agents1764230600000, VersionKeys1764500000000],
       inlineProjections: [agentsProjection],
-      queues: () => [PresenceQueues.agentInbound, PresenceQueues.components],
+      queues: () => [PresenceQueues.agentInbound, PresenceQueues.heartbeats, PresenceQueues.components],
     }),
     AgentsModule,
     CatalogModule,

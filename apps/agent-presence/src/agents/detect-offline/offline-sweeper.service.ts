@@ -38,7 +38,8 @@ export class OfflineSweeper extends BackgroundWorker {
     let marked = 0;
     for (const { agent_id: agentId } of stale) {
       try {
-        await this.db.transaction(async (tx) => {
+        // Retried after a deadlock or serialization failure (a hello for the same agent, say).
+        await this.commands.transaction(async (tx) => {
           const still = await tx.one(
             `SELECT 1 FROM agents WHERE agent_id = $1 AND online AND last_seen_at < now() - make_interval(secs => $2) FOR UPDATE SKIP LOCKED`,
             [agentId, timeoutSecs],
