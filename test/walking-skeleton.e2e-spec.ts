@@ -116,7 +116,8 @@ describe('walking skeleton', () => {
     expect(bySchema('component_download').sort()).toEqual(['ComponentVersionDownloaded', 'UpstreamManifestAccepted']);
     expect(bySchema('agent_presence')).toEqual(['AgentConnected', 'AgentComponentsReported']);
     expect(bySchema('notification_dispatch').sort()).toEqual(
-      ['AttemptSent', 'NotificationAcknowledged', 'RolloutStarted', 'UpdateCompleted', 'UpdateTargeted'].sort(),
+      // The rollout's plan (counts, then the agents it targets), then the agent's own stream.
+      ['AgentsTargeted', 'AttemptSent', 'NotificationAcknowledged', 'RolloutPlanned', 'UpdateCompleted', 'UpdateTargeted'].sort(),
     );
   });
 });

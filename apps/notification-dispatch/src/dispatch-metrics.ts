@@ -3,6 +3,7 @@ import { Database, EventStore } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
 import { ServiceMetrics } from '@herald/platform';
 import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
+import type { AgentsSkipped } from './rollouts/rollout.decider';
 import { NotificationSender } from './agent-updates/send-notifications/notification-sender';
 
 /**
@@ -30,7 +31,7 @@ export class DispatchMetrics implements OnModuleInit {
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
     m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.sender.deferred));
     this.store.onAppended((events) => {
-      for (const e of events as readonly RecordedEvent<AgentUpdateEvent>[]) {
+      for (const e of events as readonly RecordedEvent<AgentUpdateEvent | AgentsSkipped>[]) {
         switch (e.type) {
           case 'AttemptSent':
             sent.inc();
@@ -49,6 +50,9 @@ export class DispatchMetrics implements OnModuleInit {
             break;
           case 'TargetSkipped':
             skipped.inc({ reason: e.data.reason });
+            break;
+          case 'AgentsSkipped':
+            skipped.inc({ reason: e.data.reason }, e.data.agentIds.length);
             break;
           case 'UpdateCompleted':
             updates.inc({ outcome: 'completed' });
@@ -73,7 +77,7 @@ export class DispatchMetrics implements OnModuleInit {
       g.set(Number(row?.n ?? 0));
     });
     m.gauge('herald_agents_in_flight', 'Agents between notified and reported (R6 slots in use)', [], async (g) => {
-      const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM in_flight'));
+      const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM in_flight WHERE agent_id IS NOT NULL'));
       g.set(Number(row?.n ?? 0));
     });
     m.gauge('herald_attempts_waiting', 'Update attempts waiting for a free R6 slot', [], async (g) => {

@@ -8,9 +8,9 @@ import { WORK_QUEUE, WorkMessage } from './agent-updates/work-messages';
  */
 export const DispatchQueues = {
   /** New component versions (R1 trigger) and agent presence changes (R2 trigger, directory). */
-  integration: integrationEventQueue('herald.dispatch.integration', { prefetch: 16 }),
-  /** Acknowledgements, update results and scan results from agents. */
-  agentInbound: agentMessageQueue('herald.dispatch.agent-inbound', { prefetch: 64 }),
+  integration: integrationEventQueue('herald.dispatch.integration', { prefetch: 400 }),
+  /** Acknowledgements, update results and scan results from agents, taken in batches of 200. */
+  agentInbound: agentMessageQueue('herald.dispatch.agent-inbound', { prefetch: 400 }),
   /**
    * Internal work: target/skip an agent, send attempt n, check an acknowledgement or report
    * deadline, send a scan. Resends and deadlines arrive through its delayed-retry queues

@@ -29,6 +29,10 @@ export interface OpenNotification {
   acknowledgedAttempt: number | null;
   /** What the last attempt sent carried (a raised target goes out with the next one). */
   sent: ComponentTarget[] | null;
+  /** While awaiting an acknowledgement: when the attempt counts as failed without one. */
+  ackDeadlineAt: string | null;
+  /** While updating: when the update counts as failed without a report. */
+  reportDeadlineAt: string | null;
   resendDueAt: string | null;
   /** Follows the flow that opened it (the component download, or the reconnect). */
   correlationId: string | undefined;
@@ -79,6 +83,8 @@ export type AgentUpdateCommand =
   | { type: 'RecordScanResult'; agentId: string; scanId: string; outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; now: Date };
 
 export const agentUpdatesStreamId = (agentId: string): string => `agent-${agentId}`;
+/** The agent an agent-update stream is about. */
+export const agentOfStream = (streamId: string): string => streamId.slice('agent-'.length);
 
 /** The attempt that is to go out next, or null when none is. */
 export function nextAttempt(state: AgentUpdateState): number | null {
@@ -118,6 +124,8 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             roundStart: 1,
             acknowledgedAttempt: null,
             sent: null,
+            ackDeadlineAt: null,
+            reportDeadlineAt: null,
             resendDueAt: null,
             correlationId: event.metadata?.correlationId,
           },
@@ -127,18 +135,24 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
           ? { ...state, open: { ...open, target: event.data.components, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } }
           : state;
       case 'AttemptSent':
-        return open ? { ...state, open: { ...open, phase: 'awaiting-ack', attempt: event.data.attempt, sent: event.data.components, resendDueAt: null } } : state;
+        return open
+          ? { ...state, open: { ...open, phase: 'awaiting-ack', attempt: event.data.attempt, sent: event.data.components, ackDeadlineAt: event.data.ackDeadlineAt, resendDueAt: null } }
+          : state;
       case 'AttemptFailed':
         return open ? { ...state, open: { ...open, attempt: event.data.attempt } } : state;
       case 'ResendScheduled':
         return open ? { ...state, open: { ...open, phase: 'awaiting-resend', resendDueAt: event.data.dueAt } } : state;
       case 'NotificationAcknowledged':
-        return open ? { ...state, open: { ...open, phase: 'updating', acknowledgedAttempt: event.data.attempt, resendDueAt: null } } : state;
+        if (!open) return state;
+        return {
+          ...state,
+          open: { ...open, phase: 'updating', acknowledgedAttempt: event.data.attempt, reportDeadlineAt: plus(new Date(event.data.at), open.policy.reportTimeoutMs), resendDueAt: null },
+        };
       case 'UpdateCompleted':
         if (!open) return state;
         if (event.data.targetReached) return { ...state, open: null };
         // The target was raised meanwhile: a new round of attempts carries the newer versions.
-        return { ...state, open: { ...open, phase: 'sending', roundStart: open.attempt + 1, acknowledgedAttempt: null } };
+        return { ...state, open: { ...open, phase: 'sending', roundStart: open.attempt + 1, acknowledgedAttempt: null, reportDeadlineAt: null } };
       case 'UpdateFailed':
       case 'NotificationGaveUp':
       case 'NotificationResolved':

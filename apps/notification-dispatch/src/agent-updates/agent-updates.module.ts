@@ -2,9 +2,11 @@ import { Module } from '@nestjs/common';
 import { DirectoryModule } from '../directory/directory.module';
 import { SettingsModule } from '../settings/settings.module';
 import { AgentUpdates } from './agent-updates.service';
+import { DeadlineSweeper } from './deadline-sweeper.service';
 import { InFlightReaper } from './in-flight-reaper.service';
 import { InFlightSlots } from './in-flight-slots';
 import { InFlightWaker } from './in-flight-waker.service';
+import { OpenNotifications } from './open-notifications';
 import { AgentRepliesController } from './receive-agent-replies/agent-replies.controller';
 import { NotificationSender } from './send-notifications/notification-sender';
 import { WorkController } from './send-notifications/work.controller';
@@ -17,7 +19,7 @@ import { TimelineController } from './timeline/timeline.controller';
 @Module({
   imports: [SettingsModule, DirectoryModule],
   controllers: [WorkController, AgentRepliesController, TimelineController],
-  providers: [AgentUpdates, NotificationSender, InFlightSlots, InFlightWaker, InFlightReaper],
+  providers: [AgentUpdates, NotificationSender, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper],
   exports: [AgentUpdates, NotificationSender],
 })
 export class AgentUpdatesModule {}

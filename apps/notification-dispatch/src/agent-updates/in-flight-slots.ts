@@ -7,8 +7,8 @@ export function holdsSlot(state: AgentUpdateState): boolean {
   return state.open !== null && (state.open.phase === 'awaiting-ack' || state.open.phase === 'updating');
 }
 
-/** A waiting attempt handed back to the work queue because a slot may be free. */
-export interface WokenAttempt {
+/** An attempt that wants a slot; one that gets none waits on the list, in this form. */
+export interface WaitingAttempt {
   agentId: string;
   notificationId: string;
   attempt: number;
@@ -19,60 +19,72 @@ export interface WokenAttempt {
 const WOKEN_GRACE_SECONDS = 30;
 
 /**
- * R6: at most maxInFlight agents between "notified" and "reported", across every instance
- * (the rows are in PostgreSQL; acquisitions are serialised by an advisory transaction lock).
- * A slot is taken just before an attempt is published and given back by the decision that ends
- * the delivery: a failed attempt, a report, a give-up, a superseded notification.
+ * R6: at most maxInFlight agents between "notified" and "reported", across every instance. The
+ * slots are rows (1..maxInFlight); granting one marks a free row with the agent, taking free rows
+ * with FOR UPDATE SKIP LOCKED, so instances grant side by side and never the same slot twice. A
+ * slot is granted in the transaction that records the attempt, and given back by the decision
+ * that ends the delivery (a failed attempt, a report, a give-up, a superseded notification).
  *
  * An attempt that finds every slot taken joins a waiting list (one row per agent, in arrival
- * order) instead of polling; wake() hands as many waiting attempts back to the work queue as
- * there are free slots. So a rollout to a fleet far larger than the bound costs a few queries
- * per wave, not a retry per waiting agent.
+ * order) instead of polling; wake() hands as many waiting attempts back as there are free slots.
  */
 @Injectable()
 export class InFlightSlots {
-  private lock(tx: Tx): Promise<unknown> {
-    return tx.rows(`SELECT pg_advisory_xact_lock(hashtext('herald:in-flight'))`);
-  }
-
   /**
-   * True when the agent holds (or now took) a slot for this notification. False when every slot
-   * is taken: the attempt is then on the waiting list.
+   * Grants a slot to each of `wanted` that holds none yet, in order, as long as slots are free;
+   * the others join the waiting list. Returns the agents that hold a slot for their attempt now.
    */
-  async tryAcquire(tx: Tx, attempt: WokenAttempt, max: number): Promise<boolean> {
-    const { agentId, notificationId } = attempt;
-    await this.lock(tx);
-    const held = await tx.one<{ notification_id: string }>('SELECT notification_id FROM in_flight WHERE agent_id = $1', [agentId]);
-    if (held) {
-      if (held.notification_id !== notificationId) {
-        await tx.exec('UPDATE in_flight SET notification_id = $2, acquired_at = now() WHERE agent_id = $1', [agentId, notificationId]);
-      }
-      await tx.exec('DELETE FROM in_flight_waiting WHERE agent_id = $1', [agentId]);
-      return true;
-    }
-    const used = await tx.one<{ n: string }>('SELECT count(*) AS n FROM in_flight');
-    if (Number(used?.n ?? 0) >= max) {
-      // Keeps its place in the line if it was already waiting (and was woken too early).
+  async grant(tx: Tx, wanted: readonly WaitingAttempt[], max: number): Promise<Set<string>> {
+    if (wanted.length === 0) return new Set();
+    const byId = [...wanted].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+    const held = await tx.rows<{ agent_id: string }>(
+      `UPDATE in_flight s SET notification_id = w.notification_id
+         FROM (SELECT s.slot, w.notification_id FROM in_flight s JOIN unnest($1::text[], $2::uuid[]) AS w(agent_id, notification_id) USING (agent_id)
+                ORDER BY s.agent_id FOR UPDATE OF s) w
+        WHERE s.slot = w.slot RETURNING s.agent_id`,
+      [byId.map((w) => w.agentId), byId.map((w) => w.notificationId)],
+    );
+    const granted = new Set(held.map((r) => r.agent_id));
+    const needing = wanted.filter((w) => !granted.has(w.agentId));
+    if (needing.length > 0) {
+      let free = await this.freeSlots(tx, needing.length, max);
+      if (free.length < needing.length && (await this.grow(tx, max))) free = await this.freeSlots(tx, needing.length, max);
+      const taking = needing.slice(0, free.length);
       await tx.exec(
-        `INSERT INTO in_flight_waiting (agent_id, notification_id, attempt, correlation_id) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (agent_id) DO UPDATE SET notification_id = EXCLUDED.notification_id, attempt = EXCLUDED.attempt,
-           correlation_id = EXCLUDED.correlation_id, woken_at = NULL`,
-        [agentId, notificationId, attempt.attempt, attempt.correlationId],
+        `UPDATE in_flight s SET agent_id = g.agent_id, notification_id = g.notification_id, acquired_at = now()
+           FROM unnest($1::int[], $2::text[], $3::uuid[]) AS g(slot, agent_id, notification_id) WHERE s.slot = g.slot`,
+        [free.slice(0, taking.length), taking.map((w) => w.agentId), taking.map((w) => w.notificationId)],
       );
-      return false;
+      for (const w of taking) granted.add(w.agentId);
+      const waiting = needing.slice(taking.length);
+      if (waiting.length > 0) {
+        // Keeps its place in the line if it was already waiting (and was woken too early).
+        await tx.exec(
+          `INSERT INTO in_flight_waiting (agent_id, notification_id, attempt, correlation_id)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::text[])
+           ON CONFLICT (agent_id) DO UPDATE SET notification_id = EXCLUDED.notification_id, attempt = EXCLUDED.attempt,
+             correlation_id = EXCLUDED.correlation_id, woken_at = NULL`,
+          [waiting.map((w) => w.agentId), waiting.map((w) => w.notificationId), waiting.map((w) => w.attempt), waiting.map((w) => w.correlationId)],
+        );
+      }
     }
-    await tx.exec('INSERT INTO in_flight (agent_id, notification_id) VALUES ($1, $2)', [agentId, notificationId]);
-    await tx.exec('DELETE FROM in_flight_waiting WHERE agent_id = $1', [agentId]);
-    return true;
+    if (granted.size > 0) await tx.exec('DELETE FROM in_flight_waiting WHERE agent_id = ANY($1)', [[...granted]]);
+    return granted;
   }
 
   /**
-   * Keeps the slot table in step with the agent's state after a decision: the slot goes when the
+   * Keeps the slot table in step with agents' states after decisions: a slot goes when the
    * delivery ended, and a waiting attempt goes when its notification is no longer the open one.
    */
-  async sync(tx: Tx, agentId: string, after: AgentUpdateState): Promise<void> {
-    if (!holdsSlot(after)) await tx.exec('DELETE FROM in_flight WHERE agent_id = $1', [agentId]);
-    await tx.exec('DELETE FROM in_flight_waiting WHERE agent_id = $1 AND notification_id IS DISTINCT FROM $2', [agentId, after.open?.notificationId ?? null]);
+  async sync(tx: Tx, states: ReadonlyArray<{ agentId: string; state: AgentUpdateState }>): Promise<void> {
+    if (states.length === 0) return;
+    const ended = states.filter((s) => !holdsSlot(s.state)).map((s) => s.agentId);
+    if (ended.length > 0) await tx.exec('UPDATE in_flight SET agent_id = NULL, notification_id = NULL, acquired_at = NULL WHERE agent_id = ANY($1)', [ended]);
+    await tx.exec(
+      `DELETE FROM in_flight_waiting w USING unnest($1::text[], $2::uuid[]) AS s(agent_id, notification_id)
+        WHERE w.agent_id = s.agent_id AND w.notification_id IS DISTINCT FROM s.notification_id`,
+      [states.map((s) => s.agentId), states.map((s) => s.state.open?.notificationId ?? null)],
+    );
   }
 
   /** Drops a waiting attempt that turned out stale (superseded or already sent). */
@@ -81,26 +93,26 @@ export class InFlightSlots {
   }
 
   /**
-   * Marks the longest-waiting attempts woken, as many as there are free slots (counting those
-   * woken a moment ago and not yet taken up), and returns them for the caller to enqueue in the
-   * same transaction.
+   * Marks the longest-waiting attempts woken, as many as there are free slots (less those woken a
+   * moment ago and not yet taken up), and returns them for the caller to send in its transaction.
+   * Instances wake side by side (SKIP LOCKED); one that wakes too many sends them back to the line.
    */
-  async wake(tx: Tx, max: number): Promise<WokenAttempt[]> {
-    // The common case, nobody waiting, takes no lock (every instance asks every wave).
+  async wake(tx: Tx, max: number): Promise<WaitingAttempt[]> {
+    // The common case, nobody waiting, is one cheap look (every instance asks every wave).
     if (!(await tx.one('SELECT 1 FROM in_flight_waiting LIMIT 1'))) return [];
-    await this.lock(tx);
-    const row = await tx.one<{ used: string; pending: string }>(
-      `SELECT (SELECT count(*) FROM in_flight) AS used,
-              (SELECT count(*) FROM in_flight_waiting WHERE woken_at > now() - make_interval(secs => $1)) AS pending`,
-      [WOKEN_GRACE_SECONDS],
+    await this.grow(tx, max);
+    const row = await tx.one<{ free: string; pending: string }>(
+      `SELECT (SELECT count(*) FROM in_flight WHERE agent_id IS NULL AND slot <= $1) AS free,
+              (SELECT count(*) FROM in_flight_waiting WHERE woken_at > now() - make_interval(secs => $2)) AS pending`,
+      [max, WOKEN_GRACE_SECONDS],
     );
-    const free = max - Number(row?.used ?? 0) - Number(row?.pending ?? 0);
+    const free = Number(row?.free ?? 0) - Number(row?.pending ?? 0);
     if (free <= 0) return [];
     const woken = await tx.rows<{ agent_id: string; notification_id: string; attempt: number; correlation_id: string | null }>(
       `UPDATE in_flight_waiting SET woken_at = now()
         WHERE agent_id IN (SELECT agent_id FROM in_flight_waiting
                             WHERE woken_at IS NULL OR woken_at <= now() - make_interval(secs => $2)
-                            ORDER BY queued_at LIMIT $1)
+                            ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING agent_id, notification_id, attempt, correlation_id`,
       [free, WOKEN_GRACE_SECONDS],
     );
@@ -108,7 +120,7 @@ export class InFlightSlots {
   }
 
   async inUse(tx: Tx): Promise<number> {
-    return Number((await tx.one<{ n: string }>('SELECT count(*) AS n FROM in_flight'))?.n ?? 0);
+    return Number((await tx.one<{ n: string }>('SELECT count(*) AS n FROM in_flight WHERE agent_id IS NOT NULL'))?.n ?? 0);
   }
 
   async waiting(tx: Tx): Promise<number> {
@@ -117,6 +129,28 @@ export class InFlightSlots {
 
   /** Frees slots held longer than any delivery can take (a crash between taking a slot and sending). */
   async reap(tx: Tx, olderThanSeconds: number): Promise<number> {
-    return tx.exec(`DELETE FROM in_flight WHERE acquired_at < now() - make_interval(secs => $1)`, [olderThanSeconds]);
+    return tx.exec(
+      `UPDATE in_flight SET agent_id = NULL, notification_id = NULL, acquired_at = NULL
+        WHERE agent_id IS NOT NULL AND acquired_at < now() - make_interval(secs => $1)`,
+      [olderThanSeconds],
+    );
+  }
+
+  /** Up to `n` free slots within the bound, locked for this transaction; others' locked ones skipped. */
+  private async freeSlots(tx: Tx, n: number, max: number): Promise<number[]> {
+    const rows = await tx.rows<{ slot: number }>(
+      'SELECT slot FROM in_flight WHERE agent_id IS NULL AND slot <= $1 ORDER BY slot LIMIT $2 FOR UPDATE SKIP LOCKED',
+      [max, n],
+    );
+    return rows.map((r) => r.slot);
+  }
+
+  /** Adds the slot rows up to `max` (a raised maxInFlight); true when it added any. */
+  private async grow(tx: Tx, max: number): Promise<boolean> {
+    const added = await tx.exec(
+      `INSERT INTO in_flight (slot) SELECT generate_series(coalesce((SELECT max(slot) FROM in_flight), 0) + 1, $1) ON CONFLICT DO NOTHING`,
+      [max],
+    );
+    return added > 0;
   }
 }

@@ -6,8 +6,13 @@ import type { OutboxMessage } from '@herald/event-store';
 /** Dispatch's own work queue: its messages arrive straight from the outbox or, delayed, through its delay queues. */
 export const WORK_QUEUE = 'herald.dispatch.work';
 
+/** Agents a rollout notifies per transaction (and per wait for the broker's confirms). */
+export const NOTIFY_CHUNK = 500;
+
 /** Messages of dispatch's own work queue. Internal, but validated like any other input. */
 export const WorkMessage = z.discriminatedUnion('kind', [
+  /** R1: target these agents of a rollout and send their first attempts (one transaction, one confirm wait). */
+  z.strictObject({ kind: z.literal('notify'), rolloutId: z.uuid(), agentIds: z.array(AgentId).min(1).max(NOTIFY_CHUNK) }),
   z.strictObject({
     kind: z.literal('target'),
     agentId: AgentId,
@@ -22,6 +27,11 @@ export const WorkMessage = z.discriminatedUnion('kind', [
     reason: z.enum(['offline', 'independent', 'no-privilege']),
   }),
   z.strictObject({ kind: z.literal('send-attempt'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
+  /** R4: a wave of resends that came due together, sent in one transaction. */
+  z.strictObject({
+    kind: z.literal('send-attempts'),
+    attempts: z.array(z.strictObject({ agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() })).min(1).max(NOTIFY_CHUNK),
+  }),
   z.strictObject({ kind: z.literal('ack-deadline'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
   z.strictObject({ kind: z.literal('report-deadline'), agentId: AgentId, notificationId: z.uuid(), attempt: z.number().int().positive() }),
   z.strictObject({ kind: z.literal('send-scan'), agentId: AgentId, scanId: z.uuid() }),

@@ -27,27 +27,50 @@ const toAgent = (r: AgentRow): DirectoryAgent => ({
  */
 @Injectable()
 export class Directory {
-  /** Applies an agent fact; false when it was older than what is stored. */
+  /**
+   * Applies an agent fact. Events are consumed side by side, so they can arrive out of order:
+   * whether the agent is online and its other facts (mode, privilege, components) are each
+   * kept from the newest event that carried them (by the agent stream's position), and an older
+   * event changes only what it is newer on. True when this event's online fact was applied (for
+   * agent.connected: the agent is online now, by this connection).
+   */
   async applyAgentEvent(tx: Tx, e: AgentConnected | AgentDisconnected | AgentChanged): Promise<boolean> {
     if (e.type === 'agent.disconnected') {
-      return (await tx.exec('UPDATE directory_agents SET online = false, sequence = $2, updated_at = now() WHERE agent_id = $1 AND sequence < $2', [e.agentId, e.sequence])) === 1;
+      // Before the facts ever arrived: a row that only says offline, until the facts follow.
+      const rows = await tx.rows(
+        `INSERT INTO directory_agents AS d (agent_id, online, independent_mode, independent_privilege, components, sequence, online_sequence)
+         VALUES ($1, false, false, false, '[]', 0, $2)
+         ON CONFLICT (agent_id) DO UPDATE SET online = false, online_sequence = EXCLUDED.online_sequence, updated_at = now()
+         WHERE d.online_sequence < EXCLUDED.online_sequence
+         RETURNING agent_id`,
+        [e.agentId, e.sequence],
+      );
+      return rows.length === 1;
     }
     const online = e.type === 'agent.connected' ? true : e.online;
-    const changed = await tx.exec(
-      `INSERT INTO directory_agents (agent_id, online, independent_mode, independent_privilege, components, sequence)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6)
-       ON CONFLICT (agent_id) DO UPDATE SET online = EXCLUDED.online, independent_mode = EXCLUDED.independent_mode,
-         independent_privilege = EXCLUDED.independent_privilege, components = EXCLUDED.components,
-         sequence = EXCLUDED.sequence, updated_at = now()
-       WHERE directory_agents.sequence < EXCLUDED.sequence`,
+    const newer = (column: string) => `CASE WHEN d.sequence < EXCLUDED.sequence THEN EXCLUDED.${column} ELSE d.${column} END`;
+    const rows = await tx.rows<{ online_applied: boolean }>(
+      `INSERT INTO directory_agents AS d (agent_id, online, independent_mode, independent_privilege, components, sequence, online_sequence)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6)
+       ON CONFLICT (agent_id) DO UPDATE SET
+         independent_mode = ${newer('independent_mode')}, independent_privilege = ${newer('independent_privilege')},
+         components = ${newer('components')}, sequence = greatest(d.sequence, EXCLUDED.sequence),
+         online = CASE WHEN d.online_sequence < EXCLUDED.online_sequence THEN EXCLUDED.online ELSE d.online END,
+         online_sequence = greatest(d.online_sequence, EXCLUDED.online_sequence), updated_at = now()
+       WHERE d.sequence < EXCLUDED.sequence OR d.online_sequence < EXCLUDED.online_sequence
+       RETURNING online_sequence = $6 AS online_applied`,
       [e.agentId, online, e.independentMode, e.independentPrivilege, JSON.stringify(e.components), e.sequence],
     );
-    return changed === 1;
+    return rows[0]?.online_applied === true;
   }
 
   async agent(tx: Tx, agentId: string): Promise<DirectoryAgent | undefined> {
     const row = await tx.one<AgentRow>('SELECT * FROM directory_agents WHERE agent_id = $1', [agentId]);
     return row && toAgent(row);
+  }
+
+  async agentsByIds(tx: Tx, agentIds: readonly string[]): Promise<DirectoryAgent[]> {
+    return (await tx.rows<AgentRow>('SELECT * FROM directory_agents WHERE agent_id = ANY($1)', [agentIds])).map(toAgent);
   }
 
   async agents(tx: Tx): Promise<DirectoryAgent[]> {

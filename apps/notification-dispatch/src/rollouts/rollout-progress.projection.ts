@@ -1,7 +1,7 @@
 import { compareVersions } from '@herald/contracts';
 import type { Projection, Tx } from '@herald/event-store';
 import type { AgentUpdateEvent } from '../agent-updates/agent-updates.events';
-import type { RolloutStarted } from './rollout.decider';
+import type { RolloutEvent } from './rollout.decider';
 
 type Flag = 'acknowledged' | 'failed' | 'gave_up' | 'scan_requested' | 'scanned';
 
@@ -36,10 +36,13 @@ async function link(tx: Tx, notificationId: string, rolloutId: string, agentId: 
  * notified, acknowledged, updated, failed, given up, scanned). Built asynchronously from the
  * rollout and agent streams; rebuildable from the first event.
  */
-export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutStarted> = {
+export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEvent> = {
   name: 'rollout-progress',
   eventTypes: [
     'RolloutStarted',
+    'RolloutPlanned',
+    'AgentsTargeted',
+    'AgentsSkipped',
     'UpdateTargeted',
     'NotificationTargetRaised',
     'AttemptSent',
@@ -77,6 +80,29 @@ export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutSta
           }
           break;
         }
+        case 'RolloutPlanned': {
+          const d = e.data;
+          await tx.exec(
+            `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
+            [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
+          );
+          break;
+        }
+        case 'AgentsTargeted':
+          await tx.exec(
+            `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, last_change_at)
+             SELECT $1, unnest($2::text[]), true, $3 ON CONFLICT DO NOTHING`,
+            [e.data.rolloutId, e.data.agentIds, e.data.at],
+          );
+          break;
+        case 'AgentsSkipped':
+          await tx.exec(
+            `INSERT INTO rollout_agents (rollout_id, agent_id, skipped_reason, last_change_at)
+             SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING`,
+            [e.data.rolloutId, e.data.agentIds, e.data.reason, e.data.at],
+          );
+          break;
         case 'UpdateTargeted':
           if (e.data.rolloutId) {
             await link(tx, e.data.notificationId, e.data.rolloutId, e.data.agentId);

@@ -5,8 +5,14 @@ import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-upda
 
 /*
  * One stream per rollout ("rollout-<id>"): a new component version arrived and rule R1 decided
- * whom to notify. What then happens to each agent is in that agent's stream.
+ * whom to notify. The plan is recorded compactly: its counts, then the agents it targets and
+ * those it skips (by reason) in facts of at most FACT_SIZE ids each, every id once. What then
+ * happens to each targeted agent is in that agent's stream; a skipped agent costs nothing more,
+ * and its timeline shows the skip from here.
  */
+
+/** Agent ids per AgentsTargeted or AgentsSkipped fact: no event carries an unbounded list. */
+export const FACT_SIZE = 1000;
 
 /** What R1 needs to know of an agent: dispatch's copy of agent-presence's facts (the directory). */
 export interface DirectoryAgent {
@@ -24,6 +30,7 @@ export interface RolloutPlan {
   upToDate: number;
 }
 
+/** Written by versions before the compact plan: the whole plan in one event. Still read. */
 export type RolloutStarted = Event<
   'RolloutStarted',
   {
@@ -39,6 +46,31 @@ export type RolloutStarted = Event<
     at: string;
   }
 >;
+
+/** A new version arrived and R1 planned whom to notify: the counts (the agents follow in facts). */
+export type RolloutPlanned = Event<
+  'RolloutPlanned',
+  {
+    rolloutId: string;
+    component: ComponentTarget;
+    /** False when R1 was switched off: the version is recorded, nobody is notified. */
+    notifyOnDownload: boolean;
+    includeIndependentAndOffline: boolean;
+    policy: NotificationPolicy;
+    targeted: number;
+    skipped: Record<SkipReason, number>;
+    upToDate: number;
+    at: string;
+  }
+>;
+
+/** Agents the rollout notifies (part of the plan). */
+export type AgentsTargeted = Event<'AgentsTargeted', { rolloutId: string; agentIds: string[]; at: string }>;
+
+/** Agents the rollout does not notify, and why (part of the plan; R8). */
+export type AgentsSkipped = Event<'AgentsSkipped', { rolloutId: string; reason: SkipReason; agentIds: string[]; at: string }>;
+
+export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped;
 
 export type RolloutCommand = {
   type: 'StartRollout';
@@ -67,6 +99,8 @@ export function planRollout(
   includeIndependentAndOffline: boolean,
 ): RolloutPlan {
   const plan: RolloutPlan = { targets: [], skipped: [], upToDate: 0 };
+  // R1a's offline and Independent agents come after the reachable ones, so they never hold them up.
+  const later: RolloutPlan['targets'] = [];
   for (const agent of agents) {
     const have = agent.components.find((c) => c.type === announced.type);
     if (!have) continue; // not a component this agent uses
@@ -79,32 +113,49 @@ export function planRollout(
     if (!agent.online) reason = 'offline';
     else if (agent.independentMode) reason = agent.independentPrivilege ? 'independent' : 'no-privilege';
     if (reason && !includeIndependentAndOffline) plan.skipped.push({ agentId: agent.agentId, reason });
-    else plan.targets.push({ agentId: agent.agentId, components });
+    else (reason ? later : plan.targets).push({ agentId: agent.agentId, components });
   }
+  plan.targets.push(...later);
   return plan;
 }
 
-export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, RolloutStarted> = {
+/** `ids` in pieces of at most `size`. */
+export function chunks<T>(ids: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+  return out;
+}
+
+export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, RolloutEvent> = {
   initialState: () => ({ started: false }),
   evolve: () => ({ started: true }),
   decide(command, state) {
     if (state.started) return [];
-    const { plan } = command;
+    const { plan, rolloutId } = command;
+    const at = command.now.toISOString();
+    const notify = command.notifyOnDownload;
+    const skippedBy = (reason: SkipReason) => (notify ? plan.skipped.filter((s) => s.reason === reason).map((s) => s.agentId) : []);
+    const skipped = { offline: skippedBy('offline'), independent: skippedBy('independent'), 'no-privilege': skippedBy('no-privilege') };
+    const targets = notify ? plan.targets.map((t) => t.agentId) : [];
     return [
       {
-        type: 'RolloutStarted',
+        type: 'RolloutPlanned',
         data: {
-          rolloutId: command.rolloutId,
+          rolloutId,
           component: command.component,
-          notifyOnDownload: command.notifyOnDownload,
+          notifyOnDownload: notify,
           includeIndependentAndOffline: command.includeIndependentAndOffline,
           policy: command.policy,
-          targets: command.notifyOnDownload ? plan.targets.map((t) => t.agentId) : [],
-          skipped: command.notifyOnDownload ? plan.skipped : [],
+          targeted: targets.length,
+          skipped: { offline: skipped.offline.length, independent: skipped.independent.length, 'no-privilege': skipped['no-privilege'].length },
           upToDate: plan.upToDate,
-          at: command.now.toISOString(),
+          at,
         },
       },
+      ...chunks(targets, FACT_SIZE).map((agentIds): RolloutEvent => ({ type: 'AgentsTargeted', data: { rolloutId, agentIds, at } })),
+      ...(['offline', 'independent', 'no-privilege'] as const).flatMap((reason) =>
+        chunks(skipped[reason], FACT_SIZE).map((agentIds): RolloutEvent => ({ type: 'AgentsSkipped', data: { rolloutId, reason, agentIds, at } })),
+      ),
     ];
   },
 };

@@ -1,6 +1,6 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
-import { type DirectoryAgent, planRollout, rolloutDecider } from './rollout.decider';
+import { type DirectoryAgent, FACT_SIZE, planRollout, rolloutDecider } from './rollout.decider';
 
 const target = (type: string, version: string): ComponentTarget => ({ type, version, sha256: 'b'.repeat(64), size: 1, url: `http://x/${type}/${version}` });
 const catalog = [target('virus-pattern', '2.0'), target('scan-engine', '9.0')];
@@ -54,6 +54,37 @@ describe('planRollout (R1, R1a, R8)', () => {
     expect(plan).toEqual({ targets: [], skipped: [], upToDate: 1 });
   });
 
+  it('records the plan compactly: counts, then every agent once, in facts of bounded size', () => {
+    const many = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    const command = {
+      type: 'StartRollout' as const,
+      rolloutId: 'r2',
+      component: catalog[0]!,
+      notifyOnDownload: true,
+      includeIndependentAndOffline: false,
+      policy: { resendIntervalMs: 1, maxAttempts: 1, ackTimeoutMs: 1, reportTimeoutMs: 1, scanAfterUpdate: false },
+      plan: {
+        targets: many('t', FACT_SIZE + 1).map((agentId) => ({ agentId, components: [catalog[0]!] })),
+        skipped: [...many('o', 2).map((agentId) => ({ agentId, reason: 'offline' as const })), { agentId: 'i-0', reason: 'independent' as const }],
+        upToDate: 4,
+      },
+      now: new Date('2026-01-01T00:00:00Z'),
+    };
+    const events = DeciderSpec(rolloutDecider).given([]).when(command).events();
+    expect(events.map((e) => e.type)).toEqual(['RolloutPlanned', 'AgentsTargeted', 'AgentsTargeted', 'AgentsSkipped', 'AgentsSkipped']);
+    expect(events[0]!.data).toMatchObject({ targeted: FACT_SIZE + 1, skipped: { offline: 2, independent: 1, 'no-privilege': 0 }, upToDate: 4 });
+    expect(events.slice(1, 3).map((e) => (e.data as { agentIds: string[] }).agentIds.length)).toEqual([FACT_SIZE, 1]);
+    expect(events.slice(3).map((e) => e.data)).toEqual([
+      { rolloutId: 'r2', reason: 'offline', agentIds: ['o-0', 'o-1'], at: '2026-01-01T00:00:00.000Z' },
+      { rolloutId: 'r2', reason: 'independent', agentIds: ['i-0'], at: '2026-01-01T00:00:00.000Z' },
+    ]);
+  });
+
+  it('puts the reachable agents first when R1a also targets offline and Independent ones', () => {
+    const plan = planRollout([agent('off', { online: false }), agent('on'), agent('ind', { independentMode: true, independentPrivilege: true })], catalog, announced, true);
+    expect(plan.targets.map((t) => t.agentId)).toEqual(['on', 'off', 'ind']);
+  });
+
   it('starts a rollout once; a redelivered trigger changes nothing', () => {
     const command = {
       type: 'StartRollout' as const,
@@ -66,8 +97,11 @@ describe('planRollout (R1, R1a, R8)', () => {
       now: new Date('2026-01-01T00:00:00Z'),
     };
     const spec = DeciderSpec(rolloutDecider);
-    const [started] = spec.given([]).when(command).events();
-    expect(started).toMatchObject({ type: 'RolloutStarted', data: { targets: ['a'] } });
-    spec.given([started!]).when(command).thenNothing();
+    const events = spec.given([]).when(command).events();
+    expect(events).toMatchObject([
+      { type: 'RolloutPlanned', data: { targeted: 1 } },
+      { type: 'AgentsTargeted', data: { agentIds: ['a'] } },
+    ]);
+    spec.given(events).when(command).thenNothing();
   });
 });

@@ -4,11 +4,13 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { PinoLogger } from 'nestjs-pino';
 import { type AgentChanged, type AgentConnected, type AgentDisconnected, type ComponentVersionAvailable, type IntegrationEvent, deterministicUuid, outdatedComponents } from '@herald/contracts';
 import { CommandHandler, EventStore, type OutboxMessage, type Tx } from '@herald/event-store';
-import { Outcome } from '@herald/messaging';
+import { Outcome, batchOf } from '@herald/messaging';
+import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
-import { workItem } from '../agent-updates/work-messages';
+import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-notifications/notification-sender';
+import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
-import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
+import { chunks, planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
 import { DispatchQueues } from '../topology';
 
@@ -27,6 +29,7 @@ export class TriggersController {
     private readonly directory: Directory,
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
+    private readonly sender: NotificationSender,
     private readonly log: PinoLogger,
   ) {
     log.setContext('triggers');
@@ -38,12 +41,24 @@ export class TriggersController {
     return this.once(event, (tx) => this.startRollout(tx, event));
   }
 
-  /** R2: an agent that connects is updated at once if it is behind. */
-  @EventPattern(DispatchQueues.integration.pattern('agent.connected'))
-  onAgentConnected(@Payload() event: AgentConnected): Promise<Outcome> {
-    return this.once(event, async (tx) => {
-      if (await this.directory.applyAgentEvent(tx, event)) await this.updateOnReconnect(tx, event);
+  /**
+   * R2: agents that connect are updated at once if they are behind. Taken in batches (a fleet
+   * reconnecting after an outage is thousands at once): one transaction records the directory and
+   * every update and first attempt, then the commands go out with one wait for the confirms.
+   */
+  @EventPattern(DispatchQueues.integration.pattern('agent.connected'), batchOf({ maxMessages: 200, maxWaitMs: 20 }))
+  async onAgentsConnected(@Payload() events: AgentConnected[]): Promise<Outcome[]> {
+    const updates = await this.commands.transaction(async (tx) => {
+      await tx.rows(`SELECT pg_advisory_xact_lock_shared(hashtext('herald:directory'))`);
+      const fresh = await this.store.markProcessedMany(tx, CONSUMER, events.map((e) => e.messageId));
+      const newer: AgentConnected[] = [];
+      // In agent id order, as every batch writes its rows: concurrent batches never deadlock.
+      const ordered = [...events].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+      for (const e of ordered) if (fresh.has(e.messageId) && (await this.directory.applyAgentEvent(tx, e))) newer.push(e);
+      return this.updateOnReconnect(tx, newer);
     });
+    await this.sender.publish(updates);
+    return events.map(() => Outcome.ack());
   }
 
   @EventPattern(DispatchQueues.integration.pattern('agent.disconnected'))
@@ -96,15 +111,14 @@ export class TriggersController {
       },
       {
         metadata: { correlationId },
+        // The targets in chunks, reachable agents first; skipped agents cost nothing more.
         outbox: ({ events }): OutboxMessage[] =>
           events.length === 0 || !settings.notifyOnDownload
             ? []
-            : [
-                ...plan.targets.map((t) =>
-                  workItem({ kind: 'target', agentId: t.agentId, rolloutId, notificationId: randomUUID(), components: t.components }, { correlationId }),
-                ),
-                ...plan.skipped.map((s) => workItem({ kind: 'skip', agentId: s.agentId, rolloutId, reason: s.reason }, { correlationId })),
-              ],
+            : chunks(
+                plan.targets.map((t) => t.agentId),
+                NOTIFY_CHUNK,
+              ).map((agentIds) => workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId })),
       },
     );
     this.log.info(
@@ -113,24 +127,22 @@ export class TriggersController {
     );
   }
 
-  /** R2: an outdated, non-independent agent that connects is updated at once. */
-  private async updateOnReconnect(tx: Tx, event: AgentConnected): Promise<void> {
+  /** R2: outdated, non-independent agents that connect are updated at once (their first attempts recorded here). */
+  private async updateOnReconnect(tx: Tx, connected: readonly AgentConnected[]): Promise<UpdateToPublish[]> {
     const settings = await this.settings.current(tx);
-    if (!settings.updateOnReconnect || event.independentMode) return;
-    const components = outdatedComponents(event.components, await this.directory.catalog(tx));
-    await this.updates.decide(
-      {
-        type: 'Target',
-        agentId: event.agentId,
-        rolloutId: null,
-        trigger: 'reconnect',
-        components,
-        policy: policyOf(settings),
-        notificationId: randomUUID(),
-        now: new Date(),
-      },
-      { metadata: { causationId: event.messageId, correlationId: `reconnect-${event.messageId}` } },
-      tx,
-    );
+    const events = settings.updateOnReconnect ? connected.filter((e) => !e.independentMode) : [];
+    if (events.length === 0) return [];
+    const catalog = await this.directory.catalog(tx);
+    const agentIds = [...new Set(events.map((e) => e.agentId))];
+    const now = new Date();
+    const { result } = await this.updates.batch(tx, agentIds, (b) => {
+      for (const e of events) {
+        const components = outdatedComponents(e.components, catalog);
+        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), now };
+        b.decide(agentUpdatesStreamId(e.agentId), command, { causationId: e.messageId, correlationId: `reconnect-${e.messageId}` });
+      }
+      return this.sender.recordDue(tx, b, agentIds, { maxInFlight: settings.maxInFlight, metadata: {} });
+    });
+    return result;
   }
 }

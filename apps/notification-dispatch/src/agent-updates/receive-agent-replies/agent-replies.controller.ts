@@ -2,20 +2,24 @@ import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { PinoLogger } from 'nestjs-pino';
 import { type Ack, type AgentMessage, type ScanResult, type UpdateResult, deterministicUuid } from '@herald/contracts';
-import { CommandHandler } from '@herald/event-store';
-import { Outcome } from '@herald/messaging';
+import { CommandHandler, EventStore } from '@herald/event-store';
+import { Outcome, batchOf } from '@herald/messaging';
 import { Directory } from '../../directory/directory';
 import type { DirectoryAgent } from '../../rollouts/rollout.decider';
 import { DispatchQueues } from '../../topology';
-import type { AgentUpdateCommand } from '../agent-updates.decider';
+import { type AgentUpdateCommand, agentUpdatesStreamId } from '../agent-updates.decider';
 import { AgentUpdates } from '../agent-updates.service';
 
 const CONSUMER = 'dispatch-agent-replies';
+
+/** Replies are taken hundreds at a time: one transaction per batch, not per agent. */
+const REPLIES = batchOf({ maxMessages: 200, maxWaitMs: 20 });
 
 /** Acknowledgements, update results and scan results from agents, into their agent streams. */
 @Controller()
 export class AgentRepliesController {
   constructor(
+    private readonly store: EventStore,
     private readonly commands: CommandHandler,
     private readonly directory: Directory,
     private readonly updates: AgentUpdates,
@@ -24,16 +28,16 @@ export class AgentRepliesController {
     log.setContext('agent-replies');
   }
 
-  /** R4: the agent acknowledged attempt n; resends stop. */
-  @EventPattern(DispatchQueues.agentInbound.pattern('ack'))
-  onAck(@Payload() ack: Ack): Promise<Outcome> {
-    return this.record(ack, () => ({ type: 'RecordAck', agentId: ack.agentId, notificationId: ack.notificationId, attempt: ack.attempt, now: new Date() }));
+  /** R4: agents acknowledged attempt n; their resends stop. */
+  @EventPattern(DispatchQueues.agentInbound.pattern('ack'), REPLIES)
+  onAcks(@Payload() acks: Ack[]): Promise<Outcome[]> {
+    return this.record(acks, (ack, now) => ({ type: 'RecordAck', agentId: ack.agentId, notificationId: ack.notificationId, attempt: ack.attempt, now }));
   }
 
-  /** The agent's update completed or failed (R3 may ask for a scan; R7 may start another round). */
-  @EventPattern(DispatchQueues.agentInbound.pattern('update-result'))
-  onUpdateResult(@Payload() result: UpdateResult): Promise<Outcome> {
-    return this.record(result, (agent) => ({
+  /** Agents' updates completed or failed (R3 may ask for a scan; R7 may start another round). */
+  @EventPattern(DispatchQueues.agentInbound.pattern('update-result'), REPLIES)
+  onUpdateResults(@Payload() results: UpdateResult[]): Promise<Outcome[]> {
+    return this.record(results, (result, now, agent) => ({
       type: 'RecordUpdateResult',
       agentId: result.agentId,
       notificationId: result.notificationId,
@@ -43,35 +47,44 @@ export class AgentRepliesController {
       error: result.error,
       independent: agent.independentMode,
       scanId: deterministicUuid('scan-request', result.notificationId),
-      now: new Date(),
+      now,
     }));
   }
 
-  /** R3: the agent ran Scan Now. */
-  @EventPattern(DispatchQueues.agentInbound.pattern('scan-result'))
-  onScanResult(@Payload() result: ScanResult): Promise<Outcome> {
-    const { agentId, scanId, outcome, threatsFound } = result;
-    return this.record(result, () => ({ type: 'RecordScanResult', agentId, scanId, outcome, threatsFound, now: new Date() }));
+  /** R3: agents ran Scan Now. */
+  @EventPattern(DispatchQueues.agentInbound.pattern('scan-result'), REPLIES)
+  onScanResults(@Payload() results: ScanResult[]): Promise<Outcome[]> {
+    return this.record(results, ({ agentId, scanId, outcome, threatsFound }, now) => ({ type: 'RecordScanResult', agentId, scanId, outcome, threatsFound, now }));
   }
 
-  private record(message: AgentMessage, commandFor: (agent: DirectoryAgent) => AgentUpdateCommand): Promise<Outcome> {
+  /**
+   * One transaction for a batch of replies: each from an agent dispatch knows, and not handled
+   * before, is decided on its agent's stream (in arrival order); one from an unknown agent is
+   * parked. One outcome per message.
+   */
+  private record<M extends AgentMessage>(messages: M[], commandFor: (message: M, now: Date, agent: DirectoryAgent) => AgentUpdateCommand): Promise<Outcome[]> {
+    const now = new Date();
     return this.commands.transaction(async (tx) => {
-      const agent = await this.directory.agent(tx, message.agentId);
-      if (!agent) return Outcome.park(`unknown-agent: ${message.type} from agent ${message.agentId}, which never said hello`);
-      const result = await this.updates.decide(
-        commandFor(agent),
-        {
-          dedupe: { consumer: CONSUMER, messageId: message.messageId },
-          metadata: (state) => ({ causationId: message.messageId, correlationId: state.open?.correlationId }),
-        },
-        tx,
-      );
-      const decided = result.kind === 'handled' ? result.events.find((e) => e.type === 'UpdateCompleted' || e.type === 'UpdateFailed') : undefined;
-      if (decided && message.type === 'update-result') {
-        const { agentId, notificationId, outcome, components } = message;
-        this.log.info({ correlationId: decided.metadata.correlationId, agentId, notificationId, outcome, components }, 'agent reported its update');
+      const agents = new Map((await this.directory.agentsByIds(tx, [...new Set(messages.map((m) => m.agentId))])).map((a) => [a.agentId, a]));
+      const known = messages.filter((m) => agents.has(m.agentId));
+      const fresh = await this.store.markProcessedMany(tx, CONSUMER, known.map((m) => m.messageId));
+      // In agent id order (each agent's replies in arrival order), as every batch writes its rows.
+      const handled = known.filter((m) => fresh.has(m.messageId)).sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+      const { streams } = await this.updates.batch(tx, [...new Set(handled.map((m) => m.agentId))], (b) => {
+        for (const m of handled) {
+          const stream = agentUpdatesStreamId(m.agentId);
+          b.decide(stream, commandFor(m, now, agents.get(m.agentId)!), { causationId: m.messageId, correlationId: b.state(stream).open?.correlationId });
+        }
+      });
+      for (const e of streams.flatMap((s) => s.events)) {
+        if (e.type === 'UpdateCompleted' || e.type === 'UpdateFailed') {
+          const { agentId, notificationId } = e.data;
+          const outcome = e.type === 'UpdateCompleted' ? 'completed' : 'failed';
+          const components = e.type === 'UpdateCompleted' ? e.data.components : undefined;
+          this.log.info({ correlationId: e.metadata.correlationId, agentId, notificationId, outcome, components }, 'agent reported its update');
+        }
       }
-      return Outcome.ack();
+      return messages.map((m) => (agents.has(m.agentId) ? Outcome.ack() : Outcome.park(`unknown-agent: ${m.type} from agent ${m.agentId}, which never said hello`)));
     });
   }
 }

@@ -1,18 +1,43 @@
 import { Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { type ComponentTarget, Exchanges, type ScanCommand, type UpdateCommand, deterministicUuid } from '@herald/contracts';
-import { CommandHandler, Database } from '@herald/event-store';
+import type { EventMetadata } from '@herald/domain';
+import { CommandHandler, type Tx } from '@herald/event-store';
 import { AmqpClient } from '@herald/messaging';
 import { SettingsService } from '../../settings/settings.service';
-import { nextAttempt } from '../agent-updates.decider';
-import { AgentUpdates } from '../agent-updates.service';
+import { type OpenNotification, agentUpdatesStreamId, nextAttempt } from '../agent-updates.decider';
+import { type AgentBatch, AgentUpdates } from '../agent-updates.service';
 import { InFlightSlots } from '../in-flight-slots';
 
 export type Metadata = { correlationId?: string; causationId?: string };
 
+/** An update command to publish once the transaction that recorded its attempt has committed. */
+export interface UpdateToPublish {
+  agentId: string;
+  notificationId: string;
+  attempt: number;
+  components: ComponentTarget[];
+  correlationId: string | undefined;
+}
+
+export interface RecordDueOptions {
+  maxInFlight: number;
+  metadata: EventMetadata;
+  /**
+   * Which attempts recorded before and not acknowledged to publish again: a retried send (its
+   * publish may have failed) or a redelivered batch (the process may have stopped before it
+   * published). The agent knows a copy by its command id.
+   */
+  again?: (open: OpenNotification) => boolean;
+}
+
 /**
- * Sends update and scan commands to agents' queues (mandatory: no queue means the agent is not
- * connected, and the attempt failed).
+ * Sends update and scan commands to agents. The attempts due are recorded (with their R6 slots)
+ * in the transaction of the decisions that made them due, hundreds of agents at a time; the
+ * commands are published after it commits, all on the confirm channel at once, so the agent's
+ * acknowledgement can never arrive before the record of what it acknowledges, and a crash before
+ * the publish is caught by the acknowledgement deadline. A command the broker returns (no live
+ * queue) fails its attempt.
  */
 @Injectable()
 export class NotificationSender {
@@ -21,7 +46,6 @@ export class NotificationSender {
 
   constructor(
     private readonly amqp: AmqpClient,
-    private readonly db: Database,
     private readonly commands: CommandHandler,
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
@@ -32,65 +56,113 @@ export class NotificationSender {
   }
 
   /**
-   * Sends attempt n with the notification's current target (R7: never a stale version). The
-   * attempt is recorded first (with its acknowledgement deadline), then published, so the agent's
-   * acknowledgement can never arrive before the record of what it acknowledges; a crash before the
-   * publish is caught by that deadline. A returned message (no live queue) fails the attempt.
-   * Without a free R6 slot the attempt waits on the R6 waiting list (InFlightWaker).
+   * In the batch's transaction: for each of `agentIds` with an attempt due, an R6 slot, then the
+   * attempt recorded as sent with the notification's current target (R7: never a stale version);
+   * without a free slot the attempt joins the waiting list (InFlightWaker sends it on). Returns the
+   * commands to publish once the transaction commits.
    */
-  async sendAttempt(agentId: string, notificationId: string, attempt: number, metadata: Metadata): Promise<void> {
-    const state = await this.updates.state(agentId);
-    const open = state.open;
-    if (open?.notificationId === notificationId && open.phase === 'awaiting-ack' && open.attempt === attempt && open.sent) {
-      // Recorded as sent, not acknowledged: this is a retry after the publish failed (or a copy of
-      // a send that went out). Publish it again at once; the agent knows a copy by its command id.
-      await this.publishUpdate(agentId, notificationId, attempt, open.sent, metadata);
-      return;
-    }
-    if (open?.notificationId !== notificationId || nextAttempt(state) !== attempt) {
-      // Stale: superseded or already sent. If it was waiting for a slot, it waits no more.
-      await this.db.session((sql) => this.slots.forget(sql, agentId, notificationId));
-      return;
-    }
-    const components = open.target;
-    const commandId = deterministicUuid('update', notificationId, String(attempt));
-    const { maxInFlight } = await this.settings.current();
-    const recorded = await this.commands.transaction(async (tx) => {
-      const waiting = { agentId, notificationId, attempt, correlationId: metadata.correlationId ?? null };
-      // Every slot taken: the attempt joins the waiting list, and the waker sends it on when one frees.
-      if (!(await this.slots.tryAcquire(tx, waiting, maxInFlight))) return 'deferred' as const;
-      const result = await this.updates.decide({ type: 'RecordAttemptSent', agentId, notificationId, attempt, commandId, components, now: new Date() }, { metadata }, tx);
-      if (result.kind === 'handled' && result.events.length > 0) return 'sent' as const;
-      // No longer due (decided elsewhere since the state was read): the slot taken above goes back.
-      if (result.kind === 'handled') await this.slots.sync(tx, agentId, result.state);
-      return 'stale' as const;
+  async recordDue(tx: Tx, batch: AgentBatch, agentIds: readonly string[], options: RecordDueOptions): Promise<UpdateToPublish[]> {
+    const due = agentIds.flatMap((agentId) => {
+      const state = batch.state(agentUpdatesStreamId(agentId));
+      const attempt = nextAttempt(state);
+      return state.open && attempt !== null ? [{ agentId, notificationId: state.open.notificationId, attempt, correlationId: state.open.correlationId ?? null }] : [];
     });
-    if (recorded === 'deferred') this.deferred++;
-    if (recorded === 'sent') await this.publishUpdate(agentId, notificationId, attempt, components, metadata);
+    const granted = await this.slots.grant(tx, due, options.maxInFlight);
+    this.deferred += due.length - granted.size;
+    const now = new Date();
+    const out: UpdateToPublish[] = [];
+    for (const agentId of agentIds) {
+      const stream = agentUpdatesStreamId(agentId);
+      const before = batch.state(stream).open;
+      if (before && granted.has(agentId)) {
+        const attempt = nextAttempt(batch.state(stream))!;
+        const commandId = deterministicUuid('update', before.notificationId, String(attempt));
+        batch.decide(stream, { type: 'RecordAttemptSent', agentId, notificationId: before.notificationId, attempt, commandId, components: before.target, now }, { ...options.metadata, correlationId: before.correlationId ?? options.metadata.correlationId });
+        const sent = batch.state(stream).open!;
+        out.push({ agentId, notificationId: sent.notificationId, attempt: sent.attempt, components: sent.sent!, correlationId: sent.correlationId });
+      } else if (before?.phase === 'awaiting-ack' && before.sent && options.again?.(before)) {
+        out.push({ agentId, notificationId: before.notificationId, attempt: before.attempt, components: before.sent, correlationId: before.correlationId });
+      }
+    }
+    return out;
   }
 
-  /** Publishes attempt n; a message the broker returns (no live queue) fails the attempt. */
-  private async publishUpdate(agentId: string, notificationId: string, attempt: number, components: ComponentTarget[], metadata: Metadata): Promise<void> {
-    const commandId = deterministicUuid('update', notificationId, String(attempt));
+  /**
+   * Publishes update commands on the confirm channel, all at once, and waits for every confirm;
+   * the attempts the broker returned (the agent has no live queue) fail, in one transaction.
+   * Throws when any publish failed: the caller's message is retried, and publishes it again.
+   */
+  async publish(updates: readonly UpdateToPublish[]): Promise<void> {
+    if (updates.length === 0) return;
+    const results = await Promise.allSettled(updates.map((u) => this.publishUpdate(u)));
+    const returned = updates.filter((_, i) => results[i]!.status === 'fulfilled' && !(results[i] as PromiseFulfilledResult<boolean>).value);
+    if (returned.length > 0) {
+      const now = new Date();
+      await this.commands.transaction((tx) =>
+        this.updates.batch(tx, [...new Set(returned.map((u) => u.agentId))], (b) => {
+          for (const u of returned) {
+            b.decide(agentUpdatesStreamId(u.agentId), { type: 'RecordAttemptReturned', agentId: u.agentId, notificationId: u.notificationId, attempt: u.attempt, now }, { correlationId: u.correlationId });
+          }
+        }),
+      );
+    }
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    this.log.debug({ published: updates.length - failed.length, returned: returned.length, failed: failed.length }, 'update commands published');
+    if (failed.length > 0) throw new Error(`${failed.length} of ${updates.length} update commands were not published: ${(failed[0]!.reason as Error).message}`);
+  }
+
+  /**
+   * Attempts that are due (resends, woken attempts, the next round), each named by notification
+   * and attempt: recorded in one transaction and published. An attempt no longer due is dropped
+   * (superseded, or sent meanwhile); a retry of one recorded and not acknowledged publishes it
+   * again.
+   */
+  async sendAttempts(attempts: ReadonlyArray<{ agentId: string; notificationId: string; attempt: number }>, metadata: Metadata): Promise<void> {
+    const { maxInFlight } = await this.settings.current();
+    const wanted = new Map(attempts.map((a) => [a.agentId, a]));
+    const { result: updates } = await this.commands.transaction(async (tx) =>
+      this.updates.batch(tx, [...wanted.keys()], async (b) => {
+        const current: string[] = [];
+        for (const { agentId, notificationId, attempt } of wanted.values()) {
+          const state = b.state(agentUpdatesStreamId(agentId));
+          if (state.open?.notificationId === notificationId && (nextAttempt(state) === attempt || state.open.attempt === attempt)) current.push(agentId);
+          // Stale: superseded or already past. If it was waiting for a slot, it waits no more.
+          else await this.slots.forget(tx, agentId, notificationId);
+        }
+        const again = (o: OpenNotification) => [...wanted.values()].some((w) => w.notificationId === o.notificationId && w.attempt === o.attempt);
+        return this.recordDue(tx, b, current, { maxInFlight, metadata, again });
+      }),
+    );
+    await this.publish(updates);
+  }
+
+  /** Publishes one update command; false when the broker returned it (no live queue). */
+  private async publishUpdate(u: UpdateToPublish): Promise<boolean> {
+    const routed = await this.publishCommand(u);
+    this.log.debug({ agentId: u.agentId, notificationId: u.notificationId, attempt: u.attempt, routed, correlationId: u.correlationId }, 'update attempt published');
+    return routed;
+  }
+
+  private async publishCommand(u: UpdateToPublish): Promise<boolean> {
+    const commandId = deterministicUuid('update', u.notificationId, String(u.attempt));
     const command: UpdateCommand = {
       type: 'update',
       schemaVersion: 1,
       messageId: commandId,
       commandId,
-      agentId,
-      notificationId,
-      attempt,
+      agentId: u.agentId,
+      notificationId: u.notificationId,
+      attempt: u.attempt,
       issuedAt: new Date().toISOString(),
-      components,
+      components: u.components,
     };
-    const published = await this.amqp.publish(Exchanges.agentCommands, agentId, Buffer.from(JSON.stringify(command)), {
+    const published = await this.amqp.publish(Exchanges.agentCommands, u.agentId, Buffer.from(JSON.stringify(command)), {
       messageId: commandId,
       type: command.type,
-      correlationId: metadata.correlationId,
+      correlationId: u.correlationId,
       mandatory: true,
     });
-    if (!published.routed) await this.updates.decide({ type: 'RecordAttemptReturned', agentId, notificationId, attempt, now: new Date() }, { metadata });
-    this.log.debug({ agentId, notificationId, attempt, routed: published.routed, correlationId: metadata.correlationId }, 'update attempt published');
+    return published.routed;
   }
 
   /** R3: sends Scan Now for a scan the decider requested. */

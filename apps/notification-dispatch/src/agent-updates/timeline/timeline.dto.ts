@@ -4,7 +4,7 @@ import { InstalledComponent } from '@herald/contracts';
 
 export const TimelineEntry = z
   .object({
-    position: z.number().int().describe('Position in the agent stream, from 1'),
+    position: z.number().int().describe("Position in the agent's timeline, from 1 (ask for entries after it with ?after=)"),
     at: z.string().describe('When the decision was taken (ISO 8601)'),
     type: z
       .enum([

@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import type { Tx } from '@herald/event-store';
+import type { AgentUpdateState } from './agent-updates.decider';
+
+/** A deadline that passed: an attempt not acknowledged, or an update not reported, in time. */
+export interface PassedDeadline {
+  kind: 'ack' | 'report';
+  agentId: string;
+  notificationId: string;
+  attempt: number;
+}
+
+/**
+ * Every agent's open notification with its deadlines, kept in step with the agent's state in the
+ * transaction of each decision (like the R6 slots). One query finds the deadlines that passed.
+ */
+@Injectable()
+export class OpenNotifications {
+  async sync(tx: Tx, states: ReadonlyArray<{ agentId: string; state: AgentUpdateState }>): Promise<void> {
+    const open = states.filter((s) => s.state.open !== null);
+    const closed = states.filter((s) => s.state.open === null).map((s) => s.agentId);
+    if (closed.length > 0) await tx.exec('DELETE FROM open_notifications WHERE agent_id = ANY($1)', [closed]);
+    if (open.length === 0) return;
+    const col = <T>(f: (o: NonNullable<AgentUpdateState['open']>) => T) => open.map((s) => f(s.state.open!));
+    await tx.exec(
+      `INSERT INTO open_notifications (agent_id, notification_id, phase, attempt, ack_deadline_at, report_deadline_at)
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[])
+       ON CONFLICT (agent_id) DO UPDATE SET notification_id = EXCLUDED.notification_id, phase = EXCLUDED.phase, attempt = EXCLUDED.attempt,
+         ack_deadline_at = EXCLUDED.ack_deadline_at, report_deadline_at = EXCLUDED.report_deadline_at`,
+      [
+        open.map((s) => s.agentId),
+        col((o) => o.notificationId),
+        col((o) => o.phase),
+        // The attempt a deadline is about: the one sent, or, while updating, the one acknowledged.
+        col((o) => (o.phase === 'updating' ? (o.acknowledgedAttempt ?? o.attempt) : o.attempt)),
+        col((o) => (o.phase === 'awaiting-ack' ? o.ackDeadlineAt : null)),
+        col((o) => (o.phase === 'updating' ? o.reportDeadlineAt : null)),
+      ],
+    );
+  }
+
+  /**
+   * Up to `limit` deadlines that passed, oldest first, locked for the caller's transaction;
+   * another instance sweeping at the same time skips them.
+   */
+  async passed(tx: Tx, limit: number): Promise<PassedDeadline[]> {
+    const rows = await tx.rows<{ kind: 'ack' | 'report'; agent_id: string; notification_id: string; attempt: number }>(
+      `SELECT CASE WHEN phase = 'awaiting-ack' THEN 'ack' ELSE 'report' END AS kind, agent_id, notification_id, attempt
+         FROM open_notifications
+        WHERE (phase = 'awaiting-ack' AND ack_deadline_at <= now()) OR (phase = 'updating' AND report_deadline_at <= now())
+        ORDER BY coalesce(ack_deadline_at, report_deadline_at)
+        LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    return rows.map((r) => ({ kind: r.kind, agentId: r.agent_id, notificationId: r.notification_id, attempt: r.attempt }));
+  }
+}
