@@ -10,12 +10,13 @@ import { HeraldSystem, TEST_ADMIN_TOKEN, UpstreamFixture, createTestVhost, waitF
 
 const usage = `How fast Herald tells a fleet, against the broker's own floor, in one run.
 
-  npm run bench:fanout -- [--agents 1000] [--offline 0] [--storm] [--quick] [--timeout 900]
+  npm run bench:fanout -- [--agents 1000] [--offline 0] [--storm] [--quick] [--timeout 900] [--profile DIR]
 
 --agents    online agents (the simulator's, in this process, one connection per 500)
 --offline   registered agents that are offline when the version arrives (they cost time at release)
 --storm     instead of a release to online agents: every agent reconnects at once while outdated (R2)
 --quick     200 agents unless --agents says otherwise; for a smoke run
+--profile   write a V8 CPU profile of each service into DIR (open it in Chrome's DevTools)
 
 Runs, back to back: (a) the floor: a bare amqplib client publishes one persistent mandatory command
 per agent queue on a confirm channel and waits for every agent's persistent reply; (b) Herald, all
@@ -223,7 +224,7 @@ async function lastEvent(url: string, schema: string, type: string, t0: number, 
   return rows[0]?.at ? rows[0].at.getTime() - t0 : null;
 }
 
-async function herald(options: { agents: number; offline: number; storm: boolean; timeoutMs: number }): Promise<HeraldResult> {
+async function herald(options: { agents: number; offline: number; storm: boolean; timeoutMs: number; profileDir?: string }): Promise<HeraldResult> {
   const upstream = await new UpstreamFixture().start();
   const file = (version: string) => Buffer.concat([Buffer.from(`virus-pattern ${version}\n`), randomBytes(FILE_BYTES)]);
   upstream.publish({ type: 'virus-pattern', version: '1.0.0', content: file('1.0.0') });
@@ -237,6 +238,7 @@ async function herald(options: { agents: number; offline: number; storm: boolean
       OUTBOX_POLL_INTERVAL_MS: '500',
       PATCH_WAIT_MS: '0',
     },
+    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
   });
   const fleets: Fleet[] = [];
   try {
@@ -334,6 +336,7 @@ async function main(): Promise<void> {
       storm: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '900' },
+      profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -349,7 +352,7 @@ async function main(): Promise<void> {
   console.log(`bench:fanout  agents=${agents} offline=${offline} mode=${values.storm ? 'storm' : 'release'}  cores=${cpus().length} load=${loadavg().map((l) => l.toFixed(2)).join('/')}`);
   const base = await floor(agents);
   console.log(`floor: ${s(base.ms)} (broker ${base.cpu.broker.toFixed(2)} s CPU, client and agents ${base.cpu.bench.toFixed(2)} s)`);
-  const h = await herald({ agents, offline, storm: values.storm, timeoutMs });
+  const h = await herald({ agents, offline, storm: values.storm, timeoutMs, profileDir: values.profile });
   const serviceCpu = Object.values(h.cpu.services).reduce((a, b) => a + b, 0);
   const rows: Array<[string, string]> = [
     ['bare broker: publish → last reply', s(base.ms)],

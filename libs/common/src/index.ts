@@ -4,3 +4,4 @@
 export * from './polling-loop';
 export * from './background-worker';
 export * from './redact';
+export * from './chunks';

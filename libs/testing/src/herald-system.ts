@@ -29,6 +29,8 @@ export interface HeraldSystemOptions {
   label?: string;
   /** Also start the admin dashboard in front of the three services (its URL: `dashboardUrl`). */
   withDashboard?: boolean;
+  /** Extra arguments for node when it starts each service (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /** Tokens every test system is started with. */
@@ -64,12 +66,13 @@ export class HeraldSystem {
     readonly vhost: TestVhost,
     readonly storeDir: string,
     private readonly env: Record<string, string>,
+    private readonly nodeArgs: string[] = [],
   ) {}
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
     const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
-    const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {});
+    const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs);
     for (const name of SERVICES) system.ports[name] = await freePort();
     try {
       // The dashboard needs nothing of the services to start, so it starts beside them.
@@ -125,7 +128,7 @@ export class HeraldSystem {
     const logDir = path.join(REPO_ROOT, 'test', 'artifacts', 'logs');
     mkdirSync(logDir, { recursive: true });
     const log = createWriteStream(path.join(logDir, `${this.db.name}-${logName}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, ['--enable-source-maps', path.join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
+    const child = spawn(process.execPath, ['--enable-source-maps', ...this.nodeArgs, path.join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
       env: {
         PATH: process.env.PATH,
         DATABASE_URL: this.db.url,

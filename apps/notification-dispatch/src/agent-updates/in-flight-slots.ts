@@ -48,7 +48,12 @@ export class InFlightSlots {
     const needing = wanted.filter((w) => !granted.has(w.agentId));
     if (needing.length > 0) {
       let free = await this.freeSlots(tx, needing.length, max);
-      if (free.length < needing.length && (await this.grow(tx, max))) free = await this.freeSlots(tx, needing.length, max);
+      if (free.length < needing.length) {
+        // Maybe the rows up to `max` do not all exist yet (a raised maxInFlight, a new schema). The
+        // look after growing is needed even when another transaction grew them meanwhile.
+        await this.grow(tx, max);
+        free = await this.freeSlots(tx, needing.length, max);
+      }
       const taking = needing.slice(0, free.length);
       await tx.exec(
         `UPDATE in_flight s SET agent_id = g.agent_id, notification_id = g.notification_id, acquired_at = now()
@@ -145,12 +150,8 @@ export class InFlightSlots {
     return rows.map((r) => r.slot);
   }
 
-  /** Adds the slot rows up to `max` (a raised maxInFlight); true when it added any. */
-  private async grow(tx: Tx, max: number): Promise<boolean> {
-    const added = await tx.exec(
-      `INSERT INTO in_flight (slot) SELECT generate_series(coalesce((SELECT max(slot) FROM in_flight), 0) + 1, $1) ON CONFLICT DO NOTHING`,
-      [max],
-    );
-    return added > 0;
+  /** Adds the slot rows up to `max` (a raised maxInFlight). */
+  private async grow(tx: Tx, max: number): Promise<void> {
+    await tx.exec(`INSERT INTO in_flight (slot) SELECT generate_series(coalesce((SELECT max(slot) FROM in_flight), 0) + 1, $1) ON CONFLICT DO NOTHING`, [max]);
   }
 }

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
-import { BackgroundWorker } from '@herald/common';
+import { BackgroundWorker, chunks } from '@herald/common';
 import { CommandHandler, EventStore } from '@herald/event-store';
 import { ServiceConfig } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
 import { SettingsService } from '../settings/settings.service';
 import { InFlightSlots } from './in-flight-slots';
-import { workItem } from './work-messages';
+import { NOTIFY_CHUNK, workItem } from './work-messages';
 
 /**
  * R6 waves: every DISPATCH_WAVE_DELAY_MS, hands as many waiting attempts back to the work queue
@@ -40,10 +40,18 @@ export class InFlightWaker extends BackgroundWorker {
     const { maxInFlight } = await this.settings.current();
     const woken = await this.commands.transaction(async (tx) => {
       const attempts = await this.slots.wake(tx, maxInFlight);
+      // One message per flow and chunk: the woken attempts are then sent hundreds per transaction.
+      const byFlow = new Map<string | null, typeof attempts>();
+      for (const a of attempts) byFlow.set(a.correlationId, [...(byFlow.get(a.correlationId) ?? []), a]);
       await this.store.enqueue(
         tx,
-        attempts.map((a) =>
-          workItem({ kind: 'send-attempt', agentId: a.agentId, notificationId: a.notificationId, attempt: a.attempt }, { correlationId: a.correlationId ?? undefined }),
+        [...byFlow].flatMap(([correlationId, woken]) =>
+          chunks(woken, NOTIFY_CHUNK).map((group) =>
+            workItem(
+              { kind: 'send-attempts', attempts: group.map(({ agentId, notificationId, attempt }) => ({ agentId, notificationId, attempt })) },
+              { correlationId: correlationId ?? undefined },
+            ),
+          ),
         ),
       );
       return attempts.length;

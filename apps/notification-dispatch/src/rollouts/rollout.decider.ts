@@ -1,3 +1,4 @@
+import { chunks } from '@herald/common';
 import type { ComponentTarget, InstalledComponent} from '@herald/contracts';
 import { compareVersions, outdatedComponents } from '@herald/contracts';
 import type { Decider, Event } from '@herald/domain';
@@ -119,12 +120,6 @@ export function planRollout(
   return plan;
 }
 
-/** `ids` in pieces of at most `size`. */
-export function chunks<T>(ids: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
-  return out;
-}
 
 export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, RolloutEvent> = {
   initialState: () => ({ started: false }),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { chunks } from '@herald/common';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { PinoLogger } from 'nestjs-pino';
@@ -10,7 +11,7 @@ import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-notifications/notification-sender';
 import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
-import { chunks, planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
+import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
 import { DispatchQueues } from '../topology';
 

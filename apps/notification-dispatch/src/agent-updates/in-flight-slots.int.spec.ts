@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { Database } from '@herald/event-store';
+import { type TestDatabase, createTestDatabase } from '@herald/testing';
+import { Dispatch1764230700000 } from '../migrations/1764230700000-dispatch';
+import { InFlight1764230800000 } from '../migrations/1764230800000-in-flight';
+import { RolloutProgress1764230900000 } from '../migrations/1764230900000-rollout-progress';
+import { InFlightWaiting1764231000000 } from '../migrations/1764231000000-in-flight-waiting';
+import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
+import { HotPath1764600000000 } from '../migrations/1764600000000-hot-path';
+import { agentUpdatesDecider } from './agent-updates.decider';
+import { InFlightSlots, type WaitingAttempt } from './in-flight-slots';
+
+jest.setTimeout(60_000);
+
+const attempt = (agentId: string): WaitingAttempt => ({ agentId, notificationId: randomUUID(), attempt: 1, correlationId: null });
+
+describe('R6 slots granted in bulk', () => {
+  let pg: TestDatabase;
+  let db: Database;
+  const slots = new InFlightSlots();
+
+  beforeEach(async () => {
+    pg = await createTestDatabase('slots');
+    db = await Database.open({
+      url: pg.url,
+      schema: 'notification_dispatch',
+      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000],
+    });
+  });
+  afterEach(async () => {
+    await db.close();
+    await pg.drop();
+  });
+
+  const held = async () => (await db.session((sql) => sql.rows<{ agent_id: string }>('SELECT agent_id FROM in_flight WHERE agent_id IS NOT NULL ORDER BY agent_id'))).map((r) => r.agent_id);
+  const waiting = async () => (await db.session((sql) => sql.rows<{ agent_id: string }>('SELECT agent_id FROM in_flight_waiting ORDER BY queued_at, agent_id'))).map((r) => r.agent_id);
+
+  it('grants at most the bound, in order, and puts the rest on the waiting list', async () => {
+    const granted = await db.transaction((tx) => slots.grant(tx, ['a', 'b', 'c', 'd', 'e', 'f'].map(attempt), 4));
+    expect([...granted].sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(await held()).toEqual(['a', 'b', 'c', 'd']);
+    expect(await waiting()).toEqual(['e', 'f']);
+    // An agent that holds one keeps it: asking again grants nothing new.
+    expect([...(await db.transaction((tx) => slots.grant(tx, [attempt('a')], 4)))]).toEqual(['a']);
+  });
+
+  it('gives slots back when the delivery ended, and they are granted again', async () => {
+    await db.transaction((tx) => slots.grant(tx, ['a', 'b'].map(attempt), 2));
+    await db.transaction((tx) => slots.sync(tx, [{ agentId: 'a', state: agentUpdatesDecider.initialState() }]));
+    expect(await held()).toEqual(['b']);
+    expect([...(await db.transaction((tx) => slots.grant(tx, [attempt('c')], 2)))]).toEqual(['c']);
+  });
+
+  it('lets two transactions grant side by side on slots that do not exist yet, without putting either one on the waiting list', async () => {
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
+    const first = db.transaction(async (tx) => {
+      const granted = await slots.grant(tx, ['a1', 'a2', 'a3'].map(attempt), 10);
+      await firstMayCommit;
+      return granted;
+    });
+    // The second creates the same slot rows and waits for the first to commit.
+    await new Promise((r) => setTimeout(r, 200));
+    const second = db.transaction((tx) => slots.grant(tx, ['b1', 'b2', 'b3'].map(attempt), 10));
+    await new Promise((r) => setTimeout(r, 200));
+    releaseFirst();
+    expect([...(await first)].sort()).toEqual(['a1', 'a2', 'a3']);
+    expect([...(await second)].sort()).toEqual(['b1', 'b2', 'b3']);
+    expect(await held()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+    expect(await waiting()).toEqual([]);
+  });
+});
