@@ -1,40 +1,30 @@
 import { compareVersions } from '@herald/contracts';
+import type { RecordedEvent } from '@herald/domain';
 import type { Projection, Tx } from '@herald/event-store';
 import type { AgentUpdateEvent } from '../agent-updates/agent-updates.events';
 import type { RolloutEvent } from './rollout.decider';
 
-type Flag = 'acknowledged' | 'failed' | 'gave_up' | 'scan_requested' | 'scanned';
+type ProgressEvent = RecordedEvent<AgentUpdateEvent | RolloutEvent>;
 
-async function setFlag(tx: Tx, notificationId: string, flag: Flag, at: string): Promise<void> {
-  await tx.exec(
-    `UPDATE rollout_agents ra SET ${flag} = true, last_change_at = $2
-       FROM rollout_notifications rn
-      WHERE rn.notification_id = $1 AND ra.rollout_id = rn.rollout_id AND ra.agent_id = rn.agent_id`,
-    [notificationId, at],
-  );
-}
-
-async function count(tx: Tx, notificationId: string, column: 'attempts' | 'returned_attempts' | 'timed_out_attempts', at: string): Promise<void> {
-  await tx.exec(
-    `UPDATE rollout_agents ra SET ${column} = ra.${column} + 1, last_change_at = $2
-       FROM rollout_notifications rn
-      WHERE rn.notification_id = $1 AND ra.rollout_id = rn.rollout_id AND ra.agent_id = rn.agent_id`,
-    [notificationId, at],
-  );
-}
-
-async function link(tx: Tx, notificationId: string, rolloutId: string, agentId: string): Promise<void> {
-  await tx.exec('INSERT INTO rollout_notifications (notification_id, rollout_id, agent_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
-    notificationId,
-    rolloutId,
-    agentId,
-  ]);
+/** What a batch of events changes in one rollout's row for one agent. */
+interface Change {
+  attempts: number;
+  returned: number;
+  timedOut: number;
+  acknowledged: boolean;
+  updated: boolean;
+  gaveUp: boolean;
+  scanRequested: boolean;
+  scanned: boolean;
+  at: string;
 }
 
 /**
  * Live progress of every rollout: per agent, how far it got (targeted or skipped and why,
  * notified, acknowledged, updated, failed, given up, scanned). Built asynchronously from the
- * rollout and agent streams; rebuildable from the first event.
+ * rollout and agent streams; rebuildable from the first event. A batch of events costs a few
+ * statements, not a few per agent: the rollouts' own events (inserts), then the agents' side
+ * worked out in memory in event order and written in one go.
  */
 export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEvent> = {
   name: 'rollout-progress',
@@ -55,122 +45,252 @@ export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEve
     'ScanCompleted',
   ],
   async apply(tx, events) {
-    for (const e of events) {
-      switch (e.type) {
-        case 'RolloutStarted': {
-          const d = e.data;
-          await tx.exec(
-            `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
-            [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
-          );
-          if (d.targets.length > 0) {
-            await tx.exec(
-              `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, last_change_at)
-               SELECT $1, unnest($2::text[]), true, $3 ON CONFLICT DO NOTHING`,
-              [d.rolloutId, d.targets, d.at],
-            );
-          }
-          if (d.skipped.length > 0) {
-            await tx.exec(
-              `INSERT INTO rollout_agents (rollout_id, agent_id, skipped_reason, last_change_at)
-               SELECT $1, a, r, $4 FROM unnest($2::text[], $3::text[]) AS s(a, r) ON CONFLICT DO NOTHING`,
-              [d.rolloutId, d.skipped.map((s) => s.agentId), d.skipped.map((s) => s.reason), d.at],
-            );
-          }
-          break;
-        }
-        case 'RolloutPlanned': {
-          const d = e.data;
-          await tx.exec(
-            `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
-            [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
-          );
-          break;
-        }
-        case 'AgentsTargeted':
-          await tx.exec(
-            `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, last_change_at)
-             SELECT $1, unnest($2::text[]), true, $3 ON CONFLICT DO NOTHING`,
-            [e.data.rolloutId, e.data.agentIds, e.data.at],
-          );
-          break;
-        case 'AgentsSkipped':
-          await tx.exec(
-            `INSERT INTO rollout_agents (rollout_id, agent_id, skipped_reason, last_change_at)
-             SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING`,
-            [e.data.rolloutId, e.data.agentIds, e.data.reason, e.data.at],
-          );
-          break;
-        case 'UpdateTargeted':
-          if (e.data.rolloutId) {
-            await link(tx, e.data.notificationId, e.data.rolloutId, e.data.agentId);
-          } else {
-            // R2 on reconnect: works for every rollout this agent has not caught up with.
-            await tx.exec(
-              `INSERT INTO rollout_notifications (notification_id, rollout_id, agent_id)
-               SELECT $1, rollout_id, agent_id FROM rollout_agents WHERE agent_id = $2 AND NOT updated
-               ON CONFLICT DO NOTHING`,
-              [e.data.notificationId, e.data.agentId],
-            );
-          }
-          break;
-        case 'NotificationTargetRaised':
-          if (e.data.rolloutId) await link(tx, e.data.notificationId, e.data.rolloutId, e.data.agentId);
-          break;
-        case 'AttemptSent':
-          await count(tx, e.data.notificationId, 'attempts', e.data.at);
-          break;
-        case 'AttemptFailed':
-          await count(tx, e.data.notificationId, e.data.reason === 'no-queue' ? 'returned_attempts' : 'timed_out_attempts', e.data.at);
-          break;
-        case 'NotificationAcknowledged':
-          await setFlag(tx, e.data.notificationId, 'acknowledged', e.data.at);
-          break;
-        case 'UpdateCompleted': {
-          // A rollout's agent is updated once it has the rollout's version (or newer).
-          const linked = await tx.rows<{ rollout_id: string; component_type: string; version: string }>(
-            `SELECT r.rollout_id, r.component_type, r.version FROM rollout_notifications rn JOIN rollouts r USING (rollout_id)
-              WHERE rn.notification_id = $1`,
-            [e.data.notificationId],
-          );
-          const reached = linked
-            .filter((r) => {
-              const have = e.data.installed.find((c) => c.type === r.component_type)?.version;
-              return have !== undefined && compareVersions(have, r.version) >= 0;
-            })
-            .map((r) => r.rollout_id);
-          if (reached.length > 0) {
-            await tx.exec(`UPDATE rollout_agents SET updated = true, failed = false, last_change_at = $3 WHERE agent_id = $1 AND rollout_id = ANY($2::uuid[])`, [
-              e.data.agentId,
-              reached,
-              e.data.at,
-            ]);
-          }
-          break;
-        }
-        case 'UpdateFailed':
-          await setFlag(tx, e.data.notificationId, 'failed', e.data.at);
-          break;
-        case 'NotificationGaveUp':
-          await setFlag(tx, e.data.notificationId, 'gave_up', e.data.at);
-          break;
-        case 'ScanRequested':
-          await tx.exec('INSERT INTO rollout_scans (scan_id, notification_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [e.data.scanId, e.data.notificationId]);
-          await setFlag(tx, e.data.notificationId, 'scan_requested', e.data.at);
-          break;
-        case 'ScanCompleted': {
-          const scan = await tx.one<{ notification_id: string }>('SELECT notification_id FROM rollout_scans WHERE scan_id = $1', [e.data.scanId]);
-          if (scan) await setFlag(tx, scan.notification_id, 'scanned', e.data.at);
-          break;
-        }
-        default:
-          break;
-      }
-    }
+    // Loaded before this batch writes anything, so an agent's reconnect sees only the rollouts
+    // that came before it, whichever batch they were in.
+    const state = await load(tx, events);
+    for (const e of events) await applyRolloutEvent(tx, e);
+    await applyAgentEvents(tx, events, state);
   },
   async reset(tx: Tx) {
     await tx.exec('TRUNCATE rollout_scans, rollout_notifications, rollout_agents, rollouts');
   },
 };
+
+/** The rollouts' own events: a plan and its facts. */
+async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
+  switch (e.type) {
+    case 'RolloutStarted': {
+      const d = e.data;
+      await tx.exec(
+        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
+        [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
+      );
+      if (d.targets.length > 0) {
+        await tx.exec(
+          `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, last_change_at)
+           SELECT $1, unnest($2::text[]), true, $3 ON CONFLICT DO NOTHING`,
+          [d.rolloutId, d.targets, d.at],
+        );
+      }
+      if (d.skipped.length > 0) {
+        await tx.exec(
+          `INSERT INTO rollout_agents (rollout_id, agent_id, skipped_reason, last_change_at)
+           SELECT $1, a, r, $4 FROM unnest($2::text[], $3::text[]) AS s(a, r) ON CONFLICT DO NOTHING`,
+          [d.rolloutId, d.skipped.map((s) => s.agentId), d.skipped.map((s) => s.reason), d.at],
+        );
+      }
+      break;
+    }
+    case 'RolloutPlanned': {
+      const d = e.data;
+      await tx.exec(
+        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
+        [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
+      );
+      break;
+    }
+    case 'AgentsTargeted':
+      await tx.exec(
+        `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, last_change_at)
+         SELECT $1, unnest($2::text[]), true, $3 ON CONFLICT DO NOTHING`,
+        [e.data.rolloutId, e.data.agentIds, e.data.at],
+      );
+      break;
+    case 'AgentsSkipped':
+      await tx.exec(
+        `INSERT INTO rollout_agents (rollout_id, agent_id, skipped_reason, last_change_at)
+         SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING`,
+        [e.data.rolloutId, e.data.agentIds, e.data.reason, e.data.at],
+      );
+      break;
+    default:
+      break;
+  }
+}
+
+/**
+ * The agents' side of a batch, in one pass in event order over what the batch needs of the read
+ * model (loaded once): which rollouts each notification works for (the one that opened it, those
+ * that raised it (R7), and for R2 every rollout the agent had not caught up with at that moment),
+ * and what each event changes in those rollouts' rows. Then a few statements write it all. The
+ * result is the same however the events are cut into batches.
+ */
+async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state: ReadModel): Promise<void> {
+  const newLinks: Array<{ notificationId: string; rolloutId: string; agentId: string }> = [];
+  const newScans: Array<{ scanId: string; notificationId: string }> = [];
+  const changes = new Map<string, RowChange>();
+  const addLink = (notificationId: string, rolloutId: string, agentId: string) => {
+    const links = state.links.get(notificationId) ?? [];
+    if (links.some((l) => l.rolloutId === rolloutId)) return;
+    state.links.set(notificationId, [...links, { rolloutId, agentId }]);
+    newLinks.push({ notificationId, rolloutId, agentId });
+  };
+  for (const e of events) {
+    switch (e.type) {
+      case 'RolloutStarted':
+        for (const agentId of [...e.data.targets, ...e.data.skipped.map((x) => x.agentId)]) state.row(e.data.rolloutId, agentId);
+        state.versions.set(e.data.rolloutId, e.data.component);
+        break;
+      case 'RolloutPlanned':
+        state.versions.set(e.data.rolloutId, e.data.component);
+        break;
+      case 'AgentsTargeted':
+      case 'AgentsSkipped':
+        for (const agentId of e.data.agentIds) state.row(e.data.rolloutId, agentId);
+        break;
+      case 'UpdateTargeted':
+      case 'NotificationTargetRaised':
+        if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
+        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
+        break;
+      case 'ScanRequested':
+        state.scans.set(e.data.scanId, e.data.notificationId);
+        newScans.push({ scanId: e.data.scanId, notificationId: e.data.notificationId });
+        break;
+      default:
+        break;
+    }
+    const notificationId = e.type === 'ScanCompleted' ? state.scans.get(e.data.scanId) : 'notificationId' in e.data ? e.data.notificationId : undefined;
+    if (!notificationId || !AGENT_CHANGES.has(e.type)) continue;
+    for (const { rolloutId, agentId } of state.links.get(notificationId) ?? []) {
+      const key = `${rolloutId}\u0000${agentId}`;
+      const change = apply(changes.get(key) ?? newChange(rolloutId, agentId, e.data.at), e, state.versions.get(rolloutId));
+      changes.set(key, change);
+      // A later R2 reconnect in this batch no longer works for a rollout the agent has caught up with.
+      if (change.updated) state.row(rolloutId, agentId).updated = true;
+    }
+  }
+  await write(tx, newLinks, newScans, [...changes.values()]);
+}
+
+interface RowChange extends Change {
+  rolloutId: string;
+  agentId: string;
+  /** What the batch leaves `failed` at, when it touched it (a completion clears it). */
+  failedNow: boolean | null;
+}
+
+const newChange = (rolloutId: string, agentId: string, at: string): RowChange => ({
+  rolloutId,
+  agentId,
+  attempts: 0,
+  returned: 0,
+  timedOut: 0,
+  acknowledged: false,
+  failedNow: null,
+  updated: false,
+  gaveUp: false,
+  scanRequested: false,
+  scanned: false,
+  at,
+});
+
+/** One event's effect on one rollout's row. */
+function apply(c: RowChange, e: ProgressEvent, version: { type: string; version: string } | undefined): RowChange {
+  const at = e.data.at > c.at ? e.data.at : c.at;
+  switch (e.type) {
+    case 'AttemptSent':
+      return { ...c, at, attempts: c.attempts + 1 };
+    case 'AttemptFailed':
+      return e.data.reason === 'no-queue' ? { ...c, at, returned: c.returned + 1 } : { ...c, at, timedOut: c.timedOut + 1 };
+    case 'NotificationAcknowledged':
+      return { ...c, at, acknowledged: true };
+    case 'UpdateFailed':
+      return { ...c, at, failedNow: true };
+    case 'NotificationGaveUp':
+      return { ...c, at, gaveUp: true };
+    case 'ScanRequested':
+      return { ...c, at, scanRequested: true };
+    case 'ScanCompleted':
+      return { ...c, at, scanned: true };
+    case 'UpdateCompleted': {
+      // A rollout's agent is updated once it has the rollout's version (or newer).
+      const have = version && e.data.installed.find((i) => i.type === version.type)?.version;
+      return have !== undefined && version && compareVersions(have, version.version) >= 0 ? { ...c, at, updated: true, failedNow: false } : { ...c, at };
+    }
+    default:
+      return c;
+  }
+}
+
+type ReadModel = Awaited<ReturnType<typeof load>>;
+
+/** What a batch needs of the read model, loaded in four queries, and kept up to date in memory. */
+async function load(tx: Tx, events: readonly ProgressEvent[]) {
+  const reconnecting = [...new Set(events.flatMap((e) => (e.type === 'UpdateTargeted' && !e.data.rolloutId ? [e.data.agentId] : [])))];
+  const scanIds = events.flatMap((e) => (e.type === 'ScanCompleted' ? [e.data.scanId] : []));
+  const scans = new Map(scanIds.length === 0 ? [] : (await tx.rows<{ scan_id: string; notification_id: string }>('SELECT scan_id, notification_id FROM rollout_scans WHERE scan_id = ANY($1)', [scanIds])).map((r) => [r.scan_id, r.notification_id]));
+  // Every notification the batch is about, also those named only by a scan's result.
+  const notifications = [...new Set([...events.flatMap((e) => ('notificationId' in e.data ? [e.data.notificationId] : [])), ...scans.values()])];
+  const links = new Map<string, Array<{ rolloutId: string; agentId: string }>>();
+  for (const r of notifications.length === 0 ? [] : await tx.rows<{ notification_id: string; rollout_id: string; agent_id: string }>('SELECT notification_id, rollout_id, agent_id FROM rollout_notifications WHERE notification_id = ANY($1)', [notifications])) {
+    links.set(r.notification_id, [...(links.get(r.notification_id) ?? []), { rolloutId: r.rollout_id, agentId: r.agent_id }]);
+  }
+  const rows = new Map<string, Map<string, { updated: boolean }>>();
+  const row = (rolloutId: string, agentId: string) => {
+    const byRollout = rows.get(agentId) ?? new Map<string, { updated: boolean }>();
+    rows.set(agentId, byRollout);
+    const r = byRollout.get(rolloutId) ?? { updated: false };
+    byRollout.set(rolloutId, r);
+    return r;
+  };
+  for (const r of reconnecting.length === 0 ? [] : await tx.rows<{ rollout_id: string; agent_id: string; updated: boolean }>('SELECT rollout_id, agent_id, updated FROM rollout_agents WHERE agent_id = ANY($1)', [reconnecting])) {
+    row(r.rollout_id, r.agent_id).updated = r.updated;
+  }
+  // The versions of every rollout the batch may link a notification to.
+  const rollouts = [
+    ...new Set([
+      ...[...links.values()].flat().map((l) => l.rolloutId),
+      ...events.flatMap((e) => ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && e.data.rolloutId ? [e.data.rolloutId] : [])),
+      ...[...rows.values()].flatMap((byRollout) => [...byRollout.keys()]),
+    ]),
+  ];
+  const versions = new Map<string, { type: string; version: string }>(
+    rollouts.length === 0 ? [] : (await tx.rows<{ rollout_id: string; component_type: string; version: string }>('SELECT rollout_id, component_type, version FROM rollouts WHERE rollout_id = ANY($1)', [rollouts])).map((r) => [r.rollout_id, { type: r.component_type, version: r.version }]),
+  );
+  return { links, scans, versions, row, rowsOf: (agentId: string) => rows.get(agentId) ?? new Map<string, { updated: boolean }>() };
+}
+
+async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; rolloutId: string; agentId: string }>, scans: ReadonlyArray<{ scanId: string; notificationId: string }>, rows: readonly RowChange[]): Promise<void> {
+  if (links.length > 0) {
+    await tx.exec(`INSERT INTO rollout_notifications (notification_id, rollout_id, agent_id) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING`, [
+      links.map((l) => l.notificationId),
+      links.map((l) => l.rolloutId),
+      links.map((l) => l.agentId),
+    ]);
+  }
+  if (scans.length > 0) {
+    await tx.exec(`INSERT INTO rollout_scans (scan_id, notification_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING`, [scans.map((x) => x.scanId), scans.map((x) => x.notificationId)]);
+  }
+  if (rows.length === 0) return;
+  const col = <T>(f: (c: RowChange) => T) => rows.map(f);
+  await tx.exec(
+    `UPDATE rollout_agents ra SET
+       attempts = ra.attempts + u.attempts, returned_attempts = ra.returned_attempts + u.returned, timed_out_attempts = ra.timed_out_attempts + u.timed_out,
+       acknowledged = ra.acknowledged OR u.acknowledged, updated = ra.updated OR u.updated, failed = coalesce(u.failed, ra.failed),
+       gave_up = ra.gave_up OR u.gave_up, scan_requested = ra.scan_requested OR u.scan_requested, scanned = ra.scanned OR u.scanned,
+       last_change_at = greatest(ra.last_change_at, u.at)
+     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[], $11::bool[], $12::timestamptz[])
+       AS u(rollout_id, agent_id, attempts, returned, timed_out, acknowledged, updated, failed, gave_up, scan_requested, scanned, at)
+     WHERE ra.rollout_id = u.rollout_id AND ra.agent_id = u.agent_id`,
+    [
+      col((c) => c.rolloutId),
+      col((c) => c.agentId),
+      col((c) => c.attempts),
+      col((c) => c.returned),
+      col((c) => c.timedOut),
+      col((c) => c.acknowledged),
+      col((c) => c.updated),
+      col((c) => c.failedNow),
+      col((c) => c.gaveUp),
+      col((c) => c.scanRequested),
+      col((c) => c.scanned),
+      col((c) => c.at),
+    ],
+  );
+}
+
+const AGENT_CHANGES = new Set(['AttemptSent', 'AttemptFailed', 'NotificationAcknowledged', 'UpdateCompleted', 'UpdateFailed', 'NotificationGaveUp', 'ScanRequested', 'ScanCompleted']);
+

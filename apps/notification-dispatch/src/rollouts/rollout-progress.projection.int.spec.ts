@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import type { RecordedEvent } from '@herald/domain';
+import { Database } from '@herald/event-store';
+import { type TestDatabase, createTestDatabase } from '@herald/testing';
+import type { AgentUpdateEvent, NotificationPolicy } from '../agent-updates/agent-updates.events';
+import { Dispatch1764230700000 } from '../migrations/1764230700000-dispatch';
+import { InFlight1764230800000 } from '../migrations/1764230800000-in-flight';
+import { RolloutProgress1764230900000 } from '../migrations/1764230900000-rollout-progress';
+import { InFlightWaiting1764231000000 } from '../migrations/1764231000000-in-flight-waiting';
+import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
+import { HotPath1764600000000 } from '../migrations/1764600000000-hot-path';
+import { rolloutProgressProjection } from './rollout-progress.projection';
+import type { RolloutEvent } from './rollout.decider';
+
+jest.setTimeout(60_000);
+
+type E = AgentUpdateEvent | RolloutEvent;
+const policy: NotificationPolicy = { resendIntervalMs: 1000, maxAttempts: 3, ackTimeoutMs: 1000, reportTimeoutMs: 1000, scanAfterUpdate: true };
+const pattern = (version: string) => ({ type: 'virus-pattern', version });
+const target = (version: string) => ({ ...pattern(version), sha256: '0'.repeat(64), size: 1, url: `http://updates.test/virus-pattern/${version}` });
+
+/**
+ * One story across two rollouts, in the order the store hands it to the projection:
+ * rollout A (2.0) targets a1 and a2 and skips a3, offline; a1 updates and scans; a2 never
+ * answers; a3 reconnects (R2) before rollout B (3.0) exists, so its update works for A only,
+ * until R7 raises it to B; a3 then installs 3.0, which completes both rollouts for it.
+ */
+function story(): E[] {
+  const [A, B] = [randomUUID(), randomUUID()];
+  const [n1, n2, n3, n4] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  const scan = randomUUID();
+  let minute = 0;
+  const at = () => new Date(Date.UTC(2026, 10, 30, 10, minute++)).toISOString();
+  const planned = (rolloutId: string, version: string, targeted: number, offline: number): E => ({
+    type: 'RolloutPlanned',
+    data: { rolloutId, component: target(version), notifyOnDownload: true, includeIndependentAndOffline: false, policy, targeted, skipped: { offline, independent: 0, 'no-privilege': 0 }, upToDate: 0, at: at() },
+  });
+  const sent = (agentId: string, notificationId: string, attempt: number): E => ({
+    type: 'AttemptSent',
+    data: { agentId, notificationId, attempt, commandId: randomUUID(), components: [target('2.0')], ackDeadlineAt: at(), at: at() },
+  });
+  const targeted = (agentId: string, notificationId: string, rolloutId: string | null, version: string): E => ({
+    type: 'UpdateTargeted',
+    data: { agentId, notificationId, rolloutId, trigger: rolloutId ? 'download' : 'reconnect', components: [target(version)], policy, at: at() },
+  });
+  return [
+    planned(A, '2.0', 2, 1),
+    { type: 'AgentsTargeted', data: { rolloutId: A, agentIds: ['a1', 'a2'], at: at() } },
+    { type: 'AgentsSkipped', data: { rolloutId: A, reason: 'offline', agentIds: ['a3'], at: at() } },
+    targeted('a1', n1, A, '2.0'),
+    targeted('a2', n2, A, '2.0'),
+    sent('a1', n1, 1),
+    sent('a2', n2, 1),
+    { type: 'NotificationAcknowledged', data: { agentId: 'a1', notificationId: n1, attempt: 1, at: at() } },
+    { type: 'AttemptFailed', data: { agentId: 'a2', notificationId: n2, attempt: 1, reason: 'no-queue', at: at() } },
+    sent('a2', n2, 2),
+    { type: 'UpdateCompleted', data: { agentId: 'a1', notificationId: n1, components: [], installed: [pattern('2.0')], targetReached: true, at: at() } },
+    { type: 'ScanRequested', data: { agentId: 'a1', notificationId: n1, scanId: scan, at: at() } },
+    targeted('a3', n3, null, '2.0'),
+    sent('a3', n3, 1),
+    planned(B, '3.0', 2, 0),
+    { type: 'AgentsTargeted', data: { rolloutId: B, agentIds: ['a1', 'a3'], at: at() } },
+    { type: 'ScanCompleted', data: { agentId: 'a1', scanId: scan, outcome: 'clean', threatsFound: 0, at: at() } },
+    { type: 'AttemptFailed', data: { agentId: 'a2', notificationId: n2, attempt: 2, reason: 'ack-timeout', at: at() } },
+    { type: 'NotificationTargetRaised', data: { agentId: 'a3', notificationId: n3, rolloutId: B, components: [target('3.0')], at: at() } },
+    targeted('a1', n4, B, '3.0'),
+    sent('a1', n4, 1),
+    { type: 'NotificationGaveUp', data: { agentId: 'a2', notificationId: n2, attempts: 2, at: at() } },
+    { type: 'UpdateFailed', data: { agentId: 'a1', notificationId: n4, error: 'disk full', installed: [pattern('2.0')], at: at() } },
+    { type: 'UpdateCompleted', data: { agentId: 'a3', notificationId: n3, components: [], installed: [pattern('3.0')], targetReached: true, at: at() } },
+  ];
+}
+
+const recorded = (events: E[]): Array<RecordedEvent<E>> =>
+  events.map((e, i) => ({
+    ...e,
+    eventId: randomUUID(),
+    streamId: 'rolloutId' in e.data && e.type.startsWith('Rollout') ? `rollout-${e.data.rolloutId}` : `agent-${'agentId' in e.data ? e.data.agentId : ''}`,
+    streamPosition: i + 1,
+    globalPosition: String(i + 1),
+    transactionId: String(1000 + i),
+    schemaVersion: 1,
+    recordedAt: new Date(),
+    metadata: {},
+  }));
+
+describe('rollout progress projection', () => {
+  let pg: TestDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    pg = await createTestDatabase('rollout_progress');
+    db = await Database.open({
+      url: pg.url,
+      schema: 'notification_dispatch',
+      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000],
+    });
+  });
+  afterAll(async () => {
+    await db.close();
+    await pg.drop();
+  });
+
+  /** Replays the story from an empty read model, cut into batches of `size`, and reads it back. */
+  async function replay(events: Array<RecordedEvent<E>>, size: number) {
+    await db.transaction((tx) => rolloutProgressProjection.reset!(tx));
+    for (let i = 0; i < events.length; i += size) await db.transaction((tx) => rolloutProgressProjection.apply(tx, events.slice(i, i + size)));
+    return db.session(async (sql) => ({
+      rollouts: await sql.rows('SELECT rollout_id, version FROM rollouts ORDER BY started_at'),
+      agents: await sql.rows(
+        `SELECT r.version, agent_id, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, updated, failed, gave_up, scan_requested, scanned, last_change_at
+         FROM rollout_agents JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`,
+      ),
+      links: await sql.rows(`SELECT r.version, agent_id FROM rollout_notifications JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`),
+    }));
+  }
+
+  it("works out each agent's progress in each rollout, R2 and R7 included", async () => {
+    const { agents } = await replay(recorded(story()), 1);
+    const row = (version: string, agentId: string) => agents.find((r) => r.version === version && r.agent_id === agentId);
+    expect(row('2.0', 'a1')).toMatchObject({ targeted: true, attempts: 1, acknowledged: true, updated: true, failed: false, scan_requested: true, scanned: true });
+    expect(row('2.0', 'a2')).toMatchObject({ targeted: true, attempts: 2, returned_attempts: 1, timed_out_attempts: 1, updated: false, gave_up: true });
+    // Skipped as offline, then updated by the update R2 opened when it came back.
+    expect(row('2.0', 'a3')).toMatchObject({ targeted: false, skipped_reason: 'offline', attempts: 1, updated: true });
+    expect(row('3.0', 'a1')).toMatchObject({ attempts: 1, updated: false, failed: true, scanned: false });
+    // R2's update did not work for B (it did not exist yet); R7 raised it to B, whose update then counts.
+    expect(row('3.0', 'a3')).toMatchObject({ attempts: 0, updated: true, failed: false });
+  });
+
+  it('comes to the same read model however the events are cut into batches', async () => {
+    const events = recorded(story());
+    const oneByOne = await replay(events, 1);
+    for (const size of [2, 3, 5, 7, events.length]) expect(await replay(events, size)).toEqual(oneByOne);
+  });
+});
