@@ -62,14 +62,26 @@ export class TriggersController {
     return events.map(() => Outcome.ack());
   }
 
-  @EventPattern(DispatchQueues.integration.pattern('agent.disconnected'))
-  onAgentDisconnected(@Payload() event: AgentDisconnected): Promise<Outcome> {
-    return this.once(event, (tx) => this.directory.applyAgentEvent(tx, event));
+  /** A rollout's agents all report their new components within seconds: their facts are kept a batch per transaction. */
+  @EventPattern(DispatchQueues.integration.pattern('agent.disconnected'), batchOf({ maxMessages: 200, maxWaitMs: 20 }))
+  onAgentsDisconnected(@Payload() events: AgentDisconnected[]): Promise<Outcome[]> {
+    return this.applyAgentFacts(events);
   }
 
-  @EventPattern(DispatchQueues.integration.pattern('agent.changed'))
-  onAgentChanged(@Payload() event: AgentChanged): Promise<Outcome> {
-    return this.once(event, (tx) => this.directory.applyAgentEvent(tx, event));
+  @EventPattern(DispatchQueues.integration.pattern('agent.changed'), batchOf({ maxMessages: 200, maxWaitMs: 20 }))
+  onAgentsChanged(@Payload() events: AgentChanged[]): Promise<Outcome[]> {
+    return this.applyAgentFacts(events);
+  }
+
+  private async applyAgentFacts(events: ReadonlyArray<AgentDisconnected | AgentChanged>): Promise<Outcome[]> {
+    await this.commands.transaction(async (tx) => {
+      await tx.rows(`SELECT pg_advisory_xact_lock_shared(hashtext('herald:directory'))`);
+      const fresh = await this.store.markProcessedMany(tx, CONSUMER, events.map((e) => e.messageId));
+      // In agent id order, as every batch writes its rows (no deadlocks), and in stream order per agent.
+      const ordered = [...events].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : a.sequence - b.sequence));
+      for (const e of ordered) if (fresh.has(e.messageId)) await this.directory.applyAgentEvent(tx, e);
+    });
+    return events.map(() => Outcome.ack());
   }
 
   /**
