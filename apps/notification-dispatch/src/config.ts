@@ -9,5 +9,12 @@ export const NotificationDispatchConfig = BaseConfig.extend({
   DISPATCH_WAVE_DELAY_MS: configFields.positiveMs(2_000),
   /** R4: how often to look for attempts not acknowledged, and updates not reported, in time. */
   DISPATCH_DEADLINE_SWEEP_MS: configFields.positiveMs(1_000),
+  /**
+   * How long an agent's update history is kept (timeline, its part of rollouts rebuilt from
+   * zero); older events of updates that are over are deleted. 0 keeps everything. Default 180 days.
+   */
+  AGENT_HISTORY_RETENTION_MS: z.coerce.number().int().min(0).default(180 * 24 * 3600_000),
+  /** How often the retention pass runs. */
+  AGENT_HISTORY_PRUNE_INTERVAL_MS: configFields.positiveMs(3600_000),
 });
 export type NotificationDispatchConfig = z.infer<typeof NotificationDispatchConfig>;

@@ -170,6 +170,20 @@ export class EventStore {
     return rows.map((r) => this.toRecorded<E>(r));
   }
 
+  /**
+   * Deletes each stream's events up to and including `upTo`. Only for a caller that knows the
+   * state folded from those events is the decider's initial state and that every projection has
+   * read them: `closeBooks` (housekeeping.ts) is that caller. Returns how many were deleted.
+   */
+  async dropStreamPrefixes(tx: Tx, cuts: ReadonlyArray<{ streamId: string; upTo: number }>): Promise<number> {
+    if (cuts.length === 0) return 0;
+    return tx.exec(
+      `DELETE FROM events e USING unnest($1::text[], $2::integer[]) AS c(stream_id, up_to)
+        WHERE e.stream_id = c.stream_id AND e.stream_position <= c.up_to`,
+      [cuts.map((c) => c.streamId), cuts.map((c) => c.upTo)],
+    );
+  }
+
   /** The whole stream in order, and its version (0 when it does not exist). */
   async readStream<E extends Event>(streamId: string, tx?: Tx): Promise<{ events: RecordedEvent<E>[]; version: number }> {
     const read = (sql: Tx) =>

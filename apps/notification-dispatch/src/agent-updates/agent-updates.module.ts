@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DirectoryModule } from '../directory/directory.module';
 import { SettingsModule } from '../settings/settings.module';
+import { AgentHistoryRetention } from './agent-history-retention.service';
 import { AgentUpdates } from './agent-updates.service';
 import { DeadlineSweeper } from './deadline-sweeper.service';
 import { InFlightReaper } from './in-flight-reaper.service';
@@ -19,7 +20,7 @@ import { TimelineController } from './timeline/timeline.controller';
 @Module({
   imports: [SettingsModule, DirectoryModule],
   controllers: [WorkController, AgentRepliesController, TimelineController],
-  providers: [AgentUpdates, NotificationSender, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper],
+  providers: [AgentUpdates, NotificationSender, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
   exports: [AgentUpdates, NotificationSender],
 })
 export class AgentUpdatesModule {}
