@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { chunks } from '@herald/common';
 import { AgentId, ComponentTarget } from '@herald/contracts';
 import type { OutboxMessage } from '@herald/event-store';
 
@@ -8,6 +9,14 @@ export const WORK_QUEUE = 'herald.dispatch.work';
 
 /** Agents a rollout notifies per transaction (and per wait for the broker's confirms). */
 export const NOTIFY_CHUNK = 500;
+/** The first chunk of a rollout is smaller: the first agents hear of it at once, whatever the fleet size. */
+export const FIRST_NOTIFY_CHUNK = 50;
+
+/** A rollout's targets in the chunks they are notified in: a small one first, then NOTIFY_CHUNK each. */
+export function notifyChunks<T>(targets: readonly T[]): T[][] {
+  const first = targets.slice(0, FIRST_NOTIFY_CHUNK);
+  return first.length === 0 ? [] : [first, ...chunks(targets.slice(FIRST_NOTIFY_CHUNK), NOTIFY_CHUNK)];
+}
 
 /** Messages of dispatch's own work queue. Internal, but validated like any other input. */
 export const WorkMessage = z.discriminatedUnion('kind', [

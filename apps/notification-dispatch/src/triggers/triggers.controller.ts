@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { chunks } from '@herald/common';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { PinoLogger } from 'nestjs-pino';
@@ -9,7 +8,7 @@ import { Outcome, batchOf } from '@herald/messaging';
 import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-notifications/notification-sender';
-import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
+import { notifyChunks, workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
 import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
@@ -128,10 +127,7 @@ export class TriggersController {
         outbox: ({ events }): OutboxMessage[] =>
           events.length === 0 || !settings.notifyOnDownload
             ? []
-            : chunks(
-                plan.targets.map((t) => t.agentId),
-                NOTIFY_CHUNK,
-              ).map((agentIds) => workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId })),
+            : notifyChunks(plan.targets.map((t) => t.agentId)).map((agentIds) => workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId })),
       },
     );
     this.log.info(
