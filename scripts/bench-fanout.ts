@@ -195,7 +195,8 @@ interface HeraldResult {
   registeredMs: number | null;
   cpu: CpuSnapshot;
   peakRssMb: Record<string, number>;
-  bytesPerAgent: number;
+  /** Growth of the three schemas per agent: all of it, and the part in outbox and inbox (pruned after a day / a week). */
+  bytesPerAgent: { all: number; transient: number };
   updated: number;
 }
 
@@ -209,13 +210,15 @@ async function sql<T>(url: string, query: string, params: unknown[] = []): Promi
   }
 }
 
-const schemaBytes = async (url: string): Promise<number> => {
-  const rows = await sql<{ bytes: string }>(
+const schemaBytes = async (url: string): Promise<{ all: number; transient: number }> => {
+  const rows = await sql<{ all: string; transient: string }>(
     url,
-    `SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) AS bytes FROM pg_tables WHERE schemaname = ANY($1)`,
+    `SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) AS all,
+            coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))) FILTER (WHERE tablename IN ('outbox', 'inbox')), 0) AS transient
+       FROM pg_tables WHERE schemaname = ANY($1)`,
     [SCHEMAS],
   );
-  return Number(rows[0]!.bytes);
+  return { all: Number(rows[0]!.all), transient: Number(rows[0]!.transient) };
 };
 
 /** Milliseconds from `t0` to the newest event of `type` recorded in `schema` since then (null when none). */
@@ -261,7 +264,7 @@ async function herald(options: { agents: number; offline: number; storm: boolean
     let t0: number;
     let registeredMs: number | null = null;
     let before: CpuSnapshot;
-    let bytesBefore: number;
+    let bytesBefore: { all: number; transient: number };
     if (!options.storm) {
       await fleet.start();
       await waitFor(async () => (await known()) === total && (await online()) === options.agents, { timeoutMs: options.timeoutMs, intervalMs: 500, what: 'every agent registered' });
@@ -308,7 +311,7 @@ async function herald(options: { agents: number; offline: number; storm: boolean
       registeredMs,
       cpu: delta(before, after),
       peakRssMb: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, peakRssMb(pid)])),
-      bytesPerAgent: ((await schemaBytes(system.db.url)) - bytesBefore) / options.agents,
+      bytesPerAgent: await schemaBytes(system.db.url).then((b) => ({ all: (b.all - bytesBefore.all) / options.agents, transient: (b.transient - bytesBefore.transient) / options.agents })),
       updated: updating.counts().updated,
     };
   } finally {
@@ -367,7 +370,7 @@ async function main(): Promise<void> {
     ['CPU RabbitMQ', `${h.cpu.broker.toFixed(2)} s = ${perAgent(h.cpu.broker, agents)} ms/agent`],
     ['CPU simulated agents (this process)', `${h.cpu.bench.toFixed(2)} s`],
     ...Object.entries(h.peakRssMb).map(([name, mb]): [string, string] => [`peak RSS ${name}`, `${mb.toFixed(0)} MB`]),
-    ['storage grown, per agent', `${(h.bytesPerAgent / 1024).toFixed(1)} KB`],
+    ['storage grown, per agent', `${(h.bytesPerAgent.all / 1024).toFixed(1)} KB (outbox and inbox, pruned later: ${(h.bytesPerAgent.transient / 1024).toFixed(1)} KB)`],
     ['agents updated', `${h.updated}/${agents}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
