@@ -7,3 +7,4 @@ export * from './upstream-fixture';
 export * from './cutting-proxy';
 export * from './herald-system';
 export * from './dashboard-process';
+export * from './recorded-events';

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { versionKey } from '@herald/contracts';
 import type { RecordedEvent } from '@herald/domain';
 import { Database } from '@herald/event-store';
-import { type TestDatabase, createTestDatabase } from '@herald/testing';
+import { type TestDatabase, asRecorded, createTestDatabase } from '@herald/testing';
 import { Agents1764230600000 } from '../migrations/1764230600000-agents';
 import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
 import type { AgentEvent } from './agent.decider';
@@ -41,18 +40,7 @@ function story(): AgentEvent[] {
   ];
 }
 
-const recorded = (events: AgentEvent[]): Array<RecordedEvent<AgentEvent>> =>
-  events.map((e, i) => ({
-    ...e,
-    eventId: randomUUID(),
-    streamId: `agent-${e.data.agentId}`,
-    streamPosition: i + 1,
-    globalPosition: String(i + 1),
-    transactionId: String(1000 + i),
-    schemaVersion: 1,
-    recordedAt: new Date(),
-    metadata: {},
-  }));
+const recorded = (events: AgentEvent[]) => asRecorded(events, (e) => `agent-${e.data.agentId}`);
 
 describe('agents projection', () => {
   let pg: TestDatabase;

@@ -3,12 +3,7 @@ import type { PinoLogger } from 'nestjs-pino';
 import { CommandHandler, Database, EventStore } from '@herald/event-store';
 import { type TestDatabase, createTestDatabase } from '@herald/testing';
 import type { NotificationDispatchConfig } from '../config';
-import { Dispatch1764230700000 } from '../migrations/1764230700000-dispatch';
-import { InFlight1764230800000 } from '../migrations/1764230800000-in-flight';
-import { RolloutProgress1764230900000 } from '../migrations/1764230900000-rollout-progress';
-import { InFlightWaiting1764231000000 } from '../migrations/1764231000000-in-flight-waiting';
-import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
-import { HotPath1764600000000 } from '../migrations/1764600000000-hot-path';
+import { DISPATCH_MIGRATIONS } from '../migrations';
 import { AgentHistoryRetention } from './agent-history-retention.service';
 import { agentUpdatesDecider, agentUpdatesStreamId } from './agent-updates.decider';
 import type { AgentUpdateEvent, NotificationPolicy } from './agent-updates.events';
@@ -50,7 +45,7 @@ describe('agent history retention', () => {
     db = await Database.open({
       url: pg.url,
       schema: 'notification_dispatch',
-      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000],
+      migrations: DISPATCH_MIGRATIONS,
     });
     store = new EventStore(db);
     const config = { AGENT_HISTORY_RETENTION_MS: 180 * DAY, AGENT_HISTORY_PRUNE_INTERVAL_MS: 3600_000 } as NotificationDispatchConfig;

@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Database } from '@herald/event-store';
 import { type TestDatabase, createTestDatabase } from '@herald/testing';
-import { Dispatch1764230700000 } from '../migrations/1764230700000-dispatch';
-import { InFlight1764230800000 } from '../migrations/1764230800000-in-flight';
-import { RolloutProgress1764230900000 } from '../migrations/1764230900000-rollout-progress';
-import { InFlightWaiting1764231000000 } from '../migrations/1764231000000-in-flight-waiting';
-import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
-import { HotPath1764600000000 } from '../migrations/1764600000000-hot-path';
+import { DISPATCH_MIGRATIONS } from '../migrations';
 import { agentUpdatesDecider } from './agent-updates.decider';
 import { InFlightSlots, type WaitingAttempt } from './in-flight-slots';
 
@@ -24,7 +19,7 @@ describe('R6 slots granted in bulk', () => {
     db = await Database.open({
       url: pg.url,
       schema: 'notification_dispatch',
-      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000],
+      migrations: DISPATCH_MIGRATIONS,
     });
   });
   afterEach(async () => {

@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { RecordedEvent } from '@herald/domain';
 import { Database } from '@herald/event-store';
-import { type TestDatabase, createTestDatabase } from '@herald/testing';
+import { type TestDatabase, asRecorded, createTestDatabase } from '@herald/testing';
 import type { AgentUpdateEvent, NotificationPolicy } from '../agent-updates/agent-updates.events';
-import { Dispatch1764230700000 } from '../migrations/1764230700000-dispatch';
-import { InFlight1764230800000 } from '../migrations/1764230800000-in-flight';
-import { RolloutProgress1764230900000 } from '../migrations/1764230900000-rollout-progress';
-import { InFlightWaiting1764231000000 } from '../migrations/1764231000000-in-flight-waiting';
-import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
-import { HotPath1764600000000 } from '../migrations/1764600000000-hot-path';
+import { DISPATCH_MIGRATIONS } from '../migrations';
 import { rolloutProgressProjection } from './rollout-progress.projection';
 import type { RolloutEvent } from './rollout.decider';
 
@@ -71,18 +66,8 @@ function story(): E[] {
   ];
 }
 
-const recorded = (events: E[]): Array<RecordedEvent<E>> =>
-  events.map((e, i) => ({
-    ...e,
-    eventId: randomUUID(),
-    streamId: 'rolloutId' in e.data && e.type.startsWith('Rollout') ? `rollout-${e.data.rolloutId}` : `agent-${'agentId' in e.data ? e.data.agentId : ''}`,
-    streamPosition: i + 1,
-    globalPosition: String(i + 1),
-    transactionId: String(1000 + i),
-    schemaVersion: 1,
-    recordedAt: new Date(),
-    metadata: {},
-  }));
+const recorded = (events: E[]) =>
+  asRecorded(events, (e) => 'rolloutId' in e.data && e.type.startsWith('Rollout') ? `rollout-${e.data.rolloutId}` : `agent-${'agentId' in e.data ? e.data.agentId : ''}`);
 
 describe('rollout progress projection', () => {
   let pg: TestDatabase;
@@ -93,7 +78,7 @@ describe('rollout progress projection', () => {
     db = await Database.open({
       url: pg.url,
       schema: 'notification_dispatch',
-      migrations: [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000],
+      migrations: DISPATCH_MIGRATIONS,
     });
   });
   afterAll(async () => {
