@@ -196,6 +196,8 @@ interface HeraldResult {
   cpu: CpuSnapshot;
   peakRssMb: Record<string, number>;
   /** Growth of the three schemas per agent: all of it, and the part in outbox and inbox (pruned after a day / a week). */
+  /** The download endpoint's own counters (R6 slots): files served, requests refused with 503. */
+  downloads: { served: number; refused: number };
   bytesPerAgent: { all: number; transient: number };
   updated: number;
 }
@@ -313,6 +315,7 @@ async function herald(options: { agents: number; offline: number; storm: boolean
       peakRssMb: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, peakRssMb(pid)])),
       bytesPerAgent: await schemaBytes(system.db.url).then((b) => ({ all: (b.all - bytesBefore.all) / options.agents, transient: (b.transient - bytesBefore.transient) / options.agents })),
       updated: updating.counts().updated,
+      downloads: (await system.http<{ served: number; refused: number }>('component-download', 'GET', '/components/downloads', undefined, TEST_ADMIN_TOKEN)).body,
     };
   } finally {
     for (const f of fleets.reverse()) await f.stop().catch(() => undefined);
@@ -371,6 +374,7 @@ async function main(): Promise<void> {
     ['CPU simulated agents (this process)', `${h.cpu.bench.toFixed(2)} s`],
     ...Object.entries(h.peakRssMb).map(([name, mb]): [string, string] => [`peak RSS ${name}`, `${mb.toFixed(0)} MB`]),
     ['storage grown, per agent', `${(h.bytesPerAgent.all / 1024).toFixed(1)} KB (outbox and inbox, pruned later: ${(h.bytesPerAgent.transient / 1024).toFixed(1)} KB)`],
+    ['downloads served / refused (503, come back later)', `${h.downloads.served} / ${h.downloads.refused}`],
     ['agents updated', `${h.updated}/${agents}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -41,6 +41,12 @@ export interface HeraldAgentOptions {
   retryJitterMs?: number;
   /** Give up a download after this many 503s. */
   maxDownloadRetries?: number;
+  /**
+   * A download whose response has not begun this long after the request is given up and tried
+   * again (default 30 s): a server swamped by a whole fleet at once can leave a connection open
+   * that it never reads, and the operating system would wait many minutes.
+   */
+  downloadResponseTimeoutMs?: number;
   /** Acknowledge update commands (a test agent that never acknowledges turns this off). */
   acknowledge?: boolean;
 }
@@ -281,17 +287,23 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   /** GET with the server's back-pressure honoured: on 503, wait Retry-After plus jitter, then again. */
   private async download<T>(url: string, consume: (body: Readable, headers: Headers) => Promise<T>): Promise<T> {
     const maxRetries = this.options.maxDownloadRetries ?? 20;
+    const responseTimeoutMs = this.options.downloadResponseTimeoutMs ?? 30_000;
     const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000 + Math.random() * (this.options.retryJitterMs ?? 1_000)));
     for (let retry = 0; ; retry++) {
       let res: Response;
+      const noResponse = new AbortController();
+      const timer = setTimeout(() => noResponse.abort(new Error(`no response within ${responseTimeoutMs} ms`)), responseTimeoutMs);
       try {
-        res = await fetch(url);
+        res = await fetch(url, { signal: noResponse.signal });
       } catch (err) {
         // A connection refused or reset before any answer (a server restarting, a reused socket
-        // the server had just closed): try again like a 503, within the same budget.
+        // the server had just closed), or no answer in time: try again like a 503, within the same budget.
         if (retry >= maxRetries) throw err;
         await pause(1);
         continue;
+      } finally {
+        // Only the wait for the response is bounded: the body may take as long as it takes.
+        clearTimeout(timer);
       }
       if (res.status === 503 && retry < maxRetries) {
         await res.body?.cancel();

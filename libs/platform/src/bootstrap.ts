@@ -56,7 +56,9 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     await app.init();
     await app.startAllMicroservices();
     const port = def.port(config);
-    await app.listen(port, '0.0.0.0');
+    // Nest hands its arguments to http.Server#listen(port, host, backlog), whose backlog its types leave out.
+    const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+    await listen(port, '0.0.0.0', config.HTTP_LISTEN_BACKLOG);
     const log = await app.resolve(PinoLogger);
     log.setContext(def.name);
     if (config.ADMIN_TOKENS.length === 0) log.warn('no ADMIN_TOKENS configured: every endpoint that changes something answers 401');

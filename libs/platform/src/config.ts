@@ -48,6 +48,12 @@ export const BaseConfig = z.object({
   /** On SIGTERM, how long in-flight messages may take to finish before the connection closes. */
   SHUTDOWN_DRAIN_MS: positiveMs(10_000),
   OUTBOX_POLL_INTERVAL_MS: positiveMs(500),
+  /**
+   * Connections the kernel holds for the HTTP server before it accepts them (listen backlog,
+   * capped by net.core.somaxconn). A fleet that hears of a version at once connects at once: with
+   * Node's 511, the rest are dropped after the handshake and their requests hang for minutes.
+   */
+  HTTP_LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65_535).default(4096),
   /** GET /health/ready fails while the oldest unpublished outbox message is older than this. */
   READY_MAX_OUTBOX_LAG_MS: positiveMs(60_000),
   /** Bearer tokens that may read and change (settings, privileges, checks). */
