@@ -33,7 +33,9 @@ describe('admin dashboard', () => {
 
   beforeAll(async () => {
     await upstream.start();
-    [system, browser] = await Promise.all([
+    // Both are waited for even when one fails, so afterAll stops whatever did start (a system
+    // left running when Chromium is missing kept Jest from exiting).
+    const [started, launched] = await Promise.allSettled([
       HeraldSystem.start({
         label: 'dashboard',
         withDashboard: true,
@@ -41,6 +43,9 @@ describe('admin dashboard', () => {
       }),
       launchChromium(),
     ]);
+    if (started.status === 'fulfilled') system = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const r of [started, launched]) if (r.status === 'rejected') throw r.reason;
   });
 
   afterAll(async () => {
@@ -58,6 +63,7 @@ describe('admin dashboard', () => {
   });
 
   afterEach(async () => {
+    if (!context) return; // beforeAll failed: its error is the one to read
     const errors = dashboard.errors;
     await context.close();
     expect(errors).toEqual([]);
