@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PinoLogger } from 'nestjs-pino';
-import { CommandHandler, Database, EventStore } from '@herald/event-store';
+import { Database, EventStore } from '@herald/event-store';
 import { type TestDatabase, createTestDatabase } from '@herald/testing';
 import type { NotificationDispatchConfig } from '../config';
 import { DISPATCH_MIGRATIONS } from '../migrations';
@@ -49,7 +49,7 @@ describe('agent history retention', () => {
     });
     store = new EventStore(db);
     const config = { AGENT_HISTORY_RETENTION_MS: 180 * DAY, AGENT_HISTORY_PRUNE_INTERVAL_MS: 3600_000 } as NotificationDispatchConfig;
-    retention = new AgentHistoryRetention(config, new CommandHandler(store), store, log);
+    retention = new AgentHistoryRetention(config, store, log);
   });
   afterEach(async () => {
     await db.close();
@@ -116,7 +116,7 @@ describe('agent history retention', () => {
   it('keeps everything when retention is 0', async () => {
     await record('a1', [...update('a1', '1.1', 'completed'), ...update('a1', '1.2', 'completed')], 2000);
     const config = { AGENT_HISTORY_RETENTION_MS: 0, AGENT_HISTORY_PRUNE_INTERVAL_MS: 3600_000 } as NotificationDispatchConfig;
-    const off = new AgentHistoryRetention(config, new CommandHandler(store), store, log);
+    const off = new AgentHistoryRetention(config, store, log);
     expect(await off.prune()).toEqual({ streams: 0, deleted: 0, more: false });
     expect((await stream('a1')).positions).toHaveLength(12);
   });

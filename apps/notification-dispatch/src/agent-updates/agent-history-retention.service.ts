@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { BackgroundWorker } from '@herald/common';
-import { CommandHandler, EventStore, closeBooks } from '@herald/event-store';
+import { EventStore, closeBooks } from '@herald/event-store';
 import { ServiceConfig } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
 import { agentUpdatesDecider } from './agent-updates.decider';
@@ -27,7 +27,6 @@ export class AgentHistoryRetention extends BackgroundWorker {
 
   constructor(
     @Inject(ServiceConfig) private readonly config: NotificationDispatchConfig,
-    private readonly commands: CommandHandler,
     private readonly store: EventStore,
     log: PinoLogger,
   ) {
@@ -43,7 +42,7 @@ export class AgentHistoryRetention extends BackgroundWorker {
   async prune(now = new Date()): Promise<{ streams: number; deleted: number; more: boolean }> {
     if (this.config.AGENT_HISTORY_RETENTION_MS === 0) return { streams: 0, deleted: 0, more: false };
     const before = new Date(now.getTime() - this.config.AGENT_HISTORY_RETENTION_MS);
-    return this.commands.transaction(async (tx) => {
+    return this.store.db.transaction(async (tx) => {
       const rows = await tx.rows<{ stream_id: string; last: string }>(
         `SELECT stream_id, max(global_position)::text AS last FROM (
            SELECT stream_id, global_position FROM events
