@@ -27,7 +27,7 @@ export class DispatchMetrics implements OnModuleInit {
     const gaveUp = m.counter('herald_notifications_given_up_total', 'Notifications given up after the last attempt');
     const resends = m.counter('herald_resends_scheduled_total', 'Resends scheduled after a failed attempt');
     const skipped = m.counter('herald_targets_skipped_total', 'Agents not notified, by reason', ['reason']);
-    const updates = m.counter('herald_updates_reported_total', 'Updates agents reported, by outcome', ['outcome']);
+    const updates = m.counter('herald_updates_reported_total', 'Update results: completed, failed (for good, after its retries) or retry-scheduled', ['outcome']);
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
     m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.sender.deferred));
     this.store.onAppended((events) => {
@@ -60,6 +60,9 @@ export class DispatchMetrics implements OnModuleInit {
           case 'UpdateFailed':
             updates.inc({ outcome: 'failed' });
             break;
+          case 'UpdateRetryScheduled':
+            updates.inc({ outcome: 'retry-scheduled' });
+            break;
           case 'ScanCompleted':
             scans.inc({ outcome: e.data.outcome });
             break;
@@ -71,7 +74,7 @@ export class DispatchMetrics implements OnModuleInit {
     m.gauge('herald_rollouts_in_progress', 'Rollouts with targeted agents that have no outcome yet', [], async (g) => {
       const row = await this.db.session((sql) =>
         sql.one<{ n: string }>(
-          `SELECT count(DISTINCT rollout_id) AS n FROM rollout_agents WHERE targeted AND NOT (updated OR failed OR gave_up)`,
+          `SELECT count(DISTINCT rollout_id) AS n FROM rollout_agents WHERE targeted AND outcome IS NULL`,
         ),
       );
       g.set(Number(row?.n ?? 0));

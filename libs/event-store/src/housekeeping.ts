@@ -57,6 +57,12 @@ export async function closeBooks<S, E extends Event>(
   decider: Pick<Decider<S, unknown, E>, 'initialState' | 'evolve'>,
   streamIds: readonly string[],
   before: Date,
+  /**
+   * Whether a state needs nothing of the events before it; by default, when it equals the initial
+   * state. A decider that keeps a memory meant for redeliveries only (shorter-lived than the
+   * retention) says which states are at rest regardless of it.
+   */
+  atRest: (state: S) => boolean = (state) => isDeepStrictEqual(state, decider.initialState()),
 ): Promise<number> {
   const checkpoints = await tx.rows<{ transaction_id: string; global_position: string }>('SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM checkpoints');
   const read = (e: RecordedEvent) => checkpoints.every((c) => BigInt(e.transactionId) < BigInt(c.transaction_id) || (e.transactionId === c.transaction_id && BigInt(e.globalPosition) <= BigInt(c.global_position)));
@@ -68,7 +74,7 @@ export async function closeBooks<S, E extends Event>(
     for (const e of events) {
       if (e.streamPosition >= version || e.recordedAt >= before || !read(e)) break;
       state = decider.evolve(state, e);
-      if (isDeepStrictEqual(state, initial)) upTo = e.streamPosition;
+      if (atRest(state)) upTo = e.streamPosition;
     }
     if (upTo > 0) cuts.push({ streamId, upTo });
   }

@@ -21,6 +21,10 @@
     ackTimeoutSeconds: { kind: 'number', label: 'Acknowledgement timeout, seconds (R4)' },
     reportTimeoutSeconds: { kind: 'number', label: 'Report timeout, seconds' },
     maxInFlight: { kind: 'number', label: 'Agents updating at once, at most (R6)' },
+    updateRetries: { kind: 'number', label: 'Retries of a failed update' },
+    updateRetryDelaySeconds: { kind: 'number', label: 'First retry after, seconds' },
+    updateRetryBackoff: { kind: 'number', label: 'Each retry waits this many times longer' },
+    updateRetryJitter: { kind: 'number', label: 'Retry jitter (0–1)' },
   };
 
   const state = {
@@ -477,6 +481,9 @@
       { class: 'outcomes', 'aria-label': `${label} outcomes` },
       outcome('failed', 'Failed', c.failed, 'bad'),
       outcome('gave-up', 'Given up', c.gaveUp, 'bad'),
+      outcome('caught-up', 'Caught up before their turn', c.alreadyUpToDate ?? 0),
+      outcome('superseded', 'Superseded on reconnect', c.superseded ?? 0),
+      outcome('retried', 'Failed once, retried', c.retried ?? 0, 'warn'),
       outcome('in-progress', 'In progress', c.inProgress),
       outcome('up-to-date', 'Already up to date', c.upToDate),
       outcome('skipped-offline', 'Skipped: offline', c.skipped?.offline ?? 0, 'warn'),
@@ -533,8 +540,9 @@
 
   function renderRolloutAgents(agents) {
     const yes = (v) => (v ? 'yes' : '—');
+    const OUTCOMES = { updated: 'updated', failed: 'failed', 'gave-up': 'given up', 'already-up-to-date': 'caught up', superseded: 'superseded' };
     const outcomeOf = (a) =>
-      a.updated ? 'updated' : a.gaveUp ? 'given up' : a.failed ? 'failed' : a.targeted ? 'in progress' : '—';
+      (a.outcome ? OUTCOMES[a.outcome] ?? a.outcome : a.targeted ? 'in progress' : '—') + (a.updateRetries ? ` (${a.updateRetries} ${a.updateRetries === 1 ? 'retry' : 'retries'})` : '');
     $('rollout-agents-body').replaceChildren(
       ...agents.map((a) =>
         h(
@@ -646,7 +654,13 @@
           .filter(Boolean)
           .join(' · ');
       case 'UpdateFailed':
-        return `failed: ${e.error}`;
+        return `failed: ${e.error}${e.retries ? ` · gave up after ${e.retries} ${e.retries === 1 ? 'retry' : 'retries'}` : ''}`;
+      case 'UpdateRetryScheduled':
+        return `failed: ${e.error} · retry ${e.retry} of ${e.retries} (attempt ${e.nextAttempt}) due ${formatTime(e.dueAt)}`;
+      case 'RolloutJoined':
+        return `rollout ${shortId(e.rolloutId)} follows this notification`;
+      case 'UpdateNotNeeded':
+        return `rollout ${shortId(e.rolloutId)}: already up to date`;
       case 'NotificationGaveUp':
         return `gave up after ${e.attempts} attempts`;
       case 'NotificationResolved':

@@ -98,7 +98,12 @@ describe('agent history retention', () => {
     expect(after.a4.positions).toEqual(before.a4.positions);
     for (const agent of ['a1', 'a2', 'a3', 'a4'] as const) {
       expect(after[agent].version).toBe(before[agent].version);
-      expect(after[agent].state).toEqual(before[agent].state);
+      // What decides from here on is kept: the open notification and pending scans. Which
+      // notification came last (kept against redeliveries, which never come months late) goes
+      // with the history where the whole update is older than the retention.
+      const { lastNotificationId: _after, ...decidingAfter } = after[agent].state;
+      const { lastNotificationId: _before, ...decidingBefore } = before[agent].state;
+      expect(decidingAfter).toEqual(decidingBefore);
     }
     // A second run finds nothing more.
     expect(await pruneAll()).toBe(0);

@@ -4,7 +4,7 @@ import { BackgroundWorker } from '@herald/common';
 import { EventStore, closeBooks } from '@herald/event-store';
 import { ServiceConfig } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
-import { agentUpdatesDecider } from './agent-updates.decider';
+import { type AgentUpdateState, agentUpdatesDecider } from './agent-updates.decider';
 
 /** Streams examined per transaction. */
 const STREAMS_PER_PASS = 200;
@@ -55,9 +55,13 @@ export class AgentHistoryRetention extends BackgroundWorker {
         this.after = '0';
         return { streams: 0, deleted: 0, more: false };
       }
-      const deleted = await closeBooks(this.store, tx, agentUpdatesDecider, rows.map((r) => r.stream_id), before);
+      // At rest: nothing open, no scan pending. The last notification's id (kept against
+      // redeliveries, which never come months late) does not hold the books open.
+      const deleted = await closeBooks(this.store, tx, agentUpdatesDecider, rows.map((r) => r.stream_id), before, atRest);
       this.after = rows.reduce((m, r) => (BigInt(r.last) > BigInt(m) ? r.last : m), this.after);
       return { streams: rows.length, deleted, more: true };
     });
   }
 }
+
+const atRest = (s: AgentUpdateState): boolean => s.open === null && Object.keys(s.pendingScans).length === 0;

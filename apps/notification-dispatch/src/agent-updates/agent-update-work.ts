@@ -8,7 +8,7 @@ type Scheduled = { work: WorkMessage; delayMs?: number };
 
 /**
  * The follow-up work new agent-update events call for: resend after the interval (R4, through
- * the delay queues), start the next round of a raised target, send a scan. Written to the outbox
+ * the delay queues), retry a failed update after its back-off, start the next round of a raised target, send a scan. Written to the outbox
  * with the events, so a crash cannot lose a scheduled resend. (First attempts are recorded in the
  * transaction that targets the agent; passed deadlines are found by DeadlineSweeper.)
  */
@@ -58,6 +58,9 @@ function workFor(e: AgentUpdateEvent, after: AgentUpdateState): Scheduled[] {
       return e.data.targetReached ? [] : [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: open.attempt + 1 } }];
     case 'ResendScheduled':
       return [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: e.data.nextAttempt }, delayMs: policy.resendIntervalMs }];
+    case 'UpdateRetryScheduled':
+      // The retry's own back-off, as decided (dueAt − at): through the delay queue of that wait.
+      return [{ work: { kind: 'send-attempt', agentId, notificationId, attempt: e.data.nextAttempt }, delayMs: Date.parse(e.data.dueAt) - Date.parse(e.data.at) }];
     default:
       return [];
   }

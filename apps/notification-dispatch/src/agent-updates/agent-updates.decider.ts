@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { AppliedComponent, ComponentTarget, InstalledComponent} from '@herald/contracts';
 import { compareVersions, outdatedComponents } from '@herald/contracts';
 import { type Decider, unreachable } from '@herald/domain';
-import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger } from './agent-updates.events';
+import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger, UpdateRetryPolicy } from './agent-updates.events';
 
 /*
  * Rules R1–R4 and R7 for one agent. Phases of the one open notification:
@@ -34,12 +35,19 @@ export interface OpenNotification {
   /** While updating: when the update counts as failed without a report. */
   reportDeadlineAt: string | null;
   resendDueAt: string | null;
+  /** Updates the agent reported as failed so far (each one retried while the policy allows). */
+  failures: number;
   /** Follows the flow that opened it (the component download, or the reconnect). */
   correlationId: string | undefined;
 }
 
 export interface AgentUpdateState {
   open: OpenNotification | null;
+  /**
+   * The last notification opened (or found not needed): a Target naming it again is a
+   * redelivery, never a second update.
+   */
+  lastNotificationId: string | null;
   /** Scans asked for and not yet reported, by scan id. */
   pendingScans: Record<string, { status: 'requested' | 'sent'; notificationId: string }>;
 }
@@ -105,7 +113,7 @@ export function mergeTargets(current: readonly ComponentTarget[], incoming: read
 const plus = (now: Date, ms: number): string => new Date(now.getTime() + ms).toISOString();
 
 export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, AgentUpdateEvent> = {
-  initialState: () => ({ open: null, pendingScans: {} }),
+  initialState: () => ({ open: null, lastNotificationId: null, pendingScans: {} }),
 
   evolve(state, event): AgentUpdateState {
     const open = state.open;
@@ -113,6 +121,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
       case 'UpdateTargeted':
         return {
           ...state,
+          lastNotificationId: event.data.notificationId,
           open: {
             notificationId: event.data.notificationId,
             rolloutIds: [event.data.rolloutId],
@@ -127,6 +136,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
             ackDeadlineAt: null,
             reportDeadlineAt: null,
             resendDueAt: null,
+            failures: 0,
             correlationId: event.metadata?.correlationId,
           },
         };
@@ -134,6 +144,10 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         return open
           ? { ...state, open: { ...open, target: event.data.components, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } }
           : state;
+      case 'RolloutJoined':
+        return open ? { ...state, open: { ...open, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } } : state;
+      case 'UpdateNotNeeded':
+        return { ...state, lastNotificationId: event.data.notificationId };
       case 'AttemptSent':
         return open
           ? { ...state, open: { ...open, phase: 'awaiting-ack', attempt: event.data.attempt, sent: event.data.components, ackDeadlineAt: event.data.ackDeadlineAt, resendDueAt: null } }
@@ -153,6 +167,14 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         if (event.data.targetReached) return { ...state, open: null };
         // The target was raised meanwhile: a new round of attempts carries the newer versions.
         return { ...state, open: { ...open, phase: 'sending', roundStart: open.attempt + 1, acknowledgedAttempt: null, reportDeadlineAt: null } };
+      case 'UpdateRetryScheduled':
+        // A new round: the retry is attempt nextAttempt, with R4's attempts of its own.
+        return open
+          ? {
+              ...state,
+              open: { ...open, phase: 'awaiting-resend', resendDueAt: event.data.dueAt, roundStart: event.data.nextAttempt, acknowledgedAttempt: null, reportDeadlineAt: null, failures: event.data.retry },
+            }
+          : state;
       case 'UpdateFailed':
       case 'NotificationGaveUp':
       case 'NotificationResolved':
@@ -221,14 +243,20 @@ function openOne(state: AgentUpdateState, notificationId: string): OpenNotificat
  * interrupted is resolved in its favour; an agent back and already up to date closes it.
  */
 function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdateEvent[] {
-  const { agentId, components } = command;
+  const { agentId, components, rolloutId, notificationId } = command;
   const at = command.now.toISOString();
   const opened: AgentUpdateEvent = {
     type: 'UpdateTargeted',
-    data: { agentId, notificationId: command.notificationId, rolloutId: command.rolloutId, trigger: command.trigger, components, policy: command.policy, at },
+    data: { agentId, notificationId, rolloutId, trigger: command.trigger, components, policy: command.policy, at },
   };
   const open = state.open;
-  if (!open) return components.length > 0 ? [opened] : [];
+  if (!open) {
+    // A redelivered target of a notification that already ran its course opens nothing again.
+    if (state.lastNotificationId === notificationId) return [];
+    if (components.length > 0) return [opened];
+    // A rollout's agent that caught up before its turn: recorded, so the rollout counts it as ended.
+    return rolloutId ? [{ type: 'UpdateNotNeeded', data: { agentId, notificationId, rolloutId, at } }] : [];
+  }
   if (command.trigger === 'reconnect' && components.length === 0) {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
   }
@@ -237,8 +265,10 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
   }
   const merged = mergeTargets(open.target, components);
   const raised = merged.some((c) => !open.target.some((t) => t.type === c.type && t.version === c.version));
-  if (!raised) return [];
-  return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId: command.rolloutId, components: merged, at } }];
+  if (raised) return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId, components: merged, at } }];
+  // The open notification already carries what this rollout brings: the rollout follows it.
+  if (rolloutId && !open.rolloutIds.includes(rolloutId)) return [{ type: 'RolloutJoined', data: { agentId, notificationId: open.notificationId, rolloutId, at } }];
+  return [];
 }
 
 /** R8: every skip is recorded with its reason. */
@@ -258,7 +288,8 @@ function recordAttemptSent(command: Command<'RecordAttemptSent'>, state: AgentUp
 
 /**
  * R4: an attempt the broker returned (no live agent queue) or that was not acknowledged in time
- * failed; the next is due after the resend interval, or the server gives up after the last.
+ * failed; the next is due after the resend interval, or the server gives up after the last of
+ * the round (each round, the first and each retry of a failed update, has maxAttempts).
  */
 function attemptFailed(command: Command<'RecordAttemptReturned' | 'AckDeadlinePassed'>, state: AgentUpdateState, reason: 'no-queue' | 'ack-timeout'): AgentUpdateEvent[] {
   const open = openOne(state, command.notificationId);
@@ -267,7 +298,7 @@ function attemptFailed(command: Command<'RecordAttemptReturned' | 'AckDeadlinePa
   const { notificationId, policy } = open;
   const at = now.toISOString();
   const next: AgentUpdateEvent =
-    attempt < policy.maxAttempts
+    attempt - open.roundStart + 1 < policy.maxAttempts
       ? { type: 'ResendScheduled', data: { agentId, notificationId, nextAttempt: attempt + 1, dueAt: plus(now, policy.resendIntervalMs), at } }
       : { type: 'NotificationGaveUp', data: { agentId, notificationId, attempts: attempt, at } };
   return [{ type: 'AttemptFailed', data: { agentId, notificationId, attempt, reason, at } }, next];
@@ -278,7 +309,39 @@ function reportDeadlinePassed(command: Command<'ReportDeadlinePassed'>, state: A
   const open = openOne(state, command.notificationId);
   if (!open || open.phase !== 'updating' || open.acknowledgedAttempt !== command.attempt) return [];
   const error = `no report within ${Math.round(open.policy.reportTimeoutMs / 1000)} s of the acknowledgement`;
-  return [{ type: 'UpdateFailed', data: { agentId: command.agentId, notificationId: open.notificationId, error, installed: [], at: command.now.toISOString() } }];
+  return [updateFailed(open, command.agentId, error, [], command.now)];
+}
+
+/**
+ * A failed update: retried after the policy's back-off while retries are left (a new round of
+ * attempts, through the delay queues), else the notification ends, failed, with the reason.
+ */
+function updateFailed(open: OpenNotification, agentId: string, error: string, installed: InstalledComponent[], now: Date): AgentUpdateEvent {
+  const { notificationId, failures } = open;
+  const retry = open.policy.updateRetry;
+  const at = now.toISOString();
+  if (!retry || failures >= retry.retries) {
+    return { type: 'UpdateFailed', data: { agentId, notificationId, error, installed, retries: failures, at } };
+  }
+  const n = failures + 1;
+  return {
+    type: 'UpdateRetryScheduled',
+    data: { agentId, notificationId, error, installed, retry: n, retries: retry.retries, nextAttempt: open.attempt + 1, dueAt: plus(now, retryDelayMs(retry, n, notificationId)), at },
+  };
+}
+
+/** Steps of the jitter: a fleet's retries spread over at most this many delay queues per retry. */
+const JITTER_STEPS = 8;
+
+/**
+ * The wait before retry n: delayMs × backoff^(n−1), lengthened by a fraction of it up to the
+ * policy's jitter. The fraction comes from the notification id and n, so the decision is the same
+ * every time it is made, and agents that failed together spread out.
+ */
+export function retryDelayMs(retry: UpdateRetryPolicy, n: number, notificationId: string): number {
+  const base = retry.delayMs * retry.backoff ** (n - 1);
+  const step = createHash('sha256').update(`${notificationId}/${n}`).digest().readUInt8(0) % JITTER_STEPS;
+  return Math.round(base * (1 + (retry.jitter * step) / JITTER_STEPS));
 }
 
 /** R4: an acknowledgement of this round at any point stops the resends, even one arriving after its timeout. */
@@ -301,9 +364,7 @@ function recordUpdateResult(command: Command<'RecordUpdateResult'>, state: Agent
   const { notificationId } = open;
   const at = command.now.toISOString();
   const implied: AgentUpdateEvent[] = open.phase === 'updating' ? [] : [{ type: 'NotificationAcknowledged', data: { agentId, notificationId, attempt: open.attempt, at } }];
-  if (command.outcome === 'failed') {
-    return [...implied, { type: 'UpdateFailed', data: { agentId, notificationId, error: command.error ?? 'the agent reported a failure', installed, at } }];
-  }
+  if (command.outcome === 'failed') return [...implied, updateFailed(open, agentId, command.error ?? 'the agent reported a failure', installed, command.now)];
   const targetReached = outdatedComponents(installed, open.target).length === 0;
   const completed: AgentUpdateEvent = { type: 'UpdateCompleted', data: { agentId, notificationId, components: command.applied, installed, targetReached, at } };
   const scan: AgentUpdateEvent[] =

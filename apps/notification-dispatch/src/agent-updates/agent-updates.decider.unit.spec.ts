@@ -1,7 +1,7 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
 import type { AgentUpdateCommand} from './agent-updates.decider';
-import { agentUpdatesDecider, mergeTargets, nextAttempt } from './agent-updates.decider';
+import { agentUpdatesDecider, mergeTargets, nextAttempt, retryDelayMs } from './agent-updates.decider';
 import type { AgentUpdateEvent, NotificationPolicy } from './agent-updates.events';
 
 const spec = DeciderSpec(agentUpdatesDecider);
@@ -119,7 +119,7 @@ describe('agent updates decider', () => {
     spec
       .given([targeted(), sent(1), acked(1)])
       .when({ type: 'ReportDeadlinePassed', agentId, notificationId, attempt: 1, now })
-      .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'no report within 1800 s of the acknowledgement', installed: [], at } }]);
+      .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'no report within 1800 s of the acknowledgement', installed: [], retries: 0, at } }]);
     spec.given([targeted(), sent(1)]).when({ type: 'ReportDeadlinePassed', agentId, notificationId, attempt: 1, now }).thenNothing();
   });
 
@@ -169,10 +169,26 @@ describe('agent updates decider', () => {
       .then([{ type: 'NotificationTargetRaised', data: { agentId, notificationId, rolloutId: 'r2', components: [target('3.0')], at } }]);
   });
 
-  it('does not lower a target or raise it to what it already is', () => {
+  it('does not lower a target or raise it to what it already is: the rollout joins the open notification', () => {
+    const join: AgentUpdateCommand = { type: 'Target', agentId, rolloutId: 'r0', trigger: 'download', components: [target('2.5')], policy, notificationId: 'other', now };
+    spec.given([targeted([target('3.0')])]).when(join).then([{ type: 'RolloutJoined', data: { agentId, notificationId, rolloutId: 'r0', at } }]);
+    // Once joined (or for the rollout that opened it), the same target again is nothing new.
+    spec.given([targeted([target('3.0')]), { type: 'RolloutJoined', data: { agentId, notificationId, rolloutId: 'r0', at } }]).when(join).thenNothing();
+    spec.given([targeted([target('3.0')], 'r0')]).when(join).thenNothing();
+  });
+
+  it('records a rollout that finds its agent already up to date, once', () => {
+    const upToDate: AgentUpdateCommand = { type: 'Target', agentId, rolloutId: 'r1', trigger: 'download', components: [], policy, notificationId: 'n9', now };
+    const notNeeded: AgentUpdateEvent = { type: 'UpdateNotNeeded', data: { agentId, notificationId: 'n9', rolloutId: 'r1', at } };
+    spec.given([]).when(upToDate).then([notNeeded]);
+    spec.given([notNeeded]).when(upToDate).thenNothing();
+  });
+
+  it('never opens a notification twice: a redelivered target of one that ended changes nothing', () => {
+    const completed = spec.given([targeted(), sent(1), acked(1)]).when(result('2.0')).events();
     spec
-      .given([targeted([target('3.0')])])
-      .when({ type: 'Target', agentId, rolloutId: 'r0', trigger: 'download', components: [target('2.5')], policy, notificationId: 'other', now })
+      .given([targeted(), sent(1), acked(1), ...completed])
+      .when({ type: 'Target', agentId, rolloutId: 'r1', trigger: 'download', components: [target('2.0')], policy, notificationId, now })
       .thenNothing();
   });
 
@@ -212,5 +228,81 @@ describe('agent updates decider', () => {
       target('5.0', 'scan-engine'),
       target('3.0'),
     ]);
+  });
+
+  describe('retries of failed updates', () => {
+    const retrying: NotificationPolicy = { ...policy, maxAttempts: 2, updateRetry: { retries: 2, delayMs: 60_000, backoff: 2, jitter: 0 } };
+    const opened = targeted([target('2.0')]);
+    const withRetries = { ...opened, data: { ...opened.data, policy: retrying } } as AgentUpdateEvent;
+    const failure: AgentUpdateCommand = { ...result('1.0'), outcome: 'failed', error: 'sha256 mismatch', installed: [{ type: 'virus-pattern', version: '1.0' }] };
+    const retryScheduled = (retry: number, nextAttempt: number, delayMs: number): AgentUpdateEvent => ({
+      type: 'UpdateRetryScheduled',
+      data: { agentId, notificationId, error: 'sha256 mismatch', installed: [{ type: 'virus-pattern', version: '1.0' }], retry, retries: 2, nextAttempt, dueAt: later(delayMs), at },
+    });
+    const fold = (events: AgentUpdateEvent[]) => events.reduce(agentUpdatesDecider.evolve, agentUpdatesDecider.initialState());
+
+    it('retries a failed update after the back-off, doubling, then gives up with the reason', () => {
+      spec.given([withRetries, sent(1), acked(1)]).when(failure).then([retryScheduled(1, 2, 60_000)]);
+      const afterFirst = [withRetries, sent(1), acked(1), retryScheduled(1, 2, 60_000)];
+      expect(fold(afterFirst).open).toMatchObject({ phase: 'awaiting-resend', resendDueAt: later(60_000), failures: 1 });
+      expect(nextAttempt(fold(afterFirst))).toBe(2);
+      spec.given([...afterFirst, sent(2), acked(2)]).when(failure).then([retryScheduled(2, 3, 120_000)]);
+      const afterSecond = [...afterFirst, sent(2), acked(2), retryScheduled(2, 3, 120_000)];
+      spec
+        .given([...afterSecond, sent(3), acked(3)])
+        .when(failure)
+        .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'sha256 mismatch', installed: [{ type: 'virus-pattern', version: '1.0' }], retries: 2, at } }]);
+    });
+
+    it('retries an update that was never reported, too', () => {
+      const events = spec.given([withRetries, sent(1), acked(1)]).when({ type: 'ReportDeadlinePassed', agentId, notificationId, attempt: 1, now }).events();
+      expect(events).toEqual([expect.objectContaining({ type: 'UpdateRetryScheduled', data: expect.objectContaining({ retry: 1, nextAttempt: 2, error: 'no report within 1800 s of the acknowledgement' }) })]);
+    });
+
+    it("gives each retry R4's attempts of its own, and ignores acknowledgements of the failed round", () => {
+      const retried = [withRetries, failed(1), resend(2), sent(2), acked(2), retryScheduled(1, 3, 60_000)];
+      // Attempt 2 was the second of the first round (maxAttempts 2); the retry starts a round of two more.
+      spec.given([...retried, sent(3)]).when({ type: 'RecordAck', agentId, notificationId, attempt: 2, now }).thenNothing();
+      spec.given([...retried, sent(3)]).when({ type: 'RecordAttemptReturned', agentId, notificationId, attempt: 3, now }).then([
+        { type: 'AttemptFailed', data: { agentId, notificationId, attempt: 3, reason: 'no-queue', at } },
+        { type: 'ResendScheduled', data: { agentId, notificationId, nextAttempt: 4, dueAt: later(900_000), at } },
+      ]);
+      spec
+        .given([...retried, sent(3), failed(3), resend(4), sent(4)])
+        .when({ type: 'RecordAttemptReturned', agentId, notificationId, attempt: 4, now })
+        .then([
+          { type: 'AttemptFailed', data: { agentId, notificationId, attempt: 4, reason: 'no-queue', at } },
+          { type: 'NotificationGaveUp', data: { agentId, notificationId, attempts: 4, at } },
+        ]);
+    });
+
+    it('raises the target of a notification waiting for its retry (R7), and R2 on reconnect replaces it', () => {
+      const waiting = [withRetries, sent(1), acked(1), retryScheduled(1, 2, 60_000)];
+      spec
+        .given(waiting)
+        .when({ type: 'Target', agentId, rolloutId: 'r2', trigger: 'download', components: [target('3.0')], policy, notificationId: 'other', now })
+        .then([{ type: 'NotificationTargetRaised', data: { agentId, notificationId, rolloutId: 'r2', components: [target('3.0')], at } }]);
+      const events = spec.given(waiting).when({ type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components: [target('2.0')], policy, notificationId: 'n2', now }).events();
+      expect(events.map((e) => e.type)).toEqual(['NotificationResolved', 'UpdateTargeted']);
+    });
+
+    it('spreads retries by up to the jitter, the same way every time', () => {
+      const policy = { retries: 3, delayMs: 60_000, backoff: 2, jitter: 0.5 };
+      const delays = Array.from({ length: 64 }, (_, i) => retryDelayMs(policy, 2, `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`));
+      for (const d of delays) {
+        expect(d).toBeGreaterThanOrEqual(120_000);
+        expect(d).toBeLessThan(180_000);
+      }
+      expect(new Set(delays).size).toBeGreaterThan(4);
+      expect(retryDelayMs(policy, 2, notificationId)).toBe(retryDelayMs(policy, 2, notificationId));
+      expect(retryDelayMs({ ...policy, jitter: 0 }, 3, notificationId)).toBe(240_000);
+    });
+
+    it('gives up at the first failure with no retries, and for notifications opened before retries existed', () => {
+      const none = { ...opened, data: { ...opened.data, policy: { ...policy, updateRetry: { retries: 0, delayMs: 1000, backoff: 2, jitter: 0 } } } } as AgentUpdateEvent;
+      for (const first of [none, opened]) {
+        expect(spec.given([first, sent(1), acked(1)]).when(failure).events().map((e) => e.type)).toEqual(['UpdateFailed']);
+      }
+    });
   });
 });

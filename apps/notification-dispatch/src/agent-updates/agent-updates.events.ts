@@ -25,6 +25,21 @@ export interface NotificationPolicy {
   /** After an acknowledgement, how long the agent has to report; then the update counts as failed. */
   reportTimeoutMs: number;
   scanAfterUpdate: boolean;
+  /** Retries of an update the agent reported as failed (absent in notifications opened before retries existed: none). */
+  updateRetry?: UpdateRetryPolicy;
+}
+
+/**
+ * How a failed update is tried again: retry n is due after delayMs × backoff^(n−1), lengthened
+ * by up to `jitter` of itself (so a fleet that failed together does not retry together).
+ */
+export interface UpdateRetryPolicy {
+  /** Retries after the first failure; 0 gives up at once. */
+  retries: number;
+  delayMs: number;
+  backoff: number;
+  /** 0..1: the largest fraction a delay is lengthened by. */
+  jitter: number;
 }
 
 export type UpdateTargeted = Event<
@@ -84,7 +99,26 @@ export type UpdateCompleted = Event<
   }
 >;
 
-export type UpdateFailed = Event<'UpdateFailed', { agentId: string; notificationId: string; error: string; installed: InstalledComponent[]; at: string }>;
+/**
+ * The update failed for good: the agent reported a failure (or never reported) and no retry is
+ * left. `retries` is how many retries came before (absent in events written before retries).
+ */
+export type UpdateFailed = Event<'UpdateFailed', { agentId: string; notificationId: string; error: string; installed: InstalledComponent[]; retries?: number; at: string }>;
+
+/**
+ * The update failed and will be tried again: retry `retry` of `retries` goes out as attempt
+ * `nextAttempt` at `dueAt` (through the delay queues), with the target as it is then (R7).
+ */
+export type UpdateRetryScheduled = Event<
+  'UpdateRetryScheduled',
+  { agentId: string; notificationId: string; error: string; installed: InstalledComponent[]; retry: number; retries: number; nextAttempt: number; dueAt: string; at: string }
+>;
+
+/** A rollout's target is already on its way in the agent's open notification: the rollout follows that one. */
+export type RolloutJoined = Event<'RolloutJoined', { agentId: string; notificationId: string; rolloutId: string; at: string }>;
+
+/** A rollout came to this agent and found it already up to date (it caught up meanwhile): nothing to send. */
+export type UpdateNotNeeded = Event<'UpdateNotNeeded', { agentId: string; notificationId: string; rolloutId: string; at: string }>;
 
 export type NotificationGaveUp = Event<'NotificationGaveUp', { agentId: string; notificationId: string; attempts: number; at: string }>;
 
@@ -112,6 +146,9 @@ export type AgentUpdateEvent =
   | NotificationAcknowledged
   | UpdateCompleted
   | UpdateFailed
+  | UpdateRetryScheduled
+  | RolloutJoined
+  | UpdateNotNeeded
   | NotificationGaveUp
   | NotificationResolved
   | ScanRequested

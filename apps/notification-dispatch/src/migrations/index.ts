@@ -4,6 +4,7 @@ import { RolloutProgress1764230900000 } from './1764230900000-rollout-progress';
 import { InFlightWaiting1764231000000 } from './1764231000000-in-flight-waiting';
 import { VersionKeys1764500000000 } from './1764500000000-version-keys';
 import { HotPath1764600000000 } from './1764600000000-hot-path';
+import { RolloutOutcomes1764700000000 } from './1764700000000-rollout-outcomes';
 
 /** Dispatch's schema, in the order it was built. */
-export const DISPATCH_MIGRATIONS = [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000];
+export const DISPATCH_MIGRATIONS = [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000, RolloutOutcomes1764700000000];

@@ -93,7 +93,7 @@ describe('rollout progress projection', () => {
     return db.session(async (sql) => ({
       rollouts: await sql.rows('SELECT rollout_id, version FROM rollouts ORDER BY started_at'),
       agents: await sql.rows(
-        `SELECT r.version, agent_id, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, updated, failed, gave_up, scan_requested, scanned, last_change_at
+        `SELECT r.version, agent_id, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, outcome, update_retries, scan_requested, scanned, last_change_at
          FROM rollout_agents JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`,
       ),
       links: await sql.rows(`SELECT r.version, agent_id FROM rollout_notifications JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`),
@@ -103,13 +103,13 @@ describe('rollout progress projection', () => {
   it("works out each agent's progress in each rollout, R2 and R7 included", async () => {
     const { agents } = await replay(recorded(story()), 1);
     const row = (version: string, agentId: string) => agents.find((r) => r.version === version && r.agent_id === agentId);
-    expect(row('2.0', 'a1')).toMatchObject({ targeted: true, attempts: 1, acknowledged: true, updated: true, failed: false, scan_requested: true, scanned: true });
-    expect(row('2.0', 'a2')).toMatchObject({ targeted: true, attempts: 2, returned_attempts: 1, timed_out_attempts: 1, updated: false, gave_up: true });
+    expect(row('2.0', 'a1')).toMatchObject({ targeted: true, attempts: 1, acknowledged: true, outcome: 'updated', scan_requested: true, scanned: true });
+    expect(row('2.0', 'a2')).toMatchObject({ targeted: true, attempts: 2, returned_attempts: 1, timed_out_attempts: 1, outcome: 'gave-up' });
     // Skipped as offline, then updated by the update R2 opened when it came back.
-    expect(row('2.0', 'a3')).toMatchObject({ targeted: false, skipped_reason: 'offline', attempts: 1, updated: true });
-    expect(row('3.0', 'a1')).toMatchObject({ attempts: 1, updated: false, failed: true, scanned: false });
+    expect(row('2.0', 'a3')).toMatchObject({ targeted: false, skipped_reason: 'offline', attempts: 1, outcome: 'updated' });
+    expect(row('3.0', 'a1')).toMatchObject({ attempts: 1, outcome: 'failed', update_retries: 0, scanned: false });
     // R2's update did not work for B (it did not exist yet); R7 raised it to B, whose update then counts.
-    expect(row('3.0', 'a3')).toMatchObject({ attempts: 0, updated: true, failed: false });
+    expect(row('3.0', 'a3')).toMatchObject({ attempts: 0, outcome: 'updated' });
   });
 
   it('comes to the same read model however the events are cut into batches', async () => {

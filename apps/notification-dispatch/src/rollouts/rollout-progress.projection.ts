@@ -6,14 +6,18 @@ import type { RolloutEvent } from './rollout.decider';
 
 type ProgressEvent = RecordedEvent<AgentUpdateEvent | RolloutEvent>;
 
+/** How an agent's part in a rollout ended; null while it is in progress. */
+export type RolloutOutcome = 'updated' | 'failed' | 'gave-up' | 'already-up-to-date' | 'superseded';
+
 /** What a batch of events changes in one rollout's row for one agent. */
 interface Change {
   attempts: number;
   returned: number;
   timedOut: number;
   acknowledged: boolean;
-  updated: boolean;
-  gaveUp: boolean;
+  /** Undefined: untouched by the batch; null: in progress again (a new notification works for it). */
+  outcome: RolloutOutcome | null | undefined;
+  retries: number;
   scanRequested: boolean;
   scanned: boolean;
   at: string;
@@ -21,7 +25,8 @@ interface Change {
 
 /**
  * Live progress of every rollout: per agent, how far it got (targeted or skipped and why,
- * notified, acknowledged, updated, failed, given up, scanned). Built asynchronously from the
+ * notified, acknowledged, retried, scanned) and how it ended: exactly one of updated, failed,
+ * given up, already up to date, superseded, or none yet. Built asynchronously from the
  * rollout and agent streams; rebuildable from the first event. A batch of events costs a few
  * statements, not a few per agent: the rollouts' own events (inserts), then the agents' side
  * worked out in memory in event order and written in one go.
@@ -40,7 +45,11 @@ export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEve
     'NotificationAcknowledged',
     'UpdateCompleted',
     'UpdateFailed',
+    'UpdateRetryScheduled',
+    'RolloutJoined',
+    'UpdateNotNeeded',
     'NotificationGaveUp',
+    'NotificationResolved',
     'ScanRequested',
     'ScanCompleted',
   ],
@@ -121,11 +130,21 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
   const newLinks: Array<{ notificationId: string; rolloutId: string; agentId: string }> = [];
   const newScans: Array<{ scanId: string; notificationId: string }> = [];
   const changes = new Map<string, RowChange>();
-  const addLink = (notificationId: string, rolloutId: string, agentId: string) => {
+  const change = (rolloutId: string, agentId: string, at: string): RowChange => {
+    const key = `${rolloutId}\u0000${agentId}`;
+    const c = changes.get(key) ?? newChange(rolloutId, agentId, at);
+    changes.set(key, c);
+    return c;
+  };
+  const set = (c: RowChange) => changes.set(`${c.rolloutId}\u0000${c.agentId}`, c);
+  const addLink = (notificationId: string, rolloutId: string, agentId: string, at: string) => {
     const links = state.links.get(notificationId) ?? [];
     if (links.some((l) => l.rolloutId === rolloutId)) return;
     state.links.set(notificationId, [...links, { rolloutId, agentId }]);
     newLinks.push({ notificationId, rolloutId, agentId });
+    // A notification now works for the rollout: the agent's part is in progress again until it ends.
+    const c = change(rolloutId, agentId, at);
+    if (c.outcome !== 'updated' && !state.row(rolloutId, agentId).updated) set({ ...c, outcome: null });
   };
   for (const e of events) {
     switch (e.type) {
@@ -142,9 +161,15 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
         break;
       case 'UpdateTargeted':
       case 'NotificationTargetRaised':
-        if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
-        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
+      case 'RolloutJoined':
+        if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId, e.data.at);
+        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId, e.data.at);
         break;
+      case 'UpdateNotNeeded': {
+        const c = change(e.data.rolloutId, e.data.agentId, e.data.at);
+        if (c.outcome !== 'updated') set({ ...c, outcome: 'already-up-to-date', at: later(c.at, e.data.at) });
+        break;
+      }
       case 'ScanRequested':
         state.scans.set(e.data.scanId, e.data.notificationId);
         newScans.push({ scanId: e.data.scanId, notificationId: e.data.notificationId });
@@ -155,11 +180,10 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
     const notificationId = e.type === 'ScanCompleted' ? state.scans.get(e.data.scanId) : 'notificationId' in e.data ? e.data.notificationId : undefined;
     if (!notificationId || !AGENT_CHANGES.has(e.type)) continue;
     for (const { rolloutId, agentId } of state.links.get(notificationId) ?? []) {
-      const key = `${rolloutId}\u0000${agentId}`;
-      const change = apply(changes.get(key) ?? newChange(rolloutId, agentId, e.data.at), e, state.versions.get(rolloutId));
-      changes.set(key, change);
+      const c = apply(change(rolloutId, agentId, e.data.at), e, state.versions.get(rolloutId));
+      set(c);
       // A later R2 reconnect in this batch no longer works for a rollout the agent has caught up with.
-      if (change.updated) state.row(rolloutId, agentId).updated = true;
+      if (c.outcome === 'updated') state.row(rolloutId, agentId).updated = true;
     }
   }
   await write(tx, newLinks, newScans, [...changes.values()]);
@@ -168,8 +192,6 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
 interface RowChange extends Change {
   rolloutId: string;
   agentId: string;
-  /** What the batch leaves `failed` at, when it touched it (a completion clears it). */
-  failedNow: boolean | null;
 }
 
 const newChange = (rolloutId: string, agentId: string, at: string): RowChange => ({
@@ -179,17 +201,19 @@ const newChange = (rolloutId: string, agentId: string, at: string): RowChange =>
   returned: 0,
   timedOut: 0,
   acknowledged: false,
-  failedNow: null,
-  updated: false,
-  gaveUp: false,
+  outcome: undefined,
+  retries: 0,
   scanRequested: false,
   scanned: false,
   at,
 });
 
-/** One event's effect on one rollout's row. */
+const later = (a: string, b: string): string => (b > a ? b : a);
+
+/** One event's effect on one rollout's row. Updated is for good; any other outcome may be followed by a new notification. */
 function apply(c: RowChange, e: ProgressEvent, version: { type: string; version: string } | undefined): RowChange {
-  const at = e.data.at > c.at ? e.data.at : c.at;
+  const at = later(c.at, e.data.at);
+  const end = (outcome: RolloutOutcome): RowChange => (c.outcome === 'updated' ? { ...c, at } : { ...c, at, outcome });
   switch (e.type) {
     case 'AttemptSent':
       return { ...c, at, attempts: c.attempts + 1 };
@@ -197,10 +221,14 @@ function apply(c: RowChange, e: ProgressEvent, version: { type: string; version:
       return e.data.reason === 'no-queue' ? { ...c, at, returned: c.returned + 1 } : { ...c, at, timedOut: c.timedOut + 1 };
     case 'NotificationAcknowledged':
       return { ...c, at, acknowledged: true };
+    case 'UpdateRetryScheduled':
+      return { ...c, at, retries: c.retries + 1 };
     case 'UpdateFailed':
-      return { ...c, at, failedNow: true };
+      return end('failed');
     case 'NotificationGaveUp':
-      return { ...c, at, gaveUp: true };
+      return end('gave-up');
+    case 'NotificationResolved':
+      return end(e.data.reason === 'already-up-to-date' ? 'already-up-to-date' : 'superseded');
     case 'ScanRequested':
       return { ...c, at, scanRequested: true };
     case 'ScanCompleted':
@@ -208,7 +236,7 @@ function apply(c: RowChange, e: ProgressEvent, version: { type: string; version:
     case 'UpdateCompleted': {
       // A rollout's agent is updated once it has the rollout's version (or newer).
       const have = version && e.data.installed.find((i) => i.type === version.type)?.version;
-      return have !== undefined && version && compareVersions(have, version.version) >= 0 ? { ...c, at, updated: true, failedNow: false } : { ...c, at };
+      return have !== undefined && version && compareVersions(have, version.version) >= 0 ? { ...c, at, outcome: 'updated' } : { ...c, at };
     }
     default:
       return c;
@@ -236,14 +264,14 @@ async function load(tx: Tx, events: readonly ProgressEvent[]) {
     byRollout.set(rolloutId, r);
     return r;
   };
-  for (const r of reconnecting.length === 0 ? [] : await tx.rows<{ rollout_id: string; agent_id: string; updated: boolean }>('SELECT rollout_id, agent_id, updated FROM rollout_agents WHERE agent_id = ANY($1)', [reconnecting])) {
+  for (const r of reconnecting.length === 0 ? [] : await tx.rows<{ rollout_id: string; agent_id: string; updated: boolean }>(`SELECT rollout_id, agent_id, outcome IS NOT DISTINCT FROM 'updated' AS updated FROM rollout_agents WHERE agent_id = ANY($1)`, [reconnecting])) {
     row(r.rollout_id, r.agent_id).updated = r.updated;
   }
   // The versions of every rollout the batch may link a notification to.
   const rollouts = [
     ...new Set([
       ...[...links.values()].flat().map((l) => l.rolloutId),
-      ...events.flatMap((e) => ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && e.data.rolloutId ? [e.data.rolloutId] : [])),
+      ...events.flatMap((e) => ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised' || e.type === 'RolloutJoined') && e.data.rolloutId ? [e.data.rolloutId] : [])),
       ...[...rows.values()].flatMap((byRollout) => [...byRollout.keys()]),
     ]),
   ];
@@ -266,14 +294,16 @@ async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; roll
   }
   if (rows.length === 0) return;
   const col = <T>(f: (c: RowChange) => T) => rows.map(f);
+  // Updated stays updated; otherwise the batch's last word on the outcome (if it had one) wins.
   await tx.exec(
     `UPDATE rollout_agents ra SET
        attempts = ra.attempts + u.attempts, returned_attempts = ra.returned_attempts + u.returned, timed_out_attempts = ra.timed_out_attempts + u.timed_out,
-       acknowledged = ra.acknowledged OR u.acknowledged, updated = ra.updated OR u.updated, failed = coalesce(u.failed, ra.failed),
-       gave_up = ra.gave_up OR u.gave_up, scan_requested = ra.scan_requested OR u.scan_requested, scanned = ra.scanned OR u.scanned,
+       acknowledged = ra.acknowledged OR u.acknowledged,
+       outcome = CASE WHEN ra.outcome = 'updated' THEN ra.outcome WHEN u.outcome_set THEN u.outcome ELSE ra.outcome END,
+       update_retries = ra.update_retries + u.retries, scan_requested = ra.scan_requested OR u.scan_requested, scanned = ra.scanned OR u.scanned,
        last_change_at = greatest(ra.last_change_at, u.at)
-     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[], $11::bool[], $12::timestamptz[])
-       AS u(rollout_id, agent_id, attempts, returned, timed_out, acknowledged, updated, failed, gave_up, scan_requested, scanned, at)
+     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::bool[], $7::bool[], $8::text[], $9::int[], $10::bool[], $11::bool[], $12::timestamptz[])
+       AS u(rollout_id, agent_id, attempts, returned, timed_out, acknowledged, outcome_set, outcome, retries, scan_requested, scanned, at)
      WHERE ra.rollout_id = u.rollout_id AND ra.agent_id = u.agent_id`,
     [
       col((c) => c.rolloutId),
@@ -282,9 +312,9 @@ async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; roll
       col((c) => c.returned),
       col((c) => c.timedOut),
       col((c) => c.acknowledged),
-      col((c) => c.updated),
-      col((c) => c.failedNow),
-      col((c) => c.gaveUp),
+      col((c) => c.outcome !== undefined),
+      col((c) => c.outcome ?? null),
+      col((c) => c.retries),
       col((c) => c.scanRequested),
       col((c) => c.scanned),
       col((c) => c.at),
@@ -292,5 +322,16 @@ async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; roll
   );
 }
 
-const AGENT_CHANGES = new Set(['AttemptSent', 'AttemptFailed', 'NotificationAcknowledged', 'UpdateCompleted', 'UpdateFailed', 'NotificationGaveUp', 'ScanRequested', 'ScanCompleted']);
+const AGENT_CHANGES = new Set([
+  'AttemptSent',
+  'AttemptFailed',
+  'NotificationAcknowledged',
+  'UpdateCompleted',
+  'UpdateFailed',
+  'UpdateRetryScheduled',
+  'NotificationGaveUp',
+  'NotificationResolved',
+  'ScanRequested',
+  'ScanCompleted',
+]);
 

@@ -7,11 +7,20 @@ export interface RolloutCounts {
   upToDate: number;
   notified: number;
   acknowledged: number;
+  /** Targeted agents by how they ended: these five and inProgress add up to targeted. */
   updated: number;
+  /** The update failed, and so did every retry. */
   failed: number;
+  /** R4: no attempt was acknowledged. */
   gaveUp: number;
-  /** Targeted agents with no outcome yet (not updated, failed or given up). */
+  /** The agent had the version before its update went out (it caught up another way). */
+  alreadyUpToDate: number;
+  /** Replaced on reconnect (R2) by a notification that no longer works for this rollout. */
+  superseded: number;
+  /** Targeted agents with no outcome yet. */
   inProgress: number;
+  /** Targeted agents whose update failed at least once and was retried. */
+  retried: number;
   scanRequested: number;
   scanned: number;
   /** Skipped agents (offline, independent) that R2 later brought up to date. */
@@ -38,13 +47,16 @@ const COUNTS = `
   count(*) FILTER (WHERE ra.skipped_reason = 'no-privilege') AS skipped_no_privilege,
   count(*) FILTER (WHERE ra.targeted AND ra.attempts > ra.returned_attempts) AS notified,
   count(*) FILTER (WHERE ra.targeted AND ra.acknowledged) AS acknowledged,
-  count(*) FILTER (WHERE ra.targeted AND ra.updated) AS updated,
-  count(*) FILTER (WHERE ra.targeted AND ra.failed AND NOT ra.updated) AS failed,
-  count(*) FILTER (WHERE ra.targeted AND ra.gave_up AND NOT ra.updated) AS gave_up,
-  count(*) FILTER (WHERE ra.targeted AND NOT (ra.updated OR ra.failed OR ra.gave_up)) AS in_progress,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'updated') AS updated,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'failed') AS failed,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'gave-up') AS gave_up,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'already-up-to-date') AS already_up_to_date,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'superseded') AS superseded,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome IS NULL) AS in_progress,
+  count(*) FILTER (WHERE ra.targeted AND ra.update_retries > 0) AS retried,
   count(*) FILTER (WHERE ra.scan_requested) AS scan_requested,
   count(*) FILTER (WHERE ra.scanned) AS scanned,
-  count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.updated) AS updated_after_skip`;
+  count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.outcome = 'updated') AS updated_after_skip`;
 
 interface Row {
   rollout_id: string;
@@ -71,7 +83,10 @@ function toView(r: Row): RolloutView {
     updated: n(r.updated),
     failed: n(r.failed),
     gaveUp: n(r.gave_up),
+    alreadyUpToDate: n(r.already_up_to_date),
+    superseded: n(r.superseded),
     inProgress: n(r.in_progress),
+    retried: n(r.retried),
     scanRequested: n(r.scan_requested),
     scanned: n(r.scanned),
     updatedAfterSkip: n(r.updated_after_skip),
@@ -119,7 +134,9 @@ export class RolloutViews {
       agents: await sql.rows(
         `SELECT agent_id AS "agentId", targeted, skipped_reason AS "skippedReason", attempts,
                 returned_attempts AS "returnedAttempts", timed_out_attempts AS "timedOutAttempts",
-                attempts > returned_attempts AS notified, acknowledged, updated, failed, gave_up AS "gaveUp", scan_requested AS "scanRequested", scanned,
+                attempts > returned_attempts AS notified, acknowledged, outcome, update_retries AS "updateRetries",
+                outcome IS NOT DISTINCT FROM 'updated' AS updated, outcome IS NOT DISTINCT FROM 'failed' AS failed, outcome IS NOT DISTINCT FROM 'gave-up' AS "gaveUp",
+                scan_requested AS "scanRequested", scanned,
                 last_change_at AS "lastChangeAt"
            FROM rollout_agents WHERE rollout_id = $1 ORDER BY agent_id LIMIT $2 OFFSET $3`,
         [rolloutId, limit, offset],

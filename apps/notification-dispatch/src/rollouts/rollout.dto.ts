@@ -9,7 +9,17 @@ export const Rollout = z.object({
   startedAt: z.string(),
   notifyOnDownload: z.boolean().describe('R1 was on: false means the version was only recorded'),
   includeIndependentAndOffline: z.boolean().describe('R1a was on'),
-  policy: z.object({ resendIntervalMs: count, maxAttempts: count, ackTimeoutMs: count, reportTimeoutMs: count, scanAfterUpdate: z.boolean() }),
+  policy: z.object({
+    resendIntervalMs: count,
+    maxAttempts: count,
+    ackTimeoutMs: count,
+    reportTimeoutMs: count,
+    scanAfterUpdate: z.boolean(),
+    updateRetry: z
+      .object({ retries: count, delayMs: count, backoff: z.number(), jitter: z.number() })
+      .optional()
+      .describe('Retries of failed updates (absent for rollouts started before retries existed)'),
+  }),
   correlationId: z.string().nullable(),
   counts: z.object({
     targeted: count,
@@ -17,10 +27,13 @@ export const Rollout = z.object({
     upToDate: count,
     notified: count.describe('Targeted agents at least one attempt reached'),
     acknowledged: count,
-    updated: count,
-    failed: count,
-    gaveUp: count,
-    inProgress: count.describe('Targeted agents with no outcome yet'),
+    updated: count.describe('Targeted agents that reached the version (or newer)'),
+    failed: count.describe('Targeted agents whose update failed, and every retry of it'),
+    gaveUp: count.describe('Targeted agents that never acknowledged (R4 gave up)'),
+    alreadyUpToDate: count.describe('Targeted agents that had the version before their update went out'),
+    superseded: count.describe('Targeted agents whose notification a reconnect (R2) replaced'),
+    inProgress: count.describe('Targeted agents with no outcome yet; the five outcomes and this add up to targeted'),
+    retried: count.describe('Targeted agents whose update failed at least once and was retried'),
     scanRequested: count,
     scanned: count,
     updatedAfterSkip: count.describe('Skipped agents that R2 later brought up to date'),

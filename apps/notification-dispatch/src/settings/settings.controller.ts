@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
 import { ApiErrors, CurrentPrincipal, Principal } from '@herald/platform';
-import { EventTriggeredSettings } from './settings.decider';
+import { DEFAULT_SETTINGS, EventTriggeredSettings } from './settings.decider';
 import { SettingsService } from './settings.service';
 
 class SettingsDto extends createZodDto(EventTriggeredSettings) {}
@@ -59,7 +59,7 @@ export class SettingsController {
   @ApiErrors()
   async history() {
     return {
-      changes: (await this.settings.history()).map((e) => ({ at: e.data.at, by: e.data.by, changes: e.data.changes, settings: e.data.settings })),
+      changes: (await this.settings.history()).map((e) => ({ at: e.data.at, by: e.data.by, changes: e.data.changes, settings: { ...DEFAULT_SETTINGS, ...e.data.settings } })),
     };
   }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Decider, Event } from '@herald/domain';
 
-/** The event-triggered update settings (rules R1–R4, R6). Defaults are the product's. */
+/** The event-triggered update settings (rules R1–R4, R6, retries of failed updates). Defaults are the product's. */
 export const EventTriggeredSettings = z.strictObject({
   /** R1: notify agents as soon as a new component version is downloaded and verified. */
   notifyOnDownload: z.boolean(),
@@ -21,6 +21,14 @@ export const EventTriggeredSettings = z.strictObject({
   reportTimeoutSeconds: z.number().int().min(10).max(86_400),
   /** R6: at most this many agents between "notified" and "reported" at once. */
   maxInFlight: z.number().int().min(1).max(100_000),
+  /** Retries of an update the agent reported as failed (or never reported); 0 gives up at the first failure. */
+  updateRetries: z.number().int().min(0).max(20),
+  /** The wait before the first retry of a failed update. */
+  updateRetryDelaySeconds: z.number().int().min(1).max(86_400),
+  /** Each further retry waits this many times longer than the one before (1: always the same). */
+  updateRetryBackoff: z.number().min(1).max(10),
+  /** 0..1: each retry's wait is lengthened by a random fraction of it up to this, so a fleet that failed together does not retry together. */
+  updateRetryJitter: z.number().min(0).max(1),
 });
 export type EventTriggeredSettings = z.infer<typeof EventTriggeredSettings>;
 
@@ -34,6 +42,10 @@ export const DEFAULT_SETTINGS: EventTriggeredSettings = {
   ackTimeoutSeconds: 60,
   reportTimeoutSeconds: 1_800,
   maxInFlight: 1_000,
+  updateRetries: 3,
+  updateRetryDelaySeconds: 60,
+  updateRetryBackoff: 2,
+  updateRetryJitter: 0.2,
 };
 
 export type SettingsChanged = Event<
@@ -48,7 +60,8 @@ export const SETTINGS_STREAM = 'settings-event-triggered-updates';
 
 export const settingsDecider: Decider<EventTriggeredSettings, SettingsCommand, SettingsChanged> = {
   initialState: () => DEFAULT_SETTINGS,
-  evolve: (_state, event) => event.data.settings,
+  // Settings recorded before a field existed read it at its default.
+  evolve: (_state, event) => ({ ...DEFAULT_SETTINGS, ...event.data.settings }),
   decide(command, state) {
     const settings = { ...state, ...command.patch };
     const changes = (Object.keys(settings) as Array<keyof EventTriggeredSettings>)

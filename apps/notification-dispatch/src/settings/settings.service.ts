@@ -35,5 +35,6 @@ export function policyOf(s: EventTriggeredSettings): NotificationPolicy {
     ackTimeoutMs: s.ackTimeoutSeconds * 1000,
     reportTimeoutMs: s.reportTimeoutSeconds * 1000,
     scanAfterUpdate: s.scanAfterUpdate,
+    updateRetry: { retries: s.updateRetries, delayMs: s.updateRetryDelaySeconds * 1000, backoff: s.updateRetryBackoff, jitter: s.updateRetryJitter },
   };
 }

@@ -48,7 +48,7 @@ export class WorkController {
           const target = { type: 'Target' as const, agentId, rolloutId, trigger: 'download' as const, components: outdatedComponents(components, catalog), policy: policyOf(settings), now };
           b.decide(agentUpdatesStreamId(agentId), { ...target, notificationId: deterministicUuid('notification', rolloutId, agentId) }, metadata);
         }
-        return this.sender.recordDue(tx, b, work.agentIds, { maxInFlight: settings.maxInFlight, metadata, again: (o) => o.rolloutIds.includes(rolloutId) });
+        return this.sender.recordDue(tx, b, work.agentIds, { maxInFlight: settings.maxInFlight, metadata, again: (o) => o.rolloutIds[0] === rolloutId });
       });
       return result;
     });
