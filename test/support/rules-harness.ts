@@ -88,18 +88,24 @@ export class SimAgent {
   }
 }
 
-/** An in-memory component store that records each install (and can be slowed down). */
+/** An in-memory component store that records each install (and can be slowed down, or fail). */
 export class CountingStore extends MemoryComponentStore {
   constructor(
     initial: InstalledComponent[],
     private readonly record: string[],
     private readonly installDelayMs = 0,
+    /** The first this many installs fail, as a full disk would. */
+    private failInstalls = 0,
   ) {
     super(initial);
   }
 
   override async install(...args: Parameters<MemoryComponentStore['install']>): Promise<number> {
     if (this.installDelayMs > 0) await new Promise((r) => setTimeout(r, this.installDelayMs));
+    if (this.failInstalls > 0) {
+      this.failInstalls--;
+      throw new Error(`ENOSPC: no space left on device, installing ${args[0]} ${args[1]}`);
+    }
     const bytes = await super.install(...args);
     this.record.push(`${args[0]}@${args[1]}`);
     return bytes;
@@ -149,12 +155,12 @@ export class RulesHarness {
   async agent(
     id: string,
     components: InstalledComponent[],
-    options: { independent?: boolean; acknowledge?: boolean; installDelayMs?: number; start?: boolean } = {},
+    options: { independent?: boolean; acknowledge?: boolean; installDelayMs?: number; failInstalls?: number; start?: boolean } = {},
   ): Promise<SimAgent> {
     const installs: string[] = [];
     const sim = new SimAgent(
       id,
-      new CountingStore(components, installs, options.installDelayMs),
+      new CountingStore(components, installs, options.installDelayMs, options.failInstalls),
       installs,
       { amqpUrl: this.system.amqpUrl, independentMode: options.independent ?? false, acknowledge: options.acknowledge, heartbeatIntervalMs: 500, retryJitterMs: 200 },
       (_agent, busy) => {
