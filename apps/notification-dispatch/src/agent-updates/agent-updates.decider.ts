@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AppliedComponent, ComponentTarget, InstalledComponent} from '@herald/contracts';
-import { compareVersions, outdatedComponents } from '@herald/contracts';
+import { compareVersions, deterministicUuid, outdatedComponents } from '@herald/contracts';
 import { type Decider, unreachable } from '@herald/domain';
 import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger, UpdateRetryPolicy } from './agent-updates.events';
 
@@ -81,6 +81,8 @@ export type AgentUpdateCommand =
       applied: AppliedComponent[];
       installed: InstalledComponent[];
       error?: string;
+      /** The update command the report answers (its attempt): a failure of an earlier round is stale. */
+      commandId?: string;
       /** Whether the agent runs in Independent mode now (R3 never scans independent agents). */
       independent: boolean;
       scanId: string;
@@ -330,6 +332,14 @@ function updateFailed(open: OpenNotification, agentId: string, error: string, in
   };
 }
 
+/** Whether `commandId` is one of the attempts of the notification's current round. */
+function ofThisRound(open: OpenNotification, commandId: string): boolean {
+  for (let attempt = open.roundStart; attempt <= open.attempt; attempt++) {
+    if (deterministicUuid('update', open.notificationId, String(attempt)) === commandId) return true;
+  }
+  return false;
+}
+
 /** Steps of the jitter: a fleet's retries spread over at most this many delay queues per retry. */
 const JITTER_STEPS = 8;
 
@@ -364,7 +374,12 @@ function recordUpdateResult(command: Command<'RecordUpdateResult'>, state: Agent
   const { notificationId } = open;
   const at = command.now.toISOString();
   const implied: AgentUpdateEvent[] = open.phase === 'updating' ? [] : [{ type: 'NotificationAcknowledged', data: { agentId, notificationId, attempt: open.attempt, at } }];
-  if (command.outcome === 'failed') return [...implied, updateFailed(open, agentId, command.error ?? 'the agent reported a failure', installed, command.now)];
+  if (command.outcome === 'failed') {
+    // A failure reported again for a round already failed (a copy sent after a reconnect, or a late
+    // report of a round whose deadline passed) is not a second failure.
+    if (command.commandId && !ofThisRound(open, command.commandId)) return [];
+    return [...implied, updateFailed(open, agentId, command.error ?? 'the agent reported a failure', installed, command.now)];
+  }
   const targetReached = outdatedComponents(installed, open.target).length === 0;
   const completed: AgentUpdateEvent = { type: 'UpdateCompleted', data: { agentId, notificationId, components: command.applied, installed, targetReached, at } };
   const scan: AgentUpdateEvent[] =

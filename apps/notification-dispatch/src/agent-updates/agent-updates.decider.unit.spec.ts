@@ -1,4 +1,4 @@
-import type { ComponentTarget } from '@herald/contracts';
+import { type ComponentTarget, deterministicUuid } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
 import type { AgentUpdateCommand} from './agent-updates.decider';
 import { agentUpdatesDecider, mergeTargets, nextAttempt, retryDelayMs } from './agent-updates.decider';
@@ -252,6 +252,16 @@ describe('agent updates decider', () => {
         .given([...afterSecond, sent(3), acked(3)])
         .when(failure)
         .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'sha256 mismatch', installed: [{ type: 'virus-pattern', version: '1.0' }], retries: 2, at } }]);
+    });
+
+    it('counts a failure once: the same failure reported again, or late for a round that already failed, is stale; a late success still counts', () => {
+      const of = (attempt: number): AgentUpdateCommand => ({ ...failure, commandId: deterministicUuid('update', notificationId, String(attempt)) } as AgentUpdateCommand);
+      const waiting = [withRetries, sent(1), acked(1), retryScheduled(1, 2, 60_000)];
+      spec.given(waiting).when(of(1)).thenNothing();
+      spec.given([...waiting, sent(2), acked(2)]).when(of(1)).thenNothing();
+      spec.given([...waiting, sent(2), acked(2)]).when(of(2)).then([retryScheduled(2, 3, 120_000)]);
+      const lateSuccess = spec.given(waiting).when({ ...result('2.0'), commandId: deterministicUuid('update', notificationId, '1') } as AgentUpdateCommand).events();
+      expect(lateSuccess.map((e) => e.type)).toEqual(['NotificationAcknowledged', 'UpdateCompleted', 'ScanRequested']);
     });
 
     it('retries an update that was never reported, too', () => {

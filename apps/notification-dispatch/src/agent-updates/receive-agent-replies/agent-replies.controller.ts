@@ -45,6 +45,7 @@ export class AgentRepliesController {
       applied: result.components,
       installed: result.installed,
       error: result.error,
+      commandId: result.commandId,
       independent: agent.independentMode,
       scanId: deterministicUuid('scan-request', result.notificationId),
       now,
