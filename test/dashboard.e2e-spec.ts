@@ -11,6 +11,8 @@ const ADMIN_TOKEN = 'dashboard-e2e-admin-token-0123456789';
 const READ_TOKEN = 'dashboard-e2e-read-token-0123456789';
 const TYPE = 'virus-pattern';
 const AGENT_IDS = ['dash-agent-1', 'dash-agent-2', 'dash-agent-3', 'dash-agent-4', 'dash-agent-5'];
+/** How long Playwright waits for an element or a navigation: Chromium on a loaded machine is slow. */
+const PAGE_TIMEOUT_MS = 60_000;
 
 /**
  * The admin dashboard in headless Chromium against the three services and simulated agents:
@@ -58,6 +60,7 @@ describe('admin dashboard', () => {
   beforeEach(async () => {
     // A new context per test: its own sessionStorage, so no test starts logged in.
     context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    context.setDefaultTimeout(PAGE_TIMEOUT_MS);
     dashboard = new DashboardPage(await context.newPage());
     await dashboard.open(system.dashboardUrl);
   });
@@ -148,6 +151,7 @@ describe('admin dashboard', () => {
     for (const agentId of AGENT_IDS) {
       await waitFor(async () => (await system.http('notification-dispatch', 'GET', `/agents/${agentId}/timeline`, undefined, ADMIN_TOKEN)).status === 200, {
         what: `dispatch to know ${agentId}`,
+        timeoutMs: 60_000,
       });
     }
     await dashboard.eventually(async () => (await dashboard.agentStat('online')) === AGENT_IDS.length, 'five agents online on the page');
@@ -188,7 +192,8 @@ describe('admin dashboard', () => {
 
     // The other sections caught up on their own.
     await dashboard.eventually(async () => (await dashboard.agentStat('up-to-date')) === 5 && (await dashboard.agentStat('outdated')) === 0, 'every agent up to date on the page');
-    expect(await page.locator('#components-body').textContent()).toMatch(/virus-pattern\s*17\.1\.0/);
+    // A section of its own, drawn from its own request of each polling round.
+    await dashboard.eventually(async () => /virus-pattern\s*17\.1\.0/.test((await page.locator('#components-body').textContent()) ?? ''), 'virus-pattern 17.1.0 in the components');
 
     // ---- The rollout's agents, and one agent's timeline opened from there.
     await dashboard.rollout(TYPE, '17.1.0').getByRole('button', { name: 'Show agents of virus-pattern 17.1.0' }).click();
@@ -202,7 +207,11 @@ describe('admin dashboard', () => {
     expect(timeline.slice(0, 4)).toEqual(['UpdateTargeted', 'AttemptSent', 'NotificationAcknowledged', 'UpdateCompleted']);
     expect(await page.getByLabel('Agent ID').inputValue()).toBe('dash-agent-3');
     expect(await page.locator('#timeline-body tr[data-type="UpdateCompleted"]').textContent()).toMatch(/virus-pattern 17\.0\.0 → 17\.1\.0 \(full, 64\.0 KiB\)/);
-    expect(await page.locator('#timeline-agent-state').textContent()).toMatch(/^dash-agent-3: online · virus-pattern 17\.1\.0/);
+    // What dispatch knows of the agent comes from agent-presence, apart from the timeline's entries.
+    await dashboard.eventually(
+      async () => /^dash-agent-3: online · virus-pattern 17\.1\.0/.test((await page.locator('#timeline-agent-state').textContent()) ?? ''),
+      'dash-agent-3 online on virus-pattern 17.1.0 above its timeline',
+    );
 
     // The form finds an agent by id too, and says when there is none.
     await page.getByLabel('Agent ID').fill('no-such-agent');

@@ -26,6 +26,13 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 }
 
+/** What the page functions here use of a DOM element (the project's types leave out the DOM). */
+interface PageElement {
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): PageElement | null;
+}
+
 export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'test', 'artifacts');
 
 
@@ -49,10 +56,11 @@ export class DashboardPage {
   }
 
   /**
-   * Waits until what `probe` reads from the page is `accepted` (the page polls every 1.5 s, so a
-   * few seconds is plenty). On a timeout it says what it read last and keeps a screenshot.
+   * Waits until what `probe` reads from the page is `accepted`. The page polls every 1.5 s, so a
+   * few seconds do on a quiet machine; the deadline is for a loaded one. On a timeout it says what
+   * it read last and keeps a screenshot.
    */
-  async eventually<T>(probe: () => Promise<T>, what: string, accepted: (value: T) => boolean = (v) => v !== undefined && v !== false, timeoutMs = 30_000): Promise<T> {
+  async eventually<T>(probe: () => Promise<T>, what: string, accepted: (value: T) => boolean = (v) => v !== undefined && v !== false, timeoutMs = 60_000): Promise<T> {
     let last: T | undefined;
     try {
       return await waitFor(
@@ -121,22 +129,24 @@ export class DashboardPage {
     return this.page.getByRole('article', { name: `Rollout ${componentType} ${version}` });
   }
 
-  /** What a rollout card shows: the percentage, the progress bar's value and every count by key. */
+  /**
+   * What a rollout card shows: the percentage, the progress bar's value and every count by key.
+   * Read in one evaluation in the page, so all of it comes from one drawing of the card: the page
+   * redraws the card whenever the counts change, and values read one by one (a round trip each,
+   * slow on a loaded machine) mixed drawings, e.g. "notified 0" beside "100%" and "5 / 5" scanned.
+   */
   async rolloutView(componentType: string, version: string): Promise<{ percent: string; valueNow: string | null; status: string; counts: Record<string, string> } | undefined> {
-    const card = this.rollout(componentType, version);
-    if ((await card.count()) === 0) return undefined;
-    const counts: Record<string, string> = {};
-    for (const item of await card.locator('[data-count]').all()) {
-      const key = (await item.getAttribute('data-count'))!;
-      counts[key] = ((await item.locator('dd, strong').first().textContent()) ?? '').trim();
-    }
-    const bar = card.getByRole('progressbar');
-    return {
-      percent: ((await card.locator('.percent').textContent()) ?? '').trim(),
-      valueNow: (await bar.count()) ? await bar.getAttribute('aria-valuenow') : null,
-      status: ((await card.locator('.badge').textContent()) ?? '').trim(),
-      counts,
-    };
+    const views = await this.rollout(componentType, version).evaluateAll((cards) =>
+      cards.map((card) => {
+        const text = (el: PageElement | null) => (el?.textContent ?? '').trim();
+        const counts: Record<string, string> = {};
+        card.querySelectorAll('[data-count]').forEach((item: PageElement) => (counts[item.getAttribute('data-count')!] = text(item.querySelector('dd, strong'))));
+        const bar = card.querySelector('[role="progressbar"]');
+        return { percent: text(card.querySelector('.percent')), valueNow: bar ? bar.getAttribute('aria-valuenow') : null, status: text(card.querySelector('.badge')), counts };
+      }),
+    );
+    if (views.length > 1) throw new Error(`${views.length} cards for the rollout of ${componentType} ${version}`);
+    return views[0];
   }
 
   /** The entry types of the timeline shown, in order. */

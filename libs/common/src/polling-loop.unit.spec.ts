@@ -34,7 +34,8 @@ describe('PollingLoop', () => {
       { idleMs: 60_000, errorBackoffMs: 1, onError: (e) => errors.push(e.message) },
     );
     loop.start();
-    for (let i = 0; i < 100 && passes < 2; i++) await new Promise((r) => setTimeout(r, 2));
+    // Waits for the second pass itself (the 1 ms back-off is a timer: slow on a loaded machine).
+    for (const deadline = Date.now() + 10_000; passes < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 2));
     await loop.stop();
     expect(errors).toEqual(['boom']);
     expect(passes).toBe(2);

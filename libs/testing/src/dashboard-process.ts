@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './processes';
-import { waitFor } from './wait';
+import { DEFAULT_START_TIMEOUT_MS, waitFor } from './wait';
 
 export interface DashboardProcessOptions {
   /** Base URLs of the services the dashboard passes /api calls on to. */
@@ -12,6 +12,8 @@ export interface DashboardProcessOptions {
   logName: string;
   /** Extra environment, applied last. */
   env?: Record<string, string>;
+  /** How long it may take to answer /health (default DEFAULT_START_TIMEOUT_MS). */
+  startTimeoutMs?: number;
 }
 
 export interface DashboardProcess {
@@ -49,7 +51,7 @@ export async function startDashboardProcess(options: DashboardProcessOptions): P
     await exited;
   };
   try {
-    await Promise.race([exitedEarly, waitFor(async () => (await fetch(`${url}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: 'the dashboard to be healthy' })]);
+    await Promise.race([exitedEarly, waitFor(async () => (await fetch(`${url}/health`)).ok, { timeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS, intervalMs: 100, what: 'the dashboard to be healthy' })]);
   } catch (err) {
     await stop();
     throw err;

@@ -12,7 +12,7 @@ import type { TestDatabase} from './postgres';
 import { createTestDatabase } from './postgres';
 import type { TestVhost} from './rabbitmq';
 import { createTestVhost } from './rabbitmq';
-import { waitFor } from './wait';
+import { DEFAULT_START_TIMEOUT_MS, waitFor } from './wait';
 
 export type ServiceName = 'component-download' | 'notification-dispatch' | 'agent-presence';
 export const SERVICES: readonly ServiceName[] = ['component-download', 'notification-dispatch', 'agent-presence'];
@@ -31,6 +31,19 @@ export interface HeraldSystemOptions {
   withDashboard?: boolean;
   /** Extra arguments for node when it starts each service (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /**
+   * How long a service (and the dashboard) may take to answer /health after it is spawned. A
+   * quiet machine needs 2–3 s; a loaded one (other test runs, CI neighbours) many times that.
+   */
+  startTimeoutMs?: number;
+}
+
+/** SIGKILL, and wait until the process is gone (at once if it already is). */
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await gone;
 }
 
 /** Tokens every test system is started with. */
@@ -67,19 +80,21 @@ export class HeraldSystem {
     readonly storeDir: string,
     private readonly env: Record<string, string>,
     private readonly nodeArgs: string[] = [],
+    private readonly startTimeoutMs = DEFAULT_START_TIMEOUT_MS,
   ) {}
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
     const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
-    const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs);
+    const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs, options.startTimeoutMs);
     for (const name of SERVICES) system.ports[name] = await freePort();
-    try {
-      // The dashboard needs nothing of the services to start, so it starts beside them.
-      await Promise.all([...SERVICES.map((name) => system.startService(name)), options.withDashboard ? system.startDashboard() : undefined]);
-    } catch (err) {
+    // The dashboard needs nothing of the services to start, so it starts beside them. Every start
+    // is waited for, failed or not, so that stop() finds each process that did start.
+    const started = await Promise.allSettled([...SERVICES.map((name) => system.startService(name)), options.withDashboard ? system.startDashboard() : undefined]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await system.stop();
-      throw err;
+      throw failed.reason;
     }
     return system;
   }
@@ -148,11 +163,17 @@ export class HeraldSystem {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${logName} exited with ${code} while starting`))));
-    await Promise.race([
-      exited,
-      waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${logName} to be healthy` }),
-    ]);
     exited.catch(() => undefined);
+    try {
+      await Promise.race([
+        exited,
+        waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: this.startTimeoutMs, intervalMs: 100, what: `${logName} to be healthy` }),
+      ]);
+    } catch (err) {
+      // Not registered yet, so stop() would not find it: a child left running keeps Jest from exiting.
+      await killAndWait(child);
+      throw err;
+    }
     return child;
   }
 
@@ -162,6 +183,7 @@ export class HeraldSystem {
       port: await freePort(),
       logName: `${this.db.name}-dashboard`,
       env: this.env,
+      startTimeoutMs: this.startTimeoutMs,
     });
   }
 

@@ -23,3 +23,10 @@ export async function waitFor<T>(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long a test lets a process it spawned (a service, the dashboard) take to answer /health:
+ * 2–3 s on a quiet machine, many times that on a loaded one. HERALD_TEST_START_TIMEOUT_MS
+ * overrides it.
+ */
+export const DEFAULT_START_TIMEOUT_MS = Number(process.env.HERALD_TEST_START_TIMEOUT_MS ?? 120_000);

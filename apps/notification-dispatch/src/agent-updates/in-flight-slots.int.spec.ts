@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Database } from '@herald/event-store';
-import { type TestDatabase, createTestDatabase } from '@herald/testing';
+import { type TestDatabase, createTestDatabase, waitFor } from '@herald/testing';
 import { DISPATCH_MIGRATIONS } from '../migrations';
 import { agentUpdatesDecider } from './agent-updates.decider';
 import { InFlightSlots, type WaitingAttempt } from './in-flight-slots';
@@ -49,15 +49,23 @@ describe('R6 slots granted in bulk', () => {
   it('lets two transactions grant side by side on slots that do not exist yet, without putting either one on the waiting list', async () => {
     let releaseFirst!: () => void;
     const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
+    let firstGranted!: () => void;
+    const firstHasGranted = new Promise<void>((r) => (firstGranted = r));
     const first = db.transaction(async (tx) => {
       const granted = await slots.grant(tx, ['a1', 'a2', 'a3'].map(attempt), 10);
+      firstGranted();
       await firstMayCommit;
       return granted;
     });
-    // The second creates the same slot rows and waits for the first to commit.
-    await new Promise((r) => setTimeout(r, 200));
+    await Promise.race([firstHasGranted, first]); // a failing first ends the test at once
+    // The second creates the same slot rows and waits for the first to commit: seen in PostgreSQL
+    // as a backend of this database waiting for a lock, not assumed after a pause.
     const second = db.transaction((tx) => slots.grant(tx, ['b1', 'b2', 'b3'].map(attempt), 10));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(
+      async () =>
+        (await db.session((sql) => sql.one<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)))!.n === 1,
+      { what: 'the second transaction to wait for the first', timeoutMs: 30_000 },
+    );
     releaseFirst();
     expect([...(await first)].sort()).toEqual(['a1', 'a2', 'a3']);
     expect([...(await second)].sort()).toEqual(['b1', 'b2', 'b3']);

@@ -21,8 +21,13 @@ async function violations(...files: string[]): Promise<Violation[]> {
   return (JSON.parse(stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }
 
+/*
+ * Each case runs dependency-cruiser as a process over TypeScript sources (the last over all of
+ * apps/): 2–3 s of CPU each on a quiet machine, over 25 s on a loaded one. That is int-tier
+ * work, with a deadline for a hang rather than a race against the machine's load.
+ */
 describe('the pure-domain dependency rule', () => {
-  jest.setTimeout(60_000);
+  jest.setTimeout(180_000);
 
   it('refuses a decider that imports a type from @herald/event-store, whose index reaches pg and TypeORM', async () => {
     const found = await violations('test/architecture/fixtures/reaches-storage.decider.ts');
