@@ -59,6 +59,8 @@ function story(): E[] {
     { type: 'AttemptFailed', data: { agentId: 'a2', notificationId: n2, attempt: 2, reason: 'ack-timeout', at: at() } },
     { type: 'NotificationTargetRaised', data: { agentId: 'a3', notificationId: n3, rolloutId: B, components: [target('3.0')], at: at() } },
     targeted('a1', n4, B, '3.0'),
+    // A's target for a1 delivered again: it joins the open notification (a1 is updated in A already).
+    { type: 'RolloutJoined', data: { agentId: 'a1', notificationId: n4, rolloutId: A, at: at() } },
     sent('a1', n4, 1),
     { type: 'NotificationGaveUp', data: { agentId: 'a2', notificationId: n2, attempts: 2, at: at() } },
     { type: 'UpdateFailed', data: { agentId: 'a1', notificationId: n4, error: 'disk full', installed: [pattern('2.0')], at: at() } },

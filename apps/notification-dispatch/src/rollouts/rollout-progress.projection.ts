@@ -20,7 +20,8 @@ interface Change {
   retries: number;
   scanRequested: boolean;
   scanned: boolean;
-  at: string;
+  /** The latest time of the events that changed the row; null when only a link touched it. */
+  at: string | null;
 }
 
 /**
@@ -130,20 +131,21 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
   const newLinks: Array<{ notificationId: string; rolloutId: string; agentId: string }> = [];
   const newScans: Array<{ scanId: string; notificationId: string }> = [];
   const changes = new Map<string, RowChange>();
-  const change = (rolloutId: string, agentId: string, at: string): RowChange => {
+  const change = (rolloutId: string, agentId: string, at: string | null): RowChange => {
     const key = `${rolloutId}\u0000${agentId}`;
     const c = changes.get(key) ?? newChange(rolloutId, agentId, at);
     changes.set(key, c);
     return c;
   };
   const set = (c: RowChange) => changes.set(`${c.rolloutId}\u0000${c.agentId}`, c);
-  const addLink = (notificationId: string, rolloutId: string, agentId: string, at: string) => {
+  const addLink = (notificationId: string, rolloutId: string, agentId: string) => {
     const links = state.links.get(notificationId) ?? [];
     if (links.some((l) => l.rolloutId === rolloutId)) return;
     state.links.set(notificationId, [...links, { rolloutId, agentId }]);
     newLinks.push({ notificationId, rolloutId, agentId });
-    // A notification now works for the rollout: the agent's part is in progress again until it ends.
-    const c = change(rolloutId, agentId, at);
+    // A notification now works for the rollout: the agent's part is in progress again until it
+    // ends. (Not a change of its own: whether it meets an updated row depends on the batch cut.)
+    const c = change(rolloutId, agentId, null);
     if (c.outcome !== 'updated' && !state.row(rolloutId, agentId).updated) set({ ...c, outcome: null });
   };
   for (const e of events) {
@@ -159,11 +161,14 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
       case 'AgentsSkipped':
         for (const agentId of e.data.agentIds) state.row(e.data.rolloutId, agentId);
         break;
+      case 'RolloutJoined':
+        // A rollout's target delivered again after the agent got its version: nothing to follow.
+        if (!state.row(e.data.rolloutId, e.data.agentId).updated) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
+        break;
       case 'UpdateTargeted':
       case 'NotificationTargetRaised':
-      case 'RolloutJoined':
-        if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId, e.data.at);
-        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId, e.data.at);
+        if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
+        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
         break;
       case 'UpdateNotNeeded': {
         const c = change(e.data.rolloutId, e.data.agentId, e.data.at);
@@ -194,7 +199,7 @@ interface RowChange extends Change {
   agentId: string;
 }
 
-const newChange = (rolloutId: string, agentId: string, at: string): RowChange => ({
+const newChange = (rolloutId: string, agentId: string, at: string | null): RowChange => ({
   rolloutId,
   agentId,
   attempts: 0,
@@ -208,7 +213,7 @@ const newChange = (rolloutId: string, agentId: string, at: string): RowChange =>
   at,
 });
 
-const later = (a: string, b: string): string => (b > a ? b : a);
+const later = (a: string | null, b: string): string => (a === null || b > a ? b : a);
 
 /** One event's effect on one rollout's row. Updated is for good; any other outcome may be followed by a new notification. */
 function apply(c: RowChange, e: ProgressEvent, version: { type: string; version: string } | undefined): RowChange {
@@ -247,7 +252,9 @@ type ReadModel = Awaited<ReturnType<typeof load>>;
 
 /** What a batch needs of the read model, loaded in four queries, and kept up to date in memory. */
 async function load(tx: Tx, events: readonly ProgressEvent[]) {
-  const reconnecting = [...new Set(events.flatMap((e) => (e.type === 'UpdateTargeted' && !e.data.rolloutId ? [e.data.agentId] : [])))];
+  // Agents whose rows decide what a link does: R2 links every rollout they have not caught up
+  // with; a joined rollout they have caught up with is not linked.
+  const reconnecting = [...new Set(events.flatMap((e) => ((e.type === 'UpdateTargeted' && !e.data.rolloutId) || e.type === 'RolloutJoined' ? [e.data.agentId] : [])))];
   const scanIds = events.flatMap((e) => (e.type === 'ScanCompleted' ? [e.data.scanId] : []));
   const scans = new Map(scanIds.length === 0 ? [] : (await tx.rows<{ scan_id: string; notification_id: string }>('SELECT scan_id, notification_id FROM rollout_scans WHERE scan_id = ANY($1)', [scanIds])).map((r) => [r.scan_id, r.notification_id]));
   // Every notification the batch is about, also those named only by a scan's result.
