@@ -41,7 +41,8 @@ describe('admin and ops surface', () => {
       expect((await h.system.http(service, 'GET', '/health', undefined, null)).status).toBe(200);
       const ready = await h.system.http<{ details: Record<string, { status: string }> }>(service, 'GET', '/health/ready', undefined, null);
       expect(ready.status).toBe(200);
-      expect(Object.keys(ready.body.details).sort()).toEqual(['broker', 'database', 'outbox']);
+      // component-download adds its store (writable or not); the others have only the shared three.
+      expect(Object.keys(ready.body.details).sort()).toEqual(service === 'component-download' ? ['broker', 'componentStore', 'database', 'outbox'] : ['broker', 'database', 'outbox']);
       const doc = await h.system.http<{ openapi: string; paths: Record<string, unknown> }>(service, 'GET', '/docs-json', undefined, null);
       expect(doc.status).toBe(200);
       expect(doc.body.openapi).toMatch(/^3\./);

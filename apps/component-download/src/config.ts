@@ -49,6 +49,14 @@ export const ComponentDownloadConfig = BaseConfig.extend({
    * is announced); after it, the full file. 0 turns the wait off.
    */
   PATCH_WAIT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  /**
+   * How often the component store is tested for writes (a small file written and removed); while
+   * it fails, /health/ready is down with the reason. A fault seen by a check or a download tests
+   * it at once; the next successful test marks it back up.
+   */
+  STORE_PROBE_INTERVAL_MS: configFields.positiveMs(10_000),
+  /** The Retry-After (seconds) sent with a 503 when the store cannot be read (I/O error, permission). */
+  STORE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
 }).refine((c) => !c.UPSTREAM_MANIFEST_URL || c.UPSTREAM_PUBLIC_KEY, {
   message: 'UPSTREAM_PUBLIC_KEY is required with UPSTREAM_MANIFEST_URL (unsigned manifests are never trusted)',
   path: ['UPSTREAM_PUBLIC_KEY'],

@@ -1,6 +1,7 @@
 export * from './config';
 export * from './service.module';
 export * from './health.controller';
+export * from './readiness';
 export * from './lifecycle';
 export * from './bootstrap';
 export * from './queues';

@@ -8,3 +8,4 @@ export * from './cutting-proxy';
 export * from './herald-system';
 export * from './dashboard-process';
 export * from './recorded-events';
+export * from './tmpfs';

@@ -1,14 +1,24 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { hashFile } from '@herald/delta';
+import { StorageFaultError, asStorageFault, describeKind } from './storage-faults';
 
 export interface ReceivedFile {
   readonly tempPath: string;
   readonly sha256: string;
   readonly size: number;
+}
+
+/** What a stored file was last verified as: its digest held while the file looked like this. */
+interface Verified {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
 }
 
 /** The download grew past the size the manifest announced. */
@@ -23,6 +33,8 @@ export class TooLargeError extends Error {
  */
 export class BlobStore {
   readonly dir: string;
+  private readonly verified = new Map<string, Verified>();
+  private readonly hashing = new Map<string, Promise<Verified | StorageFaultError>>();
 
   /** `dir` may be relative (the default ./var/components is); it is resolved once, here. */
   constructor(dir: string) {
@@ -54,8 +66,14 @@ export class BlobStore {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (!(await this.has(sha256))) {
       const temp = this.tempPath();
-      await writeFile(temp, data, { flag: 'wx' });
+      try {
+        await writeFile(temp, data, { flag: 'wx' });
+      } catch (err) {
+        await rm(temp, { force: true }).catch(() => undefined); // a short write on a full disk leaves a piece
+        throw err;
+      }
       await rename(temp, this.pathOf(sha256));
+      await this.remember(sha256);
     }
     return { sha256, size: data.length };
   }
@@ -117,19 +135,97 @@ export class BlobStore {
 
   /** Moves a verified file into place under its digest. */
   async commit(file: ReceivedFile): Promise<string> {
-    const target = this.pathOf(file.sha256);
-    await rename(file.tempPath, target);
-    return target;
+    return this.commitPath(file.tempPath, file.sha256);
   }
 
-  /** Moves a file whose digest was verified elsewhere into place. */
+  /** Moves a file whose digest was verified elsewhere into place; it needs no hashing before it is first served. */
   async commitPath(tempPath: string, sha256: string): Promise<string> {
     const target = this.pathOf(sha256);
     await rename(tempPath, target);
+    await this.remember(sha256);
     return target;
+  }
+
+  private async remember(sha256: string): Promise<void> {
+    const info = await stat(this.pathOf(sha256)).catch(() => null);
+    if (info) this.verified.set(sha256, { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs });
   }
 
   async discard(file: ReceivedFile): Promise<void> {
     await rm(file.tempPath, { force: true });
+  }
+
+  /**
+   * The path of a stored file fit to hand out: present, of the expected size, and whose bytes
+   * are the digest it is stored under; else a StorageFaultError saying why (missing, corrupt, or
+   * the store cannot be read: io, permission). The whole file is hashed the first time and
+   * again whenever it changed since (inode, size, mtime or ctime differ), so a file altered on
+   * disk is never served; concurrent callers share one hash.
+   */
+  async verify(sha256: string, size: number): Promise<string> {
+    const file = this.pathOf(sha256);
+    const info = await stat(file).catch(async (err: unknown) => {
+      const fault = asStorageFault(err, `reading ${file}`)!;
+      // The whole store gone (an unmounted volume) is the store's fault, not this file's.
+      if (fault?.kind === 'missing' && !(await stat(path.join(this.dir, 'sha256')).then(() => true, () => false))) {
+        throw new StorageFaultError('io', `${describeKind('io')} (${path.join(this.dir, 'sha256')} is not there)`, 'ENOENT');
+      }
+      throw fault ?? err;
+    });
+    if (info.size !== size) {
+      this.verified.delete(sha256);
+      throw new StorageFaultError('corrupt', `${describeKind('corrupt')}: ${file} has ${info.size} bytes, ${size} expected`);
+    }
+    const seen = this.verified.get(sha256);
+    if (seen && seen.ino === info.ino && seen.size === info.size && seen.mtimeMs === info.mtimeMs && seen.ctimeMs === info.ctimeMs) return file;
+    let pending = this.hashing.get(sha256);
+    if (!pending) {
+      pending = this.hashAndCompare(file, sha256).finally(() => this.hashing.delete(sha256));
+      this.hashing.set(sha256, pending);
+    }
+    const result = await pending;
+    if (result instanceof StorageFaultError) throw result;
+    return file;
+  }
+
+  private async hashAndCompare(file: string, sha256: string): Promise<Verified | StorageFaultError> {
+    try {
+      const before = await stat(file);
+      const actual = await hashFile(file);
+      if (actual !== sha256) {
+        this.verified.delete(sha256);
+        return new StorageFaultError('corrupt', `${describeKind('corrupt')}: ${file} hashes to ${actual}`);
+      }
+      const seen = { ino: before.ino, size: before.size, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs };
+      this.verified.set(sha256, seen);
+      return seen;
+    } catch (err) {
+      const fault = asStorageFault(err, `reading ${file}`);
+      if (fault) return fault;
+      throw err;
+    }
+  }
+
+  /**
+   * Tests that the store takes a write: (re)creates its folders, writes a small file, removes it.
+   * Throws a StorageFaultError when it cannot. Free bytes come from statfs.
+   */
+  async probe(): Promise<{ freeBytes: number }> {
+    const file = path.join(this.dir, 'tmp', `.probe-${process.pid}-${randomUUID()}`);
+    try {
+      await this.init();
+      await writeFile(file, 'herald store probe\n', { flag: 'wx' });
+      await rm(file, { force: true });
+    } catch (err) {
+      await rm(file, { force: true }).catch(() => undefined);
+      throw asStorageFault(err, 'writing a probe file', true) ?? err;
+    }
+    return { freeBytes: await this.freeBytes() };
+  }
+
+  /** Bytes an unprivileged writer may still use in the store (statfs). */
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.dir);
+    return fs.bavail * fs.bsize;
   }
 }

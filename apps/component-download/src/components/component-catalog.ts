@@ -72,6 +72,16 @@ export interface Rejection {
   at: Date;
 }
 
+export interface FileFault {
+  componentType: string;
+  version: string;
+  patchFrom: string | null;
+  sha256: string;
+  fault: string;
+  detail: string;
+  at: Date;
+}
+
 /** Queries over the component-versions read model. */
 @Injectable()
 export class ComponentCatalog {
@@ -126,6 +136,17 @@ export class ComponentCatalog {
       detail: r.detail,
       at: r.at,
     }));
+  }
+
+  /** Kept files found missing or damaged when an agent asked for them, newest first. */
+  async fileFaults(limit = 100): Promise<FileFault[]> {
+    const rows = await this.db.session((s) =>
+      s.rows<{ component_type: string; version: string; patch_from: string | null; sha256: string; fault: string; detail: string; at: Date }>(
+        `SELECT component_type, version, patch_from, sha256, fault, detail, at FROM component_file_faults ORDER BY id DESC LIMIT $1`,
+        [limit],
+      ),
+    );
+    return rows.map((r) => ({ componentType: r.component_type, version: r.version, patchFrom: r.patch_from, sha256: r.sha256, fault: r.fault, detail: r.detail, at: r.at }));
   }
 
   /** Patches to `toVersion` (all kept patches of the type when omitted), nearest base first. */

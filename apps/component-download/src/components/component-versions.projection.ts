@@ -4,12 +4,12 @@ import type { ComponentEvent } from './component.decider';
 import type { UpstreamEvent } from './check-upstream/upstream.decider';
 
 /**
- * Every kept version and patch and every rejection, queryable by type; updated with the events.
+ * Every kept version and patch, every rejection and every stored file found damaged, queryable by type; updated with the events.
  * Retired fulls and patches leave the tables, so they list what the server can hand out.
  */
 export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEvent> = {
   name: 'component-versions',
-  eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected'],
+  eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected', 'StoredFileFaulted'],
   async apply(tx, events) {
     for (const e of events) {
       switch (e.type) {
@@ -34,6 +34,17 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
           await tx.exec(`INSERT INTO component_rejections (scope, manifest_version, reason, detail, at) VALUES ('manifest', $1, $2, $3, $4)`, [
             e.data.manifestVersion,
             e.data.reason,
+            e.data.detail,
+            e.data.at,
+          ]);
+          break;
+        case 'StoredFileFaulted':
+          await tx.exec(`INSERT INTO component_file_faults (component_type, version, patch_from, sha256, fault, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+            e.data.componentType,
+            e.data.version,
+            e.data.patchFrom,
+            e.data.sha256,
+            e.data.fault,
             e.data.detail,
             e.data.at,
           ]);
@@ -73,6 +84,6 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
     }
   },
   async reset(tx: Tx) {
-    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches');
+    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults');
   },
 };

@@ -60,6 +60,26 @@ export type ComponentFilesRetired = Event<
   }
 >;
 
+/**
+ * A kept file that could not be handed to an agent: missing from the store, or its bytes no
+ * longer its digest. Recorded once per file and fault until a newer version is kept.
+ */
+export type StoredFileFaulted = Event<
+  'StoredFileFaulted',
+  {
+    componentType: string;
+    sha256: string;
+    fault: StoredFileFault;
+    /** The full version the file is, or the patch it is. */
+    version: string;
+    patchFrom: string | null;
+    detail: string;
+    at: string;
+  }
+>;
+
+export type StoredFileFault = 'missing' | 'corrupt';
+
 export type PatchMethod = 'diff' | 'composed' | 'upstream';
 
 export type RejectionReason =
@@ -69,9 +89,11 @@ export type RejectionReason =
   | 'download-failed'
   | 'rollback'
   | 'patch-failed'
-  | 'not-newer';
+  | 'not-newer'
+  /** The component store could not take the file (read-only, full, I/O error); the next check tries again. */
+  | 'store-unavailable';
 
-export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected | ComponentPatchBuilt | ComponentFilesRetired;
+export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected | ComponentPatchBuilt | ComponentFilesRetired | StoredFileFaulted;
 
 export interface KeptFile {
   version: string;
@@ -95,6 +117,8 @@ export interface ComponentState {
   history: string[];
   /** `version|reason` of rejections recorded since the last kept version, so a check does not repeat them. */
   rejected: string[];
+  /** `sha256|fault` of stored-file faults recorded since the last kept version (once each, not per download). */
+  faulted: string[];
 }
 
 export type ComponentCommand =
@@ -110,6 +134,7 @@ export type ComponentCommand =
     }
   | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date }
   | { type: 'RecordPatchBuilt'; componentType: string; fromVersion: string; toVersion: string; sha256: string; size: number; method: PatchMethod; now: Date }
+  | { type: 'RecordStoredFileFault'; componentType: string; sha256: string; fault: StoredFileFault; version: string; patchFrom: string | null; detail: string; now: Date }
   | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date };
 
 export const componentStreamId = (componentType: string): string => `component-${componentType}`;
@@ -124,7 +149,7 @@ export function patchWindow(state: ComponentState, window: number): string[] {
 }
 
 export const componentDecider: Decider<ComponentState, ComponentCommand, ComponentEvent> = {
-  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [] }),
+  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [] }),
 
   evolve(state: ComponentState, event: ComponentEvent): ComponentState {
     switch (event.type) {
@@ -136,10 +161,13 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
           fulls: [...state.fulls, kept],
           history: [...state.history, kept.version].slice(-HISTORY),
           rejected: [],
+          faulted: [],
         };
       }
       case 'ComponentDownloadRejected':
         return { ...state, rejected: [...state.rejected, `${event.data.version}|${event.data.reason}`] };
+      case 'StoredFileFaulted':
+        return { ...state, faulted: [...state.faulted, `${event.data.sha256}|${event.data.fault}`] };
       case 'ComponentPatchBuilt': {
         const { fromVersion, toVersion, sha256, size } = event.data;
         return { ...state, patches: [...state.patches, { fromVersion, toVersion, sha256, size }] };
@@ -173,6 +201,8 @@ function decide(command: ComponentCommand, state: ComponentState): ComponentEven
       return recordPatchBuilt(command, state);
     case 'ApplyRetention':
       return applyRetention(command, state);
+    case 'RecordStoredFileFault':
+      return recordStoredFileFault(command, state);
     default:
       return unreachable(command, 'command');
   }
@@ -191,6 +221,13 @@ function recordRejectedDownload(command: Command<'RecordRejectedDownload'>, stat
   if (state.rejected.includes(`${command.version}|${command.reason}`)) return [];
   const { componentType, version, reason, detail } = command;
   return [{ type: 'ComponentDownloadRejected', data: { componentType, version, reason, detail, at: command.now.toISOString() } }];
+}
+
+/** Every download of a damaged file meets the same fault: once per file and fault, until a version is kept. */
+function recordStoredFileFault(command: Command<'RecordStoredFileFault'>, state: ComponentState): ComponentEvent[] {
+  if (state.faulted.includes(`${command.sha256}|${command.fault}`)) return [];
+  const { componentType, sha256, fault, version, patchFrom, detail } = command;
+  return [{ type: 'StoredFileFaulted', data: { componentType, sha256, fault, version, patchFrom, detail, at: command.now.toISOString() } }];
 }
 
 /** Only patches to the latest version are worth keeping; a race with a newer version drops it. */

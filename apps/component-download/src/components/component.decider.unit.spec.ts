@@ -41,6 +41,15 @@ describe('component decider', () => {
     spec.given([...releases(2), rejected('1.0.2', 'truncated')]).when(command).then([rejected('1.0.2', 'digest-mismatch')]);
   });
 
+  it('records a stored-file fault once per file and fault, until a version is kept', () => {
+    const command = { type: 'RecordStoredFileFault' as const, componentType, sha256: digest(1), fault: 'corrupt' as const, version: '1.0.1', patchFrom: null, detail: 'x', now };
+    const faulted: ComponentEvent = { type: 'StoredFileFaulted', data: { componentType, sha256: digest(1), fault: 'corrupt', version: '1.0.1', patchFrom: null, detail: 'x', at } };
+    spec.given(releases(2)).when(command).then([faulted]);
+    spec.given([...releases(2), faulted]).when(command).thenNothing();
+    spec.given([...releases(2), faulted]).when({ ...command, fault: 'missing' }).then([{ ...faulted, data: { ...faulted.data, fault: 'missing' } } as ComponentEvent]);
+    spec.given([...releases(2), faulted, downloaded(2)]).when(command).then([faulted]);
+  });
+
   it('keeps only patches to the latest version, once each', () => {
     const command = { type: 'RecordPatchBuilt' as const, componentType, fromVersion: '1.0.1', toVersion: '1.0.2', sha256: digest(1001), size: 10, method: 'diff' as const, now };
     spec.given(releases(3)).when(command).then([patchBuilt(1, 2)]);

@@ -37,11 +37,38 @@ export class RejectionsDto extends createZodDto(
         componentType: z.string().nullable(),
         version: z.string().nullable(),
         manifestVersion: z.number().int().nullable(),
-        reason: z.string().describe('digest-mismatch, size-mismatch, download-failed, unsigned, bad-signature, malformed-manifest, rollback, …'),
+        reason: z.string().describe('digest-mismatch, size-mismatch, download-failed, store-unavailable, unsigned, bad-signature, malformed-manifest, rollback, …'),
         detail: z.string(),
         at: z.string(),
       }),
     ),
+  }),
+) {}
+
+export class FileFaultsDto extends createZodDto(
+  z.object({
+    faults: z.array(
+      z.object({
+        componentType: z.string(),
+        version: z.string().describe('The full version the file is, or the version the patch leads to'),
+        patchFrom: z.string().nullable().describe('With a patch: its base version'),
+        sha256: z.string().describe('The digest the file is stored under'),
+        fault: z.enum(['missing', 'corrupt']),
+        detail: z.string(),
+        at: z.string(),
+      }),
+    ),
+  }),
+) {}
+
+export class StoreHealthDto extends createZodDto(
+  z.object({
+    writable: z.boolean().describe('The last probe could write to the store'),
+    fault: z.enum(['read-only', 'full', 'permission', 'io', 'missing', 'corrupt']).optional(),
+    message: z.string().optional(),
+    since: z.string().describe('When the store last became writable or stopped being so'),
+    checkedAt: z.string().nullable(),
+    freeBytes: z.number().nullable(),
   }),
 ) {}
 

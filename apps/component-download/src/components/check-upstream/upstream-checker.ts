@@ -23,6 +23,8 @@ import { ComponentCatalog, StoredVersion } from '../component-catalog';
 import { ComponentEvent, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
 import { PatchMaintainer, STORE_LOCK } from '../keep-versions/patch-maintainer';
 import { ComponentMetrics } from '../component-metrics';
+import { StorageFaultError, storageFaultKind } from '../storage-faults';
+import { StoreHealth } from '../store-health';
 import { downloadResumable } from './resumable-download';
 import { ManifestRejectionReason, UPSTREAM_STREAM, manifestAccepted, upstreamDecider } from './upstream.decider';
 
@@ -46,7 +48,9 @@ type Obtained = { ok: true; sha256: string; size: number; source: 'full' | 'incr
  * otherwise downloaded whole; either way it is streamed to disk, resumed after a cut, and kept
  * only when its size and SHA-256 are the manifest's. Each outcome is an event; a kept version is
  * announced through the outbox in the same transaction, then its agent patches are built in the
- * background.
+ * background. A store that does not take the file (read-only, full, I/O error) fails that
+ * version with `store-unavailable`, recorded like any refusal; the next check tries again, and
+ * a check first tests the store, so the one after the disk recovers succeeds.
  */
 @Injectable()
 export class UpstreamChecker {
@@ -62,6 +66,7 @@ export class UpstreamChecker {
     private readonly blobs: BlobStore,
     private readonly patches: PatchMaintainer,
     private readonly metrics: ComponentMetrics,
+    private readonly store: StoreHealth,
     log: PinoLogger,
   ) {
     this.log = log.logger.child({ component: 'upstream' });
@@ -101,6 +106,10 @@ export class UpstreamChecker {
     const manifest = await this.trustedManifest(manifestUrl, this.key, report);
     if (!manifest) return report;
     const latest = new Map((await this.catalog.latest()).map((v) => [v.componentType, v]));
+    // Whether the store takes writes now (not as of the last periodic probe): a check right after
+    // the disk recovers must not be refused on old news.
+    const needed = manifest.components.some((e) => !latest.has(e.type) || compareVersions(e.version, latest.get(e.type)!.version) > 0);
+    const store = needed ? await this.store.probe() : null;
     for (const entry of manifest.components) {
       const have = latest.get(entry.type);
       const order = have ? compareVersions(entry.version, have.version) : 1;
@@ -112,6 +121,11 @@ export class UpstreamChecker {
       const log = this.log.child({ correlationId, componentType: entry.type, version: entry.version });
       if (order < 0) {
         await this.reject(entry, 'rollback', `the manifest offers ${entry.version}, older than ${have!.version} kept here`, correlationId, log, report);
+        continue;
+      }
+      if (store && !store.writable) {
+        this.store.fault('check', new StorageFaultError(store.fault ?? 'io', store.message ?? 'the component store does not take writes'));
+        await this.reject(entry, 'store-unavailable', `${store.message ?? 'the component store does not take writes'}; the next check tries again`, correlationId, log, report);
         continue;
       }
       const outcome = await this.obtain(entry, have, new URL(manifestUrl), correlationId, log, report);
@@ -185,7 +199,18 @@ export class UpstreamChecker {
     return verdict.manifest;
   }
 
+  /** The version's file, in the store; a fault of the store is an outcome (`store-unavailable`), never an exception. */
   private async obtain(entry: UpstreamComponent, have: StoredVersion | undefined, base: URL, correlationId: string, log: Logger, report: CheckReport): Promise<Obtained> {
+    try {
+      return await this.obtainFile(entry, have, base, correlationId, log, report);
+    } catch (err) {
+      const fault = this.store.fault('check', err, `keeping ${entry.type} ${entry.version}`, true);
+      if (!fault) throw err;
+      return { ok: false, reason: 'store-unavailable', detail: `${fault.message}; the next check tries again` };
+    }
+  }
+
+  private async obtainFile(entry: UpstreamComponent, have: StoredVersion | undefined, base: URL, correlationId: string, log: Logger, report: CheckReport): Promise<Obtained> {
     const incremental = have ? await this.viaPatch(entry, base, log) : null;
     if (incremental?.ok) return incremental;
     if (incremental && !incremental.ok) await this.reject(entry, 'patch-failed', `${incremental.detail}; downloading the full file instead`, correlationId, log, report);
@@ -199,6 +224,7 @@ export class UpstreamChecker {
       idleTimeoutMs: this.config.UPSTREAM_TIMEOUT_MS,
       log,
     });
+    if (!got.ok && got.reason === 'store-unavailable') throw new StorageFaultError(got.fault, got.detail);
     if (!got.ok) return got;
     if (got.resumedFrom.length > 0) log.info({ resumedFrom: got.resumedFrom }, 'download resumed after a cut and completed');
     await this.blobs.commitPath(got.path, got.sha256);
@@ -227,6 +253,7 @@ export class UpstreamChecker {
       idleTimeoutMs: this.config.UPSTREAM_TIMEOUT_MS,
       log,
     });
+    if (!got.ok && got.reason === 'store-unavailable') throw new StorageFaultError(got.fault, got.detail);
     if (!got.ok) return { ok: false, reason: 'patch-failed', detail: `upstream patch from ${usable.fromVersion}: ${got.reason}: ${got.detail}` };
     const rebuilt = this.blobs.tempPath();
     try {
@@ -239,10 +266,12 @@ export class UpstreamChecker {
       const stored = await this.blobs.put(patch);
       return { ok: true, sha256: result.sha256, size: result.size, source: 'incremental', patchedFrom: usable.fromVersion, upstreamPatch: stored };
     } catch (err) {
-      await rm(rebuilt, { force: true });
+      await rm(rebuilt, { force: true }).catch(() => undefined);
+      // The disk, not the patch: the whole version waits for the store (obtain records it).
+      if (storageFaultKind(err)) throw err;
       return { ok: false, reason: 'patch-failed', detail: `upstream patch from ${usable.fromVersion} did not rebuild the file: ${(err as Error).message}` };
     } finally {
-      await rm(got.path, { force: true });
+      await rm(got.path, { force: true }).catch(() => undefined);
     }
   }
 

@@ -6,6 +6,7 @@ import { PinoLogger } from 'nestjs-pino';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog } from '../component-catalog';
+import { StoreHealth } from '../store-health';
 import { ComponentEvent, ComponentState, PatchMethod, componentDecider, componentStreamId, patchWindow } from '../component.decider';
 import { PatchJob, buildPatch } from './patch-builder';
 
@@ -27,7 +28,8 @@ const COLLECT = '\u0000collect';
  * (KEEP_FULL_VERSIONS fulls; only patches to the latest) and deletes files nothing refers to.
  * A patch from a version whose full file is kept is a diff of the two fulls; from an older one it
  * is the patch to the previous latest joined with the patch from there to the new latest. The
- * same pass runs at start-up, so a crash midway is finished later. Idempotent; one instance
+ * same pass runs at start-up, so a crash midway is finished later, and again for every type
+ * when the store takes writes again after a fault (read-only, full). Idempotent; one instance
  * works on a type at a time (advisory lock).
  */
 @Injectable()
@@ -43,12 +45,19 @@ export class PatchMaintainer implements OnApplicationBootstrap {
     private readonly commands: CommandHandler,
     private readonly catalog: ComponentCatalog,
     private readonly blobs: BlobStore,
+    private readonly storeHealth: StoreHealth,
     log: PinoLogger,
   ) {
     this.log = log.logger.child({ component: 'keep-versions' });
   }
 
   onApplicationBootstrap(): void {
+    this.resumeAll();
+    // Patches that could not be written while the store was read-only or full are built now.
+    this.storeHealth.onRecovered(() => this.resumeAll());
+  }
+
+  private resumeAll(): void {
     void this.catalog
       .latest()
       .then((all) => all.forEach((v) => this.schedule(v.componentType)))
@@ -64,7 +73,11 @@ export class PatchMaintainer implements OnApplicationBootstrap {
       try {
         await this.maintain(componentType);
       } catch (err) {
-        this.log.error({ componentType, err: (err as Error).message }, 'patch maintenance failed; it runs again with the next version or restart');
+        if (this.storeHealth.fault('patches', err, `building patches of ${componentType}`, true)) {
+          this.log.warn({ componentType, err: (err as Error).message }, 'patch maintenance stopped by a store fault; it runs again when the store takes writes');
+        } else {
+          this.log.error({ componentType, err: (err as Error).message }, 'patch maintenance failed; it runs again with the next version or restart');
+        }
       }
     });
     this.scheduleCollection();
@@ -79,6 +92,7 @@ export class PatchMaintainer implements OnApplicationBootstrap {
       try {
         await this.collect();
       } catch (err) {
+        this.storeHealth.fault('collect', err, 'deleting unreferenced files', true);
         this.log.error({ err: (err as Error).message }, 'collecting unreferenced files failed; it runs again after the next pass');
       }
     });

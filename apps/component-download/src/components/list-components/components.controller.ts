@@ -2,14 +2,18 @@ import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ComponentType } from '@herald/contracts';
 import { ApiErrors } from '@herald/platform';
-import { ComponentVersionsDto, LatestComponentsDto, RejectionsDto } from '../component.dto';
+import { ComponentVersionsDto, FileFaultsDto, LatestComponentsDto, RejectionsDto, StoreHealthDto } from '../component.dto';
 import { ComponentCatalog } from '../component-catalog';
+import { StoreHealth } from '../store-health';
 import { parseParam } from '../params';
 
 @ApiTags('components')
 @Controller('components')
 export class ComponentsController {
-  constructor(private readonly catalog: ComponentCatalog) {}
+  constructor(
+    private readonly catalog: ComponentCatalog,
+    private readonly storeHealth: StoreHealth,
+  ) {}
 
   /** The latest verified version of every component type, with its date, digest and the patches to it. */
   @Get()
@@ -31,6 +35,24 @@ export class ComponentsController {
   @ApiErrors()
   async rejections() {
     return { rejections: await this.catalog.rejections() };
+  }
+
+  /** Kept files found missing or damaged on disk when an agent asked for them: not served, recorded once each. */
+  @Get('file-faults')
+  @ApiOperation({ summary: 'Kept files found missing or damaged in the store (not served), newest first' })
+  @ApiOkResponse({ type: FileFaultsDto })
+  @ApiErrors()
+  async fileFaults() {
+    return { faults: await this.catalog.fileFaults() };
+  }
+
+  /** Whether this instance's component store takes writes, as /health/ready reports it. */
+  @Get('store')
+  @ApiOperation({ summary: "This instance's component store: writable or the fault, free bytes (tested every STORE_PROBE_INTERVAL_MS)" })
+  @ApiOkResponse({ type: StoreHealthDto })
+  @ApiErrors()
+  store() {
+    return this.storeHealth.state;
   }
 
   /** Every kept full version of one component type, newest first, and the kept patches. */

@@ -1,4 +1,7 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import { CommandHandler } from '@herald/event-store';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DownloadSlotsDto } from '../component.dto';
@@ -7,7 +10,10 @@ import { DELTA_FORMAT } from '@herald/delta';
 import { ApiErrors, Public, ServiceConfig } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
-import { ComponentCatalog, type StoredVersion } from '../component-catalog';
+import { ComponentCatalog, type StoredPatch, type StoredVersion } from '../component-catalog';
+import { componentDecider, componentStreamId } from '../component.decider';
+import { StorageFaultError } from '../storage-faults';
+import { StoreHealth } from '../store-health';
 import { parseParam } from '../params';
 import { DownloadMetrics } from './download-metrics';
 import { DownloadSlots } from './download-slots';
@@ -20,7 +26,10 @@ const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').
  * incremental), otherwise the full file. Plain HTTP: Content-Length, an ETag that is the
  * body's SHA-256, the digest in Repr-Digest (RFC 9530) and X-Herald-Sha256, the full file's in
  * X-Herald-Target-Sha256, and Range requests for resuming. R6: a bounded number of transfers at
- * once (DOWNLOAD_SLOTS); beyond it, 503 with Retry-After.
+ * once (DOWNLOAD_SLOTS); beyond it, 503 with Retry-After. A file is only sent once it is known to
+ * be the digest it is stored under (BlobStore.verify): a kept file missing or damaged on disk is
+ * answered 410 and recorded (StoredFileFaulted), a damaged patch falls back to the full file, and
+ * a store that cannot be read is answered 503 with STORE_RETRY_AFTER_SECONDS.
  */
 @ApiTags('downloads')
 @Controller('components')
@@ -30,8 +39,15 @@ export class DownloadController {
     private readonly blobs: BlobStore,
     private readonly slots: DownloadSlots,
     private readonly metrics: DownloadMetrics,
+    private readonly storeHealth: StoreHealth,
+    private readonly commands: CommandHandler,
     @Inject(ServiceConfig) private readonly config: ComponentDownloadConfig,
-  ) {}
+    log: PinoLogger,
+  ) {
+    this.log = log.logger.child({ component: 'downloads' });
+  }
+
+  private readonly log: Logger;
 
   /** How busy the download endpoint is (this instance). */
   @Get('downloads')
@@ -58,7 +74,18 @@ export class DownloadController {
   @ApiResponse({ status: 206, description: 'Part of the body, for a Range request (resuming)' })
   @ApiResponse({ status: 400, description: 'Bad type, version or from' })
   @ApiResponse({ status: 404, description: 'No such version on this server' })
-  @ApiResponse({ status: 503, description: 'Every download slot is taken, or the patch asked for is being built: wait Retry-After seconds (plus jitter) and try again' })
+  @ApiResponse({
+    status: 410,
+    description:
+      'The server keeps that version but its file is missing or damaged in its store (body: fault "missing" or "corrupt"); nothing is sent, the fault is recorded (GET /components/file-faults). ' +
+      'A damaged patch is not answered 410: the full file is sent instead.',
+  })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Wait Retry-After seconds (plus jitter) and try again: every download slot is taken, the patch asked for is being built, ' +
+      'or the component store cannot be read now (body: fault "io" or "permission", Retry-After: STORE_RETRY_AFTER_SECONDS)',
+  })
   async download(
     @Param('type') typeParam: string,
     @Param('version') versionParam: string,
@@ -90,8 +117,14 @@ export class DownloadController {
         res.json({ statusCode: 503, message: `the patch from ${from} to ${version} is being built; retry after the given seconds` });
         return;
       }
-      const body = patch ?? stored;
-      const delivery = patch ? 'incremental' : 'full';
+      const checked = await this.fileToSend(stored, patch);
+      if ('fault' in checked) {
+        release();
+        this.refuse(res, type, version, checked.fault);
+        return;
+      }
+      const body = checked.patch ?? stored;
+      const delivery = checked.patch ? 'incremental' : 'full';
       this.metrics.served.inc({ delivery });
       // What went out (a Range request sends part of the file), counted once the response is done.
       res.once('finish', () => this.metrics.bytes.inc({ delivery }, Number(res.getHeader('content-length') ?? 0)));
@@ -101,24 +134,89 @@ export class DownloadController {
       res.setHeader('X-Herald-Target-Sha256', stored.sha256);
       res.setHeader('X-Herald-Target-Size', String(stored.size));
       res.setHeader('Content-Type', 'application/octet-stream');
-      if (patch) {
+      if (checked.patch) {
         res.setHeader('X-Herald-Delivery', 'incremental');
-        res.setHeader('X-Herald-Patch-From', patch.fromVersion);
+        res.setHeader('X-Herald-Patch-From', checked.patch.fromVersion);
         res.setHeader('X-Herald-Patch-Format', DELTA_FORMAT);
         res.setHeader('Content-Disposition', `attachment; filename="${type}-${from}-${version}.hdelta"`);
       } else {
         res.setHeader('X-Herald-Delivery', 'full');
         res.setHeader('Content-Disposition', `attachment; filename="${type}-${version}.bin"`);
       }
-      await new Promise<void>((resolve, reject) =>
-        res.sendFile(this.blobs.pathOf(body.sha256), { etag: false, lastModified: false, acceptRanges: true, cacheControl: false }, (err) =>
-          err && !res.headersSent ? reject(err) : resolve(),
-        ),
+      const failed = await new Promise<Error | undefined>((resolve) =>
+        res.sendFile(checked.path, { etag: false, lastModified: false, acceptRanges: true, cacheControl: false }, (err?: Error) => resolve(err)),
       );
+      if (!failed) return;
+      // The file went away or could not be read after it was checked (a collection, a failing
+      // disk). Before the headers, the agent gets a clear answer; after, the transfer is cut and
+      // the agent resumes or retries.
+      const fault = this.storeHealth.fault('download', failed, `sending ${checked.path}`);
+      if (res.headersSent) return;
+      if (!fault) throw failed;
+      release();
+      this.refuse(res, type, version, fault);
     } catch (err) {
       release();
       throw err;
     }
+  }
+
+  /**
+   * The file to send and its path, checked against its digest: the patch when it is sound,
+   * otherwise the full file (a damaged patch is recorded and the agent gets the full file
+   * instead); or the fault that stops the download.
+   */
+  private async fileToSend(stored: StoredVersion, patch: StoredPatch | undefined): Promise<{ path: string; patch: StoredPatch | undefined } | { fault: StorageFaultError }> {
+    if (patch) {
+      const checked = await this.check(stored.componentType, patch);
+      if (!(checked instanceof StorageFaultError)) return { path: checked, patch };
+      if (checked.kind !== 'missing' && checked.kind !== 'corrupt') return { fault: checked };
+    }
+    const checked = await this.check(stored.componentType, stored);
+    return checked instanceof StorageFaultError ? { fault: checked } : { path: checked, patch: undefined };
+  }
+
+  /** The path of a kept file fit to send, or its fault: counted, and recorded when the file itself is missing or damaged. */
+  private async check(componentType: string, file: StoredVersion | StoredPatch): Promise<string | StorageFaultError> {
+    try {
+      return await this.blobs.verify(file.sha256, file.size);
+    } catch (err) {
+      const isPatch = 'fromVersion' in file;
+      const what = isPatch ? `the patch ${file.fromVersion}→${file.toVersion} of ${componentType}` : `${componentType} ${file.version}`;
+      const fault = this.storeHealth.fault('download', err, `reading ${what}`);
+      if (!fault) throw err;
+      if (fault.kind === 'missing' || fault.kind === 'corrupt') {
+        this.log.error({ componentType, sha256: file.sha256, fault: fault.kind, err: fault.message }, `${what} is ${fault.kind === 'missing' ? 'missing from' : 'damaged in'} the store: not served`);
+        await this.commands
+          .handle(componentDecider, componentStreamId(componentType), {
+            type: 'RecordStoredFileFault',
+            componentType,
+            sha256: file.sha256,
+            fault: fault.kind,
+            version: isPatch ? file.toVersion : file.version,
+            patchFrom: isPatch ? file.fromVersion : null,
+            detail: fault.message,
+            now: new Date(),
+          })
+          .catch((e: Error) => this.log.warn({ err: e.message }, 'could not record a stored-file fault'));
+      }
+      return fault;
+    }
+  }
+
+  /** 410 for a kept file missing or damaged (it will not come back by waiting); 503 + Retry-After when the store cannot be read now. */
+  private refuse(res: Response, type: string, version: string, fault: StorageFaultError): void {
+    if (fault.kind === 'missing' || fault.kind === 'corrupt') {
+      res.status(410).json({
+        statusCode: 410,
+        error: 'Gone',
+        fault: fault.kind,
+        message: `the file of ${type} ${version} is ${fault.kind === 'missing' ? 'missing from' : 'damaged in'} this server's store; it is not served (recorded for the operators)`,
+      });
+      return;
+    }
+    res.status(503).setHeader('Retry-After', String(this.config.STORE_RETRY_AFTER_SECONDS));
+    res.json({ statusCode: 503, error: 'Service Unavailable', fault: fault.kind, message: `the component store cannot be read now (${fault.kind}); retry after the given seconds` });
   }
 
   /**
