@@ -24,8 +24,9 @@ interface Listing {
  * R5 end to end with the reference update source and real agents: the server rebuilds each new
  * release from the upstream's incremental, keeps 7 fulls and patches from the 14 versions before
  * the latest after 20 releases; an agent within that window gets a patch and ends with the full
- * version's bytes, one 15 versions behind gets the full file, and one whose patch is corrupted
- * falls back to the full file.
+ * version's bytes, one 15 versions behind gets the full file, and one whose patch was damaged on
+ * the server's disk gets the full file: the server checks what it serves and records the fault.
+ * (An agent that receives a damaged patch anyway falls back on its own: component-store unit.)
  */
 describe('incremental updates (R5)', () => {
   let upstreamDir: string;
@@ -100,7 +101,7 @@ describe('incremental updates (R5)', () => {
     expect(Number(retired[0]!.n)).toBeGreaterThan(0);
   });
 
-  it('gives an agent within the window a patch, one 15 versions behind the full file, and falls back when the patch is corrupted', async () => {
+  it('gives an agent within the window a patch, one 15 versions behind the full file, and the full file instead of a patch damaged on disk', async () => {
     const { patches, versions } = await listing();
     const latest = versions[0]!;
     const corruptedFrom = '1.0.10';
@@ -142,12 +143,15 @@ describe('incremental updates (R5)', () => {
     const brokenResult = await broken.updated;
     expect(brokenResult).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: corruptedFrom, toVersion: latest.version, mode: 'full', bytes: latest.size }] });
     expect(sha256(await readFile(path.join(broken.dir, TYPE, latest.version)))).toBe(latest.sha256);
-    expect(broken.warnings).toEqual([expect.stringContaining('downloading the full file')]);
+    // The server never sent the damaged patch: the agent had nothing to fall back from.
+    expect(broken.warnings).toEqual([]);
+    const faults = (await system.http<{ faults: Array<Record<string, unknown>> }>('component-download', 'GET', '/components/file-faults')).body.faults;
+    expect(faults).toEqual([expect.objectContaining({ componentType: TYPE, version: latest.version, patchFrom: corruptedFrom, sha256: corrupted.sha256, fault: 'corrupt' })]);
 
     // Patch and full bytes served are told apart in the metrics.
     const metrics = (await system.http<string>('component-download', 'GET', '/metrics', undefined, null)).body;
     const served = (delivery: string) => Number(new RegExp(`herald_download_bytes_total\\{delivery="${delivery}",service="component-download"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
-    expect(served('incremental')).toBe(nearPatch.size + corrupted.size);
+    expect(served('incremental')).toBe(nearPatch.size);
     expect(served('full')).toBe(2 * latest.size);
 
     // What each agent did is on its timeline at dispatch, with the mode and the bytes.
