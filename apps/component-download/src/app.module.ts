@@ -8,13 +8,14 @@ import { ServeDownloadModule } from './components/serve-download/serve-download.
 import { ComponentVersions1764230500000 } from './migrations/1764230500000-component-versions';
 import { PatchesAndRetention1764400000000 } from './migrations/1764400000000-patches-and-retention';
 import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
+import { SignedStatements1764600000000 } from './migrations/1764600000000-signed-statements';
 
 @Module({
   imports: [
     HeraldServiceModule.forRoot({
       service: 'component-download',
       schema: 'component_download',
-      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, SignedStatements1764600000000],
       inlineProjections: [componentVersionsProjection],
     }),
     CheckUpstreamModule,

@@ -4,13 +4,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
+  type ComponentTarget,
   ComponentVersionAvailable,
   Exchanges,
+  SignedManifestEnvelope,
+  SignedStatement,
   UpstreamComponent,
   UpstreamManifest,
   compareVersions,
   parsePublicKey,
   verifyManifest,
+  verifyStatement,
 } from '@herald/contracts';
 import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
 import { CommandHandler, Database, OutboxMessage, Tx } from '@herald/event-store';
@@ -98,8 +102,9 @@ export class UpstreamChecker {
       report.error = 'no upstream configured (UPSTREAM_MANIFEST_URL is not set)';
       return report;
     }
-    const manifest = await this.trustedManifest(manifestUrl, this.key, report);
-    if (!manifest) return report;
+    const trusted = await this.trustedManifest(manifestUrl, this.key, report);
+    if (!trusted) return report;
+    const { manifest, envelope } = trusted;
     const latest = new Map((await this.catalog.latest()).map((v) => [v.componentType, v]));
     for (const entry of manifest.components) {
       const have = latest.get(entry.type);
@@ -114,12 +119,18 @@ export class UpstreamChecker {
         await this.reject(entry, 'rollback', `the manifest offers ${entry.version}, older than ${have!.version} kept here`, correlationId, log, report);
         continue;
       }
+      const statement = this.statementFor(entry, envelope, this.key);
+      if (!statement.ok) {
+        await this.reject(entry, 'bad-statement', statement.detail, correlationId, log, report);
+        continue;
+      }
+      if (!statement.statement) log.warn('no statement of this version for agents (the manifest is too large to stand in for one): agents that pin the upstream key will refuse it');
       const outcome = await this.obtain(entry, have, new URL(manifestUrl), correlationId, log, report);
       if (!outcome.ok) {
         await this.reject(entry, outcome.reason, outcome.detail, correlationId, log, report);
         continue;
       }
-      await this.recordVerified(entry, outcome, correlationId);
+      await this.recordVerified(entry, outcome, statement.statement, correlationId);
       report.downloaded.push({
         componentType: entry.type,
         version: entry.version,
@@ -145,8 +156,27 @@ export class UpstreamChecker {
     return report;
   }
 
+  /**
+   * The signed statement agents get for this version: the entry's own, once it verifies with the
+   * trusted key and says what the entry says; from an upstream that signs no per-version
+   * statements, the whole signed manifest (if it is not too large to travel in commands).
+   */
+  private statementFor(entry: UpstreamComponent, envelope: SignedManifestEnvelope, key: KeyObject): { ok: true; statement: SignedStatement | null } | { ok: false; detail: string } {
+    if (!entry.statement) {
+      // Too large (or in a form agents cannot take, e.g. base64 with line breaks): none.
+      const whole = SignedStatement.safeParse(envelope);
+      return { ok: true, statement: whole.success ? whole.data : null };
+    }
+    const verdict = verifyStatement(entry.statement, key, entry);
+    if (!verdict.ok) return { ok: false, detail: `the entry's signed statement: ${verdict.detail}` };
+    if (verdict.statement.sha256 !== entry.sha256 || verdict.statement.size !== entry.size) {
+      return { ok: false, detail: `the entry's signed statement says SHA-256 ${verdict.statement.sha256} (${verdict.statement.size} bytes), the entry ${entry.sha256} (${entry.size} bytes)` };
+    }
+    return { ok: true, statement: entry.statement };
+  }
+
   /** The manifest, if it is signed by the trusted key and not older than one accepted before; else null, recorded. */
-  private async trustedManifest(url: string, key: KeyObject, report: CheckReport): Promise<UpstreamManifest | null> {
+  private async trustedManifest(url: string, key: KeyObject, report: CheckReport): Promise<{ manifest: UpstreamManifest; envelope: SignedManifestEnvelope } | null> {
     let document: unknown;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
@@ -182,7 +212,7 @@ export class UpstreamChecker {
       return null;
     }
     report.manifest = { manifestVersion, accepted: true };
-    return verdict.manifest;
+    return { manifest: verdict.manifest, envelope: verdict.envelope };
   }
 
   private async obtain(entry: UpstreamComponent, have: StoredVersion | undefined, base: URL, correlationId: string, log: Logger, report: CheckReport): Promise<Obtained> {
@@ -258,7 +288,7 @@ export class UpstreamChecker {
     log.warn({ reason, detail }, reason === 'patch-failed' ? 'upstream incremental rejected' : 'component download rejected; nothing kept or announced');
   }
 
-  private recordVerified(entry: UpstreamComponent, got: Extract<Obtained, { ok: true }>, correlationId: string) {
+  private recordVerified(entry: UpstreamComponent, got: Extract<Obtained, { ok: true }>, statement: SignedStatement | null, correlationId: string) {
     return this.commands.handle(
       componentDecider,
       componentStreamId(entry.type),
@@ -270,6 +300,7 @@ export class UpstreamChecker {
         size: got.size,
         source: got.source,
         patchedFrom: got.patchedFrom ?? null,
+        statement,
         now: new Date(),
       },
       {
@@ -291,7 +322,7 @@ export class UpstreamChecker {
         messageId: randomUUID(),
         occurredAt: e.data.downloadedAt,
         correlationId,
-        component: this.target({ componentType: e.data.componentType, version: e.data.version, sha256: e.data.sha256, size: e.data.size }),
+        component: this.target({ componentType: e.data.componentType, version: e.data.version, sha256: e.data.sha256, size: e.data.size, statement: e.data.statement ?? null }),
         previousVersion: e.data.previousVersion,
         catalog,
       };
@@ -306,13 +337,14 @@ export class UpstreamChecker {
     });
   }
 
-  private target(v: Pick<StoredVersion, 'componentType' | 'version' | 'sha256' | 'size'>) {
+  private target(v: Pick<StoredVersion, 'componentType' | 'version' | 'sha256' | 'size' | 'statement'>): ComponentTarget {
     return {
       type: v.componentType,
       version: v.version,
       sha256: v.sha256,
       size: v.size,
       url: downloadUrl(this.config.PUBLIC_BASE_URL, v.componentType, v.version),
+      ...(v.statement ? { statement: v.statement } : {}),
     };
   }
 }
