@@ -16,6 +16,7 @@ import {
   verifyManifest,
   verifyStatement,
 } from '@herald/contracts';
+import { redactUrl, redactUrlsIn } from '@herald/common';
 import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
 import { CommandHandler, Database, OutboxMessage, Tx } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
@@ -180,11 +181,13 @@ export class UpstreamChecker {
     let document: unknown;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
-      if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status} from ${redactUrl(url)}`);
       document = JSON.parse(await res.text());
     } catch (err) {
-      report.error = `upstream manifest unavailable: ${(err as Error).message}`;
-      this.log.warn({ url, err: (err as Error).message }, 'upstream check failed: manifest unavailable');
+      // fetch's own messages quote the URL (one with credentials in it is refused, quoted whole).
+      const message = redactUrlsIn((err as Error).message);
+      report.error = `upstream manifest unavailable: ${message}`;
+      this.log.warn({ url: redactUrl(url), err: message }, 'upstream check failed: manifest unavailable');
       return null;
     }
     const verdict = verifyManifest(document, key);
@@ -199,7 +202,7 @@ export class UpstreamChecker {
         now,
       });
       report.manifest = { manifestVersion: verdict.manifestVersion, accepted: false, reason: verdict.reason, detail: verdict.detail };
-      this.log.warn({ url, reason: verdict.reason, detail: verdict.detail, manifestVersion: verdict.manifestVersion }, 'upstream manifest rejected; nothing downloaded');
+      this.log.warn({ url: redactUrl(url), reason: verdict.reason, detail: verdict.detail, manifestVersion: verdict.manifestVersion }, 'upstream manifest rejected; nothing downloaded');
       return null;
     }
     const { manifestVersion, publishedAt } = verdict.manifest;
@@ -208,7 +211,7 @@ export class UpstreamChecker {
       const detail = `manifest version ${manifestVersion} is older than ${result.state.highestVersion}, accepted before`;
       report.manifest = { manifestVersion, accepted: false, reason: 'rollback', detail };
       this.metrics.rejections.inc({ reason: 'rollback' });
-      this.log.warn({ url, reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
+      this.log.warn({ url: redactUrl(url), reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
       return null;
     }
     report.manifest = { manifestVersion, accepted: true };
@@ -220,7 +223,7 @@ export class UpstreamChecker {
     if (incremental?.ok) return incremental;
     if (incremental && !incremental.ok) await this.reject(entry, 'patch-failed', `${incremental.detail}; downloading the full file instead`, correlationId, log, report);
     const url = new URL(entry.url, base);
-    log.debug({ url: url.toString() }, 'downloading the full component file');
+    log.debug({ url: redactUrl(url.toString()) }, 'downloading the full component file');
     const got = await downloadResumable({
       url,
       expected: { size: entry.size, sha256: entry.sha256 },
@@ -248,7 +251,7 @@ export class UpstreamChecker {
     const from = kept.get(usable.fromVersion)!;
     if (!(await this.blobs.has(from.sha256))) return null;
     const url = new URL(usable.url, base);
-    log.debug({ url: url.toString(), from: usable.fromVersion }, 'downloading the upstream incremental');
+    log.debug({ url: redactUrl(url.toString()), from: usable.fromVersion }, 'downloading the upstream incremental');
     const got = await downloadResumable({
       url,
       expected: { size: usable.size, sha256: usable.sha256 },
