@@ -143,6 +143,9 @@ describe('secrets in the output of the real processes', () => {
       expect(leaks(await denied.text())).toEqual([]);
       const listed = await fetch(`${base}/components`, { headers: { authorization: `Bearer ${S.read}` } });
       expect(listed.status).toBe(200);
+      // A token pasted into a query string lands in the request log: the line is masked as it is written.
+      const pasted = await fetch(`${base}/components?token=${S.admin}`, { headers: { authorization: `Bearer ${S.read}` } });
+      expect(pasted.status).toBe(200);
 
       const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${S.metrics}` } });
       expect(metrics.status).toBe(200);
@@ -155,6 +158,7 @@ describe('secrets in the output of the real processes', () => {
       // It did log the upstream and the requests, masked.
       expect(output).toContain('mirror:***@127.0.0.1');
       expect(output).toContain('"url":"/components/check"');
+      expect(output).toContain('"url":"/components?token=***"');
       expect(leaks(output)).toEqual([]);
     });
   });
