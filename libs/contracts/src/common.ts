@@ -25,8 +25,12 @@ export type InstalledComponent = z.infer<typeof InstalledComponent>;
 export const COMPONENT_STATEMENT_PAYLOAD_TYPE = 'application/vnd.herald.component-statement+json';
 export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.herald.upstream-manifest+json';
 
-/** The longest statement payload carried (base64 characters): a whole manifest stands in for a statement only up to this. */
-export const MAX_STATEMENT_PAYLOAD = 65_536;
+/**
+ * The longest statement payload carried (base64 characters). A per-version statement is about
+ * 200; a whole manifest stands in for one only up to this, since the statement travels in every
+ * update command and in the events of every agent it is sent to.
+ */
+export const MAX_STATEMENT_PAYLOAD = 8_192;
 
 /**
  * The upstream's signed statement about a component version, passed on unchanged from the
