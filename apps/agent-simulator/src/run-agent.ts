@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
+import { redactUrlsIn } from '@herald/common';
 import { pinnedUpstreamKey } from './upstream-key';
 
 /** Runs one reference agent with its components in a folder, logging what it does. */
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
     heartbeatIntervalMs: Number(values.heartbeat),
     upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
   });
-  const log = (msg: string) => console.log(`${new Date().toISOString()} ${values.id}: ${msg}`);
+  // Its broker URL carries the agent's own credential: never printed.
+  const log = (msg: string) => console.log(redactUrlsIn(`${new Date().toISOString()} ${values.id}: ${msg}`));
   agent.on('connected', () => log('connected, said hello'));
   agent.on('disconnected', () => log('lost the broker; reconnecting'));
   agent.on('command', (c, dup) => log(`${dup ? 'duplicate ' : ''}${c.type} command ${c.type === 'update' ? `attempt ${c.attempt}: ${c.components.map((x) => `${x.type} ${x.version}`).join(', ')}` : c.scanId}`));
@@ -44,6 +46,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  console.error(`agent: ${err.message}`);
+  console.error(redactUrlsIn(`agent: ${err.message}`));
   process.exit(1);
 });

@@ -1,5 +1,6 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { redactUrlsIn } from '@herald/common';
 import type { FleetCounts} from './fleet';
 import { Fleet, expandVersions } from './fleet';
 import { pinnedUpstreamKey } from './upstream-key';
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
       `  counts      notified ${c.notified}, acknowledged ${c.acknowledged}, updated ${c.updated}, failed ${c.failed}, scanned ${c.scanned}, restarts ${c.restarts}, duplicate commands ${c.duplicates}`,
       `  downloads   full ${mb(c.fullBytes)}, patches ${mb(c.patchBytes)}`,
       `  memory      peak RSS ${mb(peakRss)}, peak heap ${mb(peakHeap)}, shared component content ${mb(fleet.content.bytes)}`,
-      `  warnings    ${fleet.warnings}${fleet.lastWarning ? ` (last: ${fleet.lastWarning})` : ''}`,
+      `  warnings    ${fleet.warnings}${fleet.lastWarning ? ` (last: ${redactUrlsIn(fleet.lastWarning)})` : ''}`,
       `  wall time   ${secs(Date.now() - t0)}`,
     ];
     console.log(lines.join('\n'));
@@ -174,6 +175,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  console.error(`simulate: ${err.message}`);
+  console.error(redactUrlsIn(`simulate: ${err.message}`));
   process.exit(1);
 });
