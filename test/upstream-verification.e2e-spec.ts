@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { signManifest, generateUpstreamKeys } from '@herald/contracts';
+import { type ComponentTarget, type UpstreamManifest, generateUpstreamKeys, parsePublicKey, signManifest, signStatement, verifyStatement } from '@herald/contracts';
+import { HeraldAgent, type HeraldAgentEvents, MemoryComponentStore } from '@herald/agent-sdk';
 import { CuttingProxy, HeraldSystem, freePort } from '@herald/testing';
 import { FolderUpstream } from '../apps/update-source/src/folder-upstream';
 
@@ -12,7 +13,7 @@ jest.setTimeout(120_000);
 interface Report {
   manifest?: { manifestVersion: number | null; accepted: boolean; reason?: string };
   downloaded: Array<{ version: string; source: string }>;
-  rejected: Array<{ version: string; reason: string }>;
+  rejected: Array<{ version: string; reason: string; detail: string }>;
   upToDate: string[];
 }
 interface Rejection {
@@ -38,6 +39,7 @@ describe('upstream verification', () => {
   let server: Server;
   let proxy: CuttingProxy;
   let system: HeraldSystem;
+  let agent: HeraldAgent | undefined;
 
   const check = async () => {
     const res = await system.http<Report>('component-download', 'POST', '/components/check');
@@ -69,6 +71,7 @@ describe('upstream verification', () => {
   });
 
   afterAll(async () => {
+    await agent?.stop();
     await system?.stop();
     await proxy?.stop();
     await new Promise((r) => server?.close(r));
@@ -179,5 +182,77 @@ describe('upstream verification', () => {
     expect((await check()).manifest).toMatchObject({ accepted: true });
     const events = await system.sql<{ type: string }>(`SELECT type FROM component_download.events WHERE stream_id = 'upstream-manifest' ORDER BY global_position`);
     expect(events.filter((e) => e.type === 'UpstreamManifestRejected')).toHaveLength(3);
+  });
+  const announcedTarget = async (version: string) =>
+    (
+      await system.sql<{ component: ComponentTarget }>(
+        `SELECT payload->'component' AS component FROM component_download.outbox WHERE type = 'component.version-available' AND payload->'component'->>'version' = $1`,
+        [version],
+      )
+    )[0]?.component;
+
+  it("announces a kept version with the upstream's signed statement, and an agent that pins the upstream key installs it", async () => {
+    const entry = await upstream.publishPattern(TYPE, { patches: false });
+    expect((await check()).downloaded).toEqual([expect.objectContaining({ version: entry.version })]);
+    const target = await announcedTarget(entry.version);
+    expect(target?.statement).toEqual(entry.statement);
+    const key = parsePublicKey(await upstream.publicKey());
+    expect(verifyStatement(target?.statement, key, target!)).toEqual({
+      ok: true,
+      statement: { type: TYPE, version: entry.version, sha256: entry.sha256, size: entry.size },
+    });
+
+    // Through the whole chain: the version's fact, the update command (R2 on hello), the agent's check.
+    agent = new HeraldAgent({
+      agentId: 'pinned-1',
+      amqpUrl: system.amqpUrl,
+      store: new MemoryComponentStore([{ type: TYPE, version: '1.0.0' }]),
+      heartbeatIntervalMs: 1_000,
+      upstreamPublicKey: await upstream.publicKey(),
+    });
+    const updated = new Promise<HeraldAgentEvents['updated'][0]>((resolve) => agent!.once('updated', resolve));
+    await agent.start();
+    expect(await updated).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: '1.0.0', toVersion: entry.version }] });
+  });
+
+  it("refuses a manifest entry whose signed statement is not the upstream's or not the entry's (bad-statement)", async () => {
+    const entry = await upstream.publishPattern(TYPE, { patches: false });
+    const good = await readFile(manifestFile());
+    const state = await upstream.manifest();
+    const said = { type: TYPE, version: entry.version, sha256: entry.sha256, size: entry.size };
+    const key = await upstream.privateKeyPem();
+    const rejectedDetails: string[] = [];
+    // Signed by another key; then signed by the upstream's key but naming another file.
+    for (const statement of [signStatement(said, generateUpstreamKeys().privateKeyPem), signStatement({ ...said, sha256: '0'.repeat(64) }, key)]) {
+      const manifest: UpstreamManifest = { ...state, components: state.components.map((c) => (c.version === entry.version ? { ...c, statement } : c)) };
+      await writeFile(manifestFile(), JSON.stringify(signManifest(manifest, key)));
+      const report = await check();
+      expect(report.manifest).toMatchObject({ accepted: true });
+      expect(report.downloaded).toEqual([]);
+      expect(report.rejected).toEqual([expect.objectContaining({ version: entry.version, reason: 'bad-statement' })]);
+      rejectedDetails.push(report.rejected[0]!.detail);
+    }
+    expect(rejectedDetails).toEqual([expect.stringMatching(/not signed by the upstream key [0-9a-f]{16}$/), expect.stringMatching(/says SHA-256 0{64} \(\d+ bytes\), the entry [0-9a-f]{64}/)]);
+    const recorded = (await rejections()).filter((r) => r.version === entry.version && r.reason === 'bad-statement');
+    // Recorded once per version and reason, like every refusal.
+    expect(recorded.map((r) => r.detail)).toEqual([expect.stringMatching(/the entry's signed statement: the statement is not signed by the upstream key/)]);
+    expect(await announced()).not.toContain(entry.version);
+
+    await writeFile(manifestFile(), good);
+    expect((await check()).downloaded).toEqual([expect.objectContaining({ version: entry.version })]);
+  });
+
+  it('passes on the whole signed manifest as the statement of a version from an upstream without per-version statements', async () => {
+    const entry = await upstream.publishPattern(TYPE, { patches: false });
+    const state = await upstream.manifest();
+    const plain = { ...state, components: state.components.map(({ statement: _none, ...c }) => c) };
+    await writeFile(manifestFile(), JSON.stringify(signManifest(plain, await upstream.privateKeyPem())));
+    expect((await check()).downloaded).toEqual([expect.objectContaining({ version: entry.version })]);
+    const target = await announcedTarget(entry.version);
+    expect(target?.statement?.payloadType).toBe('application/vnd.herald.upstream-manifest+json');
+    expect(verifyStatement(target?.statement, parsePublicKey(await upstream.publicKey()), target!)).toMatchObject({
+      ok: true,
+      statement: { sha256: entry.sha256, size: entry.size },
+    });
   });
 });

@@ -29,6 +29,8 @@ export interface FleetOptions {
   targets?: Record<string, string>;
   /** Agents set up at the same time while starting. */
   startConcurrency?: number;
+  /** The upstream public key every agent pins (HeraldAgentOptions.upstreamPublicKey); unset: they trust the server. */
+  upstreamPublicKey?: string;
 }
 
 /** When the fleet first and last heard of an update (ms since the epoch; 0: not yet). */
@@ -173,6 +175,7 @@ export class Fleet {
       acknowledge: m.role !== 'silent',
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 30_000,
       retryJitterMs: 2_000,
+      upstreamPublicKey: this.options.upstreamPublicKey,
     });
     agent.on('command', (command, duplicate) => {
       if (duplicate) this.duplicates++;

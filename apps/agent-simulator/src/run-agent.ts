@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
+import { redactUrlsIn } from '@herald/common';
+import { pinnedUpstreamKey } from './upstream-key';
 
 /** Runs one reference agent with its components in a folder, logging what it does. */
 async function main(): Promise<void> {
@@ -12,6 +14,8 @@ async function main(): Promise<void> {
       component: { type: 'string', multiple: true, default: ['virus-pattern=1.0.0'] },
       independent: { type: 'boolean', default: false },
       heartbeat: { type: 'string', default: '30000' },
+      /** The upstream's public key to pin (default UPSTREAM_PUBLIC_KEY or UPSTREAM_PUBLIC_KEY_FILE); without one the agent trusts the server. */
+      'upstream-key': { type: 'string' },
     },
   });
   const initial = values.component!.map((c) => {
@@ -24,14 +28,17 @@ async function main(): Promise<void> {
     store: new DirectoryComponentStore(values.dir ?? path.join('var', 'agents', values.id!), initial),
     independentMode: values.independent,
     heartbeatIntervalMs: Number(values.heartbeat),
+    upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
   });
-  const log = (msg: string) => console.log(`${new Date().toISOString()} ${values.id}: ${msg}`);
+  // Its broker URL carries the agent's own credential: never printed.
+  const log = (msg: string) => console.log(redactUrlsIn(`${new Date().toISOString()} ${values.id}: ${msg}`));
   agent.on('connected', () => log('connected, said hello'));
   agent.on('disconnected', () => log('lost the broker; reconnecting'));
   agent.on('command', (c, dup) => log(`${dup ? 'duplicate ' : ''}${c.type} command ${c.type === 'update' ? `attempt ${c.attempt}: ${c.components.map((x) => `${x.type} ${x.version}`).join(', ')}` : c.scanId}`));
   agent.on('updated', (r) => log(`update ${r.outcome}: ${r.components.map((c) => `${c.type} ${c.fromVersion} -> ${c.toVersion} (${c.mode}, ${c.bytes} bytes)`).join(', ')}${r.error ? ` ${r.error}` : ''}`));
   agent.on('scanned', (id, o) => log(`scan ${id}: ${o.outcome}`));
   agent.on('warning', (e) => log(`warning: ${e.message}`));
+  log(agent.upstreamKeyId ? `installs only what the upstream key ${agent.upstreamKeyId} signed` : 'no upstream key pinned: trusts the server for what it installs');
   await agent.start();
   const stop = () => void agent.stop().then(() => process.exit(0));
   process.once('SIGINT', stop);
@@ -39,6 +46,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  console.error(`agent: ${err.message}`);
+  console.error(redactUrlsIn(`agent: ${err.message}`));
   process.exit(1);
 });

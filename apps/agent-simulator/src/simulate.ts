@@ -1,7 +1,9 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { redactUrlsIn } from '@herald/common';
 import type { FleetCounts} from './fleet';
 import { Fleet, expandVersions } from './fleet';
+import { pinnedUpstreamKey } from './upstream-key';
 
 const usage = `Runs a fleet of simulated Herald agents in one process over a few connections.
 
@@ -9,7 +11,7 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
                       [--component virus-pattern=1.0.0..1.0.5 ...]
                       [--offline 0.05] [--independent 0.05] [--silent 0.02] [--restarting 0.05]
                       [--heartbeat 30000] [--target virus-pattern=1.0.4 ...]
-                      [--timeout 900] [--forever]
+                      [--timeout 900] [--forever] [--upstream-key KEY]
 
 --component   starting versions per type; agents are spread over them ("a..b" counts the
               last part, or a comma list). Default virus-pattern=1.0.0.
@@ -23,6 +25,9 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
               seconds from the first update command
 --status-file write the counts as JSON to FILE every second (a container health check reads it)
 --forever     keep running after everyone is up to date (for the compose demo); stop with Ctrl-C
+--upstream-key the upstream's Ed25519 public key (base64 of the raw 32 bytes, or PEM) every agent
+              pins: they install only what the upstream signed. Default UPSTREAM_PUBLIC_KEY, or
+              the file UPSTREAM_PUBLIC_KEY_FILE names; without one the agents trust the server.
 
 Prints a progress line every second and a summary when every reachable agent is up to date
 (exit 0), on timeout (exit 1) or on Ctrl-C.`;
@@ -53,6 +58,7 @@ async function main(): Promise<void> {
       timeout: { type: 'string', default: '900' },
       forever: { type: 'boolean', default: false },
       'status-file': { type: 'string' },
+      'upstream-key': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -86,6 +92,7 @@ async function main(): Promise<void> {
     components,
     heartbeatIntervalMs: Number(values.heartbeat),
     targets,
+    upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
   });
 
   const t0 = Date.now();
@@ -113,7 +120,7 @@ async function main(): Promise<void> {
       `  counts      notified ${c.notified}, acknowledged ${c.acknowledged}, updated ${c.updated}, failed ${c.failed}, scanned ${c.scanned}, restarts ${c.restarts}, duplicate commands ${c.duplicates}`,
       `  downloads   full ${mb(c.fullBytes)}, patches ${mb(c.patchBytes)}`,
       `  memory      peak RSS ${mb(peakRss)}, peak heap ${mb(peakHeap)}, shared component content ${mb(fleet.content.bytes)}`,
-      `  warnings    ${fleet.warnings}${fleet.lastWarning ? ` (last: ${fleet.lastWarning})` : ''}`,
+      `  warnings    ${fleet.warnings}${fleet.lastWarning ? ` (last: ${redactUrlsIn(fleet.lastWarning)})` : ''}`,
       `  wall time   ${secs(Date.now() - t0)}`,
     ];
     console.log(lines.join('\n'));
@@ -168,6 +175,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  console.error(`simulate: ${err.message}`);
+  console.error(redactUrlsIn(`simulate: ${err.message}`));
   process.exit(1);
 });

@@ -9,13 +9,14 @@ import { ComponentVersions1764230500000 } from './migrations/1764230500000-compo
 import { PatchesAndRetention1764400000000 } from './migrations/1764400000000-patches-and-retention';
 import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { StoredFileFaults1764600000000 } from './migrations/1764600000000-stored-file-faults';
+import { SignedStatements1764600001000 } from './migrations/1764600001000-signed-statements';
 
 @Module({
   imports: [
     HeraldServiceModule.forRoot({
       service: 'component-download',
       schema: 'component_download',
-      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000, SignedStatements1764600001000],
       inlineProjections: [componentVersionsProjection],
     }),
     CheckUpstreamModule,

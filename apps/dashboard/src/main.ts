@@ -1,5 +1,6 @@
 import pino from 'pino';
-import { ConfigError, loadConfig } from '@herald/platform';
+import { redactUrl } from '@herald/common';
+import { ConfigError, loadConfig, maskLine } from '@herald/platform';
 import { DashboardConfig } from './config';
 import { createDashboard } from './dashboard-server';
 import { upstreamsOf } from './upstreams';
@@ -10,10 +11,11 @@ import { upstreamsOf } from './upstreams';
  */
 async function main(): Promise<void> {
   const config = loadConfig(DashboardConfig);
-  const logger = pino({ name: 'dashboard', level: config.LOG_LEVEL });
+  // Every line masked just before it is written: no URL password reaches the log.
+  const logger = pino({ name: 'dashboard', level: config.LOG_LEVEL, hooks: { streamWrite: maskLine(config) } });
   const app = await createDashboard(config, logger);
   await app.listen(config.DASHBOARD_PORT, '0.0.0.0');
-  logger.info({ port: config.DASHBOARD_PORT, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, u.url])) }, 'dashboard started');
+  logger.info({ port: config.DASHBOARD_PORT, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, redactUrl(u.url)])) }, 'dashboard started');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       app.close().then(

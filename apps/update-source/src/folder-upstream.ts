@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promi
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { UpstreamComponent} from '@herald/contracts';
-import { UpstreamManifest, compareVersions, generateUpstreamKeys, rawPublicKey, signManifest } from '@herald/contracts';
+import { UpstreamManifest, compareVersions, generateUpstreamKeys, rawPublicKey, signManifest, signStatement } from '@herald/contracts';
 import { DELTA_FORMAT, createPatch } from '@herald/delta';
 import { initialPatternFile, nextPatternFile } from './pattern-file';
 
@@ -97,7 +97,10 @@ export class FolderUpstream {
       await writeFile(path.join(this.dir, relative), patch);
       patches.push({ fromVersion: from, toVersion: version, format: DELTA_FORMAT, size: patch.length, sha256: sha256(patch), url: relative });
     }
-    const entry: UpstreamComponent = { type, version, size: content.length, sha256: sha256(content), url: `files/${type}/${version}`, patches };
+    const said = { type, version, size: content.length, sha256: sha256(content) };
+    // The per-version statement agents verify with the pinned key (docs/upstream-protocol.md).
+    const statement = signStatement({ type, version, sha256: said.sha256, size: said.size }, await this.privateKeyPem());
+    const entry: UpstreamComponent = { ...said, url: `files/${type}/${version}`, patches, statement };
     manifest.components = [...manifest.components.filter((c) => c.type !== type), entry].sort((a, b) => a.type.localeCompare(b.type));
     await this.writeManifest({ ...manifest, manifestVersion: manifest.manifestVersion + 1, publishedAt: new Date().toISOString() });
     return entry;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -15,7 +15,10 @@ import {
   agentCommandQueue,
   agentInboundRoutingKey,
   compareVersions,
+  keyId,
   parseAgentCommand,
+  parsePublicKey,
+  verifyStatement,
 } from '@herald/contracts';
 import type { ConnectionMember } from './agent-connection';
 import { AgentConnection } from './agent-connection';
@@ -49,6 +52,20 @@ export interface HeraldAgentOptions {
   downloadResponseTimeoutMs?: number;
   /** Acknowledge update commands (a test agent that never acknowledges turns this off). */
   acknowledge?: boolean;
+  /**
+   * The upstream update source's Ed25519 public key (base64 of the 32 raw bytes, or PEM): the
+   * same key as the server's UPSTREAM_PUBLIC_KEY, pinned in the agent. With it, the agent
+   * installs only what the upstream signed: each component of an update command must carry the
+   * upstream's signed statement for that type and version, with the command's sha256 and size,
+   * or the whole command is refused (`failed`, nothing installed). Without it, the agent trusts
+   * the server for what it installs (it still checks the file against the command's sha256).
+   */
+  upstreamPublicKey?: string;
+}
+
+/** The server sent a component the upstream did not sign as such: nothing of the command is installed. */
+export class UnsignedComponentError extends Error {
+  override name = 'UnsignedComponentError';
 }
 
 export type HeraldAgentEvents = {
@@ -80,9 +97,37 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   private readonly seenCommands = new Set<string>();
   private readonly results = new Map<string, AgentMessage>();
   private work: Promise<void> = Promise.resolve();
+  private readonly upstreamKey: KeyObject | null;
 
   constructor(private readonly options: HeraldAgentOptions) {
     super();
+    try {
+      this.upstreamKey = options.upstreamPublicKey ? parsePublicKey(options.upstreamPublicKey) : null;
+    } catch (err) {
+      throw new Error(`upstreamPublicKey is not an Ed25519 public key (PEM, or base64 of the 32 raw bytes): ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The key id of the pinned upstream key, or null when the agent trusts the server. */
+  get upstreamKeyId(): string | null {
+    return this.upstreamKey ? keyId(this.upstreamKey) : null;
+  }
+
+  /**
+   * With a pinned upstream key: the target as the upstream signed it, or an
+   * UnsignedComponentError saying why not. Without one: the target as the server sent it.
+   */
+  verifyTarget(target: ComponentTarget): ComponentTarget {
+    if (!this.upstreamKey) return target;
+    const verdict = verifyStatement(target.statement, this.upstreamKey, target);
+    if (!verdict.ok) throw new UnsignedComponentError(`refused, not signed by the upstream: ${verdict.detail}`);
+    const signed = verdict.statement;
+    if (signed.sha256 !== target.sha256 || signed.size !== target.size) {
+      throw new UnsignedComponentError(
+        `refused: the server announced SHA-256 ${target.sha256} (${target.size} bytes), the upstream signed ${signed.sha256} (${signed.size} bytes)`,
+      );
+    }
+    return { ...target, sha256: signed.sha256, size: signed.size };
   }
 
   get agentId(): string {
@@ -218,7 +263,20 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     }
     const applied: AppliedComponent[] = [];
     let error: string | undefined;
+    // With a pinned upstream key, every component to install is checked against the upstream's
+    // signature before anything is downloaded: a server that lies about one gets nothing applied.
+    const installed = await this.options.store.installed();
     for (const target of command.components) {
+      const current = installed.find((c) => c.type === target.type)?.version ?? null;
+      if (current !== null && compareVersions(current, target.version) >= 0) continue;
+      try {
+        this.verifyTarget(target);
+      } catch (err) {
+        error = `${target.type} ${target.version}: ${(err as Error).message}`;
+        break;
+      }
+    }
+    for (const target of error ? [] : command.components) {
       const current = (await this.options.store.installed()).find((c) => c.type === target.type)?.version ?? null;
       if (current !== null && compareVersions(current, target.version) >= 0) {
         applied.push({ type: target.type, fromVersion: current, toVersion: current, mode: 'none', bytes: 0 });
@@ -258,9 +316,12 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
    * Brings one component to the target version. With a version installed and a store that can
    * patch, it asks for `url?from=<installed>`; the server answers with a patch or the full file.
    * A patch that fails in any way (transfer, digest, rebuild) is dropped and the full file
-   * fetched instead; either way only a file whose SHA-256 is the command's is installed.
+   * fetched instead; either way only a file whose SHA-256 is the command's is installed. With a
+   * pinned upstream key, the target must carry the upstream's signed statement for exactly this
+   * type, version, SHA-256 and size (else UnsignedComponentError, before any download).
    */
-  async fetchComponent(target: ComponentTarget, current: string | null): Promise<AppliedComponent> {
+  async fetchComponent(sent: ComponentTarget, current: string | null): Promise<AppliedComponent> {
+    const target = this.verifyTarget(sent);
     const store = this.options.store;
     const full = async (): Promise<AppliedComponent> => {
       const bytes = await this.download(target.url, (body) => store.install(target.type, target.version, target.sha256, body));

@@ -22,6 +22,51 @@ export const InstalledComponent = z
   .meta({ description: 'A component the agent has installed, at its version.' });
 export type InstalledComponent = z.infer<typeof InstalledComponent>;
 
+export const COMPONENT_STATEMENT_PAYLOAD_TYPE = 'application/vnd.herald.component-statement+json';
+export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.herald.upstream-manifest+json';
+
+/**
+ * The longest statement payload carried (base64 characters). A per-version statement is about
+ * 200; a whole manifest stands in for one only up to this, since the statement travels in every
+ * update command and in the events of every agent it is sent to.
+ */
+export const MAX_STATEMENT_PAYLOAD = 8_192;
+
+/**
+ * The upstream's signed statement about a component version, passed on unchanged from the
+ * upstream to the agent so that the agent need not trust the Herald server (docs/asyncapi.yaml,
+ * "Signed components"). A DSSE envelope: Ed25519 signatures over the pre-authentication
+ * encoding of the payload bytes. Its payload is either a component statement
+ * (`{"type","version","sha256","size"}`) or, from an upstream that signs no per-version
+ * statements, the whole upstream manifest that lists the version.
+ */
+export const SignedStatement = z
+  .strictObject({
+    payloadType: z.enum([COMPONENT_STATEMENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE]).meta({
+      description: `What the payload is: \`${COMPONENT_STATEMENT_PAYLOAD_TYPE}\` (a JSON object {type, version, sha256, size}) or \`${MANIFEST_PAYLOAD_TYPE}\` (the upstream manifest that lists this version).`,
+    }),
+    payload: z
+      .string()
+      .min(1)
+      .max(MAX_STATEMENT_PAYLOAD)
+      .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'standard base64')
+      .meta({ description: 'Standard base64 (with padding) of the exact payload bytes the upstream signed.' }),
+    signatures: z
+      .array(
+        z.strictObject({
+          keyid: z.string().max(128).optional().meta({ description: 'Informative: the first 16 hex digits of the SHA-256 of the raw 32-byte public key.' }),
+          sig: z.string().min(1).max(512).meta({ description: 'Standard base64 of the 64-byte Ed25519 signature over PAE(payloadType, payload bytes).' }),
+        }),
+      )
+      .min(1)
+      .max(16),
+  })
+  .meta({
+    description:
+      'The upstream\'s signed statement for this version, passed on unchanged: a DSSE envelope. Verify it with the upstream\'s public key before downloading (see "Signed components" in the description).',
+  });
+export type SignedStatement = z.infer<typeof SignedStatement>;
+
 /** A component version the server offers, with what an agent needs to fetch and verify it. */
 export const ComponentTarget = z
   .strictObject({
@@ -33,6 +78,7 @@ export const ComponentTarget = z
       .meta({ description: 'Lower-case hex SHA-256 of the full file of this version: install only a file with this digest.' }),
     size: z.number().int().nonnegative().meta({ description: 'Bytes of the full file of this version.' }),
     url: z.url().meta({ description: 'Absolute URL of the download endpoint; GET it, with `?from=<installed version>` for a patch.' }),
+    statement: SignedStatement.optional(),
   })
   .meta({ description: 'A component version to reach, with what the agent needs to fetch and verify it.' });
 export type ComponentTarget = z.infer<typeof ComponentTarget>;

@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { COMPONENT_STATEMENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, SignedStatement } from './common';
 import { ComponentType, ComponentVersion } from './versions';
 
 /*
@@ -8,8 +9,6 @@ import { ComponentType, ComponentVersion } from './versions';
  * bytes, signed with Ed25519 over the pre-authentication encoding of those exact bytes, so no
  * JSON canonicalisation is needed and nothing outside the signature is ever trusted.
  */
-
-export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.herald.upstream-manifest+json';
 
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256 digest');
 
@@ -33,6 +32,12 @@ export const UpstreamComponent = z.object({
   sha256: Sha256Hex,
   url: z.string().min(1),
   patches: z.array(UpstreamPatch).max(64).default([]),
+  /**
+   * The upstream's signed statement for this version ({type, version, sha256, size}), which
+   * Herald passes on to agents. Optional: for an upstream without one, Herald passes on the
+   * whole signed manifest instead.
+   */
+  statement: SignedStatement.refine((s) => s.payloadType === COMPONENT_STATEMENT_PAYLOAD_TYPE, 'a component statement').optional(),
 });
 export type UpstreamComponent = z.infer<typeof UpstreamComponent>;
 
@@ -106,7 +111,7 @@ export function signManifest(manifest: UpstreamManifest, privateKeyPem: string):
 }
 
 export type ManifestVerdict =
-  | { ok: true; manifest: UpstreamManifest }
+  | { ok: true; manifest: UpstreamManifest; envelope: SignedManifestEnvelope }
   | { ok: false; reason: 'unsigned' | 'bad-signature' | 'malformed-manifest'; detail: string; manifestVersion: number | null };
 
 /**
@@ -152,5 +157,67 @@ export function verifyManifest(document: unknown, trustedKey: KeyObject): Manife
   if (!manifest.success) {
     return { ok: false, reason: 'malformed-manifest', detail: `the signed manifest does not match the upstream protocol: ${manifest.error.issues[0]?.message}`, manifestVersion: claimed };
   }
-  return { ok: true, manifest: manifest.data };
+  return { ok: true, manifest: manifest.data, envelope: envelope.data };
+}
+
+/** What a component statement says: the signed facts about one component version. */
+export const ComponentStatement = z.strictObject({
+  type: ComponentType,
+  version: ComponentVersion,
+  sha256: Sha256Hex,
+  size: z.number().int().nonnegative(),
+});
+export type ComponentStatement = z.infer<typeof ComponentStatement>;
+
+/** Signs the statement for one component version, as an upstream puts it in its manifest entry. */
+export function signStatement(statement: ComponentStatement, privateKeyPem: string): SignedStatement {
+  const key = createPrivateKey(privateKeyPem);
+  const payload = Buffer.from(JSON.stringify(ComponentStatement.parse(statement)), 'utf8');
+  const sig = sign(null, preAuthEncoding(COMPONENT_STATEMENT_PAYLOAD_TYPE, payload), key);
+  return { payloadType: COMPONENT_STATEMENT_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: keyId(createPublicKey(key)), sig: sig.toString('base64') }] };
+}
+
+export type StatementVerdict = { ok: true; statement: ComponentStatement } | { ok: false; detail: string };
+
+/**
+ * What the upstream signed about `type` `version`, from a signed statement: a component
+ * statement, or a whole manifest that lists the version. Only a signature by `trustedKey` over
+ * the exact payload bytes counts; the payload is parsed only after it verified. The caller then
+ * compares sha256 and size with what it is about to install.
+ */
+export function verifyStatement(statement: unknown, trustedKey: KeyObject, wanted: { type: string; version: string }): StatementVerdict {
+  if (statement === undefined || statement === null) return { ok: false, detail: 'the server sent no signed statement from the upstream for it' };
+  const envelope = SignedStatement.safeParse(statement);
+  if (!envelope.success) return { ok: false, detail: `the signed statement is malformed: ${envelope.error.issues[0]?.message}` };
+  const payload = Buffer.from(envelope.data.payload, 'base64');
+  const pae = preAuthEncoding(envelope.data.payloadType, payload);
+  const valid = envelope.data.signatures.some((s) => {
+    try {
+      return verify(null, pae, trustedKey, Buffer.from(s.sig, 'base64'));
+    } catch {
+      return false;
+    }
+  });
+  if (!valid) return { ok: false, detail: `the statement is not signed by the upstream key ${keyId(trustedKey)}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, detail: 'the signed payload is not JSON' };
+  }
+  const said = (() => {
+    if (envelope.data.payloadType === COMPONENT_STATEMENT_PAYLOAD_TYPE) {
+      const parsed = ComponentStatement.safeParse(json);
+      return parsed.success ? parsed.data : `the signed statement is not {type, version, sha256, size}: ${parsed.error.issues[0]?.message}`;
+    }
+    const manifest = UpstreamManifest.safeParse(json);
+    if (!manifest.success) return `the signed manifest does not match the upstream protocol: ${manifest.error.issues[0]?.message}`;
+    const entry = manifest.data.components.find((c) => c.type === wanted.type && c.version === wanted.version);
+    return entry ? { type: entry.type, version: entry.version, sha256: entry.sha256, size: entry.size } : `the signed manifest does not list ${wanted.type} ${wanted.version}`;
+  })();
+  if (typeof said === 'string') return { ok: false, detail: said };
+  if (said.type !== wanted.type || said.version !== wanted.version) {
+    return { ok: false, detail: `the upstream signed ${said.type} ${said.version}, not ${wanted.type} ${wanted.version}` };
+  }
+  return { ok: true, statement: said };
 }

@@ -8,7 +8,7 @@ import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { z } from 'zod';
 import { BrokerUnavailableError, connectHeraldTransport } from '@herald/messaging';
 import { DatabaseUnavailableError } from '@herald/event-store';
-import { type BaseConfig, ConfigError, loadConfig } from './config';
+import { type BaseConfig, ConfigError, loadConfig, secretMasker } from './config';
 import { ServiceConfigModule } from './service.module';
 
 export interface ServiceDefinition<C extends BaseConfig> {
@@ -39,8 +39,10 @@ class ServiceHost {}
  */
 export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>): Promise<RunningService> {
   let app: NestExpressApplication | undefined;
+  let loaded: C | undefined;
   try {
     const config = loadConfig(def.configSchema);
+    loaded = config;
     // Errors while the modules start are rethrown to the catch below, which prints one line;
     // Nest's own report of them (a stack trace) stays in the buffer that is never flushed.
     app = await NestFactory.create<NestExpressApplication>(
@@ -84,7 +86,9 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     return { app, port, stop };
   } catch (err) {
     const expected = err instanceof ConfigError || err instanceof BrokerUnavailableError || err instanceof DatabaseUnavailableError;
-    process.stderr.write(`${def.name}: ${expected ? (err as Error).message : `failed to start: ${(err as Error).stack}`}\n`);
+    // A driver's message or a stack may quote a URL or a setting: mask before printing.
+    const masker = secretMasker(loaded ?? process.env);
+    process.stderr.write(masker.mask(`${def.name}: ${expected ? (err as Error).message : `failed to start: ${(err as Error).stack}`}\n`));
     await app?.close().catch(() => undefined);
     process.exit(1);
   }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { SecretMasker, redactUrlsIn, urlPasswords } from '@herald/common';
 
 /** A setting is missing or wrong; the message names each offending variable. */
 export class ConfigError extends Error {
@@ -87,12 +88,14 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   const cleaned: Record<string, string> = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
   // Only for the schema's own settings: the environment holds plenty of other *_FILE variables.
   const settings = schema instanceof z.ZodObject ? new Set(Object.keys(schema.shape as object)) : new Set<string>();
+  const readFromFile = new Set<string>();
   for (const [key, file] of Object.entries(cleaned)) {
     if (!key.endsWith('_FILE')) continue;
     const name = key.slice(0, -'_FILE'.length);
     if (!settings.has(name) || cleaned[name] !== undefined) continue;
     try {
       cleaned[name] = readFileSync(file, 'utf8').trim();
+      readFromFile.add(name);
     } catch (err) {
       throw new ConfigError(`invalid configuration: ${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
@@ -101,8 +104,56 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => {
     const key = i.path.join('.');
-    const value = cleaned[key];
-    return `${key}: ${i.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
+    return `${key}: ${i.message}${shownValue(key, cleaned[key], readFromFile.has(key))}`;
   });
-  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  // Whatever a message says, no secret of the environment gets through.
+  const own = settings.size > 0 ? Object.fromEntries(Object.entries(cleaned).filter(([k]) => settings.has(k))) : cleaned;
+  throw new ConfigError(secretMasker(own).mask(`invalid configuration: ${problems.join('; ')}`));
+}
+
+/** Settings whose values are secrets by their name: tokens, passwords, private keys. */
+export function isSecretSetting(name: string): boolean {
+  return /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|API_KEY/i.test(name);
+}
+
+/**
+ * What an error about a setting shows of its value: nothing for a secret or a value read from a
+ * *_FILE (Docker secrets), URLs with their passwords masked, and nothing of a value that holds
+ * an "@" but no URL the masking recognises ("user:password@host": a password it could not find).
+ */
+function shownValue(key: string, value: string | undefined, readFromFile: boolean): string {
+  if (value === undefined) return '';
+  if (isSecretSetting(key)) return ' (the value is not shown: it is a secret)';
+  if (readFromFile) return ` (the value, read from ${key}_FILE, is not shown)`;
+  const shown = redactUrlsIn(value);
+  if (shown.includes('@') && !shown.includes('***@')) return ' (the value is not shown: it may hold a password)';
+  return ` (got ${JSON.stringify(shown)})`;
+}
+
+/**
+ * A masker for every secret of an environment (or of loaded settings): the values of secret
+ * settings, each entry of a token list with and without its "name:" prefix, and the password of
+ * every URL (in comma-separated lists too). For error messages, logs and anything printed.
+ */
+export function secretMasker(env: Record<string, unknown>): SecretMasker {
+  const secrets: string[] = [];
+  const add = (value: string) => {
+    secrets.push(value, ...urlPasswords(value));
+    for (const part of value.split(',')) {
+      const entry = part.trim();
+      secrets.push(entry);
+      const named = /^[a-z0-9][a-z0-9._-]{0,63}:(.+)$/i.exec(entry);
+      if (named) secrets.push(named[1]!);
+    }
+  };
+  for (const [key, value] of Object.entries(env)) {
+    if (typeof value === 'string') {
+      if (isSecretSetting(key)) add(value);
+      else secrets.push(...urlPasswords(value));
+    } else if (Array.isArray(value) && isSecretSetting(key)) {
+      // A loaded token list: [{ name, token }].
+      for (const t of value) if (t && typeof (t as { token?: unknown }).token === 'string') secrets.push((t as { token: string }).token);
+    }
+  }
+  return new SecretMasker(secrets, 4);
 }

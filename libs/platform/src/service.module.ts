@@ -7,7 +7,7 @@ import { Exchanges } from '@herald/contracts';
 import { type AnyProjection, EventStoreModule, type MigrationClass } from '@herald/event-store';
 import { AmqpClient, MessagingModule, type QueueDefinition } from '@herald/messaging';
 import { TokenGuard } from './auth';
-import { type BaseConfig, ServiceConfig } from './config';
+import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
 import { ServiceLifecycle } from './lifecycle';
 import { MetricsController } from './metrics.controller';
@@ -62,6 +62,9 @@ export class HeraldServiceModule {
               level: config.LOG_LEVEL,
               // Tokens never reach the log.
               redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+              // Nor does any other secret, whatever logs it (an error message quoting a URL, say):
+              // every line is masked just before it is written.
+              hooks: { streamWrite: maskLine(config) },
               // Probes every few seconds would drown the log.
               autoLogging: { ignore: (req) => /^\/(health|metrics)\b/.test(req.url ?? '') },
             },
@@ -112,6 +115,12 @@ export class HeraldServiceModule {
       exports: [ServiceMetrics],
     };
   }
+}
+
+/** A pino streamWrite hook: the line with the settings' secrets and every URL password masked. */
+export function maskLine(config: Record<string, unknown>): (line: string) => string {
+  const masker = secretMasker(config);
+  return (line) => masker.mask(line);
 }
 
 /** The service's settings, loaded and validated before anything starts; injected as ServiceConfig. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { generateUpstreamKeys, signManifest } from '@herald/contracts';
+import { type SignedStatement, generateUpstreamKeys, signManifest, signStatement } from '@herald/contracts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -9,6 +9,11 @@ export interface UpstreamFile {
   content: Buffer;
   /** Serve different bytes than the manifest announces (tamper tests). */
   serve?: Buffer;
+  /**
+   * The entry's signed statement: 'signed' (default), 'none' (an upstream of the first protocol
+   * release, without per-version statements), or one made by a test.
+   */
+  statement?: 'signed' | 'none' | ((entry: { type: string; version: string; sha256: string; size: number }, privateKeyPem: string) => SignedStatement);
 }
 
 /**
@@ -53,14 +58,12 @@ export class UpstreamFixture {
           schemaVersion: 2 as const,
           manifestVersion: Math.max(1, this.manifestVersion),
           publishedAt: new Date().toISOString(),
-          components: [...this.latest.values()].map((f) => ({
-            type: f.type,
-            version: f.version,
-            size: f.content.length,
-            sha256: sha256(f.content),
-            url: `files/${f.type}/${f.version}`,
-            patches: [],
-          })),
+          components: [...this.latest.values()].map((f) => {
+            const said = { type: f.type, version: f.version, sha256: sha256(f.content), size: f.content.length };
+            const statement =
+              f.statement === 'none' ? undefined : typeof f.statement === 'function' ? f.statement(said, this.keys.privateKeyPem) : signStatement(said, this.keys.privateKeyPem);
+            return { ...said, url: `files/${f.type}/${f.version}`, patches: [], ...(statement ? { statement } : {}) };
+          }),
         };
         res.end(JSON.stringify(signManifest(manifest, this.keys.privateKeyPem)));
         return;

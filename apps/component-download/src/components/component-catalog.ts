@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { SignedStatement } from '@herald/contracts';
 import { Database, Sql } from '@herald/event-store';
 
 export interface StoredVersion {
@@ -9,6 +10,8 @@ export interface StoredVersion {
   source: 'full' | 'incremental';
   /** The upstream patch's base version, when the file was rebuilt from one. */
   patchedFrom: string | null;
+  /** The upstream's signed statement for the version; null for versions kept before statements were kept. */
+  statement: SignedStatement | null;
   downloadedAt: Date;
 }
 
@@ -29,6 +32,7 @@ interface Row {
   size: string;
   source: 'full' | 'incremental';
   patched_from: string | null;
+  statement: SignedStatement | null;
   downloaded_at: Date;
 }
 
@@ -59,6 +63,7 @@ const toStored = (r: Row): StoredVersion => ({
   size: Number(r.size),
   source: r.source,
   patchedFrom: r.patched_from,
+  statement: r.statement,
   downloadedAt: r.downloaded_at,
 });
 
@@ -91,7 +96,7 @@ export class ComponentCatalog {
   latest(sql?: Sql): Promise<StoredVersion[]> {
     const q = (s: Sql) =>
       s.rows<Row>(
-        `SELECT DISTINCT ON (component_type) component_type, version, sha256, size, source, patched_from, downloaded_at
+        `SELECT DISTINCT ON (component_type) component_type, version, sha256, size, source, patched_from, statement, downloaded_at
            FROM component_versions ORDER BY component_type, version_key DESC`,
       );
     return (sql ? q(sql) : this.db.session(q)).then((rows) => rows.map(toStored));
@@ -100,7 +105,7 @@ export class ComponentCatalog {
   async versions(componentType: string): Promise<StoredVersion[]> {
     const rows = await this.db.session((s) =>
       s.rows<Row>(
-        `SELECT component_type, version, sha256, size, source, patched_from, downloaded_at FROM component_versions
+        `SELECT component_type, version, sha256, size, source, patched_from, statement, downloaded_at FROM component_versions
           WHERE component_type = $1 ORDER BY version_key DESC`,
         [componentType],
       ),
@@ -111,7 +116,7 @@ export class ComponentCatalog {
   async find(componentType: string, version: string): Promise<StoredVersion | undefined> {
     const row = await this.db.session((s) =>
       s.one<Row>(
-        `SELECT component_type, version, sha256, size, source, patched_from, downloaded_at FROM component_versions
+        `SELECT component_type, version, sha256, size, source, patched_from, statement, downloaded_at FROM component_versions
           WHERE component_type = $1 AND version = $2`,
         [componentType, version],
       ),

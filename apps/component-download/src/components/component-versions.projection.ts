@@ -15,10 +15,20 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
       switch (e.type) {
         case 'ComponentVersionDownloaded':
           await tx.exec(
-            `INSERT INTO component_versions (component_type, version, version_key, sha256, size, source, downloaded_at, patched_from)
-             VALUES ($1, $2, $3::integer[], $4, $5, $6, $7, $8)
+            `INSERT INTO component_versions (component_type, version, version_key, sha256, size, source, downloaded_at, patched_from, statement)
+             VALUES ($1, $2, $3::integer[], $4, $5, $6, $7, $8, $9::jsonb)
              ON CONFLICT (component_type, version) DO NOTHING`,
-            [e.data.componentType, e.data.version, versionKey(e.data.version), e.data.sha256, e.data.size, e.data.source, e.data.downloadedAt, e.data.patchedFrom ?? null],
+            [
+              e.data.componentType,
+              e.data.version,
+              versionKey(e.data.version),
+              e.data.sha256,
+              e.data.size,
+              e.data.source,
+              e.data.downloadedAt,
+              e.data.patchedFrom ?? null,
+              e.data.statement ? JSON.stringify(e.data.statement) : null,
+            ],
           );
           break;
         case 'ComponentDownloadRejected':

@@ -1,5 +1,5 @@
 import { type Decider, type Event, unreachable } from '@herald/domain';
-import { compareVersions, isNewer } from '@herald/contracts';
+import { type SignedStatement, compareVersions, isNewer } from '@herald/contracts';
 
 /*
  * One stream per component type ("component-virus-pattern"): every version the server has
@@ -19,6 +19,8 @@ export type ComponentVersionDownloaded = Event<
     source: 'full' | 'incremental';
     /** The version the upstream patch started from, when source is incremental. */
     patchedFrom?: string | null;
+    /** The upstream's signed statement for this version, passed on to agents (absent in events of earlier releases). */
+    statement?: SignedStatement | null;
     downloadedAt: string;
   }
 >;
@@ -91,7 +93,9 @@ export type RejectionReason =
   | 'patch-failed'
   | 'not-newer'
   /** The component store could not take the file (read-only, full, I/O error); the next check tries again. */
-  | 'store-unavailable';
+  | 'store-unavailable'
+  /** The manifest entry's signed statement does not verify, or says something else than the entry. */
+  | 'bad-statement';
 
 export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected | ComponentPatchBuilt | ComponentFilesRetired | StoredFileFaulted;
 
@@ -130,6 +134,7 @@ export type ComponentCommand =
       size: number;
       source: 'full' | 'incremental';
       patchedFrom?: string | null;
+      statement?: SignedStatement | null;
       now: Date;
     }
   | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date }
@@ -212,7 +217,17 @@ function decide(command: ComponentCommand, state: ComponentState): ComponentEven
 function recordVerifiedDownload(command: Command<'RecordVerifiedDownload'>, state: ComponentState): ComponentEvent[] {
   if (state.latest && !isNewer(command.version, state.latest.version)) return [];
   const { componentType, version, sha256, size, source } = command;
-  const data = { componentType, version, sha256, size, previousVersion: state.latest?.version ?? null, source, patchedFrom: command.patchedFrom ?? null, downloadedAt: command.now.toISOString() };
+  const data = {
+    componentType,
+    version,
+    sha256,
+    size,
+    previousVersion: state.latest?.version ?? null,
+    source,
+    patchedFrom: command.patchedFrom ?? null,
+    statement: command.statement ?? null,
+    downloadedAt: command.now.toISOString(),
+  };
   return [{ type: 'ComponentVersionDownloaded', data }];
 }
 

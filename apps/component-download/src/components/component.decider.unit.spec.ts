@@ -25,10 +25,11 @@ const retention = { type: 'ApplyRetention' as const, componentType, keepFullVers
 
 describe('component decider', () => {
   it('records a verified version as the new latest, and nothing for one not newer', () => {
-    spec.given(releases(2)).when({ type: 'RecordVerifiedDownload', componentType, version: '1.0.2', sha256: digest(2), size: 100, source: 'incremental', patchedFrom: '1.0.1', now }).then([
+    const statement = { payloadType: 'application/vnd.herald.component-statement+json' as const, payload: 'e30=', signatures: [{ sig: 'AAAA' }] };
+    spec.given(releases(2)).when({ type: 'RecordVerifiedDownload', componentType, version: '1.0.2', sha256: digest(2), size: 100, source: 'incremental', patchedFrom: '1.0.1', statement, now }).then([
       {
         type: 'ComponentVersionDownloaded',
-        data: { componentType, version: '1.0.2', sha256: digest(2), size: 100, previousVersion: '1.0.1', source: 'incremental', patchedFrom: '1.0.1', downloadedAt: at },
+        data: { componentType, version: '1.0.2', sha256: digest(2), size: 100, previousVersion: '1.0.1', source: 'incremental', patchedFrom: '1.0.1', statement, downloadedAt: at },
       },
     ]);
     spec.given(releases(2)).when({ type: 'RecordVerifiedDownload', componentType, version: '1.0.1', sha256: digest(1), size: 100, source: 'full', now }).thenNothing();

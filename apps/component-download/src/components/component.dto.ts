@@ -37,7 +37,7 @@ export class RejectionsDto extends createZodDto(
         componentType: z.string().nullable(),
         version: z.string().nullable(),
         manifestVersion: z.number().int().nullable(),
-        reason: z.string().describe('digest-mismatch, size-mismatch, download-failed, store-unavailable, unsigned, bad-signature, malformed-manifest, rollback, …'),
+        reason: z.string().describe('digest-mismatch, size-mismatch, download-failed, store-unavailable, bad-statement, unsigned, bad-signature, malformed-manifest, rollback, …'),
         detail: z.string(),
         at: z.string(),
       }),

@@ -3,6 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { type IncomingMessage, get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
+import { redactUrl } from '@herald/common';
 import { hashFile } from '@herald/delta';
 import { type StorageFaultError, type StorageFaultKind, asStorageFault } from '../storage-faults';
 
@@ -73,7 +74,7 @@ async function download(d: ResumableDownload): Promise<DownloadOutcome> {
       if (step.kind === 'cut') {
         lastError = step.detail;
         const now = (await stat(d.partialPath).catch(() => null))?.size ?? 0;
-        d.log.warn({ url: d.url.toString(), received: now, of: d.expected.size, attempt, err: step.detail }, 'upstream download cut; resuming from where it stopped');
+        d.log.warn({ url: redactUrl(d.url.toString()), received: now, of: d.expected.size, attempt, err: step.detail }, 'upstream download cut; resuming from where it stopped');
         continue;
       }
     }
@@ -169,7 +170,7 @@ function fetchFrom(d: ResumableDownload, have: number): Promise<Step> {
         return finish({ kind: 'cut', detail: 'the upstream refused the range; starting over' });
       } else {
         res.destroy();
-        return finish({ kind: 'http-error', detail: `HTTP ${status} from ${d.url}` });
+        return finish({ kind: 'http-error', detail: `HTTP ${status} from ${redactUrl(d.url.toString())}` });
       }
       // Written synchronously as each chunk arrives: whatever came before a cut is on disk, so the
       // next try asks for exactly the rest. (A web stream drops its queued chunks when it errors.)

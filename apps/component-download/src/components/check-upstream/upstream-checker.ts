@@ -4,14 +4,19 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
+  type ComponentTarget,
   ComponentVersionAvailable,
   Exchanges,
+  SignedManifestEnvelope,
+  SignedStatement,
   UpstreamComponent,
   UpstreamManifest,
   compareVersions,
   parsePublicKey,
   verifyManifest,
+  verifyStatement,
 } from '@herald/contracts';
+import { redactUrl, redactUrlsIn } from '@herald/common';
 import { DELTA_FORMAT, applyPatchFile } from '@herald/delta';
 import { CommandHandler, Database, OutboxMessage, Tx } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
@@ -103,8 +108,9 @@ export class UpstreamChecker {
       report.error = 'no upstream configured (UPSTREAM_MANIFEST_URL is not set)';
       return report;
     }
-    const manifest = await this.trustedManifest(manifestUrl, this.key, report);
-    if (!manifest) return report;
+    const trusted = await this.trustedManifest(manifestUrl, this.key, report);
+    if (!trusted) return report;
+    const { manifest, envelope } = trusted;
     const latest = new Map((await this.catalog.latest()).map((v) => [v.componentType, v]));
     // Whether the store takes writes now (not as of the last periodic probe): a check right after
     // the disk recovers must not be refused on old news.
@@ -128,12 +134,18 @@ export class UpstreamChecker {
         await this.reject(entry, 'store-unavailable', `${store.message ?? 'the component store does not take writes'}; the next check tries again`, correlationId, log, report);
         continue;
       }
+      const statement = this.statementFor(entry, envelope, this.key);
+      if (!statement.ok) {
+        await this.reject(entry, 'bad-statement', statement.detail, correlationId, log, report);
+        continue;
+      }
+      if (!statement.statement) log.warn('no statement of this version for agents (the manifest is too large to stand in for one): agents that pin the upstream key will refuse it');
       const outcome = await this.obtain(entry, have, new URL(manifestUrl), correlationId, log, report);
       if (!outcome.ok) {
         await this.reject(entry, outcome.reason, outcome.detail, correlationId, log, report);
         continue;
       }
-      await this.recordVerified(entry, outcome, correlationId);
+      await this.recordVerified(entry, outcome, statement.statement, correlationId);
       report.downloaded.push({
         componentType: entry.type,
         version: entry.version,
@@ -159,16 +171,37 @@ export class UpstreamChecker {
     return report;
   }
 
+  /**
+   * The signed statement agents get for this version: the entry's own, once it verifies with the
+   * trusted key and says what the entry says; from an upstream that signs no per-version
+   * statements, the whole signed manifest (if it is not too large to travel in commands).
+   */
+  private statementFor(entry: UpstreamComponent, envelope: SignedManifestEnvelope, key: KeyObject): { ok: true; statement: SignedStatement | null } | { ok: false; detail: string } {
+    if (!entry.statement) {
+      // Too large (or in a form agents cannot take, e.g. base64 with line breaks): none.
+      const whole = SignedStatement.safeParse(envelope);
+      return { ok: true, statement: whole.success ? whole.data : null };
+    }
+    const verdict = verifyStatement(entry.statement, key, entry);
+    if (!verdict.ok) return { ok: false, detail: `the entry's signed statement: ${verdict.detail}` };
+    if (verdict.statement.sha256 !== entry.sha256 || verdict.statement.size !== entry.size) {
+      return { ok: false, detail: `the entry's signed statement says SHA-256 ${verdict.statement.sha256} (${verdict.statement.size} bytes), the entry ${entry.sha256} (${entry.size} bytes)` };
+    }
+    return { ok: true, statement: entry.statement };
+  }
+
   /** The manifest, if it is signed by the trusted key and not older than one accepted before; else null, recorded. */
-  private async trustedManifest(url: string, key: KeyObject, report: CheckReport): Promise<UpstreamManifest | null> {
+  private async trustedManifest(url: string, key: KeyObject, report: CheckReport): Promise<{ manifest: UpstreamManifest; envelope: SignedManifestEnvelope } | null> {
     let document: unknown;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.UPSTREAM_TIMEOUT_MS) });
-      if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status} from ${redactUrl(url)}`);
       document = JSON.parse(await res.text());
     } catch (err) {
-      report.error = `upstream manifest unavailable: ${(err as Error).message}`;
-      this.log.warn({ url, err: (err as Error).message }, 'upstream check failed: manifest unavailable');
+      // fetch's own messages quote the URL (one with credentials in it is refused, quoted whole).
+      const message = redactUrlsIn((err as Error).message);
+      report.error = `upstream manifest unavailable: ${message}`;
+      this.log.warn({ url: redactUrl(url), err: message }, 'upstream check failed: manifest unavailable');
       return null;
     }
     const verdict = verifyManifest(document, key);
@@ -183,7 +216,7 @@ export class UpstreamChecker {
         now,
       });
       report.manifest = { manifestVersion: verdict.manifestVersion, accepted: false, reason: verdict.reason, detail: verdict.detail };
-      this.log.warn({ url, reason: verdict.reason, detail: verdict.detail, manifestVersion: verdict.manifestVersion }, 'upstream manifest rejected; nothing downloaded');
+      this.log.warn({ url: redactUrl(url), reason: verdict.reason, detail: verdict.detail, manifestVersion: verdict.manifestVersion }, 'upstream manifest rejected; nothing downloaded');
       return null;
     }
     const { manifestVersion, publishedAt } = verdict.manifest;
@@ -192,11 +225,11 @@ export class UpstreamChecker {
       const detail = `manifest version ${manifestVersion} is older than ${result.state.highestVersion}, accepted before`;
       report.manifest = { manifestVersion, accepted: false, reason: 'rollback', detail };
       this.metrics.rejections.inc({ reason: 'rollback' });
-      this.log.warn({ url, reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
+      this.log.warn({ url: redactUrl(url), reason: 'rollback', manifestVersion, highest: result.state.highestVersion }, 'upstream manifest rejected (rollback); nothing downloaded');
       return null;
     }
     report.manifest = { manifestVersion, accepted: true };
-    return verdict.manifest;
+    return { manifest: verdict.manifest, envelope: verdict.envelope };
   }
 
   /** The version's file, in the store; a fault of the store is an outcome (`store-unavailable`), never an exception. */
@@ -215,7 +248,7 @@ export class UpstreamChecker {
     if (incremental?.ok) return incremental;
     if (incremental && !incremental.ok) await this.reject(entry, 'patch-failed', `${incremental.detail}; downloading the full file instead`, correlationId, log, report);
     const url = new URL(entry.url, base);
-    log.debug({ url: url.toString() }, 'downloading the full component file');
+    log.debug({ url: redactUrl(url.toString()) }, 'downloading the full component file');
     const got = await downloadResumable({
       url,
       expected: { size: entry.size, sha256: entry.sha256 },
@@ -244,7 +277,7 @@ export class UpstreamChecker {
     const from = kept.get(usable.fromVersion)!;
     if (!(await this.blobs.has(from.sha256))) return null;
     const url = new URL(usable.url, base);
-    log.debug({ url: url.toString(), from: usable.fromVersion }, 'downloading the upstream incremental');
+    log.debug({ url: redactUrl(url.toString()), from: usable.fromVersion }, 'downloading the upstream incremental');
     const got = await downloadResumable({
       url,
       expected: { size: usable.size, sha256: usable.sha256 },
@@ -287,7 +320,7 @@ export class UpstreamChecker {
     log.warn({ reason, detail }, reason === 'patch-failed' ? 'upstream incremental rejected' : 'component download rejected; nothing kept or announced');
   }
 
-  private recordVerified(entry: UpstreamComponent, got: Extract<Obtained, { ok: true }>, correlationId: string) {
+  private recordVerified(entry: UpstreamComponent, got: Extract<Obtained, { ok: true }>, statement: SignedStatement | null, correlationId: string) {
     return this.commands.handle(
       componentDecider,
       componentStreamId(entry.type),
@@ -299,6 +332,7 @@ export class UpstreamChecker {
         size: got.size,
         source: got.source,
         patchedFrom: got.patchedFrom ?? null,
+        statement,
         now: new Date(),
       },
       {
@@ -320,7 +354,7 @@ export class UpstreamChecker {
         messageId: randomUUID(),
         occurredAt: e.data.downloadedAt,
         correlationId,
-        component: this.target({ componentType: e.data.componentType, version: e.data.version, sha256: e.data.sha256, size: e.data.size }),
+        component: this.target({ componentType: e.data.componentType, version: e.data.version, sha256: e.data.sha256, size: e.data.size, statement: e.data.statement ?? null }),
         previousVersion: e.data.previousVersion,
         catalog,
       };
@@ -335,13 +369,14 @@ export class UpstreamChecker {
     });
   }
 
-  private target(v: Pick<StoredVersion, 'componentType' | 'version' | 'sha256' | 'size'>) {
+  private target(v: Pick<StoredVersion, 'componentType' | 'version' | 'sha256' | 'size' | 'statement'>): ComponentTarget {
     return {
       type: v.componentType,
       version: v.version,
       sha256: v.sha256,
       size: v.size,
       url: downloadUrl(this.config.PUBLIC_BASE_URL, v.componentType, v.version),
+      ...(v.statement ? { statement: v.statement } : {}),
     };
   }
 }
