@@ -25,8 +25,11 @@ export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threa
 
 export interface HeraldAgentOptions {
   agentId: string;
-  /** The broker, e.g. amqp://agent:secret@herald.example:5672; the agent opens its own connection. */
-  amqpUrl?: string;
+  /**
+   * The broker, e.g. amqp://agent:secret@herald.example:5672, or the nodes of a cluster (a list,
+   * or one string comma-separated), tried in turn on connection loss; the agent opens its own connection.
+   */
+  amqpUrl?: string | readonly string[];
   /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
   connection?: AgentConnection;
   store: ComponentStore;
@@ -91,6 +94,11 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
 
   get connected(): boolean {
     return this.channel !== null;
+  }
+
+  /** host:port of the broker node the agent's connection is on, or null while disconnected. */
+  get connectedNode(): string | null {
+    return this.channel === null ? null : (this.connection?.connectedNode ?? null);
   }
 
   /**
