@@ -31,6 +31,21 @@ export interface HeraldSystemOptions {
   withDashboard?: boolean;
   /** Extra arguments for node when it starts each service (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /**
+   * The broker to use instead of a fresh vhost on the shared one: e.g. a private cluster's nodes
+   * (`privateBroker(cluster)`), whose URLs (comma-separated) the services and agents get.
+   */
+  broker?: TestVhost;
+}
+
+/** A private cluster's default vhost as a system's broker: all its nodes' URLs; removing the cluster cleans up. */
+export function privateBroker(cluster: { readonly urls: readonly string[] }): TestVhost {
+  return {
+    name: '/',
+    url: cluster.urls.join(','),
+    closeAllConnections: () => Promise.reject(new Error('stop a node of the private cluster instead')),
+    delete: () => Promise.resolve(),
+  };
 }
 
 /** Tokens every test system is started with. */
@@ -71,7 +86,7 @@ export class HeraldSystem {
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
-    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
+    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), options.broker ?? createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs);
     for (const name of SERVICES) system.ports[name] = await freePort();
     try {
@@ -99,6 +114,7 @@ export class HeraldSystem {
     return Object.fromEntries([...this.processes].filter(([, c]) => c.pid !== undefined && c.exitCode === null).map(([name, c]) => [name, c.pid!]));
   }
 
+  /** The broker's URL, or its nodes' URLs comma-separated (a private cluster). */
   get amqpUrl(): string {
     return this.vhost.url;
   }
@@ -148,11 +164,18 @@ export class HeraldSystem {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${logName} exited with ${code} while starting`))));
-    await Promise.race([
-      exited,
-      waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${logName} to be healthy` }),
-    ]);
     exited.catch(() => undefined);
+    try {
+      await Promise.race([
+        exited,
+        // Generous: on a loaded machine a service takes a while to load and connect.
+        waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 90_000, intervalMs: 100, what: `${logName} to be healthy` }),
+      ]);
+    } catch (err) {
+      // Not left running behind a failed start.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      throw err;
+    }
     return child;
   }
 
