@@ -38,13 +38,20 @@ describe('npm start', () => {
     return { child, exited, output: () => output };
   }
 
-  /** Process ids of `npm start`'s processes (its process group) running `script`. */
-  function pidsOf(group: number, script: string): number[] {
-    return execFileSync('ps', ['-eo', 'pid=,pgid=,args='], { encoding: 'utf8' })
+  /** The live processes of `npm start`'s process group: pid and command line. */
+  function processesOf(group: number): Array<{ pid: number; args: string }> {
+    return execFileSync('ps', ['-eo', 'pid=,pgid=,stat=,args='], { encoding: 'utf8' })
       .split('\n')
-      .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-      .filter((m): m is RegExpExecArray => m !== null && Number(m[2]) === group && m[3]!.trim() === `node ${script}`)
-      .map((m) => Number(m[1]));
+      .map((line) => /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null && Number(m[2]) === group && !m[3]!.startsWith('Z'))
+      .map((m) => ({ pid: Number(m[1]), args: m[4]!.trim() }));
+  }
+
+  /** Process ids of `npm start`'s processes running `script`. */
+  function pidsOf(group: number, script: string): number[] {
+    return processesOf(group)
+      .filter((p) => p.args === `node ${script}`)
+      .map((p) => p.pid);
   }
 
   it('starts all three services and the dashboard to healthy with one command, restarts one that dies without stopping the others, and stops them on SIGTERM', async () => {
@@ -87,6 +94,8 @@ describe('npm start', () => {
       process.kill(-run.child.pid!, 'SIGTERM');
     }
     await run.exited;
+    // npm itself may exit first; the services finish their graceful shutdown after it.
+    await waitFor(() => processesOf(run.child.pid!).length === 0, { timeoutMs: 60_000, what: 'every process of npm start to exit' });
     for (const port of Object.values(ports)) {
       await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     }

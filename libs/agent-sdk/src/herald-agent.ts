@@ -82,6 +82,12 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   /** Recent command ids, for de-duplication (the broker delivers at least once). */
   private readonly seenCommands = new Set<string>();
   private readonly results = new Map<string, AgentMessage>();
+  /**
+   * Results the broker did not confirm (the connection went away, a node stopped): sent again
+   * on the next connection, before hello, so the server counts the update done rather than
+   * only seeing the new version in the hello.
+   */
+  private readonly unsent = new Map<string, AgentMessage>();
   private work: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: HeraldAgentOptions) {
@@ -160,6 +166,10 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         return;
       }
       this.channel = ch;
+      for (const [commandId, result] of [...this.unsent]) {
+        await this.sendOn(ch, result);
+        this.unsent.delete(commandId);
+      }
       await this.sendOn(ch, {
         type: 'hello',
         bootId: this.bootId,
@@ -221,7 +231,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     // is ever applied twice.
     const known = this.results.get(command.commandId);
     if (duplicate || known) {
-      if (known) await this.send(known);
+      if (known) await this.report(command.commandId, known);
       return;
     }
     const applied: AppliedComponent[] = [];
@@ -250,7 +260,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     };
     const message = this.envelope(result);
     remember(this.results, command.commandId, message);
-    await this.send(message);
+    await this.report(command.commandId, message);
     this.emit('updated', { notificationId: command.notificationId, outcome: result.outcome, components: applied, error });
   }
 
@@ -258,7 +268,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     if (duplicate) return;
     const scanner = this.options.scanner ?? (async () => ({ outcome: 'clean' as const, threatsFound: 0 }));
     const outcome = await scanner(command).catch((err: Error) => ({ outcome: 'failed' as const, threatsFound: 0, error: err.message }));
-    await this.send({ type: 'scan-result', commandId: command.commandId, scanId: command.scanId, ...outcome });
+    await this.report(command.commandId, this.envelope({ type: 'scan-result', commandId: command.commandId, scanId: command.scanId, ...outcome }));
     this.emit('scanned', command.scanId, outcome);
   }
 
@@ -326,6 +336,13 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
 
   private envelope(body: Record<string, unknown> & { type: AgentMessage['type'] }): AgentMessage {
     return { ...body, schemaVersion: 1, messageId: randomUUID(), agentId: this.agentId, sentAt: new Date().toISOString() } as AgentMessage;
+  }
+
+  /** Sends a result; one not confirmed is kept and sent again on the next connection. */
+  private async report(commandId: string, message: AgentMessage): Promise<void> {
+    this.unsent.set(commandId, message);
+    await this.send(message);
+    this.unsent.delete(commandId);
   }
 
   private async send(body: (Record<string, unknown> & { type: AgentMessage['type'] }) | AgentMessage): Promise<void> {
