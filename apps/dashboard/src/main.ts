@@ -10,9 +10,13 @@ import { upstreamsOf } from './upstreams';
  */
 async function main(): Promise<void> {
   const running: { app?: Awaited<ReturnType<typeof createDashboard>> } = {};
-  // From the first moment, so a stop while starting is a clean exit (code 0) too.
+  // From the first moment, so a stop while starting is a clean exit (code 0) too; a repeated
+  // signal (npm start's supervisor passes on the one the terminal sent) does not cut the stop short.
+  let signalled = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
       if (!running.app) process.exit(0);
       running.app.close().then(
         () => process.exit(0),

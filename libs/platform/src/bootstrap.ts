@@ -42,8 +42,14 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
   let stop: (() => Promise<void>) | null = null;
   // From the first moment: a service told to stop while it still waits for the broker or the
   // database stops at once, cleanly (exit code 0), so a supervisor does not take it for a crash.
+  // A signal repeated during the graceful stop (a terminal's Ctrl-C reaches both npm start's
+  // supervisor and the service, which passes it on) does not cut the stop short: it is bounded
+  // by SHUTDOWN_DRAIN_MS anyway.
+  let signalled = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
       if (!stop) {
         process.stderr.write(`${def.name}: stopped while starting (${signal})\n`);
         process.exit(0);
