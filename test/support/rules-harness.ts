@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HeraldAgentOptions} from '@herald/agent-sdk';
 import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 import type { InstalledComponent, ScanCommand, UpdateCommand } from '@herald/contracts';
-import { HeraldSystem, UpstreamFixture, waitFor } from '@herald/testing';
+import { HeraldSystem, type TestVhost, UpstreamFixture, waitFor } from '@herald/testing';
 
 export interface TimelineEntry {
   position: number;
@@ -124,10 +124,11 @@ export class RulesHarness {
   maxConcurrentUpdates = 0;
   private concurrentUpdates = 0;
 
-  async start(env: Record<string, string> = {}): Promise<void> {
+  async start(env: Record<string, string> = {}, options: { broker?: TestVhost } = {}): Promise<void> {
     await this.upstream.start();
     this.system = await HeraldSystem.start({
       label: 'rules',
+      broker: options.broker,
       env: {
         UPSTREAM_MANIFEST_URL: this.upstream.manifestUrl,
         UPSTREAM_PUBLIC_KEY: this.upstream.publicKey,
@@ -155,14 +156,14 @@ export class RulesHarness {
   async agent(
     id: string,
     components: InstalledComponent[],
-    options: { independent?: boolean; acknowledge?: boolean; installDelayMs?: number; failInstalls?: number; start?: boolean } = {},
+    options: { independent?: boolean; acknowledge?: boolean; installDelayMs?: number; failInstalls?: number; start?: boolean; amqpUrl?: string | readonly string[] } = {},
   ): Promise<SimAgent> {
     const installs: string[] = [];
     const sim = new SimAgent(
       id,
       new CountingStore(components, installs, options.installDelayMs, options.failInstalls),
       installs,
-      { amqpUrl: this.system.amqpUrl, independentMode: options.independent ?? false, acknowledge: options.acknowledge, heartbeatIntervalMs: 500, retryJitterMs: 200 },
+      { amqpUrl: options.amqpUrl ?? this.system.amqpUrl, independentMode: options.independent ?? false, acknowledge: options.acknowledge, heartbeatIntervalMs: 500, retryJitterMs: 200 },
       (_agent, busy) => {
         this.concurrentUpdates += busy ? 1 : -1;
         this.maxConcurrentUpdates = Math.max(this.maxConcurrentUpdates, this.concurrentUpdates);

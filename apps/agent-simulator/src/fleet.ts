@@ -6,6 +6,7 @@ import { compareVersions, type InstalledComponent } from '@herald/contracts';
 export type AgentRole = 'normal' | 'offline' | 'independent' | 'silent' | 'restarting';
 
 export interface FleetOptions {
+  /** The broker: one URL, or the nodes of a cluster comma-separated (connections start on different nodes). */
   amqpUrl: string;
   agents: number;
   /** Connections the agents share; default one per 500 agents. */
@@ -132,7 +133,8 @@ export class Fleet {
     const o = this.options;
     const connectionCount = this.connectionCount;
     for (let i = 0; i < connectionCount; i++) {
-      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}` });
+      // Given a cluster's nodes, the connections start on different ones, as a real fleet spreads.
+      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}`, firstNode: i });
       c.on('warning', (err) => this.warn(err));
       this.connections.push(c);
     }

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   });
   // Its broker URL carries the agent's own credential: never printed.
   const log = (msg: string) => console.log(redactUrlsIn(`${new Date().toISOString()} ${values.id}: ${msg}`));
-  agent.on('connected', () => log('connected, said hello'));
+  agent.on('connected', () => log(`connected to ${agent.connectedNode ?? 'the broker'}, said hello`));
   agent.on('disconnected', () => log('lost the broker; reconnecting'));
   agent.on('command', (c, dup) => log(`${dup ? 'duplicate ' : ''}${c.type} command ${c.type === 'update' ? `attempt ${c.attempt}: ${c.components.map((x) => `${x.type} ${x.version}`).join(', ')}` : c.scanId}`));
   agent.on('updated', (r) => log(`update ${r.outcome}: ${r.components.map((c) => `${c.type} ${c.fromVersion} -> ${c.toVersion} (${c.mode}, ${c.bytes} bytes)`).join(', ')}${r.error ? ` ${r.error}` : ''}`));

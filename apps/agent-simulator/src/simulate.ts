@@ -7,12 +7,14 @@ import { pinnedUpstreamKey } from './upstream-key';
 
 const usage = `Runs a fleet of simulated Herald agents in one process over a few connections.
 
-  npm run simulate -- [--agents 1000] [--connections N] [--amqp URL] [--prefix sim]
+  npm run simulate -- [--agents 1000] [--connections N] [--amqp URL[,URL...]] [--prefix sim]
                       [--component virus-pattern=1.0.0..1.0.5 ...]
                       [--offline 0.05] [--independent 0.05] [--silent 0.02] [--restarting 0.05]
                       [--heartbeat 30000] [--target virus-pattern=1.0.4 ...]
                       [--timeout 900] [--forever] [--upstream-key KEY]
 
+--amqp        the broker (default $RABBITMQ_URL): one URL, or a cluster's nodes comma-separated;
+              the connections start on different nodes and move on to the next when one fails
 --component   starting versions per type; agents are spread over them ("a..b" counts the
               last part, or a comma list). Default virus-pattern=1.0.0.
 --offline     share of agents that say hello once and leave (the server knows them offline)

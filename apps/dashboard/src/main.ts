@@ -10,15 +10,16 @@ import { upstreamsOf } from './upstreams';
  * line on stderr and exit code 1, like the services; SIGTERM/SIGINT stop it.
  */
 async function main(): Promise<void> {
-  const config = loadConfig(DashboardConfig);
-  // Every line masked just before it is written: no URL password reaches the log.
-  const logger = pino({ name: 'dashboard', level: config.LOG_LEVEL, hooks: { streamWrite: maskLine(config) } });
-  const app = await createDashboard(config, logger);
-  await app.listen(config.DASHBOARD_PORT, '0.0.0.0');
-  logger.info({ port: config.DASHBOARD_PORT, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, redactUrl(u.url)])) }, 'dashboard started');
+  const running: { app?: Awaited<ReturnType<typeof createDashboard>> } = {};
+  // From the first moment, so a stop while starting is a clean exit (code 0) too; a repeated
+  // signal (npm start's supervisor passes on the one the terminal sent) does not cut the stop short.
+  let signalled = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      app.close().then(
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
+      if (!running.app) process.exit(0);
+      running.app.close().then(
         () => process.exit(0),
         (err: Error) => {
           process.stderr.write(`dashboard: shutdown failed: ${err.message}\n`);
@@ -27,6 +28,13 @@ async function main(): Promise<void> {
       );
     });
   }
+  const config = loadConfig(DashboardConfig);
+  // Every line masked just before it is written: no URL password reaches the log.
+  const logger = pino({ name: 'dashboard', level: config.LOG_LEVEL, hooks: { streamWrite: maskLine(config) } });
+  const created = await createDashboard(config, logger);
+  await created.listen(config.DASHBOARD_PORT, '0.0.0.0');
+  running.app = created;
+  logger.info({ port: config.DASHBOARD_PORT, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, redactUrl(u.url)])) }, 'dashboard started');
 }
 
 main().catch((err: Error) => {

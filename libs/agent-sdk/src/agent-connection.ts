@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
+import { BrokerRotation, backoffDelay, brokerNodeOf } from '@herald/common';
 
 const ATTACH_RETRY_MS = 2_000;
 
@@ -16,6 +17,16 @@ export interface AgentConnectionOptions {
   name?: string;
   /** How many members set up their channel at the same time after a (re)connect. Default 32. */
   setupConcurrency?: number;
+  /** AMQP heartbeat, unless the URL names one (`?heartbeat=`). Default 30 s. */
+  heartbeatSeconds?: number;
+  /** Delay before the first reconnect attempt; doubles per failed attempt, with ±20 % jitter. Default 200 ms. */
+  reconnectDelayMs?: number;
+  /** Longest delay between reconnect attempts. Default 5 s. */
+  reconnectMaxDelayMs?: number;
+  /** One attempt to connect to one node gives up after this long. Default 10 s. */
+  connectAttemptTimeoutMs?: number;
+  /** Which of several URLs to try first (0-based, taken modulo their number), to spread connections over a cluster. Default 0. */
+  firstNode?: number;
 }
 
 export type AgentConnectionEvents = {
@@ -26,30 +37,51 @@ export type AgentConnectionEvents = {
 };
 
 /**
- * One broker connection that reconnects on its own (amqplib's recovery, with backoff) and carries
- * any number of agents, each on its own channel with its own exclusive command queue. A real agent
- * has one of these to itself; a simulator shares a few among thousands of agents. After every
- * (re)connect each member attaches again, which re-declares its queue and says hello.
+ * One broker connection that reconnects on its own (amqplib's recovery, with backoff and jitter)
+ * and carries any number of agents, each on its own channel with its own exclusive command queue.
+ * Given the nodes of a cluster (several URLs), each reconnect attempt goes to the next node, so
+ * the loss of one node moves the agents to another. A real agent has one of these to itself; a
+ * simulator shares a few among thousands of agents. After every (re)connect each member attaches
+ * again, which re-declares its queue and says hello.
  */
 export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
   private model: amqp.ChannelModel | null = null;
   private readonly members = new Set<ConnectionMember>();
   private closed = false;
 
+  private node: string | null = null;
+
   private constructor(
     private readonly recovering: amqp.RecoveringChannelModel,
+    private readonly rotation: BrokerRotation,
     private readonly setupConcurrency: number,
   ) {
     super();
   }
 
-  /** Connects, retrying with backoff until the broker answers (it never gives up on its own). */
-  static async open(url: string, options: AgentConnectionOptions = {}): Promise<AgentConnection> {
-    const recovering = await amqp.connect(url, {
+  /**
+   * Connects, retrying with backoff until a node answers (it never gives up on its own). `url`:
+   * amqp(s)://user:pass@host:port/vhost, or several (a list, or one string comma-separated),
+   * the nodes of one cluster, tried in turn.
+   */
+  static async open(url: string | readonly string[], options: AgentConnectionOptions = {}): Promise<AgentConnection> {
+    const rotation = new BrokerRotation(url, options.heartbeatSeconds ?? 30);
+    for (let i = 0; i < (options.firstNode ?? 0) % rotation.urls.length; i++) rotation.advance();
+    const backoff = { initialMs: options.reconnectDelayMs ?? 200, maxMs: options.reconnectMaxDelayMs ?? 5_000, jitter: 0.2 };
+    // amqplib reads the URL object on every attempt; it is switched to the next node before each retry.
+    const recovering = await amqp.connect(rotation.target, {
       clientProperties: { connection_name: options.name ?? 'herald-agent' },
-      recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 5_000, maxRetries: Infinity },
+      timeout: options.connectAttemptTimeoutMs ?? 10_000,
+      recovery: {
+        waitForConnect: false,
+        maxRetries: Infinity,
+        calculateDelay: (attempt: number) => {
+          rotation.advance();
+          return backoffDelay(attempt, backoff);
+        },
+      },
     });
-    const connection = new AgentConnection(recovering, options.setupConcurrency ?? 32);
+    const connection = new AgentConnection(recovering, rotation, options.setupConcurrency ?? 32);
     // Registered before the first attempt completes: 'connect' fires on every (re)connect.
     recovering.on('connect', (model) => void connection.onConnect(model));
     recovering.on('disconnect', (err) => connection.onDisconnect(err));
@@ -60,6 +92,11 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
 
   get connected(): boolean {
     return this.model !== null;
+  }
+
+  /** host:port of the node connected to (no credentials), or null while disconnected. */
+  get connectedNode(): string | null {
+    return this.node === null ? null : brokerNodeOf(this.node);
   }
 
   get size(): number {
@@ -94,6 +131,7 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
 
   private async onConnect(model: amqp.ChannelModel): Promise<void> {
     this.model = model;
+    this.node = this.rotation.current;
     this.emit('connected');
     const queue = [...this.members];
     const worker = async () => {
@@ -107,6 +145,7 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
 
   private onDisconnect(err: Error): void {
     this.model = null;
+    this.node = null;
     for (const member of this.members) member.detached();
     if (!this.closed) this.emit('disconnected', err);
   }
@@ -114,6 +153,7 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
   async close(): Promise<void> {
     this.closed = true;
     this.model = null;
+    this.node = null;
     await this.recovering.close().catch(() => undefined);
   }
 }

@@ -28,8 +28,11 @@ export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threa
 
 export interface HeraldAgentOptions {
   agentId: string;
-  /** The broker, e.g. amqp://agent:secret@herald.example:5672; the agent opens its own connection. */
-  amqpUrl?: string;
+  /**
+   * The broker, e.g. amqp://agent:secret@herald.example:5672, or the nodes of a cluster (a list,
+   * or one string comma-separated), tried in turn on connection loss; the agent opens its own connection.
+   */
+  amqpUrl?: string | readonly string[];
   /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
   connection?: AgentConnection;
   store: ComponentStore;
@@ -96,6 +99,12 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
   /** Recent command ids, for de-duplication (the broker delivers at least once). */
   private readonly seenCommands = new Set<string>();
   private readonly results = new Map<string, AgentMessage>();
+  /**
+   * Results the broker did not confirm (the connection went away, a node stopped): sent again
+   * on the next connection, before hello, so the server counts the update done rather than
+   * only seeing the new version in the hello.
+   */
+  private readonly unsent = new Map<string, AgentMessage>();
   private work: Promise<void> = Promise.resolve();
   private readonly upstreamKey: KeyObject | null;
 
@@ -136,6 +145,11 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
 
   get connected(): boolean {
     return this.channel !== null;
+  }
+
+  /** host:port of the broker node the agent's connection is on, or null while disconnected. */
+  get connectedNode(): string | null {
+    return this.channel === null ? null : (this.connection?.connectedNode ?? null);
   }
 
   /**
@@ -197,6 +211,10 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         return;
       }
       this.channel = ch;
+      for (const [commandId, result] of [...this.unsent]) {
+        await this.sendOn(ch, result);
+        this.unsent.delete(commandId);
+      }
       await this.sendOn(ch, {
         type: 'hello',
         bootId: this.bootId,
@@ -258,7 +276,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     // is ever applied twice.
     const known = this.results.get(command.commandId);
     if (duplicate || known) {
-      if (known) await this.send(known);
+      if (known) await this.report(command.commandId, known);
       return;
     }
     const applied: AppliedComponent[] = [];
@@ -300,7 +318,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     };
     const message = this.envelope(result);
     remember(this.results, command.commandId, message);
-    await this.send(message);
+    await this.report(command.commandId, message);
     this.emit('updated', { notificationId: command.notificationId, outcome: result.outcome, components: applied, error });
   }
 
@@ -308,7 +326,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     if (duplicate) return;
     const scanner = this.options.scanner ?? (async () => ({ outcome: 'clean' as const, threatsFound: 0 }));
     const outcome = await scanner(command).catch((err: Error) => ({ outcome: 'failed' as const, threatsFound: 0, error: err.message }));
-    await this.send({ type: 'scan-result', commandId: command.commandId, scanId: command.scanId, ...outcome });
+    await this.report(command.commandId, this.envelope({ type: 'scan-result', commandId: command.commandId, scanId: command.scanId, ...outcome }));
     this.emit('scanned', command.scanId, outcome);
   }
 
@@ -379,6 +397,13 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
 
   private envelope(body: Record<string, unknown> & { type: AgentMessage['type'] }): AgentMessage {
     return { ...body, schemaVersion: 1, messageId: randomUUID(), agentId: this.agentId, sentAt: new Date().toISOString() } as AgentMessage;
+  }
+
+  /** Sends a result; one not confirmed is kept and sent again on the next connection. */
+  private async report(commandId: string, message: AgentMessage): Promise<void> {
+    this.unsent.set(commandId, message);
+    await this.send(message);
+    this.unsent.delete(commandId);
   }
 
   private async send(body: (Record<string, unknown> & { type: AgentMessage['type'] }) | AgentMessage): Promise<void> {

@@ -5,3 +5,4 @@ export * from './polling-loop';
 export * from './background-worker';
 export * from './redact';
 export * from './chunks';
+export * from './broker-urls';

@@ -73,3 +73,16 @@ export function urlPasswords(text: string): string[] {
   });
   return found;
 }
+
+/**
+ * Like redactUrl, for text that should be a URL but may not be one ("user:secret@host", a list
+ * with a typo): whatever stands before an @ is hidden when it cannot be parsed as a URL.
+ */
+export function redactUrlLoosely(text: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    const redacted = redactUrl(text);
+    if (redacted !== '(unparseable URL)') return redacted;
+  }
+  const at = text.lastIndexOf('@');
+  return at >= 0 ? `***${text.slice(at)}` : text;
+}

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { redactUrl } from '@herald/common';
+import { backoffDelay, redactUrl } from '@herald/common';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { Sql, type Tx } from './sql';
 import { EventStore1764230400000 } from './migrations/1764230400000-event-store';
@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   /** Keep retrying an unreachable server for this long at start (a database still booting). */
   connectTimeoutMs?: number;
   applicationName?: string;
+  /** Told of each failed attempt at start, in one line: which server, why, when the next try is. */
+  logger?: { warn(obj: object, msg?: string): void };
 }
 
 /** PostgreSQL cannot be reached or used; the message names the server without its password. */
@@ -24,7 +26,11 @@ export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
 
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', '57P03']);
+/**
+ * Errors worth another try at start: the server is not there yet, is starting or shutting down
+ * (57P01-57P03), or is out of connection slots (53300).
+ */
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03', '53300']);
 
 /**
  * One service's PostgreSQL: a TypeORM data source whose connections all use the service's
@@ -125,16 +131,23 @@ function assertIdentifier(name: string): void {
 }
 
 async function ensureDatabaseAndSchema(options: DatabaseOptions): Promise<void> {
-  const deadline = Date.now() + (options.connectTimeoutMs ?? 15_000);
-  for (let delay = 200; ; delay = Math.min(delay * 2, 2_000)) {
+  const started = Date.now();
+  const deadline = started + (options.connectTimeoutMs ?? 120_000);
+  for (let attempt = 1; ; attempt++) {
     try {
       await connectAndCreate(options);
       return;
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
+      const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
       if (!RETRYABLE.has(code) || Date.now() + delay > deadline) {
-        throw new DatabaseUnavailableError(`cannot use PostgreSQL at ${redactUrl(options.url)}: ${describe(err)}`);
+        const waited = RETRYABLE.has(code) ? ` (gave up after ${Math.round((Date.now() - started) / 1000)} s, STARTUP_TIMEOUT_MS)` : '';
+        throw new DatabaseUnavailableError(`cannot use PostgreSQL at ${redactUrl(options.url)}: ${describe(err)}${waited}`);
       }
+      options.logger?.warn(
+        { attempt, delayMs: delay, err: describe(err) },
+        `cannot use PostgreSQL at ${redactUrl(options.url)}: ${describe(err)}; next try in ${(delay / 1000).toFixed(1)} s`,
+      );
       await new Promise((r) => setTimeout(r, delay));
     }
   }

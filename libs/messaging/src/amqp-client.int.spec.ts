@@ -151,13 +151,31 @@ describe('AmqpClient against a real RabbitMQ', () => {
     await vhost.closeAllConnections();
     await disconnected;
     expect(client.isConnected).toBe(false);
-    await expect(client.publish('', queue, json({}), { messageId: randomUUID() })).rejects.toBeInstanceOf(BrokerUnavailableError);
+    // A publish while reconnecting waits for the connection instead of failing.
+    await client.publish('', queue, json({ during: true }), { messageId: randomUUID() });
+    expect(client.isConnected).toBe(true);
 
-    await waitFor(() => client.isConnected, { timeoutMs: 20_000, what: 'the reconnect' });
     await client.publish('', queue, json({ after: true }), { messageId: randomUUID() });
-    await waitFor(() => seen.length === 2, { timeoutMs: 10_000, what: 'a message after the reconnect' });
-    expect(JSON.parse(seen[1]!.body.toString())).toEqual({ after: true });
+    await waitFor(() => seen.length === 3, { timeoutMs: 10_000, what: 'the messages after the reconnect' });
+    expect(seen.slice(1).map((m) => JSON.parse(m.body.toString()))).toEqual([{ during: true }, { after: true }]);
     expect(client.stats.reconnects).toBe(1);
+  });
+
+  it('fails a publish with BrokerUnavailableError once it waited publishWaitMs for a connection in vain', async () => {
+    const slow = await AmqpClient.connect({ url: vhost.url, connectionName: 'messaging-test-slow', reconnectDelayMs: 5_000, publishWaitMs: 300 });
+    try {
+      const disconnected = new Promise((r) => slow.once('disconnected', r));
+      await vhost.closeAllConnections();
+      await disconnected;
+      const started = Date.now();
+      const err = (await slow.publish('', 'anywhere', json({}), { messageId: randomUUID() }).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(BrokerUnavailableError);
+      expect(err.message).toMatch(/waited 300 ms/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(slow.isConnected).toBe(false);
+    } finally {
+      await slow.close(0);
+    }
   });
 
   it('fails fast with one clear error when the broker cannot be reached', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { redactUrl } from '@herald/common';
+import { BrokerRotation, backoffDelay, brokerNodeOf, redactBrokerUrls, redactUrl } from '@herald/common';
 import { randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError, PublishNotConfirmedError } from './errors';
@@ -10,17 +10,44 @@ import { Outcome } from './outcome';
 import { declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
 
 export interface AmqpClientOptions {
-  /** amqp://user:pass@host:port/vhost */
-  url: string;
+  /**
+   * amqp://user:pass@host:port/vhost, or the nodes of one cluster: several such URLs (a list or
+   * one string, comma-separated). Connections go to one node at a time; after a failed attempt
+   * or a lost connection the next node is tried.
+   */
+  url: string | readonly string[];
   /** Shown by `rabbitmqctl list_connections client_properties`; name the service. */
   connectionName: string;
   logger?: Logger;
-  /** Give up on the first connection after this long; once connected, reconnect forever. */
+  /** Give up on the first connection after this long (default 2 min); once connected, reconnect forever. */
   initialConnectTimeoutMs?: number;
+  /**
+   * AMQP heartbeat (default 30 s). The broker closes a connection that sent nothing for two of
+   * these, so a process whose event loop is blocked longer (a loaded machine) loses it.
+   */
   heartbeatSeconds?: number;
   /** A publish not confirmed within this long fails (the broker or the network is stuck). */
   confirmTimeoutMs?: number;
+  /** While reconnecting, a publish waits this long for the connection before it fails (default 15 s). */
+  publishWaitMs?: number;
+  /** One attempt to connect to one node gives up after this long (default 10 s): a node that does not answer at all. */
+  connectAttemptTimeoutMs?: number;
+  /** Delay before the first reconnect attempt (default 100 ms); it doubles per failed attempt, with jitter. */
+  reconnectDelayMs?: number;
+  /** Longest delay between reconnect attempts (default 5 s). */
+  reconnectMaxDelayMs?: number;
 }
+
+/** What an AmqpClient uses for the options it is not given. */
+export const AMQP_CLIENT_DEFAULTS = {
+  initialConnectTimeoutMs: 120_000,
+  heartbeatSeconds: 30,
+  confirmTimeoutMs: 15_000,
+  publishWaitMs: 15_000,
+  connectAttemptTimeoutMs: 10_000,
+  reconnectDelayMs: 100,
+  reconnectMaxDelayMs: 5_000,
+} as const;
 
 export interface PublishOptions {
   /** Required: consumers de-duplicate by it. */
@@ -87,6 +114,8 @@ interface Consumer {
   readonly queue: string;
   readonly handler: MessageHandler;
   readonly options: Required<ConsumeOptions>;
+  /** The connection its channel is (being) opened on: one consumer per connection. */
+  model: amqp.ChannelModel | null;
   channel: amqp.Channel | null;
   consumerTag: string | null;
   restartTimer: NodeJS.Timeout | null;
@@ -99,9 +128,11 @@ const DELAY_REDECLARE_MS = 30_000;
 export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000 };
 
 /**
- * A RabbitMQ connection that survives broker restarts: it reconnects with backoff, re-declares
- * the registered topology and restarts every consumer on each new connection. Publishing is
- * always confirmed; consumers always acknowledge manually, with an explicit outcome per message.
+ * A RabbitMQ connection that survives broker restarts and the loss of a cluster node: it
+ * reconnects with backoff and jitter, going round the cluster's nodes, re-declares the registered
+ * topology and restarts every consumer on each new connection. Publishing is always confirmed
+ * and waits (a bounded time) for a connection while reconnecting; consumers always acknowledge
+ * manually, with an explicit outcome per message.
  */
 export class AmqpClient extends EventEmitter<MessagingEvents> {
   readonly stats: MessagingStats = { published: 0, returned: 0, acked: 0, retried: 0, parked: 0, reconnects: 0 };
@@ -115,10 +146,15 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   private readonly channels = new Map<'publish' | 'admin', Promise<amqp.Channel>>();
   private closing = false;
   private everConnected = false;
+  private readonly rotation: BrokerRotation;
+  /** The URL of the node connected to, while connected. */
+  private node: string | null = null;
+  private readonly waiters = new Set<{ resolve: (model: amqp.ChannelModel) => void; reject: (err: Error) => void }>();
 
   private constructor(private readonly options: AmqpClientOptions) {
     super();
     this.log = options.logger ?? silentLogger;
+    this.rotation = new BrokerRotation(options.url, options.heartbeatSeconds ?? AMQP_CLIENT_DEFAULTS.heartbeatSeconds);
   }
 
   /** Connects (retrying until `initialConnectTimeoutMs`) or throws BrokerUnavailableError. */
@@ -132,43 +168,74 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     return this.model !== null;
   }
 
+  /** host:port of the node connected to (no credentials), or null while disconnected. */
+  get connectedNode(): string | null {
+    return this.node === null ? null : brokerNodeOf(this.node);
+  }
+
   private async open(): Promise<void> {
     const started = Date.now();
-    const budget = this.options.initialConnectTimeoutMs ?? 15_000;
+    const budget = this.options.initialConnectTimeoutMs ?? AMQP_CLIENT_DEFAULTS.initialConnectTimeoutMs;
+    const backoff = {
+      initialMs: this.options.reconnectDelayMs ?? AMQP_CLIENT_DEFAULTS.reconnectDelayMs,
+      maxMs: this.options.reconnectMaxDelayMs ?? AMQP_CLIENT_DEFAULTS.reconnectMaxDelayMs,
+      jitter: 0.2,
+    };
+    const rotation = this.rotation;
     let lastError: Error | undefined;
-    const connection = await amqp.connect(withHeartbeat(this.options.url, this.options.heartbeatSeconds ?? 10), {
+    /** What the next 'reconnect-scheduled' reports: the attempt that failed or the connection lost. */
+    let failure: { node: string; lost: boolean } = { node: rotation.current, lost: false };
+    // amqplib's recovering connection reads the URL object on every attempt: `rotation.target`
+    // is switched to the next node before each retry (in calculateDelay), so retries go round the cluster.
+    const connection = await amqp.connect(rotation.target, {
       clientProperties: { connection_name: this.options.connectionName },
+      timeout: this.options.connectAttemptTimeoutMs ?? AMQP_CLIENT_DEFAULTS.connectAttemptTimeoutMs,
       recovery: {
         waitForConnect: false,
         maxRetries: Infinity,
         calculateDelay: (attempt: number) => {
-          if (!this.everConnected && Date.now() - started >= budget) {
-            throw lastError ?? new Error('connection timed out');
-          }
-          const base = Math.min(5_000, 100 * 2 ** (attempt - 1));
-          return Math.round(base * (0.8 + Math.random() * 0.4));
+          const left = started + budget - Date.now();
+          if (!this.everConnected && left <= 0) throw lastError ?? new Error('connection timed out');
+          rotation.advance();
+          const delay = backoffDelay(attempt, backoff);
+          return this.everConnected ? delay : Math.min(delay, left);
         },
         setup: (model: amqp.ChannelModel) => this.onConnect(model),
       },
     });
     this.connection = connection;
-    connection.on('connect-failed', (err) => {
+    connection.on('connect-failed', (err: Error) => {
       lastError = err;
-      if (this.everConnected) this.log.warn({ err: err.message }, 'broker reconnect attempt failed');
+      failure = { node: rotation.current, lost: false };
     });
-    connection.on('disconnect', (err) => this.onDisconnect(err));
-    connection.on('error', (err) => this.log.warn({ err: err.message }, 'broker connection error'));
+    connection.on('disconnect', (err: Error) => {
+      failure = { node: this.node ?? rotation.current, lost: true };
+      this.onDisconnect(err);
+    });
+    connection.on('reconnect-scheduled', ({ delay, error }: { delay: number; error: Error }) => {
+      if (this.closing) return;
+      const what = failure.lost ? 'lost the RabbitMQ connection to' : 'cannot connect to RabbitMQ at';
+      this.log.warn(
+        { node: brokerNodeOf(failure.node), next: brokerNodeOf(rotation.current), delayMs: delay, err: describeError(error) },
+        `${what} ${redactUrl(failure.node)}: ${describeError(error)}; next try ${redactUrl(rotation.current)} in ${(delay / 1000).toFixed(1)} s`,
+      );
+    });
+    connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'broker connection error'));
+    connection.on('blocked', (reason: string) => this.log.warn({ reason }, 'RabbitMQ blocks publishing on this connection (resource alarm)'));
+    connection.on('unblocked', () => this.log.info({}, 'RabbitMQ unblocked publishing'));
     try {
       await connection.waitForConnect();
     } catch (err) {
+      const seconds = Math.round((Date.now() - started) / 1000);
       throw new BrokerUnavailableError(
-        `cannot reach RabbitMQ at ${redactUrl(this.options.url)}: ${(lastError ?? (err as Error)).message}`,
+        `cannot reach RabbitMQ at ${redactBrokerUrls(rotation.urls)} (gave up after ${seconds} s, STARTUP_TIMEOUT_MS): ${describeError(lastError ?? (err as Error))}`,
       );
     }
   }
 
-  /** Runs on every (re)connection, before the connection is handed out. A throw retries it. */
+  /** Runs on every (re)connection, before the connection is handed out. A throw retries it (on the next node). */
   private async onConnect(model: amqp.ChannelModel): Promise<void> {
+    const node = this.rotation.current;
     const ch = await model.createChannel();
     try {
       for (const setup of this.topology) await setup(ch);
@@ -176,52 +243,119 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       await ch.close().catch(() => undefined);
     }
     this.model = model;
+    this.node = node;
     this.channels.clear();
     this.declaredDelayQueues.clear();
+    try {
+      for (const c of this.consumers) await this.startConsumer(c, model);
+    } catch (err) {
+      // The connection failed while consumers started: amqplib closes it and tries again.
+      this.forgetConnection(model);
+      throw err;
+    }
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
-    for (const c of this.consumers) await this.startConsumer(c, model);
-    this.log.info({ connection: this.options.connectionName }, 'connected to RabbitMQ');
+    this.log.info({ connection: this.options.connectionName, node: brokerNodeOf(node) }, `connected to RabbitMQ at ${redactUrl(node)}`);
+    for (const w of this.waiters) w.resolve(model);
+    this.waiters.clear();
     this.emit('connected');
   }
 
-  private onDisconnect(err: Error): void {
+  private forgetConnection(model: amqp.ChannelModel): void {
+    if (this.model !== model) return;
     this.model = null;
+    this.node = null;
     this.channels.clear();
     for (const c of this.consumers) {
+      if (c.model !== model) continue;
+      c.model = null;
       c.channel = null;
       c.consumerTag = null;
     }
-    if (!this.closing) this.log.warn({ err: err.message }, 'lost the RabbitMQ connection; reconnecting');
+  }
+
+  private onDisconnect(err: Error): void {
+    if (this.model) this.forgetConnection(this.model);
     this.emit('disconnected', err);
   }
 
   /**
+   * The current connection, or the next one if it comes within `waitMs`; otherwise a
+   * BrokerUnavailableError.
+   */
+  private connected(waitMs: number): Promise<amqp.ChannelModel> {
+    if (this.model) return Promise.resolve(this.model);
+    if (this.closing || waitMs <= 0) return Promise.reject(new BrokerUnavailableError('not connected to RabbitMQ'));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (model: amqp.ChannelModel) => {
+          clearTimeout(timer);
+          resolve(model);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new BrokerUnavailableError(`not connected to RabbitMQ (waited ${waitMs} ms for a connection)`));
+      }, waitMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /**
    * Registers topology (exchanges, queues, bindings) declared now and again after every
-   * reconnect, so a broker that lost non-durable state or was replaced gets it back.
+   * reconnect, so a broker that lost non-durable state or was replaced gets it back. While
+   * disconnected it is only registered: the next connection declares it. A declaration the
+   * broker refuses (the connection stays up) throws and is not registered.
    */
   async addTopology(setup: TopologySetup): Promise<void> {
     this.topology.push(setup);
-    if (this.model) await this.withChannel(setup);
+    const model = this.model;
+    if (!model) return;
+    try {
+      await this.onAdminChannel(model, setup);
+    } catch (err) {
+      if (this.model !== model || isConnectionLoss(err)) return; // declared again on the next connection
+      this.topology.splice(this.topology.indexOf(setup), 1);
+      throw err;
+    }
   }
 
   /** Runs `fn` on a channel used for declarations and inspection, never for publishing. */
   async withChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
-    const ch = await this.getAdminChannel();
+    return this.onAdminChannel(await this.connected(this.publishWaitMs), fn);
+  }
+
+  private async onAdminChannel<T>(model: amqp.ChannelModel, fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
+    const ch = await this.sharedChannel(model, 'admin', (m) => m.createChannel());
     return fn(ch);
+  }
+
+  private get publishWaitMs(): number {
+    return this.options.publishWaitMs ?? AMQP_CLIENT_DEFAULTS.publishWaitMs;
   }
 
   /**
    * Publishes with a publisher confirm. Resolves once the broker has taken responsibility for
-   * the message; with `mandatory`, tells whether any queue took it. Rejects with
-   * BrokerUnavailableError when disconnected and PublishNotConfirmedError on a nack or timeout.
+   * the message; with `mandatory`, tells whether any queue took it. While reconnecting it waits
+   * up to `publishWaitMs` for the connection, then rejects with BrokerUnavailableError; rejects
+   * with PublishNotConfirmedError on a nack, a timeout or a connection lost before the confirm
+   * (the message may have arrived: publish it again with the same messageId, consumers
+   * de-duplicate by it).
    */
   async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<PublishResult> {
-    const ch = await this.getPublishChannel();
+    return this.publishWithin(this.publishWaitMs, exchange, routingKey, body, options);
+  }
+
+  private async publishWithin(waitMs: number, exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<PublishResult> {
+    const ch = await this.getPublishChannel(await this.connected(waitMs));
     const publishId = randomUUID();
     const headers = { ...options.headers, [Headers.publishId]: publishId };
     if (options.mandatory) this.pendingReturns.set(publishId, null);
-    const timeoutMs = this.options.confirmTimeoutMs ?? 15_000;
+    const timeoutMs = this.options.confirmTimeoutMs ?? AMQP_CLIENT_DEFAULTS.confirmTimeoutMs;
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new PublishNotConfirmedError(`no confirm within ${timeoutMs} ms`)), timeoutMs);
@@ -270,22 +404,26 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
    * queue that dead-letters back to it. Durable: survives restarts of the broker and of us.
    */
   async publishDelayed(queue: string, delayMs: number, body: Buffer, options: PublishOptions): Promise<void> {
-    const delayQueue = await this.ensureDelayQueue(queue, delayMs);
-    const result = await this.publish('', delayQueue, body, { ...options, mandatory: true });
+    await this.publishDelayedWithin(this.publishWaitMs, queue, delayMs, body, options);
+  }
+
+  private async publishDelayedWithin(waitMs: number, queue: string, delayMs: number, body: Buffer, options: PublishOptions): Promise<void> {
+    const delayQueue = await this.ensureDelayQueue(queue, delayMs, waitMs);
+    const result = await this.publishWithin(waitMs, '', delayQueue, body, { ...options, mandatory: true });
     if (!result.routed) {
       // The delay queue vanished between declaration and publish (expired); declare again and retry once.
       this.declaredDelayQueues.delete(delayQueue);
-      const again = await this.publish('', await this.ensureDelayQueue(queue, delayMs), body, { ...options, mandatory: true });
+      const again = await this.publishWithin(waitMs, '', await this.ensureDelayQueue(queue, delayMs, waitMs), body, { ...options, mandatory: true });
       if (!again.routed) throw new BrokerUnavailableError(`delay queue ${delayQueue} does not take messages`);
     }
   }
 
-  private async ensureDelayQueue(queue: string, delayMs: number): Promise<string> {
+  private async ensureDelayQueue(queue: string, delayMs: number, waitMs: number): Promise<string> {
     const name = delayQueueOf(queue, delayMs);
     const last = this.declaredDelayQueues.get(name);
     // Re-declaring resets the queue's expiry clock, so it cannot expire while in use.
     if (last === undefined || Date.now() - last > DELAY_REDECLARE_MS) {
-      await this.withChannel((ch) => declareDelayQueue(ch, queue, delayMs));
+      await this.onAdminChannel(await this.connected(waitMs), (ch) => declareDelayQueue(ch, queue, delayMs));
       this.declaredDelayQueues.set(name, Date.now());
     }
     return name;
@@ -301,32 +439,64 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       queue,
       handler,
       options: { ...DEFAULT_CONSUME_OPTIONS, ...options },
+      model: null,
       channel: null,
       consumerTag: null,
       restartTimer: null,
       inFlight: new Set(),
     };
     this.consumers.add(consumer);
-    if (this.model) await this.startConsumer(consumer, this.model);
+    const model = this.model;
+    if (!model) return; // started by the next connection
+    try {
+      await this.startConsumer(consumer, model);
+    } catch (err) {
+      if (this.model !== model || isConnectionLoss(err)) return; // started again by the next connection
+      this.consumers.delete(consumer);
+      throw err;
+    }
   }
 
   private async startConsumer(c: Consumer, model: amqp.ChannelModel): Promise<void> {
-    const ch = await model.createChannel();
+    if (c.model === model) return; // already started (or starting) on this connection
+    c.model = model;
+    let ch: amqp.Channel;
+    try {
+      ch = await model.createChannel();
+    } catch (err) {
+      if (c.model === model) c.model = null;
+      throw err;
+    }
     c.channel = ch;
     ch.on('error', (err: Error) => this.log.warn({ queue: c.queue, err: err.message }, 'consumer channel error'));
     ch.on('close', () => {
       if (c.channel !== ch) return;
       c.channel = null;
+      c.model = null;
       c.consumerTag = null;
       // A channel closed while the connection lives (e.g. queue deleted): start again shortly.
       if (!this.closing && this.model === model) this.scheduleConsumerRestart(c, model);
     });
-    await ch.prefetch(c.options.prefetch);
+    try {
+      await ch.prefetch(c.options.prefetch);
+    } catch (err) {
+      if (c.channel === ch) {
+        c.channel = null;
+        c.model = null;
+      }
+      throw err;
+    }
     const { consumerTag } = await ch.consume(
       c.queue,
       (msg) => {
         if (msg === null) {
-          // Cancelled by the broker (queue deleted or failed over).
+          // Cancelled by the broker (queue deleted or failed over): a fresh channel consumes again.
+          if (c.channel === ch) {
+            c.channel = null;
+            c.model = null;
+            c.consumerTag = null;
+          }
+          ch.close().catch(() => undefined);
           if (!this.closing && this.model === model) this.scheduleConsumerRestart(c, model);
           return;
         }
@@ -334,7 +504,13 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         c.inFlight.add(task);
       },
       { noAck: false },
-    );
+    ).catch((err: unknown) => {
+      if (c.channel === ch) {
+        c.channel = null;
+        c.model = null;
+      }
+      throw err;
+    });
     c.consumerTag = consumerTag;
   }
 
@@ -385,12 +561,15 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     if (outcome.kind === 'retry' && inbound.attempt >= c.options.maxAttempts) {
       outcome = Outcome.park(`retries-exhausted: gave up after ${inbound.attempt} attempts: ${outcome.reason}`);
     }
+    // A delivery whose channel is gone cannot be acknowledged: the broker delivers it again, so
+    // a copy sent to the delay or parking queue now would be a second one.
+    if (outcome.kind !== 'ack' && c.channel !== ch) throw new BrokerUnavailableError('the channel of this delivery closed; the broker delivers it again');
     switch (outcome.kind) {
       case 'ack':
         break;
       case 'retry': {
         const delayMs = outcome.delayMs ?? c.options.retryDelayMs;
-        await this.publishDelayed(c.queue, delayMs, msg.content, {
+        await this.publishDelayedWithin(0, c.queue, delayMs, msg.content, {
           ...propertiesOf(msg),
           headers: {
             ...inbound.headers,
@@ -407,7 +586,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         break;
       }
       case 'park': {
-        await this.publish('', parkingQueueOf(c.queue), msg.content, {
+        await this.publishWithin(0, '', parkingQueueOf(c.queue), msg.content, {
           ...propertiesOf(msg),
           headers: {
             ...inbound.headers,
@@ -433,8 +612,8 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   }
 
   /** The confirm channel every publish goes through; basic.return is matched to its publish here. */
-  private getPublishChannel(): Promise<amqp.ConfirmChannel> {
-    return this.sharedChannel('publish', (model) => model.createConfirmChannel(), (ch) =>
+  private getPublishChannel(model: amqp.ChannelModel): Promise<amqp.ConfirmChannel> {
+    return this.sharedChannel(model, 'publish', (m) => m.createConfirmChannel(), (ch) =>
       ch.on('return', (returned: amqp.Message) => {
         const id = returned.properties.headers?.[Headers.publishId] as string | undefined;
         if (id && this.pendingReturns.has(id)) {
@@ -445,25 +624,25 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     );
   }
 
-  private getAdminChannel(): Promise<amqp.Channel> {
-    return this.sharedChannel('admin', (model) => model.createChannel());
-  }
-
   /**
    * One long-lived channel per purpose on the current connection, opened on first use and again
    * after it closed (a channel error, a reconnect).
    */
-  private sharedChannel<C extends amqp.Channel>(purpose: 'publish' | 'admin', open: (model: amqp.ChannelModel) => Promise<C>, setUp?: (ch: C) => void): Promise<C> {
-    const model = this.model;
-    if (!model) return Promise.reject(new BrokerUnavailableError('not connected to RabbitMQ'));
+  private sharedChannel<C extends amqp.Channel>(model: amqp.ChannelModel, purpose: 'publish' | 'admin', open: (model: amqp.ChannelModel) => Promise<C>, setUp?: (ch: C) => void): Promise<C> {
+    if (this.model !== model) return Promise.reject(new BrokerUnavailableError('not connected to RabbitMQ'));
     const existing = this.channels.get(purpose);
     if (existing) return existing as Promise<C>;
-    const created = open(model).then((ch) => {
-      ch.on('error', (err: Error) => this.log.warn({ err: err.message }, `${purpose} channel error`));
-      ch.on('close', () => this.forgetChannel(purpose, created));
-      setUp?.(ch);
-      return ch;
-    });
+    const created = open(model).then(
+      (ch) => {
+        ch.on('error', (err: Error) => this.log.warn({ err: err.message }, `${purpose} channel error`));
+        ch.on('close', () => this.forgetChannel(purpose, created));
+        setUp?.(ch);
+        return ch;
+      },
+      (err: Error) => {
+        throw isConnectionLoss(err) ? new BrokerUnavailableError(`cannot open a channel: ${err.message}`) : err;
+      },
+    );
     created.catch(() => this.forgetChannel(purpose, created));
     this.channels.set(purpose, created);
     return created;
@@ -492,8 +671,11 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   /** stopConsuming(), then closes the connection. */
   async close(drainMs = 10_000): Promise<void> {
     await this.stopConsuming(drainMs);
+    for (const w of this.waiters) w.reject(new BrokerUnavailableError('the RabbitMQ client is closing'));
+    this.waiters.clear();
     await this.connection?.close().catch(() => undefined);
     this.model = null;
+    this.node = null;
   }
 }
 
@@ -514,11 +696,18 @@ function safely(fn: () => void): void {
   }
 }
 
-/** Adds a heartbeat interval to the URL unless it names one, so dead peers are noticed. */
-function withHeartbeat(url: string, seconds: number): string {
-  const u = new URL(url);
-  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(seconds));
-  return u.toString();
+/** An error that means the connection (or the socket under it) is gone, not that the broker refused something. */
+function isConnectionLoss(err: unknown): boolean {
+  if (err instanceof BrokerUnavailableError) return true;
+  const e = err as { name?: string; message?: string };
+  return e?.name === 'IllegalOperationError' || /(connection|socket|channel) (closed|ended)|CONNECTION_FORCED|ECONNRESET|EPIPE/i.test(e?.message ?? '');
+}
+
+/** An error in one line: Node reports a refused dual-stack connect as an AggregateError with an empty message. */
+function describeError(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: Array<{ message: string }> };
+  const message = e?.message || e?.errors?.map((x) => x.message).join('; ') || e?.code || String(err);
+  return message.split('\n')[0]!;
 }
 
 /**

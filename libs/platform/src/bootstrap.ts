@@ -40,6 +40,30 @@ class ServiceHost {}
 export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>): Promise<RunningService> {
   let app: NestExpressApplication | undefined;
   let loaded: C | undefined;
+  let stop: (() => Promise<void>) | null = null;
+  // From the first moment: a service told to stop while it still waits for the broker or the
+  // database stops at once, cleanly (exit code 0), so a supervisor does not take it for a crash.
+  // A signal repeated during the graceful stop (a terminal's Ctrl-C reaches both npm start's
+  // supervisor and the service, which passes it on) does not cut the stop short: it is bounded
+  // by SHUTDOWN_DRAIN_MS anyway.
+  let signalled = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
+      if (!stop) {
+        process.stderr.write(`${def.name}: stopped while starting (${signal})\n`);
+        process.exit(0);
+      }
+      stop().then(
+        () => process.exit(0),
+        (err: Error) => {
+          process.stderr.write(`${def.name}: shutdown failed: ${err.message}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
   try {
     const config = loadConfig(def.configSchema);
     loaded = config;
@@ -67,23 +91,13 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     log.info({ port }, `${def.name} started`);
     const started = app;
     let stopping: Promise<void> | null = null;
-    const stop = () =>
+    const stopStarted = () =>
       (stopping ??= (async () => {
         log.info(`${def.name} shutting down`);
         await started.close();
       })());
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(signal, () => {
-        stop().then(
-          () => process.exit(0),
-          (err: Error) => {
-            process.stderr.write(`${def.name}: shutdown failed: ${err.message}\n`);
-            process.exit(1);
-          },
-        );
-      });
-    }
-    return { app, port, stop };
+    stop = stopStarted;
+    return { app, port, stop: stopStarted };
   } catch (err) {
     const expected = err instanceof ConfigError || err instanceof BrokerUnavailableError || err instanceof DatabaseUnavailableError;
     // A driver's message or a stack may quote a URL or a setting: mask before printing.

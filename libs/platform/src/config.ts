@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { SecretMasker, redactUrlsIn, urlPasswords } from '@herald/common';
+import { SecretMasker, brokerUrlProblem, redactUrlLoosely, redactUrlsIn, urlPasswords } from '@herald/common';
 
 /** A setting is missing or wrong; the message names each offending variable. */
 export class ConfigError extends Error {
@@ -33,19 +33,46 @@ const tokenList = z
   });
 export type TokenList = z.infer<typeof tokenList>;
 
+/** One amqp(s):// URL, or several comma-separated; each one checked, named by its place, its password hidden. */
+const brokerUrlList = z.string().superRefine((raw, ctx) => {
+  const urls = raw.split(',').map((u) => u.trim());
+  if (urls.every((u) => u === '')) ctx.addIssue({ code: 'custom', message: 'names no URL' });
+  urls.forEach((url, i) => {
+    const problem = url === '' ? (urls.length > 1 ? 'is empty' : null) : brokerUrlProblem(url);
+    if (problem) ctx.addIssue({ code: 'custom', message: `${urls.length > 1 ? `URL ${i + 1} of ${urls.length} ` : ''}(${redactUrlLoosely(url)}) ${problem}` });
+  });
+});
+
 /** Settings every service reads from its environment. */
 export const BaseConfig = z.object({
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .default('postgres://postgres@127.0.0.1:5432/herald'),
-  RABBITMQ_URL: z
-    .string()
-    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
-    .default('amqp://guest:guest@127.0.0.1:5672'),
+  /**
+   * The broker: one amqp(s):// URL, or the nodes of one cluster, comma-separated. Connections go
+   * to one node at a time and move on to the next when it fails.
+   */
+  RABBITMQ_URL: brokerUrlList.default('amqp://guest:guest@127.0.0.1:5672'),
+  /**
+   * AMQP heartbeat. The broker drops a connection silent for two of these: a process whose event
+   * loop is stalled that long (a loaded machine) loses its connection; a dead peer is noticed after as long.
+   */
+  RABBITMQ_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  /** While reconnecting, a publish waits this long for the connection before it fails (and is retried later). */
+  RABBITMQ_PUBLISH_WAIT_MS: positiveMs(15_000),
+  /** One attempt to connect to one broker node gives up after this long (a node that does not answer). */
+  RABBITMQ_CONNECT_TIMEOUT_MS: positiveMs(10_000),
+  /** Delay before the first reconnect attempt; it doubles with every failed one, with ±20 % jitter… */
+  RABBITMQ_RECONNECT_DELAY_MS: positiveMs(100),
+  /** …up to this. */
+  RABBITMQ_RECONNECT_MAX_DELAY_MS: positiveMs(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** How long to keep trying an unreachable database or broker at start before giving up. */
-  STARTUP_TIMEOUT_MS: positiveMs(15_000),
+  /**
+   * How long to keep trying an unreachable database or broker at start before giving up (exit
+   * code 1). Long enough for a broker or database that starts at the same time and slowly.
+   */
+  STARTUP_TIMEOUT_MS: positiveMs(120_000),
   /** On SIGTERM, how long in-flight messages may take to finish before the connection closes. */
   SHUTDOWN_DRAIN_MS: positiveMs(10_000),
   OUTBOX_POLL_INTERVAL_MS: positiveMs(500),

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from './config';
+import { BaseConfig, ConfigError, loadConfig } from './config';
 
 describe('loadConfig with FOO_FILE', () => {
   const schema = z.object({ SECRET: z.string().min(4), PORT: z.coerce.number().default(1) });
@@ -32,5 +32,52 @@ describe('loadConfig with FOO_FILE', () => {
     const short = path.join(dir, 'short');
     writeFileSync(short, 'ab');
     expect(() => loadConfig(schema, { SECRET_FILE: short })).toThrow(/SECRET:/);
+  });
+});
+
+describe('RABBITMQ_URL', () => {
+  const load = (RABBITMQ_URL: string) => loadConfig(BaseConfig, { RABBITMQ_URL });
+  const problem = (RABBITMQ_URL: string): string => {
+    try {
+      load(RABBITMQ_URL);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('given one URL or the nodes of a cluster, comma-separated, when loaded, then it is taken as written', () => {
+    expect(load('amqp://herald:pw@mq1:5672/herald').RABBITMQ_URL).toBe('amqp://herald:pw@mq1:5672/herald');
+    expect(load('amqp://herald:pw@mq1:5672, amqp://herald:pw@mq2:5672,amqps://herald:pw@mq3').RABBITMQ_URL).toBe(
+      'amqp://herald:pw@mq1:5672, amqp://herald:pw@mq2:5672,amqps://herald:pw@mq3',
+    );
+  });
+
+  it('given a bad entry in the list, when loaded, then the error names its place and never shows a password', () => {
+    const message = problem('amqp://herald:s3cret@mq1:5672,http://herald:s3cret@mq2:5672');
+    expect(message).toMatch(/RABBITMQ_URL: URL 2 of 2 \(http:\/\/herald:\*\*\*@mq2:5672\/?\) must be an amqp:\/\/ or amqps:\/\/ URL/);
+    expect(message).not.toContain('s3cret');
+    expect(problem('amqp://herald:s3cret@mq1:5672,,amqp://mq3')).toMatch(/URL 2 of 3 .* is empty/);
+    expect(problem('herald:s3cret@mq1:5672')).toMatch(/RABBITMQ_URL: \(\*\*\*@mq1:5672\) must be an amqp:\/\/ or amqps:\/\/ URL \(the value is not shown: it may hold a password\)/);
+  });
+
+  it('given a bad DATABASE_URL or a short token, when loaded, then the error shows neither password nor token', () => {
+    const message = (() => {
+      try {
+        loadConfig(BaseConfig, { DATABASE_URL: 'mysql://herald:s3cret@db/herald', ADMIN_TOKENS: 'alice:s3cret' });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    })();
+    expect(message).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL \(got "mysql:\/\/herald:\*\*\*@db\/herald"\)/);
+    expect(message).toMatch(/ADMIN_TOKENS: .* \(the value is not shown: it is a secret\)/);
+    expect(message).not.toContain('s3cret');
+  });
+
+  it('given nothing, when loaded, then start-up waits up to 2 minutes and heartbeats every 30 s', () => {
+    const config = loadConfig(BaseConfig, {});
+    expect(config.STARTUP_TIMEOUT_MS).toBe(120_000);
+    expect(config.RABBITMQ_HEARTBEAT_SECONDS).toBe(30);
   });
 });

@@ -74,7 +74,8 @@ export class HealthController {
 
   private broker() {
     const broker = this.indicators.check('broker');
-    return this.amqp.isConnected ? broker.up() : broker.down({ message: 'not connected to RabbitMQ' });
+    const node = this.amqp.connectedNode;
+    return node ? broker.up({ node }) : broker.down({ message: 'not connected to RabbitMQ' });
   }
 
   private async outbox() {

@@ -59,6 +59,11 @@ export class InfrastructureMetrics implements OnModuleInit {
     amqp.on('returned', (exchange) => returned.inc({ exchange: exchange || '(default)' }));
     amqp.on('connected', () => amqp.stats.reconnects > 0 && reconnects.inc());
     m.gauge('herald_broker_connected', '1 while connected to RabbitMQ', [], async (g) => g.set(amqp.isConnected ? 1 : 0));
+    m.gauge('herald_broker_node', 'The RabbitMQ node (host:port) connected to: 1 on its series, none while disconnected', ['node'], async (g) => {
+      g.reset();
+      const node = amqp.connectedNode;
+      if (node) g.set({ node }, 1);
+    });
     m.gauge('herald_outbox_pending', 'Outbox messages not yet published', [], async (g) => g.set((await relay.lag()).pending));
     m.gauge('herald_outbox_lag_seconds', 'Age of the oldest unpublished outbox message', [], async (g) => g.set((await relay.lag()).oldestAgeMs / 1000));
     m.gauge('herald_projection_lag_events', 'Events an asynchronous projection has not applied yet', ['projection'], async (g) => {

@@ -36,6 +36,11 @@ export interface HeraldSystemOptions {
    * quiet machine needs 2–3 s; a loaded one (other test runs, CI neighbours) many times that.
    */
   startTimeoutMs?: number;
+  /**
+   * The broker to use instead of a fresh vhost on the shared one: e.g. a private cluster's nodes
+   * (`privateBroker(cluster)`), whose URLs (comma-separated) the services and agents get.
+   */
+  broker?: TestVhost;
 }
 
 /** SIGKILL, and wait until the process is gone (at once if it already is). */
@@ -44,6 +49,16 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGKILL');
   await gone;
+}
+
+/** A private cluster's default vhost as a system's broker: all its nodes' URLs; removing the cluster cleans up. */
+export function privateBroker(cluster: { readonly urls: readonly string[] }): TestVhost {
+  return {
+    name: '/',
+    url: cluster.urls.join(','),
+    closeAllConnections: () => Promise.reject(new Error('stop a node of the private cluster instead')),
+    delete: () => Promise.resolve(),
+  };
 }
 
 /** Tokens every test system is started with. */
@@ -85,7 +100,7 @@ export class HeraldSystem {
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
-    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
+    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), options.broker ?? createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs, options.startTimeoutMs);
     for (const name of SERVICES) system.ports[name] = await freePort();
     // The dashboard needs nothing of the services to start, so it starts beside them. Every start
@@ -114,6 +129,7 @@ export class HeraldSystem {
     return Object.fromEntries([...this.processes].filter(([, c]) => c.pid !== undefined && c.exitCode === null).map(([name, c]) => [name, c.pid!]));
   }
 
+  /** The broker's URL, or its nodes' URLs comma-separated (a private cluster). */
   get amqpUrl(): string {
     return this.vhost.url;
   }

@@ -9,3 +9,5 @@ export * from './herald-system';
 export * from './dashboard-process';
 export * from './recorded-events';
 export * from './tmpfs';
+export * from './private-rabbitmq';
+export * from './private-postgres';
