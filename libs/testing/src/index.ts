@@ -8,3 +8,5 @@ export * from './cutting-proxy';
 export * from './herald-system';
 export * from './dashboard-process';
 export * from './recorded-events';
+export * from './private-rabbitmq';
+export * from './private-postgres';
