@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AgentConnection, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
-import { compareVersions, type InstalledComponent } from '@herald/contracts';
+import { compareVersions, type AppliedComponent, type InstalledComponent, type ScanCommand, type UpdateCommand } from '@herald/contracts';
 
 /** How a simulated agent behaves. */
 export type AgentRole = 'normal' | 'offline' | 'independent' | 'silent' | 'restarting';
@@ -29,6 +29,13 @@ export interface FleetOptions {
   targets?: Record<string, string>;
   /** Agents set up at the same time while starting. */
   startConcurrency?: number;
+  /** Told of every command an agent receives and every update it carries out (a fault test keeps its own record). */
+  observer?: FleetObserver;
+}
+
+export interface FleetObserver {
+  command?(agentId: string, command: UpdateCommand | ScanCommand, duplicate: boolean): void;
+  updated?(agentId: string, result: { notificationId: string; outcome: 'completed' | 'failed'; components: AppliedComponent[]; error?: string }): void;
 }
 
 /** When the fleet first and last heard of an update (ms since the epoch; 0: not yet). */
@@ -175,6 +182,7 @@ export class Fleet {
       retryJitterMs: 2_000,
     });
     agent.on('command', (command, duplicate) => {
+      this.options.observer?.command?.(m.id, command, duplicate);
       if (duplicate) this.duplicates++;
       if (command.type === 'update') {
         if (!m.notified) {
@@ -191,6 +199,7 @@ export class Fleet {
       }
     });
     agent.on('updated', (result) => {
+      this.options.observer?.updated?.(m.id, result);
       if (result.outcome === 'completed' && !m.updated) this.times.lastUpdatedAt = Date.now();
       if (result.outcome === 'completed') m.updated = true;
       else m.failed = true;
@@ -274,6 +283,13 @@ export class Fleet {
 
   ids(): string[] {
     return this.members.map((m) => m.id);
+  }
+
+  /** What each reachable agent has installed now. */
+  async installed(): Promise<Map<string, InstalledComponent[]>> {
+    const out = new Map<string, InstalledComponent[]>();
+    for (const m of this.members) if (isReachable(m)) out.set(m.id, await m.store.installed());
+    return out;
   }
 
   connectedIds(): string[] {

@@ -31,6 +31,12 @@ export interface HeraldSystemOptions {
   withDashboard?: boolean;
   /** Extra arguments for node when it starts each service (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /**
+   * Run on this database, broker and store instead of fresh ones on the shared servers (fault
+   * tests that bring their own, e.g. startPrivatePostgres and startRabbitCluster). stop() still
+   * calls `db.drop()` and `vhost.delete()` and empties the store folder.
+   */
+  infrastructure?: { db: TestDatabase; vhost: TestVhost; storeDir: string };
 }
 
 /** Tokens every test system is started with. */
@@ -57,6 +63,7 @@ export class HeraldSystem {
   private readonly processes = new Map<ServiceName, ChildProcess>();
   private readonly replicas: ChildProcess[] = [];
   private readonly replicaPorts = new Map<ServiceName, number[]>();
+  private readonly replicaByPort = new Map<number, ChildProcess>();
   readonly ports = {} as Record<ServiceName, number>;
   private dashboard: DashboardProcess | null = null;
 
@@ -71,7 +78,9 @@ export class HeraldSystem {
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
-    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
+    const [db, vhost, storeDir] = options.infrastructure
+      ? [options.infrastructure.db, options.infrastructure.vhost, options.infrastructure.storeDir]
+      : await Promise.all([createTestDatabase(label), createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs);
     for (const name of SERVICES) system.ports[name] = await freePort();
     try {
@@ -116,8 +125,21 @@ export class HeraldSystem {
     const port = await freePort();
     const child = await this.spawnService(name, port, `${name}-replica-${this.replicas.length + 1}`);
     this.replicas.push(child);
+    this.replicaByPort.set(port, child);
     this.replicaPorts.set(name, [...(this.replicaPorts.get(name) ?? []), port]);
     return { port, url: `http://127.0.0.1:${port}` };
+  }
+
+  /** Stops one replica (by the port startReplica gave): SIGTERM for a graceful stop, SIGKILL for a crash. */
+  async stopReplica(port: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.replicaByPort.get(port);
+    if (!child) throw new Error(`no replica on port ${port}`);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill(signal);
+      await exited;
+    }
+    for (const [name, ports] of this.replicaPorts) this.replicaPorts.set(name, ports.filter((p) => p !== port));
   }
 
   replicaUrls(name: ServiceName): string[] {
