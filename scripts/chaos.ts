@@ -686,7 +686,7 @@ export function table(results: FaultResult[]): string {
 }
 
 /** Whether this build's RABBITMQ_URL takes several URLs (issue 13 item 3): then all nodes are given. */
-function defaultBrokerUrls(): 'all' | 'first' {
+export function defaultBrokerUrls(): 'all' | 'first' {
   return existsSync(path.join(REPO_ROOT, 'dist', 'libs', 'common', 'src', 'broker-urls.js')) ? 'all' : 'first';
 }
 
