@@ -214,6 +214,7 @@ interface TimelineEntry {
   position: number;
   type: string;
   notificationId?: string;
+  reason?: string;
   components?: Array<{ type: string; version: string }>;
 }
 
@@ -578,7 +579,15 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
         const recordedAs = (type: string) => new Set(timeline.filter((e) => e.type === type).map((e) => e.notificationId));
         const [completedIds, failedIds] = [recordedAs('UpdateCompleted'), recordedAs('UpdateFailed')];
         const reportsThisFault = sim.results.filter((r) => r.fault === record.fault);
-        const unrecorded = reportsThisFault.filter((r) => !(r.outcome === 'completed' ? completedIds : failedIds).has(r.notificationId));
+        // A report Herald did not record (e.g. it came after the report deadline closed the
+        // notification) is lost, unless Herald learned the outcome later anyway: a later update of
+        // the agent completed or was resolved as already up to date (a retry, issue 13 item 1).
+        const lastOf = (n: string) => Math.max(0, ...timeline.filter((e) => e.notificationId === n).map((e) => e.position));
+        const learnedLater = (n: string) =>
+          timeline.some((e) => e.notificationId !== n && e.position > lastOf(n) && (e.type === 'UpdateCompleted' || (e.type === 'NotificationResolved' && e.reason === 'already-up-to-date')));
+        const unrecorded = reportsThisFault.filter(
+          (r) => !(r.outcome === 'completed' ? completedIds : failedIds).has(r.notificationId) && !(r.outcome === 'completed' && learnedLater(r.notificationId)),
+        );
         const commanded = sim.commands.some((c) => c.fault === record.fault && c.version !== undefined && released.has(c.version));
         if (unrecorded.length > 0) lost.add(id);
         else if (behind.has(id) && !commanded) lost.add(id);
