@@ -424,123 +424,143 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       notes.length = 0;
       log(`chaos: fault ${index + 1}/${options.faults.length}: ${fault}: ${FAULTS[fault]}`);
 
-      // Before the release: a second dispatch for the fault that needs one.
-      let replicaPort: number | null = null;
-      if (fault === 'two-dispatch-kill-one') {
-        replicaPort = (await system.startReplica('notification-dispatch')).port;
-      }
-
-      const versions = [release()];
-      const released = await api<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check');
-      if (released.status !== 200 || released.body.downloaded.length !== 1) notes.push(`the release check answered ${released.status}: ${JSON.stringify(released.body).slice(0, 200)}`);
-
-      // Inject once the rollout is under way: a few agents have their command.
-      const threshold = Math.max(1, Math.ceil(reachable * 0.05));
-      await waitFor(() => record.notifiedFor(new Set(versions)) >= threshold, { timeoutMs: 120_000, intervalMs: 50, what: `${threshold} agents notified of ${versions[0]}` }).catch(() => {
-        notes.push(`the rollout had not reached ${threshold} agents before the fault`);
-      });
-      const behindAtFault = (await onTarget(versions[0]!)).length;
-      if (behindAtFault === 0) notes.push('the rollout had finished before the fault');
-      const faultAt = Date.now();
-      log(`chaos:   injecting at ${record.notifiedFor(new Set(versions))} notified, ${reachable - behindAtFault} updated`);
-
+      const versions: string[] = [];
       let undo: () => Promise<void> = async () => undefined;
-      switch (fault) {
-        case 'kill-download':
-        case 'kill-dispatch':
-        case 'kill-presence': {
-          const name = ({ 'kill-download': 'component-download', 'kill-dispatch': 'notification-dispatch', 'kill-presence': 'agent-presence' } as const)[fault];
-          heldDown.add(name);
-          await system.stopService(name, 'SIGKILL');
-          // If it cannot come back, the watcher below restarts it again and counts a manual restart.
-          await system.startService(name).catch((err: Error) => notes.push(`the harness restart of ${name} failed: ${err.message}`));
-          heldDown.delete(name);
-          break;
+      try {
+        // Before the release: a second dispatch for the fault that needs one.
+        let replicaPort: number | null = null;
+        if (fault === 'two-dispatch-kill-one') {
+          replicaPort = (await system.startReplica('notification-dispatch')).port;
         }
-        case 'stop-broker-node': {
-          const node = (await rabbit.nodeOfConnection((c) => (SERVICES as readonly string[]).includes(c.name))) ?? 0;
-          log(`chaos:   stopping ${rabbit.nodeNames[node]}`);
-          await rabbit.stopNode(node);
-          undo = async () => {
-            log(`chaos:   starting ${rabbit.nodeNames[node]} again`);
-            await rabbit.startNode(node);
-          };
-          break;
-        }
-        case 'stop-postgres': {
-          await pg.stop();
-          await sleep(options.holdMs);
-          await pg.start();
-          break;
-        }
-        case 'readonly-store': {
-          await store.readOnly(true);
-          // A newer version arrives while the store cannot take it: the check must fail cleanly;
-          // after the store is writable again, a scheduled check brings it.
-          versions.push(release());
-          const during = await api<unknown>('component-download', 'POST', '/components/check').catch((err: Error) => ({ status: 0, body: err.message }));
-          notes.push(`check on a read-only store: ${during.status}`);
-          await sleep(options.holdMs);
-          await store.readOnly(false);
-          break;
-        }
-        case 'two-dispatch-kill-one': {
-          heldDown.add('notification-dispatch');
-          await system.stopService('notification-dispatch', 'SIGKILL');
-          undo = async () => {
-            await system.startService('notification-dispatch');
-            heldDown.delete('notification-dispatch');
-            await system.stopReplica(replicaPort!, 'SIGTERM');
-          };
-          break;
-        }
-      }
 
-      // ---- wait for the system to heal ----
-      const target = versions.at(-1)!;
-      const deadline = faultAt + options.recoverTimeoutMs;
-      let recoveredMs: number | null = null;
-      for (;;) {
-        await watch();
-        const behind = await onTarget(target);
-        if (behind.length === 0) {
-          const rollouts = await rolloutsFor(versions).catch(() => new Map<string, RolloutView>());
-          const complete = versions.every((v) => rollouts.get(v)?.complete === true);
-          const slots = complete ? await inFlight() : null;
-          const bases = [...SERVICES.filter((s) => !heldDown.has(s)).map((s) => system.url(s)), ...system.replicaUrls('notification-dispatch')];
-          if (complete && slots === 0 && (await Promise.all(bases.map(ready))).every(Boolean)) {
-            recoveredMs = Date.now() - faultAt;
+        versions.push(release());
+        const released = await api<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check');
+        if (released.status !== 200 || released.body.downloaded.length !== 1) notes.push(`the release check answered ${released.status}: ${JSON.stringify(released.body).slice(0, 200)}`);
+
+        // Inject once the rollout is under way: a few agents have their command.
+        const threshold = Math.max(1, Math.ceil(reachable * 0.05));
+        await waitFor(() => record.notifiedFor(new Set(versions)) >= threshold, { timeoutMs: 120_000, intervalMs: 50, what: `${threshold} agents notified of ${versions[0]}` }).catch(() => {
+          notes.push(`the rollout had not reached ${threshold} agents before the fault`);
+        });
+        const behindAtFault = (await onTarget(versions[0]!)).length;
+        if (behindAtFault === 0) notes.push('the rollout had finished before the fault');
+        const faultAt = Date.now();
+        log(`chaos:   injecting at ${record.notifiedFor(new Set(versions))} notified, ${reachable - behindAtFault} updated`);
+
+        switch (fault) {
+          case 'kill-download':
+          case 'kill-dispatch':
+          case 'kill-presence': {
+            const name = ({ 'kill-download': 'component-download', 'kill-dispatch': 'notification-dispatch', 'kill-presence': 'agent-presence' } as const)[fault];
+            heldDown.add(name);
+            await system.stopService(name, 'SIGKILL');
+            // If it cannot come back, the watcher below restarts it again and counts a manual restart.
+            await system.startService(name).catch((err: Error) => notes.push(`the harness restart of ${name} failed: ${err.message}`));
+            heldDown.delete(name);
+            break;
+          }
+          case 'stop-broker-node': {
+            const node = (await rabbit.nodeOfConnection((c) => (SERVICES as readonly string[]).includes(c.name))) ?? 0;
+            log(`chaos:   stopping ${rabbit.nodeNames[node]}`);
+            await rabbit.stopNode(node);
+            undo = async () => {
+              log(`chaos:   starting ${rabbit.nodeNames[node]} again`);
+              await rabbit.startNode(node);
+            };
+            break;
+          }
+          case 'stop-postgres': {
+            await pg.stop();
+            await sleep(options.holdMs);
+            await pg.start();
+            break;
+          }
+          case 'readonly-store': {
+            await store.readOnly(true);
+            // A newer version arrives while the store cannot take it: the check must fail cleanly;
+            // after the store is writable again, a scheduled check brings it.
+            versions.push(release());
+            const during = await api<unknown>('component-download', 'POST', '/components/check').catch((err: Error) => ({ status: 0, body: err.message }));
+            notes.push(`check on a read-only store: ${during.status}`);
+            await sleep(options.holdMs);
+            await store.readOnly(false);
+            break;
+          }
+          case 'two-dispatch-kill-one': {
+            heldDown.add('notification-dispatch');
+            await system.stopService('notification-dispatch', 'SIGKILL');
+            undo = async () => {
+              await system.startService('notification-dispatch');
+              heldDown.delete('notification-dispatch');
+              await system.stopReplica(replicaPort!, 'SIGTERM');
+            };
             break;
           }
         }
-        if (Date.now() > deadline) break;
-        await sleep(1_000);
-      }
-      log(`chaos:   ${recoveredMs === null ? `not healed within ${options.recoverTimeoutMs / 1000} s` : `healed in ${(recoveredMs / 1000).toFixed(1)} s`}`);
 
-      // ---- compare Herald's records with the agents' ----
-      const counted = await countFault({ versions, target, reachableIds: [...(await fleet.installed()).keys()] });
-      // A service that is up but not ready after the deadline would need a person too.
-      for (const name of SERVICES) {
-        if (heldDown.has(name)) continue;
-        if (!(await ready(system.url(name)))) {
-          manualRestarts++;
-          notes.push(`${name} not ready at the end; restarted`);
-          await system.stopService(name, 'SIGKILL');
-          await system.startService(name).catch((err: Error) => log(`chaos:   restarting ${name} failed: ${err.message}`));
+        // ---- wait for the system to heal ----
+        const target = versions.at(-1)!;
+        const deadline = faultAt + options.recoverTimeoutMs;
+        let recoveredMs: number | null = null;
+        for (;;) {
+          await watch();
+          const behind = await onTarget(target);
+          if (behind.length === 0) {
+            const rollouts = await rolloutsFor(versions).catch(() => new Map<string, RolloutView>());
+            const complete = versions.every((v) => rollouts.get(v)?.complete === true);
+            const slots = complete ? await inFlight() : null;
+            const bases = [...SERVICES.filter((s) => !heldDown.has(s)).map((s) => system.url(s)), ...system.replicaUrls('notification-dispatch')];
+            if (complete && slots === 0 && (await Promise.all(bases.map(ready))).every(Boolean)) {
+              recoveredMs = Date.now() - faultAt;
+              break;
+            }
+          }
+          if (Date.now() > deadline) break;
+          await sleep(1_000);
         }
+        log(`chaos:   ${recoveredMs === null ? `not healed within ${options.recoverTimeoutMs / 1000} s` : `healed in ${(recoveredMs / 1000).toFixed(1)} s`}`);
+
+        // ---- compare Herald's records with the agents' ----
+        const counted = await countFault({ versions, target, reachableIds: [...(await fleet.installed()).keys()] });
+        await undo();
+        undo = async () => undefined;
+        await settle();
+        results.push({ fault, versions, recoveredMs, ...counted, manualRestarts, notes: [...notes, ...counted.notes] });
+      } catch (err) {
+        // The fault could not be run to its end (an API that did not answer…): what is behind is stuck.
+        notes.push(`the fault run failed: ${(err as Error).message}`);
+        await undo().catch((e: Error) => notes.push(`undoing it failed: ${e.message}`));
+        await settle();
+        const behind = versions.length > 0 ? (await onTarget(versions.at(-1)!)).length : 0;
+        results.push({ fault, versions, recoveredMs: null, lost: 0, doubled: 0, stuck: behind, manualRestarts, notes: [...notes] });
       }
-      results.push({ fault, versions, recoveredMs, ...counted, manualRestarts, notes: [...notes, ...counted.notes] });
       const r = results.at(-1)!;
       log(`chaos:   lost=${r.lost} doubled=${r.doubled} stuck=${r.stuck} manual-restarts=${r.manualRestarts}${r.notes.length ? `  (${r.notes.join('; ')})` : ''}`);
+    }
 
-      await undo();
-      // Settle before the next fault: every service ready again.
-      await waitFor(async () => (await Promise.all([...SERVICES.map((s) => system.url(s))].map(ready))).every(Boolean), {
-        timeoutMs: 120_000,
-        intervalMs: 500,
-        what: 'every service ready before the next fault',
-      }).catch((err: Error) => log(`chaos:   ${err.message}`));
+    /**
+     * After the fault is undone: each service gets a grace period to be ready by itself; one that
+     * exited, or is still not ready, would need a person (counted, and restarted here).
+     */
+    async function settle(): Promise<void> {
+      const graceEnd = Date.now() + 90_000;
+      for (;;) {
+        await watch();
+        const states = await Promise.all(SERVICES.filter((s) => !heldDown.has(s)).map(async (s) => [s, await ready(system.url(s))] as const));
+        const notReady = states.filter(([, ok]) => !ok).map(([s]) => s);
+        if (notReady.length === 0) return;
+        if (Date.now() > graceEnd) {
+          for (const name of notReady) {
+            manualRestarts++;
+            notes.push(`${name} not ready 90 s after the fault was undone; restarted`);
+            log(`chaos:   ${name} not ready 90 s after the fault was undone: a manual restart`);
+            await system.stopService(name, 'SIGKILL');
+            await system.startService(name).catch((err: Error) => log(`chaos:   restarting ${name} failed: ${err.message}`));
+          }
+          return;
+        }
+        await sleep(1_000);
+      }
     }
 
     async function countFault({ versions, target, reachableIds }: { versions: string[]; target: string; reachableIds: string[] }) {
