@@ -610,7 +610,9 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
         );
         const commanded = sim.commands.some((c) => c.fault === record.fault && c.version !== undefined && released.has(c.version));
         if (unrecorded.length > 0) lost.add(id);
-        else if (behind.has(id) && !commanded) lost.add(id);
+        // Herald recorded a command as sent that the agent never received: lost. Not sent at all
+        // (the service was cut off): stuck.
+        else if (behind.has(id) && !commanded && heraldNotifications.size > 0) lost.add(id);
         else if (behind.has(id)) stuck.add(id);
         const twice = [...doubled.keys()].some((k) => k.startsWith(`${id} `));
         if ((lost.has(id) || stuck.has(id) || twice) && evidence.length < 30) {
