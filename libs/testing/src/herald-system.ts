@@ -170,11 +170,21 @@ export class HeraldSystem {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${logName} exited with ${code} while starting`))));
-    await Promise.race([
-      exited,
-      waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${logName} to be healthy` }),
-    ]);
     exited.catch(() => undefined);
+    try {
+      await Promise.race([
+        exited,
+        waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, { timeoutMs: 30_000, intervalMs: 100, what: `${logName} to be healthy` }),
+      ]);
+    } catch (err) {
+      // Not healthy in time: this process is nobody's to stop later, so it goes now.
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await gone;
+      }
+      throw err;
+    }
     return child;
   }
 
