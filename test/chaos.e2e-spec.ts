@@ -25,13 +25,10 @@ describe('chaos (short)', () => {
       env: {},
       log: (line) => lines.push(line),
     });
-    const report = `${lines.join('\n')}\n\n${table(results)}\n\n${summaryLine(totals)}`;
-    // On failure, the whole report: which fault, and what the notes and evidence files say.
-    expect({ faults: results.map((r: FaultResult) => r.fault), summary: summaryLine(totals), report }).toEqual({
-      faults: ['kill-dispatch', 'stop-broker-node', 'readonly-store'],
-      summary: 'chaos: faults=3 lost=0 doubled=0 stuck=0 manual-restarts=0',
-      report: expect.any(String),
-    });
+    // The whole report (steps, table, notes naming the evidence files), for when a count is not 0.
+    console.log(`${lines.join('\n')}\n\n${table(results)}\n\n${summaryLine(totals)}`);
+    expect(results.map((r: FaultResult) => r.fault)).toEqual(['kill-dispatch', 'stop-broker-node', 'readonly-store']);
+    expect(summaryLine(totals)).toBe('chaos: faults=3 lost=0 doubled=0 stuck=0 manual-restarts=0');
     for (const r of results) expect(r.recoveredMs).not.toBeNull();
 
     // Nothing left behind: no node, cluster or mount of this run.
