@@ -522,6 +522,14 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
 
         // ---- compare Herald's records with the agents' ----
         const counted = await countFault({ versions, target, reachableIds: [...(await fleet.installed()).keys()] });
+        // A service still not ready at the deadline (say, cut off from the broker while two of
+        // three nodes are up) is stuck too, even when the agents happen to be done.
+        const instances = [...SERVICES.filter((x) => !heldDown.has(x)).map((x) => [x, system.url(x)] as const), ...system.replicaUrls('notification-dispatch').map((u) => ['notification-dispatch replica', u] as const)];
+        for (const [name, base] of instances) {
+          if (await ready(base)) continue;
+          counted.stuck++;
+          counted.notes.push(`${name} not ready at the deadline`);
+        }
         await undo();
         undo = async () => undefined;
         await settle();
