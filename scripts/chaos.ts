@@ -530,6 +530,11 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
           counted.stuck++;
           counted.notes.push(`${name} not ready at the deadline`);
         }
+        // Never "not healed" with every count 0 (a rollout never started, slots unknown…).
+        if (recoveredMs === null && counted.lost + counted.doubled + counted.stuck === 0) {
+          counted.stuck++;
+          counted.notes.push('not healed, for none of the reasons counted above');
+        }
         await undo();
         undo = async () => undefined;
         await settle();
