@@ -236,11 +236,16 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
   const results: FaultResult[] = [];
   try {
     log(`chaos: starting a private 3-node RabbitMQ cluster, a private PostgreSQL and a tmpfs store`);
-    const [rabbit, pg, store] = await Promise.all([
-      startRabbitCluster({ nodes: 3, name: 'herald-chaos' }).then((c) => (teardown.add('the RabbitMQ cluster', () => c.remove()), c)),
-      startPrivatePostgres({ name: 'herald-chaos' }).then((p) => (teardown.add('the PostgreSQL cluster', () => p.remove()), p)),
-      mountStore().then((s) => (teardown.add('the store mount', () => s.remove()), s)),
-    ]);
+    // Registered before they are up: a Ctrl-C while one is starting waits for it, then removes it.
+    const starting = {
+      rabbit: startRabbitCluster({ nodes: 3, name: 'herald-chaos' }),
+      pg: startPrivatePostgres({ name: 'herald-chaos' }),
+      store: mountStore(),
+    };
+    teardown.add('the RabbitMQ cluster', async () => (await starting.rabbit.catch(() => null))?.remove());
+    teardown.add('the PostgreSQL cluster', async () => (await starting.pg.catch(() => null))?.remove());
+    teardown.add('the store mount', async () => (await starting.store.catch(() => null))?.remove());
+    const [rabbit, pg, store] = await Promise.all([starting.rabbit, starting.pg, starting.store]);
     log(`chaos: RabbitMQ nodes ${rabbit.nodeNames.map((n, i) => `${n} (:${rabbit.ports[i]})`).join(', ')}; PostgreSQL ${pg.cluster} (:${pg.port}); store ${store.dir}`);
     const databaseUrl = await pg.createDatabase('herald');
     // The services' RABBITMQ_URL. 'first' is for a build whose RABBITMQ_URL takes one URL: then
@@ -260,7 +265,7 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       return version;
     };
 
-    const system = await HeraldSystem.start({
+    const startingSystem = HeraldSystem.start({
       label: 'chaos',
       env: {
         UPSTREAM_MANIFEST_URL: upstream.manifestUrl,
@@ -285,7 +290,8 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
         storeDir: store.dir,
       },
     });
-    teardown.add('the services', () => system.stop());
+    teardown.add('the services', async () => (await startingSystem.catch(() => null))?.stop());
+    const system = await startingSystem;
     log(`chaos: services up (logs: ${path.join(REPO_ROOT, 'test', 'artifacts', 'logs', `chaos-${process.pid}-*.log`)})`);
 
     // Instances of notification-dispatch to ask (the first one that answers).
@@ -413,7 +419,6 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       }
     };
 
-    const timelinePositions = new Map<string, number>();
     const timelines = new Map<string, TimelineEntry[]>();
     const heldSlotsAtStart = await inFlight();
     if (heldSlotsAtStart !== 0) log(`chaos: ${heldSlotsAtStart} R6 slots held before the first fault`);
@@ -585,13 +590,12 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       const addDoubled = (key: string, n: number) => doubled.set(key, (doubled.get(key) ?? 0) + n);
       const evidence: unknown[] = [];
 
-      // Herald's timelines: what is new since the last fault.
+      // Herald's timelines, whole each time: positions are not stable (see the report of this
+      // run: the timeline is ordered by transaction id as text), so ?after= could skip entries.
       await pool(reachableIds, 8, async (id) => {
-        const after = timelinePositions.get(id) ?? 0;
-        const res = await api<{ entries: TimelineEntry[] }>('notification-dispatch', 'GET', `/agents/${encodeURIComponent(id)}/timeline?after=${after}`).catch(() => null);
-        const entries = res?.status === 200 ? res.body.entries : [];
-        timelines.set(id, [...(timelines.get(id) ?? []), ...entries]);
-        if (entries.length) timelinePositions.set(id, entries.at(-1)!.position);
+        const res = await api<{ entries: TimelineEntry[] }>('notification-dispatch', 'GET', `/agents/${encodeURIComponent(id)}/timeline`).catch(() => null);
+        if (res?.status === 200) timelines.set(id, res.body.entries);
+        else notesOut.push(`no timeline for ${id} (${res?.status ?? 'no answer'})`);
       });
       const behind = new Set(await onTarget(target));
 
