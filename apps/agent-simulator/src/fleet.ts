@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AgentConnection, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
-import { compareVersions, type InstalledComponent } from '@herald/contracts';
+import { compareVersions, type AppliedComponent, type InstalledComponent, type ScanCommand, type UpdateCommand } from '@herald/contracts';
 
 /** How a simulated agent behaves. */
 export type AgentRole = 'normal' | 'offline' | 'independent' | 'silent' | 'restarting';
@@ -32,6 +32,13 @@ export interface FleetOptions {
   startConcurrency?: number;
   /** The upstream public key every agent pins (HeraldAgentOptions.upstreamPublicKey); unset: they trust the server. */
   upstreamPublicKey?: string;
+  /** Told of every command an agent receives and every update it carries out (a fault test keeps its own record). */
+  observer?: FleetObserver;
+}
+
+export interface FleetObserver {
+  command?(agentId: string, command: UpdateCommand | ScanCommand, duplicate: boolean): void;
+  updated?(agentId: string, result: { notificationId: string; outcome: 'completed' | 'failed'; components: AppliedComponent[]; error?: string }): void;
 }
 
 /** When the fleet first and last heard of an update (ms since the epoch; 0: not yet). */
@@ -180,6 +187,7 @@ export class Fleet {
       upstreamPublicKey: this.options.upstreamPublicKey,
     });
     agent.on('command', (command, duplicate) => {
+      this.options.observer?.command?.(m.id, command, duplicate);
       if (duplicate) this.duplicates++;
       if (command.type === 'update') {
         if (!m.notified) {
@@ -196,6 +204,7 @@ export class Fleet {
       }
     });
     agent.on('updated', (result) => {
+      this.options.observer?.updated?.(m.id, result);
       if (result.outcome === 'completed' && !m.updated) this.times.lastUpdatedAt = Date.now();
       if (result.outcome === 'completed') m.updated = true;
       else m.failed = true;
@@ -279,6 +288,13 @@ export class Fleet {
 
   ids(): string[] {
     return this.members.map((m) => m.id);
+  }
+
+  /** What each reachable agent has installed now. */
+  async installed(): Promise<Map<string, InstalledComponent[]>> {
+    const out = new Map<string, InstalledComponent[]>();
+    for (const m of this.members) if (isReachable(m)) out.set(m.id, await m.store.installed());
+    return out;
   }
 
   connectedIds(): string[] {

@@ -41,6 +41,12 @@ export interface HeraldSystemOptions {
    * (`privateBroker(cluster)`), whose URLs (comma-separated) the services and agents get.
    */
   broker?: TestVhost;
+  /**
+   * Run on this database, broker and store instead of fresh ones on the shared servers (fault
+   * tests that bring their own, e.g. startPrivatePostgres and startRabbitCluster). stop() still
+   * calls `db.drop()` and `vhost.delete()` and empties the store folder.
+   */
+  infrastructure?: { db: TestDatabase; vhost: TestVhost; storeDir: string };
 }
 
 /** SIGKILL, and wait until the process is gone (at once if it already is). */
@@ -85,6 +91,7 @@ export class HeraldSystem {
   private readonly processes = new Map<ServiceName, ChildProcess>();
   private readonly replicas: ChildProcess[] = [];
   private readonly replicaPorts = new Map<ServiceName, number[]>();
+  private readonly replicaByPort = new Map<number, ChildProcess>();
   readonly ports = {} as Record<ServiceName, number>;
   private dashboard: DashboardProcess | null = null;
 
@@ -100,7 +107,9 @@ export class HeraldSystem {
 
   static async start(options: HeraldSystemOptions = {}): Promise<HeraldSystem> {
     const label = options.label ?? 'e2e';
-    const [db, vhost, storeDir] = await Promise.all([createTestDatabase(label), options.broker ?? createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
+    const [db, vhost, storeDir] = options.infrastructure
+      ? [options.infrastructure.db, options.infrastructure.vhost, options.infrastructure.storeDir]
+      : await Promise.all([createTestDatabase(label), options.broker ?? createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs, options.startTimeoutMs);
     for (const name of SERVICES) system.ports[name] = await freePort();
     // The dashboard needs nothing of the services to start, so it starts beside them. Every start
@@ -147,8 +156,21 @@ export class HeraldSystem {
     const port = await freePort();
     const child = await this.spawnService(name, port, `${name}-replica-${this.replicas.length + 1}`);
     this.replicas.push(child);
+    this.replicaByPort.set(port, child);
     this.replicaPorts.set(name, [...(this.replicaPorts.get(name) ?? []), port]);
     return { port, url: `http://127.0.0.1:${port}` };
+  }
+
+  /** Stops one replica (by the port startReplica gave): SIGTERM for a graceful stop, SIGKILL for a crash. */
+  async stopReplica(port: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.replicaByPort.get(port);
+    if (!child) throw new Error(`no replica on port ${port}`);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill(signal);
+      await exited;
+    }
+    for (const [name, ports] of this.replicaPorts) this.replicaPorts.set(name, ports.filter((p) => p !== port));
   }
 
   replicaUrls(name: ServiceName): string[] {
