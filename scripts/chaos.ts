@@ -330,6 +330,11 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       maxInFlight: 50,
       scanAfterUpdate: false,
       updateOnReconnect: true,
+      // Failed updates (a download cut by a killed component-download) retried after 10, 20, 40 s.
+      updateRetries: 3,
+      updateRetryDelaySeconds: 10,
+      updateRetryBackoff: 2,
+      updateRetryJitter: 0.2,
     });
     if (settings.status !== 200) throw new Error(`could not change the settings: ${settings.status} ${JSON.stringify(settings.body)}`);
 
