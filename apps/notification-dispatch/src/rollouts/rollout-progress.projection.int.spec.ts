@@ -61,9 +61,12 @@ function story(): E[] {
     targeted('a1', n4, B, '3.0'),
     // A's target for a1 delivered again: it joins the open notification (a1 is updated in A already).
     { type: 'RolloutJoined', data: { agentId: 'a1', notificationId: n4, rolloutId: A, at: at() } },
+
     sent('a1', n4, 1),
     { type: 'NotificationGaveUp', data: { agentId: 'a2', notificationId: n2, attempts: 2, at: at() } },
     { type: 'UpdateFailed', data: { agentId: 'a1', notificationId: n4, error: 'disk full', installed: [pattern('2.0')], at: at() } },
+    // A's target for a1 delivered once more, after its notifications ended: nothing for A.
+    { type: 'UpdateNotNeeded', data: { agentId: 'a1', notificationId: randomUUID(), rolloutId: A, at: at() } },
     { type: 'UpdateCompleted', data: { agentId: 'a3', notificationId: n3, components: [], installed: [pattern('3.0')], targetReached: true, at: at() } },
   ];
 }

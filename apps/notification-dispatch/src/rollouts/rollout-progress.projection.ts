@@ -171,6 +171,8 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
         else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
         break;
       case 'UpdateNotNeeded': {
+        // A rollout's target delivered again after the agent got its version changes nothing.
+        if (state.row(e.data.rolloutId, e.data.agentId).updated) break;
         const c = change(e.data.rolloutId, e.data.agentId, e.data.at);
         if (c.outcome !== 'updated') set({ ...c, outcome: 'already-up-to-date', at: later(c.at, e.data.at) });
         break;
@@ -253,8 +255,10 @@ type ReadModel = Awaited<ReturnType<typeof load>>;
 /** What a batch needs of the read model, loaded in four queries, and kept up to date in memory. */
 async function load(tx: Tx, events: readonly ProgressEvent[]) {
   // Agents whose rows decide what a link does: R2 links every rollout they have not caught up
-  // with; a joined rollout they have caught up with is not linked.
-  const reconnecting = [...new Set(events.flatMap((e) => ((e.type === 'UpdateTargeted' && !e.data.rolloutId) || e.type === 'RolloutJoined' ? [e.data.agentId] : [])))];
+  // with; a joined rollout they have caught up with is not linked, nor marked not needed.
+  const reconnecting = [
+    ...new Set(events.flatMap((e) => ((e.type === 'UpdateTargeted' && !e.data.rolloutId) || e.type === 'RolloutJoined' || e.type === 'UpdateNotNeeded' ? [e.data.agentId] : []))),
+  ];
   const scanIds = events.flatMap((e) => (e.type === 'ScanCompleted' ? [e.data.scanId] : []));
   const scans = new Map(scanIds.length === 0 ? [] : (await tx.rows<{ scan_id: string; notification_id: string }>('SELECT scan_id, notification_id FROM rollout_scans WHERE scan_id = ANY($1)', [scanIds])).map((r) => [r.scan_id, r.notification_id]));
   // Every notification the batch is about, also those named only by a scan's result.
