@@ -16,5 +16,8 @@ export const DispatchQueues = {
    * deadline, send a scan. Resends and deadlines arrive through its delayed-retry queues
    * (per-queue TTL). Its prefetch is DISPATCH_WORK_PREFETCH.
    */
-  work: internalQueue(WORK_QUEUE, WorkMessage, 'kind', { retryDelayMs: 1_000 }),
+  // A failed work item (the database or broker away) is tried again every 5 s for 5 minutes
+  // before it is parked: a notify chunk parked after a 30 s database outage left its agents never
+  // notified (found by npm run chaos).
+  work: internalQueue(WORK_QUEUE, WorkMessage, 'kind', { retryDelayMs: 5_000, maxAttempts: 60 }),
 };

@@ -156,4 +156,25 @@ describe('EventStore on PostgreSQL', () => {
     expect(await snapshot()).toEqual(live);
     expect(await runner.lag()).toEqual({ balances: 0 });
   });
+
+  it('reads in the order of transaction ids as numbers, also across a power of ten (999 before 1000)', async () => {
+    // Rows as transactions 999 and 1000 would have written them (the one with 1000 inserted first).
+    await db.session(async (sql) => {
+      await sql.exec(
+        `INSERT INTO events (transaction_id, stream_id, stream_position, event_id, type, data)
+         VALUES ('1000', 'order-b', 1, gen_random_uuid(), 'Noted', '{"n":"b","ids":["x"]}'),
+                ('999', 'order-a', 1, gen_random_uuid(), 'Noted', '{"n":"a","ids":["x"]}')`,
+      );
+    });
+    const all = (await store.readAll(START, 10_000)).filter((e) => e.streamId.startsWith('order-'));
+    expect(all.map((e) => e.streamId)).toEqual(['order-a', 'order-b']);
+    // Read in pages of one from just before them, nothing is skipped or read twice.
+    const first = (await store.readAll(START, 10_000)).find((e) => e.streamId === 'order-a')!;
+    const [next] = await store.readAll({ transactionId: String(BigInt(first.transactionId) - 1n), globalPosition: '9223372036854775807' }, 1);
+    expect(next?.streamId).toBe('order-a');
+    const [after] = await store.readAll({ transactionId: first.transactionId, globalPosition: first.globalPosition }, 1);
+    expect(after?.streamId).toBe('order-b');
+    const withMentions = await store.readStreamWithMentions('order-b', { type: 'Noted', field: 'ids', value: 'x' });
+    expect(withMentions.map((e) => e.streamId)).toEqual(['order-a', 'order-b']);
+  });
 });

@@ -160,10 +160,13 @@ export class EventStore {
     if (!/^[A-Za-z][A-Za-z0-9]*$/.test(mentions.field)) throw new Error(`invalid field name ${JSON.stringify(mentions.field)}`);
     const read = (sql: Tx) =>
       sql.rows<EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE stream_id = $1
-         UNION ALL
-         SELECT ${COLUMNS} FROM events WHERE type = $2 AND data -> '${mentions.field}' ? $3 AND stream_id <> $1
-         ORDER BY transaction_id, global_position`,
+        // The transaction id comes out as text (a JavaScript string): order by its number, not
+        // its text ('1000' sorts before '999').
+        `SELECT * FROM (
+           SELECT ${COLUMNS} FROM events WHERE stream_id = $1
+           UNION ALL
+           SELECT ${COLUMNS} FROM events WHERE type = $2 AND data -> '${mentions.field}' ? $3 AND stream_id <> $1
+         ) e ORDER BY e.transaction_id::xid8, e.global_position`,
         [streamId, mentions.type, mentions.value],
       );
     const rows = tx ? await read(tx) : await this.db.session(read);
@@ -198,12 +201,14 @@ export class EventStore {
    * committed before every still-running one are returned, so nothing is ever skipped.
    */
   async readAll(after: GlobalCursor = START, limit = 500, tx?: Tx): Promise<RecordedEvent[]> {
+    // events.transaction_id: the xid8 column. A bare transaction_id in ORDER BY would be the text
+    // output column, and '1000' sorts before '999': with the LIMIT, events would be skipped.
     const read = (sql: Tx) =>
       sql.rows<EventRow>(
         `SELECT ${COLUMNS} FROM events
           WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY transaction_id, global_position
+          ORDER BY events.transaction_id, global_position
           LIMIT $3`,
         [after.transactionId, after.globalPosition, limit],
       );
