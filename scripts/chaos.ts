@@ -215,6 +215,7 @@ interface TimelineEntry {
   type: string;
   notificationId?: string;
   reason?: string;
+  targetReached?: boolean;
   components?: Array<{ type: string; version: string }>;
 }
 
@@ -611,9 +612,12 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
         const applied = new Map<string, number>();
         for (const r of sim.results) for (const v of r.applied) applied.set(v, (applied.get(v) ?? 0) + 1);
         for (const v of released) if ((applied.get(v) ?? 0) > 1) addDoubled(`${id} applied ${v}`, applied.get(v)! - 1);
-        // Recorded twice: more than one completed update for one notification.
+        // Recorded twice: more than one completed update that closed one notification (a completion
+        // short of a raised target, R7, opens a new round of the same notification: not a double).
         const completedPer = new Map<string, number>();
-        for (const e of timeline) if (e.type === 'UpdateCompleted' && e.notificationId) completedPer.set(e.notificationId, (completedPer.get(e.notificationId) ?? 0) + 1);
+        for (const e of timeline) {
+          if (e.type === 'UpdateCompleted' && e.notificationId && e.targetReached !== false) completedPer.set(e.notificationId, (completedPer.get(e.notificationId) ?? 0) + 1);
+        }
         const heraldNotifications = new Set(timeline.filter((e) => e.type === 'AttemptSent' && e.components?.some((c) => c.type === COMPONENT && released.has(c.version))).map((e) => e.notificationId!));
         for (const n of heraldNotifications) if ((completedPer.get(n) ?? 0) > 1) addDoubled(`${id} recorded ${n} completed`, completedPer.get(n)! - 1);
         // Lost: a report the agent sent that Herald never recorded, or an agent behind that never got a command.
