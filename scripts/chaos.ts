@@ -621,9 +621,10 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
         const heraldNotifications = new Set(timeline.filter((e) => e.type === 'AttemptSent' && e.components?.some((c) => c.type === COMPONENT && released.has(c.version))).map((e) => e.notificationId!));
         for (const n of heraldNotifications) if ((completedPer.get(n) ?? 0) > 1) addDoubled(`${id} recorded ${n} completed`, completedPer.get(n)! - 1);
         // Lost: a report the agent sent that Herald never recorded, or an agent behind that never got a command.
-        // A completed report must be recorded as UpdateCompleted, a failed one as UpdateFailed, of the same notification.
-        const recordedAs = (type: string) => new Set(timeline.filter((e) => e.type === type).map((e) => e.notificationId));
-        const [completedIds, failedIds] = [recordedAs('UpdateCompleted'), recordedAs('UpdateFailed')];
+        // A completed report must be recorded as UpdateCompleted, a failed one as UpdateFailed or, while
+        // retries are left, UpdateRetryScheduled (issue 13 item 1), of the same notification.
+        const recordedAs = (...types: string[]) => new Set(timeline.filter((e) => types.includes(e.type)).map((e) => e.notificationId));
+        const [completedIds, failedIds] = [recordedAs('UpdateCompleted'), recordedAs('UpdateFailed', 'UpdateRetryScheduled')];
         const reportsThisFault = sim.results.filter((r) => r.fault === record.fault);
         // A report Herald did not record (e.g. it came after the report deadline closed the
         // notification) is lost, unless Herald learned the outcome later anyway: a later update of
