@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import * as amqp from 'amqplib';
+import { Exchanges, agentCommandQueue, agentInboundRoutingKey } from '@herald/contracts';
 import { sleep, waitFor } from '@herald/testing';
 import { RulesHarness, types } from '../support/rules-harness';
 
@@ -37,6 +40,70 @@ describe('R2 and R3', () => {
     await sleep(1_500);
     expect(current.updates).toHaveLength(0);
     expect(await h.entries(current.id)).toEqual([]);
+  });
+
+  it('a missed heartbeat is not a reconnect: an agent heard again while it works on an update keeps it; one that says hello again gets a new one', async () => {
+    const type = 's4c-pattern';
+    const agentId = 's4c-slow';
+    await h.settings({ notifyOnDownload: false });
+    await h.publish(type, '1.1');
+    await h.settings({ notifyOnDownload: true });
+    // A hand-driven agent, so the test decides when it heartbeats and when it reports.
+    const conn = await amqp.connect(h.system.amqpUrl);
+    try {
+      const ch = await conn.createConfirmChannel();
+      const queue = agentCommandQueue(agentId);
+      await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
+      await ch.bindQueue(queue, Exchanges.agentCommands, agentId);
+      const commands: Array<{ type: string; commandId: string; notificationId: string; attempt: number }> = [];
+      await ch.consume(queue, (m) => m && (commands.push(JSON.parse(m.content.toString('utf8'))), ch.ack(m)));
+      const send = async (body: Record<string, unknown> & { type: string }) => {
+        const message = { schemaVersion: 1, messageId: randomUUID(), agentId, sentAt: new Date().toISOString(), ...body };
+        ch.publish(Exchanges.agentInbound, agentInboundRoutingKey(agentId, body.type), Buffer.from(JSON.stringify(message)), { persistent: true, messageId: message.messageId });
+        await ch.waitForConfirms();
+      };
+      const hello = (bootId: string, version: string) =>
+        send({ type: 'hello', bootId, hostname: `${agentId}.example`, agentVersion: '1.0.0', independentMode: false, components: [{ type, version }] });
+
+      await hello('boot-1', '1.0'); // R2: outdated on hello
+      const update = await waitFor(async () => commands[0], { what: 'the update on hello' });
+      await send({ type: 'ack', commandId: update.commandId, notificationId: update.notificationId, attempt: update.attempt });
+      await h.waitForEntry(agentId, (e) => e.type === 'NotificationAcknowledged', 'the acknowledgement');
+
+      // Busy downloading, it misses its heartbeats: presence times it out, then hears it again.
+      await h.waitOnline(agentId, false);
+      await send({ type: 'heartbeat', bootId: 'boot-1' });
+      await h.waitOnline(agentId, true);
+      await sleep(1_000);
+      expect(commands).toHaveLength(1);
+      await send({
+        type: 'update-result',
+        commandId: update.commandId,
+        notificationId: update.notificationId,
+        outcome: 'completed',
+        components: [{ type, fromVersion: '1.0', toVersion: '1.1', mode: 'full', bytes: 4096 }],
+        installed: [{ type, version: '1.1' }],
+      });
+      const entries = await h.waitForEntry(agentId, (e) => e.type === 'UpdateCompleted', 'the report of the update it kept');
+      expect(types(entries)).toEqual(['UpdateTargeted', 'AttemptSent', 'NotificationAcknowledged', 'UpdateCompleted']);
+      expect(entries[3]).toMatchObject({ notificationId: update.notificationId, targetReached: true });
+
+      // A hello is different: the agent reconnected, so what it had in hand was interrupted.
+      await h.settings({ notifyOnDownload: false });
+      await h.publish(type, '1.2');
+      await h.settings({ notifyOnDownload: true });
+      await hello('boot-1', '1.1');
+      const second = await waitFor(async () => commands[1], { what: 'the update on the second hello' });
+      await send({ type: 'ack', commandId: second.commandId, notificationId: second.notificationId, attempt: second.attempt });
+      await h.waitForEntry(agentId, (e) => e.type === 'NotificationAcknowledged' && e.notificationId === second.notificationId, 'the second acknowledgement');
+      await hello('boot-1', '1.1'); // its connection dropped before it reported
+      const third = await waitFor(async () => commands[2], { what: 'the update after the reconnect' });
+      expect(third.notificationId).not.toBe(second.notificationId);
+      const after = await h.waitForEntry(agentId, (e) => e.type === 'NotificationResolved', 'the interrupted update resolved');
+      expect(after.find((e) => e.type === 'NotificationResolved')).toMatchObject({ notificationId: second.notificationId, reason: 'superseded-by-reconnect' });
+    } finally {
+      await conn.close();
+    }
   });
 
   it('with R2 off, a reconnecting outdated agent is left alone', async () => {

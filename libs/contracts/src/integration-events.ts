@@ -40,6 +40,13 @@ export const AgentConnected = z.strictObject({
   bootId: z.string(),
   /** True when the agent was seen before (restart or reconnect), false on its first hello ever. */
   returning: z.boolean(),
+  /**
+   * hello: the agent said hello, so it (re)connected and a notification it had open was
+   * interrupted. heartbeat: presence had timed the agent out and heard it again; its connection
+   * may never have dropped, and it still has in hand what it was doing. Absent in events written
+   * before it existed, which were all hellos.
+   */
+  via: z.enum(['hello', 'heartbeat']).default('hello'),
 });
 export type AgentConnected = z.infer<typeof AgentConnected>;
 

@@ -20,7 +20,7 @@ export function agentIntegrationEvents(events: readonly RecordedEvent<AgentEvent
     let payload: AgentConnectedMessage | AgentDisconnectedMessage | AgentChanged;
     switch (e.type) {
       case 'AgentConnected':
-        payload = { type: 'agent.connected', ...common, ...facts, bootId: e.data.bootId, returning: e.data.returning };
+        payload = { type: 'agent.connected', ...common, ...facts, bootId: e.data.bootId, returning: e.data.returning, via: e.data.via };
         break;
       case 'AgentDisconnected':
         payload = { type: 'agent.disconnected', ...common, agentId: e.data.agentId, sequence: e.streamPosition, reason: e.data.reason };

@@ -63,6 +63,12 @@ export type AgentUpdateCommand =
       policy: NotificationPolicy;
       /** Id for the notification, should this open one. */
       notificationId: string;
+      /**
+       * Reconnect only. hello: the agent (re)connected, so what it had in hand was interrupted.
+       * heartbeat: presence had timed it out and heard it again, its connection may never have
+       * dropped. Absent counts as a hello.
+       */
+      via?: 'hello' | 'heartbeat';
       now: Date;
     }
   | { type: 'Skip'; agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; now: Date }
@@ -242,7 +248,9 @@ function openOne(state: AgentUpdateState, notificationId: string): OpenNotificat
 /**
  * R1/R2 open a notification; R7 raises the target of one already open. On reconnect (R2) an
  * update starts at once: a pending resend, an unacknowledged attempt or an update the restart
- * interrupted is resolved in its favour; an agent back and already up to date closes it.
+ * interrupted is resolved in its favour; an agent back and already up to date closes it. An agent
+ * heard again after a missed heartbeat (no hello) keeps the update it acknowledged: it never
+ * stopped working on it.
  */
 function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdateEvent[] {
   const { agentId, components, rolloutId, notificationId } = command;
@@ -259,10 +267,13 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
     // A rollout's agent that caught up before its turn: recorded, so the rollout counts it as ended.
     return rolloutId ? [{ type: 'UpdateNotNeeded', data: { agentId, notificationId, rolloutId, at } }] : [];
   }
-  if (command.trigger === 'reconnect' && components.length === 0) {
+  // Heard again after a missed heartbeat while it works on the update it acknowledged: the agent
+  // never noticed a reconnect, and still reports that update.
+  const stillInHand = open.phase === 'updating' && command.via === 'heartbeat';
+  if (command.trigger === 'reconnect' && components.length === 0 && !stillInHand) {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
   }
-  if (command.trigger === 'reconnect' && open.phase !== 'sending') {
+  if (command.trigger === 'reconnect' && open.phase !== 'sending' && !stillInHand) {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'superseded-by-reconnect', at } }, opened];
   }
   const merged = mergeTargets(open.target, components);

@@ -223,6 +223,35 @@ describe('agent updates decider', () => {
     spec.given([]).when({ type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components: [], policy, notificationId: 'n2', now }).thenNothing();
   });
 
+  it('keeps the update an agent acknowledged when presence hears it again after a missed heartbeat', () => {
+    const working = [targeted(), sent(1), acked(1)];
+    const back = { type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', policy, notificationId: 'n2', now } as const;
+    spec.given(working).when({ ...back, components: [target('2.0')], via: 'heartbeat' }).thenNothing();
+    // It finished meanwhile: its report closes the notification, not the heartbeat.
+    spec.given(working).when({ ...back, components: [], via: 'heartbeat' }).thenNothing();
+    // A newer version meanwhile still raises the target (R7).
+    spec
+      .given(working)
+      .when({ ...back, components: [target('3.0')], via: 'heartbeat' })
+      .then([{ type: 'NotificationTargetRaised', data: { agentId, notificationId, rolloutId: null, components: [target('3.0')], at } }]);
+    // A hello means it reconnected, and the update was interrupted: a new one starts at once.
+    expect(
+      spec
+        .given(working)
+        .when({ ...back, components: [target('2.0')], via: 'hello' })
+        .events()
+        .map((e) => e.type),
+    ).toEqual(['NotificationResolved', 'UpdateTargeted']);
+    // Not yet acknowledged: the agent may never have had it, so the reconnect sends it at once.
+    expect(
+      spec
+        .given([targeted(), sent(1)])
+        .when({ ...back, components: [target('2.0')], via: 'heartbeat' })
+        .events()
+        .map((e) => e.type),
+    ).toEqual(['NotificationResolved', 'UpdateTargeted']);
+  });
+
   it('merges targets keeping the newest version of each type', () => {
     expect(mergeTargets([target('2.0'), target('5.0', 'scan-engine')], [target('3.0'), target('4.0', 'scan-engine')])).toEqual([
       target('5.0', 'scan-engine'),

@@ -9,7 +9,7 @@ jest.setTimeout(60_000);
 
 const envelope = () => ({ schemaVersion: 1 as const, messageId: randomUUID(), occurredAt: new Date().toISOString() });
 const facts = { hostname: 'h', independentMode: false, independentPrivilege: false, components: [{ type: 'virus-pattern', version: '1.0' }] };
-const connected = (agentId: string, sequence: number): AgentConnected => ({ type: 'agent.connected', ...envelope(), agentId, sequence, ...facts, bootId: 'b', returning: false });
+const connected = (agentId: string, sequence: number): AgentConnected => ({ type: 'agent.connected', ...envelope(), agentId, sequence, ...facts, bootId: 'b', returning: false, via: 'hello' });
 const disconnected = (agentId: string, sequence: number): AgentDisconnected => ({ type: 'agent.disconnected', ...envelope(), agentId, sequence, reason: 'goodbye' });
 const changed = (agentId: string, sequence: number, online: boolean, version: string): AgentChanged => ({
   type: 'agent.changed',

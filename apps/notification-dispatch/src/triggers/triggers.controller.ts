@@ -147,7 +147,7 @@ export class TriggersController {
     const { result } = await this.updates.batch(tx, agentIds, (b) => {
       for (const e of events) {
         const components = outdatedComponents(e.components, catalog);
-        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), now };
+        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), via: e.via, now };
         b.decide(agentUpdatesStreamId(e.agentId), command, { causationId: e.messageId, correlationId: `reconnect-${e.messageId}` });
       }
       return this.sender.recordDue(tx, b, agentIds, { maxInFlight: settings.maxInFlight, metadata: {} });
