@@ -33,6 +33,20 @@ export class DatabaseUnavailableError extends Error {
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03', '53300']);
 
 /**
+ * True when `err` says PostgreSQL cannot be used right now (not there, starting or shutting down,
+ * out of connections, the connection cut): a request that failed so can be tried again later.
+ * TypeORM keeps the driver's error in `driverError`.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (err instanceof DatabaseUnavailableError) return true;
+  for (let e = err as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, depth = 0; e && depth < 3; e = e.driverError as typeof e, depth++) {
+    if (typeof e.code === 'string' && RETRYABLE.has(e.code)) return true;
+    if (typeof e.message === 'string' && /^Connection terminated( unexpectedly| due to connection timeout)?$/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
  * One service's PostgreSQL: a TypeORM data source whose connections all use the service's
  * schema, migrated under an advisory lock so several instances can start together.
  */

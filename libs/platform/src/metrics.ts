@@ -16,24 +16,43 @@ export function reasonCode(reason: string): string {
  */
 export class ServiceMetrics {
   readonly registry = new Registry();
+  private readonly collectFailures: Counter<'metric'>;
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
     collectDefaultMetrics({ register: this.registry });
+    this.collectFailures = this.counter('herald_metric_collect_failures_total', 'Scrapes where a gauge could not be computed (e.g. PostgreSQL away), by gauge', ['metric']);
   }
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge; with `collect`, its value is computed at scrape time. */
+  /**
+   * A gauge; with `collect`, its value is computed at scrape time. A `collect` that fails (its
+   * query cannot reach PostgreSQL) does not fail the scrape, when metrics matter most: the gauge
+   * reads NaN (or has no series, when it has labels) and the failure is counted.
+   */
   gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => Promise<void>): Gauge<L> {
+    const failures = this.collectFailures;
     return new Gauge({
       name,
       help,
       labelNames,
       registers: [this.registry],
-      ...(collect ? { async collect(this: Gauge<L>) { await collect(this); } } : {}),
+      ...(collect
+        ? {
+            async collect(this: Gauge<L>) {
+              try {
+                await collect(this);
+              } catch {
+                failures.inc({ metric: name });
+                this.reset();
+                if (labelNames.length === 0) (this as Gauge).set(Number.NaN);
+              }
+            },
+          }
+        : {}),
     });
   }
 }

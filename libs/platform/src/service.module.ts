@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { ZodValidationPipe } from 'nestjs-zod';
@@ -11,6 +11,7 @@ import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
 import { ServiceLifecycle } from './lifecycle';
 import { MetricsController } from './metrics.controller';
+import { DatabaseUnavailableFilter } from './database-unavailable.filter';
 import { InfrastructureMetrics, ServiceMetrics } from './metrics';
 import { WhoAmIController } from './whoami.controller';
 
@@ -117,6 +118,8 @@ export class HeraldServiceModule {
         // Request bodies and queries declared with zod DTOs are validated; a 400 names the fields.
         { provide: APP_PIPE, useClass: ZodValidationPipe },
         { provide: APP_GUARD, useClass: TokenGuard },
+        // PostgreSQL away: 503 + Retry-After, not 500.
+        { provide: APP_FILTER, useClass: DatabaseUnavailableFilter },
       ],
       exports: [ServiceMetrics],
     };
