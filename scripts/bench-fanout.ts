@@ -18,6 +18,9 @@ const usage = `How fast Herald tells a fleet, against the broker's own floor, in
 --quick     200 agents unless --agents says otherwise; for a smoke run
 --profile   write a V8 CPU profile of each service into DIR (open it in Chrome's DevTools)
 
+BENCH_LOG_LEVEL=info (environment) keeps the services' request logs (test/artifacts/logs), e.g. to see slow or
+abandoned downloads; the default, warn, keeps logging out of the measurement.
+
 Runs, back to back: (a) the floor: a bare amqplib client publishes one persistent mandatory command
 per agent queue on a confirm channel and waits for every agent's persistent reply; (b) Herald, all
 three services as processes on a database and vhost of their own, from the upstream check to the
@@ -238,7 +241,7 @@ async function herald(options: { agents: number; offline: number; storm: boolean
     env: {
       UPSTREAM_MANIFEST_URL: upstream.manifestUrl,
       UPSTREAM_PUBLIC_KEY: upstream.publicKey,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       HEARTBEAT_TIMEOUT_MS: '600000',
       OUTBOX_POLL_INTERVAL_MS: '500',
       PATCH_WAIT_MS: '0',

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import type { ComponentStore, HeraldAgentEvents } from '@herald/agent-sdk';
@@ -102,5 +103,33 @@ describe('download slots (R6)', () => {
     expect(metrics).toContain('herald_download_slots{service="component-download"} 2');
     expect(metrics).toContain(`herald_downloads_refused_total{service="component-download"} ${stats.refused}`);
     expect(metrics).toContain(`herald_downloads_served_total{delivery="full",service="component-download"} ${AGENTS}`);
+  });
+
+  it('counts a download the agent walks away from, frees its slot, and logs no error', async () => {
+    // Bigger than the socket buffers, so the transfer is still going when the agent leaves; a
+    // type no agent runs, so nobody is notified of it.
+    upstream.publish({ type: 'abandoned-pattern', version: '1.0', content: randomBytes(32 << 20) });
+    expect((await system.http<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check')).body.downloaded).toHaveLength(1);
+    const url = `${system.url('component-download')}/components/abandoned-pattern/versions/1.0/download`;
+    const metric = async () => {
+      const text = (await system.http<string>('component-download', 'GET', '/metrics', undefined, null)).body;
+      return Number(/herald_downloads_abandoned_total\{delivery="full",service="component-download"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await metric();
+    const gone = new AbortController();
+    const res = await fetch(url, { signal: gone.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read(); // a first chunk, then the agent goes away (its timeout, a restart)
+    gone.abort();
+    await reader.read().catch(() => undefined);
+
+    await waitFor(async () => (await metric()) === before + 1, { what: 'the abandoned download to be counted' });
+    const stats = (await system.http<{ inUse: number }>('component-download', 'GET', '/components/downloads')).body;
+    expect(stats.inUse).toBe(0);
+    const errors = (await readFile(system.logFile('component-download'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errors).toEqual([]);
   });
 });

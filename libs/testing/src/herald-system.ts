@@ -177,6 +177,11 @@ export class HeraldSystem {
     return (this.replicaPorts.get(name) ?? []).map((port) => `http://127.0.0.1:${port}`);
   }
 
+  /** The file a service's output (JSON lines) goes to. */
+  logFile(name: ServiceName): string {
+    return path.join(REPO_ROOT, 'test', 'artifacts', 'logs', `${this.db.name}-${name}.log`);
+  }
+
   private async spawnService(name: ServiceName, port: number, logName: string): Promise<ChildProcess> {
     const logDir = path.join(REPO_ROOT, 'test', 'artifacts', 'logs');
     mkdirSync(logDir, { recursive: true });

@@ -9,6 +9,7 @@ export class DownloadMetrics implements OnModuleInit {
   served!: Counter<'delivery'>;
   refused!: Counter;
   bytes!: Counter<'delivery'>;
+  abandoned!: Counter<'delivery'>;
 
   constructor(
     private readonly metrics: ServiceMetrics,
@@ -21,5 +22,6 @@ export class DownloadMetrics implements OnModuleInit {
     this.refused = this.metrics.counter('herald_downloads_refused_total', 'Download requests answered 503 because every slot was taken');
     this.served = this.metrics.counter('herald_downloads_served_total', 'Downloads started for agents, by delivery (full or incremental)', ['delivery']);
     this.bytes = this.metrics.counter('herald_download_bytes_total', 'Bytes sent to agents, by delivery (incremental patches or full files)', ['delivery']);
+    this.abandoned = this.metrics.counter('herald_downloads_abandoned_total', 'Downloads the agent went away from before they were done (its timeout, a restart, a cut connection), by delivery', ['delivery']);
   }
 }

@@ -147,6 +147,13 @@ export class DownloadController {
         res.sendFile(checked.path, { etag: false, lastModified: false, acceptRanges: true, cacheControl: false }, (err?: Error) => resolve(err)),
       );
       if (!failed) return;
+      // The agent went away (its own timeout, a restart, a cut connection): nothing is wrong here
+      // and nobody is left to answer. Counted; it comes back or gets a resend.
+      if ((failed as NodeJS.ErrnoException).code === 'ECONNABORTED') {
+        this.metrics.abandoned.inc({ delivery });
+        this.log.debug({ componentType: type, version, delivery }, 'the agent went away before the download was done');
+        return;
+      }
       // The file went away or could not be read after it was checked (a collection, a failing
       // disk). Before the headers, the agent gets a clear answer; after, the transfer is cut and
       // the agent resumes or retries.
