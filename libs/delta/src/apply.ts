@@ -48,7 +48,11 @@ export async function applyPatchFile(basePath: string, patch: Buffer, outPath: s
   if (baseSha !== header.baseSha256) throw new PatchBaseMismatchError(`the base's SHA-256 is ${baseSha}, the patch was made from ${header.baseSha256}`);
 
   const base = await open(basePath, 'r');
-  const out = await open(outPath, 'wx');
+  // The output can fail to open (it exists, the disk is read-only): the base must not stay open.
+  const out = await open(outPath, 'wx').catch(async (err: unknown) => {
+    await base.close();
+    throw err;
+  });
   const hash = createHash('sha256');
   // The base is read in aligned 1 MB blocks kept in a small LRU cache: a patch mostly walks the
   // base forward (each block read once), and a jump elsewhere and back costs one block, not a

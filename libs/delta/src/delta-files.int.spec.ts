@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyPatchFile, createPatch } from './index';
+import { evolve, sha256 } from './delta.fixtures.spec';
 
 /*
  * Patches applied from files of several megabytes (the agent path): more than the 1 MB write
@@ -13,22 +14,6 @@ import { applyPatchFile, createPatch } from './index';
 // Diffing 6 and 12 MB takes 4–7 s on a quiet machine and has taken over 50 s on a loaded one:
 // a deadline for a hang, not a performance claim (npm run bench:delta measures speed).
 jest.setTimeout(180_000);
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A file of records, then the same with some records replaced, dropped and added (as in delta.unit.spec.ts). */
-function evolve(base: Buffer, seed: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < base.length; at += 100) {
-    const record = base.subarray(at, at + 100);
-    const roll = (at / 100 + seed) % 37;
-    if (roll === 0) continue; // dropped
-    parts.push(roll === 1 ? randomBytes(record.length) : record); // changed, or kept
-    if (roll === 2) parts.push(randomBytes(80)); // inserted
-  }
-  parts.push(randomBytes(2_000)); // appended
-  return Buffer.concat(parts);
-}
 
 describe('herald-delta-1 patches applied from big files', () => {
   let dir: string;
@@ -58,5 +43,16 @@ describe('herald-delta-1 patches applied from big files', () => {
     expect(patch.length).toBeLessThan(100_000);
     const result = await applyPatchFile(path.join(dir, 'base-big'), patch, path.join(dir, 'out-big'));
     expect(result.sha256).toBe(sha256(shuffled));
+  });
+
+  it('leave no file open when the output cannot be created', async () => {
+    const base = randomBytes(50_000);
+    await writeFile(path.join(dir, 'base-small'), base);
+    await writeFile(path.join(dir, 'taken'), 'already here');
+    const patch = createPatch(base, evolve(base, 2));
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    const before = await openFiles();
+    await expect(applyPatchFile(path.join(dir, 'base-small'), patch, path.join(dir, 'taken'))).rejects.toThrow(/EEXIST/);
+    expect(await openFiles()).toBe(before);
   });
 });

@@ -1,24 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MalformedPatchError, PatchBaseMismatchError, applyPatch, applyPatchFile, composePatches, createPatch, patchHeader } from './index';
+import { evolve, sha256 } from './delta.fixtures.spec';
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A file of records, then the same with some records replaced, dropped and added. */
-function evolve(base: Buffer, seed: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < base.length; at += 100) {
-    const record = base.subarray(at, at + 100);
-    const roll = (at / 100 + seed) % 37;
-    if (roll === 0) continue; // dropped
-    parts.push(roll === 1 ? randomBytes(record.length) : record); // changed, or kept
-    if (roll === 2) parts.push(randomBytes(80)); // inserted
-  }
-  parts.push(randomBytes(2_000)); // appended
-  return Buffer.concat(parts);
-}
 
 describe('herald-delta-1 patches', () => {
   const base = randomBytes(200_000);

@@ -10,6 +10,13 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** The URL of `database` on the server `serverUrl` points at (same user, host and options). */
+export function databaseUrlOn(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
 async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
@@ -24,11 +31,9 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 export async function createTestDatabase(label = 't'): Promise<TestDatabase> {
   const name = `herald_${label.replace(/[^a-z0-9_]/gi, '_')}_${randomBytes(4).toString('hex')}`.toLowerCase();
   await admin((c) => c.query(`CREATE DATABASE "${name}"`));
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
   return {
     name,
-    url: url.toString(),
+    url: databaseUrlOn(TEST_DATABASE_URL, name),
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
 }

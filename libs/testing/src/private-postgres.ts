@@ -4,6 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { databaseUrlOn } from './postgres';
 
 const run = promisify(execFile);
 
@@ -97,7 +98,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     throw err;
   }
 
-  const databaseUrl = (database: string): string => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const databaseUrl = (database: string): string => databaseUrlOn(url, database);
 
   return {
     url,

@@ -24,6 +24,26 @@ interface Change {
   at: string | null;
 }
 
+type ProgressEventType = ProgressEvent['type'];
+/** The rollouts' own events: a plan and its facts. */
+const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped'] as const satisfies readonly ProgressEventType[];
+/** What ties an agent's notification to a rollout, or ends the agent's part in one before it began. */
+const AGENT_LINKS = ['UpdateTargeted', 'NotificationTargetRaised', 'RolloutJoined', 'UpdateNotNeeded'] as const satisfies readonly ProgressEventType[];
+/** What changes an agent's row in each rollout its notification belongs to. */
+const AGENT_CHANGES = [
+  'AttemptSent',
+  'AttemptFailed',
+  'NotificationAcknowledged',
+  'UpdateCompleted',
+  'UpdateFailed',
+  'UpdateRetryScheduled',
+  'NotificationGaveUp',
+  'NotificationResolved',
+  'ScanRequested',
+  'ScanCompleted',
+] as const satisfies readonly ProgressEventType[];
+const CHANGES_ROW: ReadonlySet<string> = new Set(AGENT_CHANGES);
+
 /**
  * Live progress of every rollout: per agent, how far it got (targeted or skipped and why,
  * notified, acknowledged, retried, scanned) and how it ended: exactly one of updated, failed,
@@ -34,26 +54,7 @@ interface Change {
  */
 export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEvent> = {
   name: 'rollout-progress',
-  eventTypes: [
-    'RolloutStarted',
-    'RolloutPlanned',
-    'AgentsTargeted',
-    'AgentsSkipped',
-    'UpdateTargeted',
-    'NotificationTargetRaised',
-    'AttemptSent',
-    'AttemptFailed',
-    'NotificationAcknowledged',
-    'UpdateCompleted',
-    'UpdateFailed',
-    'UpdateRetryScheduled',
-    'RolloutJoined',
-    'UpdateNotNeeded',
-    'NotificationGaveUp',
-    'NotificationResolved',
-    'ScanRequested',
-    'ScanCompleted',
-  ],
+  eventTypes: [...ROLLOUT_FACTS, ...AGENT_LINKS, ...AGENT_CHANGES],
   async apply(tx, events) {
     // Loaded before this batch writes anything, so an agent's reconnect sees only the rollouts
     // that came before it, whichever batch they were in.
@@ -185,7 +186,7 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
         break;
     }
     const notificationId = e.type === 'ScanCompleted' ? state.scans.get(e.data.scanId) : 'notificationId' in e.data ? e.data.notificationId : undefined;
-    if (!notificationId || !AGENT_CHANGES.has(e.type)) continue;
+    if (!notificationId || !CHANGES_ROW.has(e.type)) continue;
     for (const { rolloutId, agentId } of state.links.get(notificationId) ?? []) {
       const c = apply(change(rolloutId, agentId, e.data.at), e, state.versions.get(rolloutId));
       set(c);
@@ -333,16 +334,5 @@ async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; roll
   );
 }
 
-const AGENT_CHANGES = new Set([
-  'AttemptSent',
-  'AttemptFailed',
-  'NotificationAcknowledged',
-  'UpdateCompleted',
-  'UpdateFailed',
-  'UpdateRetryScheduled',
-  'NotificationGaveUp',
-  'NotificationResolved',
-  'ScanRequested',
-  'ScanCompleted',
-]);
+
 
