@@ -103,6 +103,18 @@ describe('private RabbitMQ cluster', () => {
     await expectGone(cluster);
   }, 300_000);
 
+  it('a node with plugins and configuration of its own, which the shared broker never gets', async () => {
+    const cluster = await startRabbitCluster({ nodes: 1, name: 'herald-infra-test', plugins: ['rabbitmq_auth_backend_cache'], config: ['max_message_size = 1048576'] });
+    try {
+      expect((await cluster.ctl(0, 'eval', 'application:get_env(rabbit, max_message_size).')).trim()).toBe('{ok,1048576}');
+      expect((await cluster.ctl(0, 'eval', 'lists:keymember(rabbitmq_auth_backend_cache, 1, application:which_applications()).')).trim()).toBe('true');
+      expect(await roundTrip(cluster.urls[0]!, 'configured', 'hello')).toBe('hello');
+    } finally {
+      await cluster.remove();
+    }
+    await expectGone(cluster);
+  }, 300_000);
+
   it('three nodes: a quorum queue stays usable while one node is stopped, the node rejoins, all is removed', async () => {
     const cluster = await startRabbitCluster({ nodes: 3, name: 'herald-infra-test' });
     try {

@@ -24,6 +24,13 @@ export interface PrivateRabbitClusterOptions {
   basePort?: number;
   /** How long a node may take to start (ms). */
   startTimeoutMs?: number;
+  /** Plugins to enable on every node (shipped with RabbitMQ, e.g. `rabbitmq_auth_backend_http`). */
+  plugins?: readonly string[];
+  /**
+   * Extra rabbitmq.conf lines for every node (e.g. `auth_backends.2 = http`, a TLS listener);
+   * `(i) => lines` for lines that differ per node.
+   */
+  config?: readonly string[] | ((i: number) => readonly string[]);
 }
 
 export interface PrivateRabbitCluster {
@@ -73,7 +80,8 @@ async function pickBasePort(nodes: number): Promise<number> {
 /**
  * A RabbitMQ cluster of our own (never the shared broker on 5672): each node a `rabbitmq-server`
  * process with its own node name, ports, data, logs, config and cookie in a temporary folder,
- * no plugins. For fault tests that stop, start and kill broker nodes.
+ * no plugins unless asked for. For fault tests that stop, start and kill broker nodes, and for
+ * tests that need broker configuration the shared broker must never get (auth backends, TLS).
  */
 export async function startRabbitCluster(options: PrivateRabbitClusterOptions = {}): Promise<PrivateRabbitCluster> {
   const count = options.nodes ?? 1;
@@ -92,7 +100,9 @@ export async function startRabbitCluster(options: PrivateRabbitClusterOptions = 
   const cookie = randomBytes(16).toString('hex').toUpperCase();
   await writeFile(path.join(dir, '.erlang.cookie'), cookie);
   await chmod(path.join(dir, '.erlang.cookie'), 0o400);
-  await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
+  const plugins = options.plugins ?? [];
+  for (const plugin of plugins) if (!/^[a-z0-9_]+$/.test(plugin)) throw new Error(`not a plugin name: ${plugin}`);
+  await writeFile(path.join(dir, 'enabled_plugins'), `[${plugins.join(',')}].\n`);
   // Our own (empty) rabbitmq-env.conf: the system one names the shared node.
   await writeFile(path.join(dir, 'rabbitmq-env.conf'), '');
 
@@ -145,7 +155,8 @@ export async function startRabbitCluster(options: PrivateRabbitClusterOptions = 
     if (isRunning(i)) throw new Error(`node ${nodeNames[i]} is already running`);
     const nodeDir = path.join(dir, `node-${i + 1}`);
     await mkdir(path.join(nodeDir, 'log'), { recursive: true });
-    await writeFile(path.join(nodeDir, 'rabbitmq.conf'), ['loopback_users.guest = true', 'log.console = false', 'log.file.level = info', ''].join('\n'));
+    const extra = typeof options.config === 'function' ? options.config(i) : (options.config ?? []);
+    await writeFile(path.join(nodeDir, 'rabbitmq.conf'), ['loopback_users.guest = true', 'log.console = false', 'log.file.level = info', ...extra, ''].join('\n'));
     const log = createWriteStream(path.join(nodeDir, 'log', 'server.out'), { flags: 'a' });
     const child = spawn(path.join(RABBITMQ_BIN, 'rabbitmq-server'), [], { env: nodeEnv(i), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log);
