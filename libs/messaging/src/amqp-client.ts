@@ -7,7 +7,7 @@ import { Headers, attemptOf } from './headers';
 import type { Logger} from './logger';
 import { silentLogger } from './logger';
 import { Outcome } from './outcome';
-import { declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
+import { type TopologyContext, declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
 
 export interface AmqpClientOptions {
   /**
@@ -88,6 +88,12 @@ export interface ConsumeOptions {
   maxAttempts?: number;
   /** Delay of a "retry later" that names none. */
   retryDelayMs?: number;
+  /**
+   * Whether a message's own headers go with it into the delay and parking queues (default
+   * true). False for a queue anyone may publish into (agents): only Herald's headers are kept,
+   * since headers are not counted by a parking queue's byte limit and may fill a frame each.
+   */
+  keepHeaders?: boolean;
 }
 
 /** Counters the service turns into metrics; also emitted as events of the same name. */
@@ -97,6 +103,7 @@ export interface MessagingStats {
   acked: number;
   retried: number;
   parked: number;
+  dropped: number;
   reconnects: number;
 }
 
@@ -104,11 +111,13 @@ export type MessagingEvents = {
   connected: [];
   disconnected: [error: Error];
   parked: [queue: string, reason: string];
+  /** A message gone without being kept: refused by its consumer (Outcome.drop) or dropped by a full parking queue. */
+  dropped: [queue: string, reason: string];
   retried: [queue: string, reason: string];
   returned: [exchange: string, routingKey: string];
 };
 
-type TopologySetup = (ch: amqp.Channel) => Promise<void>;
+type TopologySetup = (ch: amqp.Channel, ctx: TopologyContext) => Promise<unknown>;
 
 interface Consumer {
   readonly queue: string;
@@ -125,7 +134,7 @@ interface Consumer {
 const DELAY_REDECLARE_MS = 30_000;
 
 /** What a consumer gets for the options it does not set. */
-export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000 };
+export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000, keepHeaders: true };
 
 /**
  * A RabbitMQ connection that survives broker restarts and the loss of a cluster node: it
@@ -135,7 +144,7 @@ export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16,
  * manually, with an explicit outcome per message.
  */
 export class AmqpClient extends EventEmitter<MessagingEvents> {
-  readonly stats: MessagingStats = { published: 0, returned: 0, acked: 0, retried: 0, parked: 0, reconnects: 0 };
+  readonly stats: MessagingStats = { published: 0, returned: 0, acked: 0, retried: 0, parked: 0, dropped: 0, reconnects: 0 };
   private readonly log: Logger;
   private readonly topology: TopologySetup[] = [];
   private readonly consumers = new Set<Consumer>();
@@ -238,7 +247,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     const node = this.rotation.current;
     const ch = await model.createChannel();
     try {
-      for (const setup of this.topology) await setup(ch);
+      for (const setup of this.topology) await setup(ch, contextOf(model));
     } finally {
       await ch.close().catch(() => undefined);
     }
@@ -316,7 +325,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     const model = this.model;
     if (!model) return;
     try {
-      await this.onAdminChannel(model, setup);
+      await this.onAdminChannel(model, (ch) => setup(ch, contextOf(model)));
     } catch (err) {
       if (this.model !== model || isConnectionLoss(err)) return; // declared again on the next connection
       this.topology.splice(this.topology.indexOf(setup), 1);
@@ -572,7 +581,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         await this.publishDelayedWithin(0, c.queue, delayMs, msg.content, {
           ...propertiesOf(msg),
           headers: {
-            ...inbound.headers,
+            ...(c.options.keepHeaders ? inbound.headers : {}),
             [Headers.attempt]: inbound.attempt + 1,
             // The delay queue hands the message back through the default exchange; these let the
             // next delivery see the route it was first published with (routing-key checks rely on it).
@@ -586,10 +595,12 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         break;
       }
       case 'park': {
-        await this.publishWithin(0, '', parkingQueueOf(c.queue), msg.content, {
+        const cut = outcome.keepBytes !== undefined && msg.content.length > outcome.keepBytes;
+        await this.publishWithin(0, '', parkingQueueOf(c.queue), cut ? msg.content.subarray(0, outcome.keepBytes) : msg.content, {
           ...propertiesOf(msg),
           headers: {
-            ...inbound.headers,
+            ...(c.options.keepHeaders ? inbound.headers : {}),
+            ...(cut ? { [Headers.parkedBodyBytes]: msg.content.length } : {}),
             [Headers.parkedReason]: outcome.reason.slice(0, 1000),
             [Headers.parkedAt]: new Date().toISOString(),
             [Headers.parkedFromQueue]: c.queue,
@@ -602,6 +613,11 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         this.log.warn({ queue: c.queue, messageId: inbound.messageId, reason: outcome.reason }, 'message parked');
         break;
       }
+      case 'drop':
+        // Counted, not logged one by one: drops come in floods.
+        this.stats.dropped++;
+        this.emit('dropped', c.queue, outcome.reason);
+        break;
       default: {
         const unreachable: never = outcome;
         throw new Error(`unknown outcome ${JSON.stringify(unreachable)}`);
@@ -677,6 +693,10 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     this.model = null;
     this.node = null;
   }
+}
+
+function contextOf(model: amqp.ChannelModel): TopologyContext {
+  return { openChannel: () => model.createChannel() };
 }
 
 function propertiesOf(msg: amqp.ConsumeMessage): PublishOptions {
