@@ -1,20 +1,22 @@
 import { Module } from '@nestjs/common';
-import { HeraldServiceModule } from '@herald/platform';
+import { HeraldServiceModule, agentDoorSettings } from '@herald/platform';
 import { AgentsModule } from './agents/agents.module';
 import { agentsProjection } from './agents/agents.projection';
 import { CatalogModule } from './catalog/catalog.module';
+import type { AgentPresenceConfig } from './config';
 import { Agents1764230600000 } from './migrations/1764230600000-agents';
 import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { PresenceQueues } from './topology';
 
 @Module({
   imports: [
-    HeraldServiceModule.forRoot({
+    HeraldServiceModule.forRoot<AgentPresenceConfig>({
       service: 'agent-presence',
       schema: 'agent_presence',
       migrations: [Agents1764230600000, VersionKeys1764500000000],
       inlineProjections: [agentsProjection],
-      queues: () => [PresenceQueues.agentInbound, PresenceQueues.heartbeats, PresenceQueues.components],
+      queues: () => [PresenceQueues.agentInbound, PresenceQueues.heartbeats, PresenceQueues.unroutable, PresenceQueues.components],
+      agentDoor: agentDoorSettings,
     }),
     AgentsModule,
     CatalogModule,
