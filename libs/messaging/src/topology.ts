@@ -8,23 +8,32 @@ export interface Binding {
 
 /**
  * How much a parking queue keeps. Past either bound the broker drops its oldest message
- * (drop-head) and dead-letters it into PARKING_DROPPED_QUEUE, where the service counts it.
+ * (drop-head) and dead-letters it into `droppedQueue`, where the service counts it.
  */
 export interface ParkingLimits {
   maxMessages: number;
   /** Bytes of message bodies (the broker does not count headers; see AmqpClient's `keepHeaders`). */
   maxBytes: number;
+  /**
+   * Where the drops go to be counted (default PARKING_DROPPED_QUEUE). One per service, so that
+   * the service owning a parking queue is the one that counts its drops.
+   */
+  droppedQueue?: string;
 }
 
 export const DEFAULT_PARKING_LIMITS: ParkingLimits = { maxMessages: 10_000, maxBytes: 64 * 1024 * 1024 };
 
 /**
- * Where every parking queue sends the oldest message it drops when full. RabbitMQ tells no one
- * about a drop-head discard except by dead-lettering it, so this is the only place a drop can
- * be counted exactly: the services consume it, count each message by the parking queue its
- * `x-death` names, and acknowledge it. Bounded itself: it fills only while no service consumes it.
+ * Where a parking queue sends the oldest message it drops when full, unless told otherwise.
+ * RabbitMQ tells no one about a drop-head discard except by dead-lettering it, so this is the
+ * only place a drop can be counted exactly: the service consumes it, counts each message by the
+ * parking queue its `x-death` names, and acknowledges it. Bounded itself: it fills only while the
+ * service is not consuming it.
  */
 export const PARKING_DROPPED_QUEUE = 'herald.parking-dropped';
+
+/** The queue of a service's parking-queue drops: `herald.<service>.parking-dropped`. */
+export const parkingDroppedQueueOf = (service: string): string => `herald.${service}.parking-dropped`;
 
 export interface WorkQueueSpec {
   name: string;
@@ -65,6 +74,7 @@ export const delayQueueOf = (queue: string, delayMs: number): string => `${queue
 
 /** The arguments of a bounded parking queue. */
 export function parkingQueueArguments(limits: ParkingLimits): Record<string, unknown> {
+  const dropped = limits.droppedQueue ?? PARKING_DROPPED_QUEUE;
   return {
     'x-queue-type': 'quorum',
     'x-max-length': limits.maxMessages,
@@ -73,7 +83,7 @@ export function parkingQueueArguments(limits: ParkingLimits): Record<string, unk
     // At-most-once dead-lettering (the default): at-least-once would need reject-publish, which
     // refuses new messages instead of dropping old ones. A count lost in a broker crash is all it risks.
     'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': PARKING_DROPPED_QUEUE,
+    'x-dead-letter-routing-key': dropped,
   };
 }
 
@@ -88,8 +98,9 @@ export function parkingQueueArguments(limits: ParkingLimits): Record<string, unk
 export async function declareWorkQueue(ch: Channel, spec: WorkQueueSpec, ctx?: TopologyContext): Promise<KeptDeclaration[]> {
   const parking = parkingQueueOf(spec.name);
   const kept: KeptDeclaration[] = [];
-  await ch.assertQueue(PARKING_DROPPED_QUEUE, { durable: true, arguments: PARKING_DROPPED_QUEUE_ARGUMENTS });
-  const args = parkingQueueArguments(spec.parking ?? DEFAULT_PARKING_LIMITS);
+  const limits = spec.parking ?? DEFAULT_PARKING_LIMITS;
+  await ch.assertQueue(limits.droppedQueue ?? PARKING_DROPPED_QUEUE, { durable: true, arguments: PARKING_DROPPED_QUEUE_ARGUMENTS });
+  const args = parkingQueueArguments(limits);
   const refusal = await declareOrKeep(
     ch,
     ctx,

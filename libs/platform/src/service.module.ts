@@ -5,7 +5,7 @@ import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { Exchanges } from '@herald/contracts';
 import { type AnyProjection, EventStoreModule, type MigrationClass } from '@herald/event-store';
-import { AmqpClient, type ExchangeSpec, MessagingModule, type QueueDefinition } from '@herald/messaging';
+import { AmqpClient, type ExchangeSpec, type Logger, MessagingModule, type QueueDefinition, parkingDroppedQueueOf } from '@herald/messaging';
 import { AgentDoor, type AgentDoorSettings } from './agent-door';
 import { isAgentMessageQueue } from './queues';
 import { TokenGuard } from './auth';
@@ -49,7 +49,7 @@ export const SHARED_EXCHANGES: ExchangeSpec[] = [
 ];
 
 /** The service's queues, each agent message queue behind the one agent door of the service. */
-function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOptions<C>, config: C, log: PinoLogger): QueueDefinition[] {
+function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOptions<C>, config: C, log: Logger): QueueDefinition[] {
   const queues = options.queues?.(config) ?? [];
   const agentQueues = queues.filter(isAgentMessageQueue);
   if (agentQueues.length === 0) return queues;
@@ -109,9 +109,10 @@ export class HeraldServiceModule {
             reconnectMaxDelayMs: config.RABBITMQ_RECONNECT_MAX_DELAY_MS,
             logger: child(log, 'amqp'),
             exchanges: SHARED_EXCHANGES,
-            queues: queuesBehindDoor(options, config, child(log, 'agent-door')),
+            // A pino child of its own: setContext on `log` would rename the amqp logger too.
+            queues: queuesBehindDoor(options, config, log.logger.child({ component: 'agent-door' })),
             shutdownDrainMs: config.SHUTDOWN_DRAIN_MS,
-            parking: { maxMessages: config.PARKING_MAX_MESSAGES, maxBytes: config.PARKING_MAX_BYTES },
+            parking: { maxMessages: config.PARKING_MAX_MESSAGES, maxBytes: config.PARKING_MAX_BYTES, droppedQueue: parkingDroppedQueueOf(options.service) },
           }),
         }),
         EventStoreModule.forRootAsync({

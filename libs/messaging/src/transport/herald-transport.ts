@@ -119,8 +119,8 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
         this.log.info({ queue: queue.name, types: [...routes.keys()] }, 'consuming');
       }
       if (consumed.length > 0) {
-        // Every instance of every service with parking queues consumes it: whoever takes a drop counts it.
-        await this.amqp.consume(PARKING_DROPPED_QUEUE, async (raw) => {
+        // Every instance of the service consumes it: whichever takes a drop counts it.
+        await this.amqp.consume(this.options.parking?.droppedQueue ?? PARKING_DROPPED_QUEUE, async (raw) => {
           const { queue, reason } = deadLetteredFrom(raw.headers);
           this.amqp.emit('dropped', queue, reason);
           return Outcome.ack();

@@ -204,4 +204,81 @@ describe('parking queues: bounded, every drop counted, upgrades kept', () => {
     expect(await depth(parkingQueueOf(q.name))).toBe(5);
     expect(s.dropped.every((d) => d.queue === parkingQueueOf(q.name) && d.reason.startsWith('parking-full:'))).toBe(true);
   });
+
+  it('keeps an exchange an earlier version declared without its alternate exchange, with every binding, and a policy adds it in place', async () => {
+    const inbound = `test.inbound.${randomUUID()}`;
+    const unroutable = `test.unroutable.${randomUUID()}`;
+    const other = `test.other-service.${randomUUID()}`;
+    // An earlier version's exchange, and another service's queue bound to it.
+    const old = await conn.createChannel();
+    await old.assertExchange(inbound, 'topic', { durable: true });
+    await old.assertQueue(other, { durable: true });
+    await old.bindQueue(other, inbound, 'agent.*.hello');
+    await old.close();
+
+    const warnings: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (_o, msg) => warnings.push(msg ?? ''), error() {} };
+    const exchanges = [
+      { name: unroutable, type: 'fanout' as const, internal: true },
+      { name: inbound, type: 'topic' as const, alternateExchange: unroutable },
+    ];
+    @Module({ imports: [MessagingModule.forRoot({ url: vhost.url, connectionName: 'exchange-upgrade-test', exchanges, logger })] })
+    class TestModule {}
+    const app = await NestFactory.create(TestModule, { logger: false, abortOnError: false });
+    await app.init();
+    apps.push(app);
+    expect(warnings.some((w) => w.includes(`exchange ${inbound} exists without the alternate exchange`))).toBe(true);
+
+    const catcher = await conn.createChannel();
+    const caught = (await catcher.assertQueue('', { exclusive: true })).queue;
+    await catcher.bindQueue(caught, unroutable, '');
+    const send = async (key: string) => {
+      ch.publish(inbound, key, Buffer.from(key), { persistent: true });
+      await ch.waitForConfirms();
+    };
+    // The other service's binding is intact.
+    await send('agent.a.hello');
+    await waitFor(async () => (await depth(other)) === 1, { what: 'the hello on the other service’s queue' });
+    // Without the alternate exchange, an unknown type is lost...
+    await send('agent.a.frobnicate');
+    // ...until the one-off policy of docs/operations.md gives the exchange one, in place.
+    await rabbitmqctl('set_policy', '-p', vhost.name, '--apply-to', 'exchanges', 'herald-agent-inbound', `^${inbound.replace(/\./g, '\\.')}$`, JSON.stringify({ 'alternate-exchange': unroutable }));
+    await waitFor(
+      async () => {
+        await send('agent.a.greetings');
+        return (await catcher.checkQueue(caught)).messageCount > 0;
+      },
+      { what: 'an unknown type caught by the alternate exchange', timeoutMs: 30_000, intervalMs: 500 },
+    );
+    const first = await catcher.get(caught, { noAck: true });
+    expect(first && first.fields.routingKey).toBe('agent.a.greetings');
+    expect(await depth(other)).toBe(1);
+    await catcher.close();
+  });
+
+  it('declares a new exchange with its alternate exchange: what no queue takes goes there', async () => {
+    const inbound = `test.inbound.${randomUUID()}`;
+    const unroutable = `test.unroutable.${randomUUID()}`;
+    const exchanges = [
+      { name: unroutable, type: 'fanout' as const, internal: true },
+      { name: inbound, type: 'topic' as const, alternateExchange: unroutable },
+    ];
+    @Module({ imports: [MessagingModule.forRoot({ url: vhost.url, connectionName: 'exchange-new-test', exchanges })] })
+    class TestModule {}
+    const app = await NestFactory.create(TestModule, { logger: false, abortOnError: false });
+    await app.init();
+    apps.push(app);
+    const catcher = await conn.createChannel();
+    const caught = (await catcher.assertQueue('', { exclusive: true })).queue;
+    await catcher.bindQueue(caught, unroutable, '');
+    ch.publish(inbound, 'agent.a.frobnicate', Buffer.from('x'), { persistent: true });
+    await ch.waitForConfirms();
+    await waitFor(async () => (await catcher.checkQueue(caught)).messageCount === 1, { what: 'the unknown type caught' });
+    // Internal: nobody publishes to the alternate exchange straight.
+    const direct = await conn.createChannel();
+    const refused = new Promise<Error>((resolve) => direct.once('error', resolve));
+    direct.publish(unroutable, '', Buffer.from('y'));
+    expect((await refused).message).toMatch(/ACCESS_REFUSED|internal/i);
+    await catcher.close();
+  });
 });
