@@ -77,6 +77,8 @@ export interface InboundMessage {
   readonly attempt: number;
   /** The broker delivered this before and it was not settled (consumer crash or lost channel). */
   readonly redelivered: boolean;
+  /** It came back from this queue's delay queue (a retry), not from its publisher. */
+  readonly retried: boolean;
 }
 
 export type MessageHandler = (message: InboundMessage) => Promise<Outcome>;
@@ -538,6 +540,8 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   private async handle(c: Consumer, ch: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
     const route = routeOf(msg, headers);
+    // The same test routeOf applies before it believes the route headers.
+    const retried = msg.fields.exchange === '' && typeof headers[Headers.originalExchange] === 'string';
     const inbound: InboundMessage = {
       queue: c.queue,
       body: msg.content,
@@ -549,6 +553,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       headers,
       attempt: attemptOf(headers),
       redelivered: msg.fields.redelivered,
+      retried,
     };
     let outcome: Outcome;
     try {

@@ -55,11 +55,14 @@ export class AgentDoor {
     this.windowStart = now();
   }
 
-  /** Before the body is read: the sender's rate, then the body's size. Null lets the message in. */
+  /**
+   * Before the body is read: the sender's rate, then the body's size. Null lets the message in.
+   * A retry (back from the queue's delay queue) was let in once and is not charged again.
+   */
   admit(raw: InboundMessage): Refusal | null {
     const agent = agentIdFromRoutingKey(raw.routingKey) ?? '(no agent id)';
     const now = this.now();
-    if (!this.buckets.take(agent, now)) {
+    if (!raw.retried && !this.buckets.take(agent, now)) {
       this.noteLimited(agent, now);
       return {
         ok: false,

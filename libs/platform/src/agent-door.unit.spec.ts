@@ -19,6 +19,7 @@ const delivery = (routingKey: string, body: Buffer | object): InboundMessage => 
   headers: {},
   attempt: 1,
   redelivered: false,
+  retried: false,
 });
 
 const hello = (agentId: string, sentAt = new Date(NOW).toISOString()) => ({
@@ -85,6 +86,8 @@ describe('the agent door', () => {
     expect(door.admit(delivery('agent.a.heartbeat', {}))).toMatchObject({ reason: 'rate-limited', drop: true });
     // Another agent is not held back by the first one.
     expect(door.admit(delivery('agent.b.hello', hello('b')))).toBeNull();
+    // A retry was let in once: it is not charged again.
+    expect(door.admit({ ...delivery('agent.a.hello', hello('a')), retried: true, attempt: 2 })).toBeNull();
     clock += 1_000;
     expect(door.admit(delivery('agent.a.heartbeat', {}))).toBeNull();
   });
