@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { AgentMessage } from '@herald/contracts';
-import type { InboundMessage, Logger } from '@herald/messaging';
+import { type InboundMessage, type Logger, silentLogger } from '@herald/messaging';
 import { AgentDoor, PARKED_HEAD_BYTES, agentDoorSettings } from './agent-door';
-import { AgentDoorConfig, loadConfig } from './config';
-import { agentMessageQueue, unroutableAgentMessageQueue } from './queues';
+import { AgentDoorConfig, BaseConfig, loadConfig } from './config';
+import { agentMessageQueue, integrationEventQueue, unroutableAgentMessageQueue } from './queues';
+import { queuesBehindDoor } from './service.module';
 
 const defaults = agentDoorSettings(loadConfig(AgentDoorConfig, {}));
 const NOW = Date.parse('2025-05-01T12:00:00.000Z');
@@ -145,5 +146,18 @@ describe('agent message queues behind the door', () => {
     expect(q.parse(delivery('agent.a.frobnicate', Buffer.from('not even json')))).toMatchObject({ ok: false, reason: 'unknown-type' });
     expect(q.parse(delivery('agent.a.ack', hello('a')))).toMatchObject({ ok: false, reason: 'unroutable', detail: expect.stringContaining('no queue takes ack') });
     expect(q.parse(delivery('something.else', {}))).toMatchObject({ ok: false, reason: 'unroutable' });
+  });
+
+  it('puts every agent queue of a service behind one door, so an agent’s rate counts all it sends; refuses to start without one', () => {
+    const integration = integrationEventQueue('c');
+    const queues = () => [agentMessageQueue('a'), agentMessageQueue('b'), integration];
+    const config = loadConfig(BaseConfig, {});
+    const [a, b, c] = queuesBehindDoor({ service: 's', schema: 's', queues, agentDoor: () => ({ ...defaults, burst: 2, ratePerSecond: 0.001 }) }, config, silentLogger);
+    const now = new Date().toISOString();
+    expect(a!.parse(delivery('agent.x.hello', hello('x', now)))).toMatchObject({ ok: true });
+    expect(b!.parse(delivery('agent.x.heartbeat', { type: 'heartbeat', schemaVersion: 1, messageId: randomUUID(), agentId: 'x', sentAt: now, bootId: 'b' }))).toMatchObject({ ok: true });
+    expect(a!.parse(delivery('agent.x.hello', hello('x', now)))).toMatchObject({ reason: 'rate-limited' });
+    expect(c).toBe(integration); // not an agent queue: as it was
+    expect(() => queuesBehindDoor({ service: 's', schema: 's', queues }, config, silentLogger)).toThrow('a, b take agent messages: HeraldServiceModule.forRoot needs agentDoor');
   });
 });

@@ -48,8 +48,12 @@ export const SHARED_EXCHANGES: ExchangeSpec[] = [
   { name: Exchanges.agentCommands, type: 'direct' },
 ];
 
-/** The service's queues, each agent message queue behind the one agent door of the service. */
-function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOptions<C>, config: C, log: Logger): QueueDefinition[] {
+/**
+ * The service's queues, each agent message queue behind the one agent door of the service (one
+ * door, so an agent's rate counts all it sends to the service). A service with agent queues and no
+ * `agentDoor` fails at start.
+ */
+export function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOptions<C>, config: C, log: Logger): QueueDefinition[] {
   const queues = options.queues?.(config) ?? [];
   const agentQueues = queues.filter(isAgentMessageQueue);
   if (agentQueues.length === 0) return queues;
