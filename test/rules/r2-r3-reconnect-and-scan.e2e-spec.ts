@@ -54,7 +54,7 @@ describe('R2 and R3', () => {
       const ch = await conn.createConfirmChannel();
       const queue = agentCommandQueue(agentId);
       await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
-      await ch.bindQueue(queue, Exchanges.agentCommands, agentId);
+      await ch.bindQueue(queue, Exchanges.agentOutbound, agentId);
       const commands: Array<{ type: string; commandId: string; notificationId: string; attempt: number }> = [];
       await ch.consume(queue, (m) => m && (commands.push(JSON.parse(m.content.toString('utf8'))), ch.ack(m)));
       const send = async (body: Record<string, unknown> & { type: string }) => {

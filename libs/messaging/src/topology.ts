@@ -74,8 +74,12 @@ export const delayExpiryMs = (delayMs: number): number => delayMs * 2 + 60_000;
 export interface ExchangeSpec {
   name: string;
   type: 'topic' | 'direct' | 'fanout' | 'headers';
+  /** Exchanges this one receives from (exchange-to-exchange bindings), with their binding patterns. */
+  receivesFrom?: Array<{ exchange: string; pattern: string }>;
 }
 
+/** Declares the exchanges, then the bindings between them (so their order in the list does not matter). */
 export async function declareExchanges(ch: Channel, exchanges: ExchangeSpec[]): Promise<void> {
   for (const e of exchanges) await ch.assertExchange(e.name, e.type, { durable: true });
+  for (const e of exchanges) for (const from of e.receivesFrom ?? []) await ch.bindExchange(e.name, from.exchange, from.pattern);
 }

@@ -103,7 +103,14 @@ export abstract class ServiceConfig extends (class {} as unknown as abstract new
 /** An http(s) URL; z.url() alone would accept "localhost:3001" (scheme "localhost:") or file://. */
 const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
-export const configFields = { port, positiveMs, httpUrl };
+/** "true" or "false" (not "1", "yes" or "on": one spelling, so a typo is an error, not a silent false). */
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true');
+
+export const configFields = { port, positiveMs, httpUrl, flag, tokens: () => tokenList };
 
 /**
  * Parses the environment with the service's schema, or throws a ConfigError naming every bad field.

@@ -33,7 +33,9 @@ export interface HeraldServiceOptions<C extends BaseConfig = BaseConfig> {
 const SHARED_EXCHANGES = [
   { name: Exchanges.events, type: 'topic' as const },
   { name: Exchanges.agentInbound, type: 'topic' as const },
-  { name: Exchanges.agentCommands, type: 'direct' as const },
+  { name: Exchanges.agentOutbound, type: 'topic' as const },
+  // Agents of protocol 1.0 bind here; every command reaches it from agentOutbound.
+  { name: Exchanges.agentCommands, type: 'direct' as const, receivesFrom: [{ exchange: Exchanges.agentOutbound, pattern: '#' }] },
 ];
 
 /**
