@@ -3,6 +3,7 @@ import * as amqp from 'amqplib';
 import { withAgentIdentity } from '@herald/agent-sdk';
 import { Exchanges, agentCommandQueue, agentInboundRoutingKey } from '@herald/contracts';
 import { type PrivateRabbitCluster, freePort, privateBroker, startRabbitCluster, waitFor } from '@herald/testing';
+import { Fleet } from '../../apps/agent-simulator/src/fleet';
 import { RulesHarness, type SimAgent } from '../support/rules-harness';
 
 jest.setTimeout(300_000);
@@ -200,5 +201,35 @@ describe('agents with their own broker identities', () => {
     expect((await presence('POST', '/identities/id-alice/reject')).status).toBe(409);
     expect((await presence('POST', '/identities/id-nobody/accept')).status).toBe(404);
     for (const result of ['wrong-secret', 'bad-enrolment-token', 'rejected', 'revoked']) expect(await loginsWith(result)).toBeGreaterThan(0);
+  });
+
+  it('the simulator runs its fleet with per-agent identities: each agent enrols, is accepted, and is updated', async () => {
+    const fleet = new Fleet({
+      amqpUrl: nodeUrl,
+      agents: 5,
+      prefix: 'id-sim',
+      components: { [TYPE]: ['1.2'] },
+      heartbeatIntervalMs: 2_000,
+      identity: { enrolmentToken: TOKEN, secretSeed: randomBytes(16).toString('hex') },
+    });
+    try {
+      const starting = fleet.start(); // each agent's start waits for its acceptance
+      const pending = await waitFor(
+        async () => {
+          const res = await presence<{ identities: Array<{ agentId: string }> }>('GET', '/identities?status=pending');
+          const ids = res.body.identities.map((i) => i.agentId).filter((id) => id.startsWith('id-sim-'));
+          return ids.length === 5 ? ids : undefined;
+        },
+        { what: 'the five simulated agents to enrol', timeoutMs: 60_000 },
+      );
+      for (const id of pending) expect((await presence('POST', `/identities/${id}/accept`)).status).toBe(200);
+      await starting;
+      expect(fleet.connectionCount).toBe(0); // one connection per agent, its own
+      for (const id of pending) await h.waitOnline(id, true);
+      await h.publish(TYPE, '1.3');
+      await waitFor(async () => (await fleet.upToDate()) === 5, { what: 'the fleet on 1.3', timeoutMs: 60_000 });
+    } finally {
+      await fleet.stop();
+    }
   });
 });

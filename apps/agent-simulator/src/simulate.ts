@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { redactUrlsIn } from '@herald/common';
@@ -30,6 +31,11 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
 --upstream-key the upstream's Ed25519 public key (base64 of the raw 32 bytes, or PEM) every agent
               pins: they install only what the upstream signed. Default UPSTREAM_PUBLIC_KEY, or
               the file UPSTREAM_PUBLIC_KEY_FILE names; without one the agents trust the server.
+--enrolment-token  per-agent broker identities (docs/security.md): every agent logs in as its
+              id with this token and a secret of its own, one connection per agent. Default
+              AGENT_ENROLMENT_TOKEN. The secrets derive from SIM_SECRET_SEED (set it, and keep
+              it, so a restarted simulator is the same agents; without it one is made per run).
+              Agents wait until they are accepted (AGENT_AUTO_ACCEPT on the server, or an admin).
 
 Prints a progress line every second and a summary when every reachable agent is up to date
 (exit 0), on timeout (exit 1) or on Ctrl-C.`;
@@ -61,6 +67,7 @@ async function main(): Promise<void> {
       forever: { type: 'boolean', default: false },
       'status-file': { type: 'string' },
       'upstream-key': { type: 'string' },
+      'enrolment-token': { type: 'string', default: process.env.AGENT_ENROLMENT_TOKEN },
       help: { type: 'boolean', default: false },
     },
   });
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
     heartbeatIntervalMs: Number(values.heartbeat),
     targets,
     upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
+    identity: values['enrolment-token'] ? { enrolmentToken: values['enrolment-token'], secretSeed: process.env.SIM_SECRET_SEED ?? randomBytes(32).toString('hex') } : undefined,
   });
 
   const t0 = Date.now();
