@@ -85,6 +85,8 @@ describe('agents with their own broker identities', () => {
   /** An SDK agent with its own identity, started once an admin accepts it (its first start waits for that). */
   async function admitted(id: string, credentials: { secret: string; enrolmentToken?: string }, version = '1.0'): Promise<SimAgent> {
     const agent = await h.agent(id, [{ type: TYPE, version }], { credentials, start: false });
+    const warnings: string[] = [];
+    agent.agent.on('warning', (err) => warnings.push(err.message));
     const started = agent.start();
     await waitFor(async () => (await presence('GET', `/identities/${id}`)).status === 200, { what: `${id} to enrol`, timeoutMs: 30_000 });
     expect(await identity(id)).toMatchObject({ status: 'pending', enrolledWith: 'site-a', decidedBy: null });
@@ -92,6 +94,8 @@ describe('agents with their own broker identities', () => {
     expect(accepted.body).toMatchObject({ status: 'accepted', decidedBy: 'tester' });
     await started;
     await h.waitOnline(id, true);
+    // It said why it waited, once, not on every try.
+    expect(warnings.filter((w) => /refused the login/.test(w))).toHaveLength(1);
     return agent;
   }
 

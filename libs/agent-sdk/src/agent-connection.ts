@@ -27,6 +27,8 @@ export interface AgentConnectionOptions {
   connectAttemptTimeoutMs?: number;
   /** Which of several URLs to try first (0-based, taken modulo their number), to spread connections over a cluster. Default 0. */
   firstNode?: number;
+  /** Told of warnings from the start, before open() resolves (a refused login while the agent waits for admission). */
+  onWarning?: (err: Error) => void;
 }
 
 export type AgentConnectionEvents = {
@@ -82,10 +84,23 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
       },
     });
     const connection = new AgentConnection(recovering, rotation, options.setupConcurrency ?? 32);
+    if (options.onWarning) connection.on('warning', options.onWarning);
     // Registered before the first attempt completes: 'connect' fires on every (re)connect.
     recovering.on('connect', (model) => void connection.onConnect(model));
     recovering.on('disconnect', (err) => connection.onDisconnect(err));
     recovering.on('error', () => undefined);
+    // A refused login is said once per run of refusals: an agent with its own identity may wait
+    // hours for an admin, trying again all along.
+    let refused = false;
+    recovering.on('connect', () => (refused = false));
+    recovering.on('connect-failed', (err: Error) => {
+      if (refused || !/ACCESS_REFUSED/.test(err.message)) return;
+      refused = true;
+      connection.emit(
+        'warning',
+        new Error(`the broker refused the login (${err.message}); an agent with its own identity is refused until an admin accepts it, and a wrong secret always is; trying again`),
+      );
+    });
     await recovering.waitForConnect();
     return connection;
   }

@@ -172,8 +172,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     } else {
       if (!this.options.amqpUrl) throw new Error('HeraldAgent needs amqpUrl or connection');
       const url = this.options.credentials ? withAgentIdentity(this.options.amqpUrl, this.agentId, this.options.credentials) : this.options.amqpUrl;
-      this.connection = await AgentConnection.open(url, { name: `herald-agent ${this.agentId}` });
-      this.connection.on('warning', (err) => this.emit('warning', err));
+      this.connection = await AgentConnection.open(url, { name: `herald-agent ${this.agentId}`, onWarning: (err) => this.emit('warning', err) });
       this.ownsConnection = true;
     }
     this.stopped = false;
