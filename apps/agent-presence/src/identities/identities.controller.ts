@@ -22,6 +22,8 @@ const IdentityView = z.object({
 class IdentityViewDto extends createZodDto(IdentityView) {}
 class IdentityListDto extends createZodDto(z.object({ total: z.number().int(), identities: z.array(IdentityView) })) {}
 
+class ForgottenDto extends createZodDto(z.object({ agentId: z.string(), forgotten: z.literal(true) })) {}
+
 const ListQuery = z.strictObject({
   status: Status.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -93,6 +95,7 @@ export class IdentitiesController {
 
   @Delete(':id')
   @ApiOperation({ summary: 'Forget the identity: the id may enrol again with a new secret (a reinstalled agent)' })
+  @ApiOkResponse({ type: ForgottenDto })
   @ApiErrors(400, 403)
   async forget(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
     const agentId = checked(id);
