@@ -20,7 +20,7 @@ import {
   parsePublicKey,
   verifyStatement,
 } from '@herald/contracts';
-import type { ConnectionMember } from './agent-connection';
+import type { AgentConnectionOptions, ConnectionMember } from './agent-connection';
 import { AgentConnection } from './agent-connection';
 import type { ComponentStore } from './component-store';
 
@@ -33,6 +33,11 @@ export interface HeraldAgentOptions {
    * or one string comma-separated), tried in turn on connection loss; the agent opens its own connection.
    */
   amqpUrl?: string | readonly string[];
+  /**
+   * With amqps:// URLs: the certificate authority the broker's certificate must chain to
+   * (`{ ca: <PEM> }`), instead of the system's. Used when the agent opens its own connection.
+   */
+  tls?: AgentConnectionOptions['tls'];
   /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
   connection?: AgentConnection;
   store: ComponentStore;
@@ -163,7 +168,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       this.connection = this.options.connection;
     } else {
       if (!this.options.amqpUrl) throw new Error('HeraldAgent needs amqpUrl or connection');
-      this.connection = await AgentConnection.open(this.options.amqpUrl, { name: `herald-agent ${this.agentId}` });
+      this.connection = await AgentConnection.open(this.options.amqpUrl, { name: `herald-agent ${this.agentId}`, tls: this.options.tls });
       this.connection.on('warning', (err) => this.emit('warning', err));
       this.ownsConnection = true;
     }

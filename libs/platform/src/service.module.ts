@@ -85,6 +85,7 @@ export class HeraldServiceModule {
             connectAttemptTimeoutMs: config.RABBITMQ_CONNECT_TIMEOUT_MS,
             reconnectDelayMs: config.RABBITMQ_RECONNECT_DELAY_MS,
             reconnectMaxDelayMs: config.RABBITMQ_RECONNECT_MAX_DELAY_MS,
+            tls: config.RABBITMQ_CA === undefined ? undefined : { ca: config.RABBITMQ_CA },
             logger: child(log, 'amqp'),
             exchanges: SHARED_EXCHANGES,
             queues: options.queues?.(config) ?? [],
