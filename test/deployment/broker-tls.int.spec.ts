@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as amqp from 'amqplib';
 import { AgentConnection, HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 import { Exchanges } from '@herald/contracts';
 import { AmqpClient, BrokerUnavailableError } from '@herald/messaging';
@@ -20,12 +22,20 @@ import {
 
 jest.setTimeout(240_000);
 
+/** The broker settings docker-compose.yml gives RabbitMQ: its lines without comments. */
+const composeBrokerConfig = readFileSync(path.join(REPO_ROOT, 'deploy', 'rabbitmq', 'rabbitmq.conf'), 'utf8')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line !== '' && !line.startsWith('#'));
+const setting = (key: string) => composeBrokerConfig.find((line) => line.startsWith(`${key} =`))!.split('=')[1]!.trim();
+
 /*
  * AMQP over TLS (issue 14, item 5), on a private RabbitMQ node with a TLS listener whose
  * certificate a CA made here signed: the services (their AmqpClient, and a real agent-presence
  * process configured with RABBITMQ_CA_FILE) and the agent SDK connect with amqps:// and verify
  * the broker against that CA; a broker whose certificate another CA signed, or that does not
- * name the host connected to, is refused.
+ * name the host connected to, is refused. The node also runs with the broker settings of
+ * docker-compose.yml (deploy/rabbitmq/rabbitmq.conf), which are checked to load and to hold.
  */
 describe('RabbitMQ over TLS (amqps://) with a CA of our own', () => {
   let dir: string;
@@ -46,6 +56,8 @@ describe('RabbitMQ over TLS (amqps://) with a CA of our own', () => {
     broker = await startRabbitCluster({
       name: 'herald-tls',
       config: [
+        // docker-compose.yml's broker settings first, so the node proves they load (and hold, below).
+        ...composeBrokerConfig,
         `listeners.ssl.local = 127.0.0.1:${tlsPort}`,
         `ssl_options.cacertfile = ${ca.caFile}`,
         `ssl_options.certfile = ${server.certFile}`,
@@ -72,16 +84,40 @@ describe('RabbitMQ over TLS (amqps://) with a CA of our own', () => {
       .filter((c) => c.name === name);
   }
 
+  describe("docker-compose.yml's broker settings (deploy/rabbitmq/rabbitmq.conf)", () => {
+    it('load on a real node, which then refuses a message over max_message_size and keeps its memory alarm where they say', async () => {
+      const limit = Number(setting('max_message_size'));
+      expect(limit).toBe(1024 * 1024);
+      const connection = await amqp.connect(broker.urls[0]!);
+      try {
+        const ch = await connection.createConfirmChannel();
+        await ch.assertQueue('size-check', { durable: true });
+        ch.sendToQueue('size-check', Buffer.alloc(limit, 1));
+        await ch.waitForConfirms();
+        const closed = new Promise<Error>((resolve) => ch.once('error', resolve));
+        ch.sendToQueue('size-check', Buffer.alloc(limit + 1, 1));
+        expect((await closed).message).toMatch(/PRECONDITION_FAILED.*larger than configured max size/);
+        const check = await connection.createChannel();
+        expect((await check.checkQueue('size-check')).messageCount).toBe(1);
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+      const watermark = setting('vm_memory_high_watermark.absolute');
+      expect(watermark).toBe('640MiB');
+      expect((await broker.ctl(0, 'eval', 'vm_memory_monitor:get_memory_limit().')).trim()).toBe(String(640 * 1024 * 1024));
+    });
+  });
+
   describe("the services' connection (AmqpClient)", () => {
     it('given the CA, when it connects to amqps://, then it is a TLS connection that publishes and consumes', async () => {
       const client = await AmqpClient.connect({ url: amqpsUrl, connectionName: 'tls-client-ok', tls: { ca: ca.caPem }, initialConnectTimeoutMs: 30_000 });
       try {
-        await waitFor(async () => (await connectionsNamed('tls-client-ok')).length === 1, { timeoutMs: 30_000, what: 'the connection to be listed' });
+        await waitFor(async () => (await connectionsNamed('tls-client-ok')).length === 1, { timeoutMs: 90_000, what: 'the connection to be listed' });
         expect(await connectionsNamed('tls-client-ok')).toEqual([{ name: 'tls-client-ok', ssl: true }]);
         await client.withChannel(async (ch) => {
           await ch.assertQueue('tls-check', { durable: true });
           ch.sendToQueue('tls-check', Buffer.from('over tls'));
-          await waitFor(async () => (await ch.checkQueue('tls-check')).messageCount === 1, { timeoutMs: 10_000, what: 'the message to arrive' });
+          await waitFor(async () => (await ch.checkQueue('tls-check')).messageCount === 1, { timeoutMs: 60_000, what: 'the message to arrive' });
           expect((await ch.get('tls-check', { noAck: true }) || undefined)?.content.toString()).toBe('over tls');
         });
       } finally {
@@ -127,7 +163,7 @@ describe('RabbitMQ over TLS (amqps://) with a CA of our own', () => {
         await agent.start();
         expect(agent.connected).toBe(true);
         expect(await connectionsNamed('herald-agent tls-agent-1')).toEqual([{ name: 'herald-agent tls-agent-1', ssl: true }]);
-        await waitFor(async () => (await broker.ctl(0, 'list_queues', '--no-table-headers', 'name', 'messages')).includes('tls-heard\t1'), { timeoutMs: 30_000, what: 'its hello to arrive' });
+        await waitFor(async () => (await broker.ctl(0, 'list_queues', '--no-table-headers', 'name', 'messages')).includes('tls-heard\t1'), { timeoutMs: 90_000, what: 'its hello to arrive' });
       } finally {
         await agent.stop();
       }
