@@ -398,7 +398,7 @@ describe('docker-compose.yml', () => {
 
     it('gives RabbitMQ the repository\'s broker settings, read-only, with max_message_size at most 1 MiB', () => {
       const mounts = (compose.services.rabbitmq.volumes ?? []).filter((v): v is string => typeof v === 'string');
-      expect(mounts).toContain('./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/20-herald.conf:ro');
+      expect(mounts).toContain('./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/90-herald.conf:ro');
       const size = Number(brokerConfig().max_message_size);
       expect(size).toBeGreaterThan(64 * 1024);
       expect(size).toBeLessThanOrEqual(1024 * 1024);
