@@ -22,11 +22,15 @@ import {
 
 jest.setTimeout(240_000);
 
-/** The broker settings docker-compose.yml gives RabbitMQ: its lines without comments. */
+/**
+ * The broker settings docker-compose.yml gives RabbitMQ: its lines without comments, and without
+ * those of authentication backends (auth_*), which name the compose services' hosts and need
+ * their plugins: this node logs clients in with its own users.
+ */
 const composeBrokerConfig = readFileSync(path.join(REPO_ROOT, 'deploy', 'rabbitmq', 'rabbitmq.conf'), 'utf8')
   .split('\n')
   .map((line) => line.trim())
-  .filter((line) => line !== '' && !line.startsWith('#'));
+  .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('auth_'));
 const setting = (key: string) => composeBrokerConfig.find((line) => line.startsWith(`${key} =`))!.split('=')[1]!.trim();
 
 /*
