@@ -1,5 +1,5 @@
 import { createHmac, randomInt } from 'node:crypto';
-import { AgentConnection, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
+import { AgentConnection, type AgentConnectionOptions, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
 import { compareVersions, type AppliedComponent, type InstalledComponent, type ScanCommand, type UpdateCommand } from '@herald/contracts';
 
 /** How a simulated agent behaves. */
@@ -30,6 +30,8 @@ export interface FleetOptions {
   targets?: Record<string, string>;
   /** Agents set up at the same time while starting. */
   startConcurrency?: number;
+  /** For amqps:// URLs: the certificate authority the broker's certificate must chain to (AgentConnectionOptions.tls). */
+  tls?: AgentConnectionOptions['tls'];
   /** The upstream public key every agent pins (HeraldAgentOptions.upstreamPublicKey); unset: they trust the server. */
   upstreamPublicKey?: string;
   /** Told of every command an agent receives and every update it carries out (a fault test keeps its own record). */
@@ -150,7 +152,7 @@ export class Fleet {
     const connectionCount = this.connectionCount;
     for (let i = 0; i < connectionCount; i++) {
       // Given a cluster's nodes, the connections start on different ones, as a real fleet spreads.
-      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}`, firstNode: i });
+      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}`, firstNode: i, tls: o.tls });
       c.on('warning', (err) => this.warn(err));
       this.connections.push(c);
     }
@@ -190,6 +192,7 @@ export class Fleet {
         ? { connection: m.connection }
         : {
             amqpUrl: this.options.amqpUrl,
+            tls: this.options.tls,
             credentials: identity && { enrolmentToken: identity.enrolmentToken, secret: createHmac('sha256', identity.secretSeed).update(m.id).digest('base64url') },
           }),
       store: m.store,

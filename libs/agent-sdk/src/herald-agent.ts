@@ -20,7 +20,7 @@ import {
   parsePublicKey,
   verifyStatement,
 } from '@herald/contracts';
-import type { ConnectionMember } from './agent-connection';
+import type { AgentConnectionOptions, ConnectionMember } from './agent-connection';
 import { AgentConnection } from './agent-connection';
 import { type AgentCredentials, withAgentIdentity } from './agent-identity';
 import type { ComponentStore } from './component-store';
@@ -34,6 +34,11 @@ export interface HeraldAgentOptions {
    * or one string comma-separated), tried in turn on connection loss; the agent opens its own connection.
    */
   amqpUrl?: string | readonly string[];
+  /**
+   * With amqps:// URLs: the certificate authority the broker's certificate must chain to
+   * (`{ ca: <PEM> }`), instead of the system's. Used when the agent opens its own connection.
+   */
+  tls?: AgentConnectionOptions['tls'];
   /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
   connection?: AgentConnection;
   /**
@@ -172,7 +177,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     } else {
       if (!this.options.amqpUrl) throw new Error('HeraldAgent needs amqpUrl or connection');
       const url = this.options.credentials ? withAgentIdentity(this.options.amqpUrl, this.agentId, this.options.credentials) : this.options.amqpUrl;
-      this.connection = await AgentConnection.open(url, { name: `herald-agent ${this.agentId}`, onWarning: (err) => this.emit('warning', err) });
+      this.connection = await AgentConnection.open(url, { name: `herald-agent ${this.agentId}`, tls: this.options.tls, onWarning: (err) => this.emit('warning', err) });
       this.ownsConnection = true;
     }
     this.stopped = false;

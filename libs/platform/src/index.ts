@@ -8,3 +8,4 @@ export * from './queues';
 export * from './auth';
 export * from './metrics';
 export * from './openapi';
+export * from './http-logging';

@@ -9,6 +9,7 @@ import { AmqpClient, MessagingModule, type QueueDefinition } from '@herald/messa
 import { TokenGuard } from './auth';
 import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
+import { httpLogOptions } from './http-logging';
 import { ServiceLifecycle } from './lifecycle';
 import { MetricsController } from './metrics.controller';
 import { DatabaseUnavailableFilter } from './database-unavailable.filter';
@@ -63,13 +64,13 @@ export class HeraldServiceModule {
             pinoHttp: {
               name: options.service,
               level: config.LOG_LEVEL,
-              // Tokens never reach the log.
+              // One short line per request, reads at debug, never the headers (httpLogOptions).
+              ...httpLogOptions(),
+              // Tokens never reach the log, should anything log a request's headers after all.
               redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
               // Nor does any other secret, whatever logs it (an error message quoting a URL, say):
               // every line is masked just before it is written.
               hooks: { streamWrite: maskLine(config) },
-              // Probes every few seconds would drown the log.
-              autoLogging: { ignore: (req) => /^\/(health|metrics)\b/.test(req.url ?? '') },
             },
             renameContext: 'component',
           }),
@@ -87,6 +88,7 @@ export class HeraldServiceModule {
             connectAttemptTimeoutMs: config.RABBITMQ_CONNECT_TIMEOUT_MS,
             reconnectDelayMs: config.RABBITMQ_RECONNECT_DELAY_MS,
             reconnectMaxDelayMs: config.RABBITMQ_RECONNECT_MAX_DELAY_MS,
+            tls: config.RABBITMQ_CA === undefined ? undefined : { ca: config.RABBITMQ_CA },
             logger: child(log, 'amqp'),
             exchanges: SHARED_EXCHANGES,
             queues: options.queues?.(config) ?? [],
