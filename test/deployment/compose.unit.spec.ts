@@ -107,7 +107,12 @@ function interpolateDeep(node: unknown, vars: Record<string, string | undefined>
  * The variables compose cannot start without (no default passwords): what scripts/compose-env
  * writes into .env. Every other variable keeps its default unless a test sets it.
  */
-const requiredSecrets = { HERALD_POSTGRES_PASSWORD: 'pg-Generated-1', HERALD_RABBITMQ_PASSWORD: 'mq-Generated-2' };
+const requiredSecrets = {
+  HERALD_POSTGRES_PASSWORD: 'pg-Generated-1',
+  HERALD_RABBITMQ_PASSWORD: 'mq-Generated-2',
+  HERALD_AGENT_ENROLMENT_TOKEN: 'enrol-Generated-0123456789',
+  HERALD_SIM_SECRET_SEED: 'seed-Generated-4',
+};
 
 /** The file as `docker compose config` would see it with these shell/.env variables. */
 function loadCompose(vars: Record<string, string | undefined> = requiredSecrets): ComposeFile {
@@ -232,6 +237,8 @@ const overrides = {
   UPSTREAM_PUBLIC_KEY: 'Y2FmZWJhYmVjYWZlYmFiZWNhZmViYWJlY2FmZWJhYmU=',
   HERALD_POSTGRES_PASSWORD: 'pg-Secret.1',
   HERALD_RABBITMQ_PASSWORD: 'mq-Secret.2',
+  HERALD_AGENT_ENROLMENT_TOKEN: 'enrol-Secret-0123456789',
+  HERALD_SIM_SECRET_SEED: 'seed-Secret.4',
   LOG_LEVEL: 'debug',
   ADMIN_TOKENS: 'alice:admin-Secret-0123456789,ci:ci-Secret-0123456789',
   READ_TOKENS: 'viewer:read-Secret-0123456789',
@@ -293,7 +300,7 @@ describe('docker-compose.yml', () => {
         expect(references.length).toBeGreaterThan(0);
         for (const ref of references) expect({ name, ref }).toEqual({ name, ref: expect.stringMatching(/^:\?.*scripts\/compose-env/) });
         const { [name]: _missing, ...rest } = requiredSecrets as Record<string, string>;
-        expect(() => loadCompose(rest)).toThrow(new RegExp(`${name} must be set: no default password`));
+        expect(() => loadCompose(rest)).toThrow(new RegExp(`${name} must be set: no default (password|token|seed)`));
         expect(() => loadCompose({ ...rest, [name]: '' })).toThrow(`${name} must be set`);
       }
     });
@@ -404,6 +411,25 @@ describe('docker-compose.yml', () => {
       expect(size).toBeLessThanOrEqual(1024 * 1024);
     });
 
+    it("has the broker ask agent-presence about agents' logins and permissions, the services staying its own users", () => {
+      const conf = brokerConfig();
+      expect(conf['auth_backends.1']).toBe('internal');
+      // The HTTP backend behind its cache; both plugins enabled, with the image's own.
+      expect(conf['auth_backends.2']).toBe('cache');
+      expect(conf['auth_cache.cached_backend']).toBe('http');
+      expect(Number(conf['auth_cache.cache_ttl'])).toBeLessThanOrEqual(60_000);
+      const mounts = (compose.services.rabbitmq.volumes ?? []).filter((v): v is string => typeof v === 'string');
+      expect(mounts).toContain('./deploy/rabbitmq/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro');
+      const plugins = read('deploy/rabbitmq/enabled_plugins').replace(/[[\].\s]/g, '').split(',');
+      expect(plugins).toEqual(expect.arrayContaining(['rabbitmq_management', 'rabbitmq_auth_backend_http', 'rabbitmq_auth_backend_cache']));
+      // agent-presence, by its compose name on the port it listens on, at the routes it serves (POST, form-encoded).
+      expect(conf['auth_http.http_method']).toBe('post');
+      const presence = loadConfig(heraldServices['agent-presence'].schema, environmentOf(compose.services['agent-presence'])) as { AGENT_PRESENCE_PORT: number };
+      for (const check of ['user', 'vhost', 'resource', 'topic']) {
+        expect(conf[`auth_http.${check}_path`]).toBe(`http://agent-presence:${presence.AGENT_PRESENCE_PORT}/auth/${check}`);
+      }
+    });
+
     it('leaves the secrets file, deployment files and scripts out of the image build context', () => {
       const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
       for (const entry of ['.env', 'deploy', 'scripts']) expect(ignored).toContain(entry);
@@ -429,7 +455,7 @@ describe('docker-compose.yml', () => {
       const result = run(file);
       expect(result.status).toBe(0);
       const vars = parseEnv(file);
-      expect(Object.keys(vars).sort()).toEqual(['ADMIN_TOKENS', 'HERALD_POSTGRES_PASSWORD', 'HERALD_RABBITMQ_PASSWORD']);
+      expect(Object.keys(vars).sort()).toEqual(['ADMIN_TOKENS', 'HERALD_AGENT_ENROLMENT_TOKEN', 'HERALD_POSTGRES_PASSWORD', 'HERALD_RABBITMQ_PASSWORD', 'HERALD_SIM_SECRET_SEED']);
       for (const value of Object.values(vars)) {
         expect(value).toMatch(/^(admin:)?[A-Za-z0-9]{32}$/);
         expect(result.stdout + result.stderr).not.toContain(value.replace(/^admin:/, ''));
@@ -449,7 +475,14 @@ describe('docker-compose.yml', () => {
       writeFileSync(file, 'HERALD_POSTGRES_PASSWORD=mine-1\nLOG_LEVEL=debug');
       expect(run(file).status).toBe(0);
       const first = parseEnv(file);
-      expect(first).toEqual({ HERALD_POSTGRES_PASSWORD: 'mine-1', LOG_LEVEL: 'debug', HERALD_RABBITMQ_PASSWORD: expect.any(String), ADMIN_TOKENS: expect.any(String) });
+      expect(first).toEqual({
+        HERALD_POSTGRES_PASSWORD: 'mine-1',
+        LOG_LEVEL: 'debug',
+        HERALD_RABBITMQ_PASSWORD: expect.any(String),
+        ADMIN_TOKENS: expect.any(String),
+        HERALD_AGENT_ENROLMENT_TOKEN: expect.any(String),
+        HERALD_SIM_SECRET_SEED: expect.any(String),
+      });
       expect(run(file).status).toBe(0);
       expect(parseEnv(file)).toEqual(first);
     });
@@ -692,9 +725,18 @@ describe('docker-compose.yml demo profile', () => {
     expect(healthcheckCommand(service('demo-downloader'))).toContain(`127.0.0.1:${config.COMPONENT_DOWNLOAD_PORT}/health`);
   });
 
-  it('connects the simulator to the broker the services use, and health-checks the status file it writes', () => {
+  it('connects the simulator to the broker the services use, each agent with its own identity, and health-checks the status file it writes', () => {
     const env = environmentOf(service('simulator'));
-    expect(env.RABBITMQ_URL).toBe(environmentOf(service('agent-presence')).RABBITMQ_URL);
+    // The same broker, but not the services' user: each agent logs in as itself (issue 14).
+    const agents = new URL(env.RABBITMQ_URL!);
+    const services = new URL(environmentOf(service('agent-presence')).RABBITMQ_URL!);
+    expect(agents.host).toBe(services.host);
+    expect(agents.password).toBe('');
+    expect(env.RABBITMQ_URL).not.toContain(requiredSecrets.HERALD_RABBITMQ_PASSWORD);
+    // The token it enrols with is one agent-presence accepts; its secrets come from a seed kept in .env.
+    const presence = loadConfig(heraldServices['agent-presence'].schema, environmentOf(service('agent-presence'))) as { AGENT_ENROLMENT_TOKENS: Array<{ token: string }> };
+    expect(presence.AGENT_ENROLMENT_TOKENS.map((t) => t.token)).toContain(env.AGENT_ENROLMENT_TOKEN);
+    expect(env.SIM_SECRET_SEED).toBe(requiredSecrets.HERALD_SIM_SECRET_SEED);
     const flags = flagsOf(commandOf(service('simulator')));
     expect(Number(flags.agents)).toBe(500);
     expect(flags).toHaveProperty('forever');
