@@ -1,12 +1,15 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every Herald service and the dashboard. docker-compose.yml runs it four times and
 # picks each one's entry point with `command: ["node", "dist/apps/<service>/src/main.js"]`.
 #
-#   docker build -t herald .
-#   docker run --rm herald node dist/apps/agent-presence/src/main.js
+#   docker build -t herald:0.1.0 .
+#   docker run --rm herald:0.1.0 node dist/apps/agent-presence/src/main.js
+#
+# No `# syntax=` line: it makes BuildKit fetch a frontend image from a registry, which fails where
+# none can be reached; the built-in frontend reads this file as it is.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# A fixed release of the Node.js line the tests run on (package.json "engines"). Where no registry
+# can be reached, build with a base image loaded beforehand: --build-arg NODE_IMAGE=<its name>.
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 # ---- build: all dependencies, compile apps/ and libs/ to dist/ with SWC -----------------------
 FROM ${NODE_IMAGE} AS build
@@ -55,6 +58,10 @@ EXPOSE 3000 3001 3002 3003
 # fits every entry point; docker-compose.yml sets its own, explicit check per service.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "const e = process.env, c = require('fs').readFileSync('/proc/1/cmdline', 'utf8'); const p = /apps\/dashboard\//.test(c) ? e.DASHBOARD_PORT || 3000 : /agent-presence/.test(c) ? e.AGENT_PRESENCE_PORT || 3003 : /notification-dispatch/.test(c) ? e.NOTIFICATION_DISPATCH_PORT || 3002 : e.COMPONENT_DOWNLOAD_PORT || 3001; fetch('http://127.0.0.1:' + p + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+
+# Every interface inside the container (the services' own default is this host only): the ports a
+# container publishes decide who reaches it.
+ENV HTTP_BIND_ADDRESS=0.0.0.0
 
 # Node runs as PID 1 and handles SIGTERM itself (graceful drain, see SHUTDOWN_DRAIN_MS).
 CMD ["node", "dist/apps/component-download/src/main.js"]

@@ -10,6 +10,7 @@ jest.setTimeout(180_000);
 const ADMIN_TOKEN = 'dashboard-e2e-admin-token-0123456789';
 const READ_TOKEN = 'dashboard-e2e-read-token-0123456789';
 const TYPE = 'virus-pattern';
+const ENROLMENT_TOKEN = 'dashboard-e2e-enrolment-token-0123456789';
 const AGENT_IDS = ['dash-agent-1', 'dash-agent-2', 'dash-agent-3', 'dash-agent-4', 'dash-agent-5'];
 /** How long Playwright waits for an element or a navigation: Chromium on a loaded machine is slow. */
 const PAGE_TIMEOUT_MS = 60_000;
@@ -41,7 +42,13 @@ describe('admin dashboard', () => {
       HeraldSystem.start({
         label: 'dashboard',
         withDashboard: true,
-        env: { UPSTREAM_MANIFEST_URL: upstream.manifestUrl, UPSTREAM_PUBLIC_KEY: upstream.publicKey, ADMIN_TOKENS: `alice:${ADMIN_TOKEN}`, READ_TOKENS: `viewer:${READ_TOKEN}` },
+        env: {
+          UPSTREAM_MANIFEST_URL: upstream.manifestUrl,
+          UPSTREAM_PUBLIC_KEY: upstream.publicKey,
+          ADMIN_TOKENS: `alice:${ADMIN_TOKEN}`,
+          READ_TOKENS: `viewer:${READ_TOKEN}`,
+          AGENT_ENROLMENT_TOKENS: `branch-office:${ENROLMENT_TOKEN}`,
+        },
       }),
       launchChromium(),
     ]);
@@ -97,6 +104,34 @@ describe('admin dashboard', () => {
     expect(await dashboard.page.getByRole('button', { name: 'Check for updates now' }).isDisabled()).toBe(true);
     expect(await api('notification-dispatch', 'GET', '/settings/event-triggered-updates')).toEqual(before);
 
+    await dashboard.logout();
+  });
+
+  it('lists agents waiting for admission and lets an admin accept or reject them', async () => {
+    // What the broker asks agent-presence on an agent's first login with its own identity.
+    const brokerLogin = async (agentId: string) => {
+      const res = await fetch(`${system.url('agent-presence')}/auth/user`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: agentId, password: `${ENROLMENT_TOKEN}:${randomBytes(32).toString('base64url')}` }).toString(),
+      });
+      return res.text();
+    };
+    expect(await brokerLogin('dash-pending-1')).toBe('deny');
+    expect(await brokerLogin('dash-pending-2')).toBe('deny');
+
+    await dashboard.login(ADMIN_TOKEN);
+    await dashboard.waitLoggedIn();
+    const waiting = () => dashboard.page.locator('#admission-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-agent') ?? ''));
+    await dashboard.eventually(waiting, 'both agents listed as waiting', (ids) => ids.includes('dash-pending-1') && ids.includes('dash-pending-2'));
+    expect(await dashboard.page.locator('tr[data-agent="dash-pending-1"]').textContent()).toContain('branch-office');
+
+    await dashboard.page.locator('tr[data-agent="dash-pending-1"]').getByRole('button', { name: 'Accept' }).click();
+    await dashboard.page.locator('tr[data-agent="dash-pending-2"]').getByRole('button', { name: 'Reject' }).click();
+    await dashboard.eventually(waiting, 'the waiting list to empty', (ids) => !ids.includes('dash-pending-1') && !ids.includes('dash-pending-2'));
+    expect(await dashboard.page.locator('#admission').isHidden()).toBe(true);
+    expect(await api('agent-presence', 'GET', '/identities/dash-pending-1')).toMatchObject({ status: 'accepted', decidedBy: 'alice' });
+    expect(await api('agent-presence', 'GET', '/identities/dash-pending-2')).toMatchObject({ status: 'rejected', decidedBy: 'alice' });
     await dashboard.logout();
   });
 

@@ -1,13 +1,17 @@
 // Keeps the deployment files honest against the code: docker-compose.yml must only set settings
 // the services (and the dashboard) read, set them to values they accept, and wire ports,
 // credentials, volumes and start order consistently; the Dockerfile must build what compose runs.
+// And it keeps them hardened (issue 14): no default passwords, only what agents need published
+// beyond this host, limits, rotated logs, read-only containers without capabilities, pinned images.
 // No Docker engine needed: the files are parsed, interpolated the way Compose does, and the
 // services' own config schemas judge the result.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
-import { loadConfig } from '@herald/platform';
+import { BaseConfig, isSecretSetting, loadConfig } from '@herald/platform';
 import { AgentPresenceConfig } from '../../apps/agent-presence/src/config';
 import { ComponentDownloadConfig } from '../../apps/component-download/src/config';
 import { DashboardConfig } from '../../apps/dashboard/src/config';
@@ -38,6 +42,15 @@ const dashboardUpstreams = {
 
 interface ComposeService {
   image?: string;
+  user?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  cap_add?: string[];
+  privileged?: boolean;
+  security_opt?: string[];
+  tmpfs?: string | string[];
+  logging?: { driver?: string; options?: Record<string, string> };
+  deploy?: { resources?: { limits?: { cpus?: string | number; memory?: string; pids?: number } } };
   build?: unknown;
   command?: string | string[];
   hostname?: string;
@@ -90,8 +103,19 @@ function interpolateDeep(node: unknown, vars: Record<string, string | undefined>
   return node;
 }
 
+/**
+ * The variables compose cannot start without (no default passwords): what scripts/compose-env
+ * writes into .env. Every other variable keeps its default unless a test sets it.
+ */
+const requiredSecrets = {
+  HERALD_POSTGRES_PASSWORD: 'pg-Generated-1',
+  HERALD_RABBITMQ_PASSWORD: 'mq-Generated-2',
+  HERALD_AGENT_ENROLMENT_TOKEN: 'enrol-Generated-0123456789',
+  HERALD_SIM_SECRET_SEED: 'seed-Generated-4',
+};
+
 /** The file as `docker compose config` would see it with these shell/.env variables. */
-function loadCompose(vars: Record<string, string | undefined> = {}): ComposeFile {
+function loadCompose(vars: Record<string, string | undefined> = requiredSecrets): ComposeFile {
   return interpolateDeep(parse(composeText, { merge: true }), vars) as ComposeFile;
 }
 
@@ -110,11 +134,16 @@ function environmentOf(service: ComposeService): Record<string, string> {
 
 /** Published ports as { host, container } numbers (short "[ip:]host:container[/proto]" or long syntax). */
 function portsOf(service: ComposeService): { host: number | undefined; container: number }[] {
+  return publishedOf(service).map(({ host, container }) => ({ host, container }));
+}
+
+/** Published ports with the host address they are bound to (undefined: every interface). */
+function publishedOf(service: ComposeService): { ip: string | undefined; host: number | undefined; container: number }[] {
   return (service.ports ?? []).map((p) => {
-    if (typeof p === 'object') return { host: p.published === undefined ? undefined : Number(p.published), container: p.target };
+    if (typeof p === 'object') return { ip: (p as { host_ip?: string }).host_ip, host: p.published === undefined ? undefined : Number(p.published), container: p.target };
     const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
     const container = Number(parts.at(-1));
-    return { host: parts.length > 1 ? Number(parts.at(-2)) : undefined, container };
+    return { ip: parts.length > 2 ? parts.slice(0, -2).join(':') : undefined, host: parts.length > 1 ? Number(parts.at(-2)) : undefined, container };
   });
 }
 
@@ -151,6 +180,27 @@ function durationMs(value: string): number {
   return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit], 0);
 }
 
+/** A size as Compose and rabbitmq.conf write it ("1g", "512m", "640MiB", "1GB") in bytes. */
+function bytesOf(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b?)$/i.exec(value.trim());
+  expect(m).not.toBeNull();
+  const [, n, unit, suffix] = m!;
+  // Compose's k/m/g and RabbitMQ's KiB/MiB/GiB are powers of 1024; RabbitMQ's KB/MB/GB of 1000.
+  const base = suffix!.toLowerCase() === 'b' ? 1000 : 1024;
+  return Number(n) * base ** ['', 'k', 'm', 'g'].indexOf(unit!.toLowerCase());
+}
+
+/** deploy/rabbitmq/rabbitmq.conf as key = value pairs (comments left out). */
+function brokerConfig(): Record<string, string> {
+  return Object.fromEntries(
+    read('deploy/rabbitmq/rabbitmq.conf')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()]),
+  );
+}
+
 const shapeOf = (schema: z.ZodObject) => schema.shape as Record<string, z.ZodType>;
 /** The value the service uses when the variable is not set (undefined for optional settings). */
 const defaultOf = (field: z.ZodType) => field.safeParse(undefined);
@@ -169,7 +219,8 @@ function mustSetKeysOf(schema: z.ZodObject): string[] {
       if (!fallback.success) return true; // required, no default
       if (key.endsWith('_PORT')) return true; // must agree with ports: and the health check
       const v = fallback.data;
-      return typeof v === 'string' && (/\/\/([^/@]*@)?(127\.0\.0\.1|localhost)\b/.test(v) || v.startsWith('./') || v.startsWith('../'));
+      // A loopback URL, a relative path, or listening on loopback only (HTTP_BIND_ADDRESS).
+      return typeof v === 'string' && (/\/\/([^/@]*@)?(127\.0\.0\.1|localhost)\b/.test(v) || /^(127\.0\.0\.1|::1|localhost)$/.test(v) || v.startsWith('./') || v.startsWith('../'));
     })
     .map(([key]) => key);
 }
@@ -180,11 +231,14 @@ function commandOf(service: ComposeService): string[] {
 
 // Variables ops may set, with values unlike the defaults, to check the wiring holds either way.
 const overrides = {
+  HERALD_ADMIN_ADDRESS: '10.1.2.3',
   PUBLIC_BASE_URL: 'https://herald.example.com:8443',
   UPSTREAM_MANIFEST_URL: 'https://updates.example.com/manifest.json',
   UPSTREAM_PUBLIC_KEY: 'Y2FmZWJhYmVjYWZlYmFiZWNhZmViYWJlY2FmZWJhYmU=',
   HERALD_POSTGRES_PASSWORD: 'pg-Secret.1',
   HERALD_RABBITMQ_PASSWORD: 'mq-Secret.2',
+  HERALD_AGENT_ENROLMENT_TOKEN: 'enrol-Secret-0123456789',
+  HERALD_SIM_SECRET_SEED: 'seed-Secret.4',
   LOG_LEVEL: 'debug',
   ADMIN_TOKENS: 'alice:admin-Secret-0123456789,ci:ci-Secret-0123456789',
   READ_TOKENS: 'viewer:read-Secret-0123456789',
@@ -220,10 +274,11 @@ describe('docker-compose.yml', () => {
     expect(healthcheckCommand(compose.services.postgres)).toMatch(/^pg_isready /);
   });
 
-  it('runs RabbitMQ 3.10 or later (quorum queues) with a fixed host name, so its data volume survives re-creation', () => {
+  it('runs a supported RabbitMQ series, 4.x (quorum queues; nothing Herald declares was removed in 4.x), with a fixed host name, so its data volume survives re-creation', () => {
     const rabbit = compose.services.rabbitmq;
-    const [major, minor] = (rabbit.image ?? '').replace(/^rabbitmq:/, '').split(/[.-]/).map(Number);
-    expect(major * 100 + minor).toBeGreaterThanOrEqual(310);
+    const [major] = (rabbit.image ?? '').replace(/^rabbitmq:/, '').split(/[.-]/).map(Number);
+    // 3.x is end of life: 3.13 was the last, its community support ended in 2024.
+    expect(major).toBeGreaterThanOrEqual(4);
     expect(rabbit.hostname).toBeTruthy();
     expect(namedVolumesOf(rabbit, compose)).toContainEqual({ source: expect.any(String), target: '/var/lib/rabbitmq' });
     expect(portsOf(rabbit)).toContainEqual({ host: 5672, container: 5672 });
@@ -234,6 +289,203 @@ describe('docker-compose.yml', () => {
     expect(pg.image).toMatch(/^postgres:1[5-9]/);
     expect(namedVolumesOf(pg, compose)).toContainEqual({ source: expect.any(String), target: '/var/lib/postgresql/data' });
     expect(healthcheckCommand(pg)).toContain(`-U ${environmentOf(pg).POSTGRES_USER}`);
+  });
+
+  describe('hardening (issue 14)', () => {
+    const services = Object.entries(compose.services);
+
+    it('has no default password: a missing one stops compose with a message saying how to make it', () => {
+      for (const name of Object.keys(requiredSecrets)) {
+        const references = [...composeText.matchAll(new RegExp(`\\$\\{${name}(\\W[^}]*)?\\}`, 'g'))].map((m) => m[1] ?? '');
+        expect(references.length).toBeGreaterThan(0);
+        for (const ref of references) expect({ name, ref }).toEqual({ name, ref: expect.stringMatching(/^:\?.*scripts\/compose-env/) });
+        const { [name]: _missing, ...rest } = requiredSecrets as Record<string, string>;
+        expect(() => loadCompose(rest)).toThrow(new RegExp(`${name} must be set: no default (password|token|seed)`));
+        expect(() => loadCompose({ ...rest, [name]: '' })).toThrow(`${name} must be set`);
+      }
+    });
+
+    it('gives no secret-named variable a default value', () => {
+      const references = [...composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-|:\?)([^}]*)\}/g)];
+      const secretDefaults = references.filter(([, name, op, arg]) => isSecretSetting(name!) && op === ':-' && arg !== '').map(([ref]) => ref);
+      expect(secretDefaults).toEqual([]);
+      // And the infrastructure takes its passwords from those variables, not from a literal.
+      expect(environmentOf(compose.services.postgres).POSTGRES_PASSWORD).toBe(requiredSecrets.HERALD_POSTGRES_PASSWORD);
+      expect(environmentOf(compose.services.rabbitmq).RABBITMQ_DEFAULT_PASS).toBe(requiredSecrets.HERALD_RABBITMQ_PASSWORD);
+    });
+
+    it.each([
+      ['by default', requiredSecrets, '127.0.0.1'],
+      ['with HERALD_ADMIN_ADDRESS', overrides, overrides.HERALD_ADMIN_ADDRESS],
+    ])('publishes beyond this host only what agents need, AMQP and downloads (%s)', (_label, vars: Record<string, string>, adminAddress) => {
+      const file = loadCompose(vars);
+      /** What agents connect to: AMQP (and AMQP over TLS) and component-download's downloads. */
+      const forAgents = new Set(['rabbitmq:5672', 'rabbitmq:5671', 'component-download:3001']);
+      /** The management UI: this host only, whatever HERALD_ADMIN_ADDRESS says. */
+      const hostOnly = new Set(['rabbitmq:15672']);
+      const published = Object.entries(file.services).flatMap(([name, service]) => publishedOf(service).map((p) => ({ port: `${name}:${p.container}`, ip: p.ip })));
+      expect(published.map((p) => p.port)).toEqual(expect.arrayContaining(['rabbitmq:5672', 'component-download:3001', 'notification-dispatch:3002', 'agent-presence:3003', 'dashboard:3000']));
+      for (const { port, ip } of published) {
+        const expected = forAgents.has(port) ? undefined : hostOnly.has(port) ? '127.0.0.1' : adminAddress;
+        expect({ port, ip }).toEqual({ port, ip: expected });
+      }
+    });
+
+    it('has every Herald service and the dashboard listen on every interface inside its container (the published ports decide)', () => {
+      for (const name of [...heraldNames, dashboardName]) {
+        expect({ name, bind: environmentOf(compose.services[name]).HTTP_BIND_ADDRESS }).toEqual({ name, bind: '0.0.0.0' });
+      }
+    });
+
+    it('limits the memory, CPU and processes of every container', () => {
+      for (const [name, service] of services) {
+        const limits = service.deploy?.resources?.limits;
+        expect({ name, memory: limits?.memory, cpus: Number(limits?.cpus), pids: limits?.pids }).toEqual({
+          name,
+          memory: expect.stringMatching(/^\d+(\.\d+)?[kmg]b?$/i),
+          cpus: expect.any(Number),
+          pids: expect.any(Number),
+        });
+        expect(Number(limits?.cpus)).toBeGreaterThan(0);
+      }
+    });
+
+    it("keeps RabbitMQ's memory alarm below its container's memory limit", () => {
+      const limit = bytesOf(compose.services.rabbitmq.deploy!.resources!.limits!.memory!);
+      const watermark = brokerConfig()['vm_memory_high_watermark.absolute'];
+      expect(watermark).toBeDefined();
+      expect(bytesOf(watermark!)).toBeLessThan(limit * 0.8);
+    });
+
+    it('rotates every container log (json-file with max-size and max-file)', () => {
+      for (const [name, service] of services) {
+        expect({ name, logging: service.logging }).toEqual({
+          name,
+          logging: { driver: 'json-file', options: { 'max-size': expect.stringMatching(/^\d+[kmg]$/), 'max-file': expect.stringMatching(/^\d+$/) } },
+        });
+      }
+    });
+
+    it('runs every container read-only, without capabilities or privilege gain, with a small /tmp', () => {
+      for (const [name, service] of services) {
+        expect({ name, read_only: service.read_only, cap_drop: service.cap_drop, cap_add: service.cap_add, privileged: service.privileged }).toEqual({
+          name,
+          read_only: true,
+          cap_drop: ['ALL'],
+          cap_add: undefined,
+          privileged: undefined,
+        });
+        expect({ name, security_opt: service.security_opt }).toEqual({ name, security_opt: expect.arrayContaining(['no-new-privileges:true']) });
+        const tmpfs = [service.tmpfs ?? []].flat().map((t) => t.split(':')[0]);
+        expect({ name, tmpfs }).toEqual({ name, tmpfs: expect.arrayContaining(['/tmp']) });
+      }
+      // PostgreSQL's socket and lock file.
+      expect([compose.services.postgres.tmpfs ?? []].flat().map((t) => t.split(':')[0])).toContain('/var/run/postgresql');
+    });
+
+    it('starts RabbitMQ and PostgreSQL as their images\' own users (no root step-down, which cap_drop: ALL would forbid)', () => {
+      expect(compose.services.rabbitmq.user).toBe('rabbitmq');
+      expect(compose.services.postgres.user).toBe('postgres');
+      // Herald's image runs as `node` (the Dockerfile's USER).
+      for (const name of [...heraldNames, dashboardName]) expect(compose.services[name].user).toBeUndefined();
+    });
+
+    it('pins every image to a release: PostgreSQL 15.x, RabbitMQ x.y.z, Herald its package.json version', () => {
+      const version = (JSON.parse(read('package.json')) as { version: string }).version;
+      for (const [name, service] of services) {
+        const image = service.image ?? '';
+        expect({ name, image }).toEqual({ name, image: expect.stringMatching(/^[a-z0-9./-]+:[^:]+$/) });
+        expect(image).not.toMatch(/:latest$/);
+        if (service.build !== undefined) expect({ name, image }).toEqual({ name, image: `herald:${version}` });
+        // PostgreSQL numbers a release major.minor (15.20); anything else x.y.z (rabbitmq:4.3 is a series, not a release).
+        else if (name === 'postgres') expect(image).toMatch(/^postgres:15\.\d+(-[a-z]+)?$/);
+        else expect({ name, image }).toEqual({ name, image: expect.stringMatching(/:\d+\.\d+\.\d+(-[a-z0-9]+)?$/) });
+      }
+    });
+
+    it('gives RabbitMQ the repository\'s broker settings, read-only, with max_message_size at most 1 MiB', () => {
+      const mounts = (compose.services.rabbitmq.volumes ?? []).filter((v): v is string => typeof v === 'string');
+      expect(mounts).toContain('./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/90-herald.conf:ro');
+      const size = Number(brokerConfig().max_message_size);
+      expect(size).toBeGreaterThan(64 * 1024);
+      expect(size).toBeLessThanOrEqual(1024 * 1024);
+    });
+
+    it("has the broker ask agent-presence about agents' logins and permissions, the services staying its own users", () => {
+      const conf = brokerConfig();
+      expect(conf['auth_backends.1']).toBe('internal');
+      // The HTTP backend behind its cache; both plugins enabled, with the image's own.
+      expect(conf['auth_backends.2']).toBe('cache');
+      expect(conf['auth_cache.cached_backend']).toBe('http');
+      expect(Number(conf['auth_cache.cache_ttl'])).toBeLessThanOrEqual(60_000);
+      const mounts = (compose.services.rabbitmq.volumes ?? []).filter((v): v is string => typeof v === 'string');
+      expect(mounts).toContain('./deploy/rabbitmq/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro');
+      const plugins = read('deploy/rabbitmq/enabled_plugins').replace(/[[\].\s]/g, '').split(',');
+      expect(plugins).toEqual(expect.arrayContaining(['rabbitmq_management', 'rabbitmq_auth_backend_http', 'rabbitmq_auth_backend_cache']));
+      // agent-presence, by its compose name on the port it listens on, at the routes it serves (POST, form-encoded).
+      expect(conf['auth_http.http_method']).toBe('post');
+      const presence = loadConfig(heraldServices['agent-presence'].schema, environmentOf(compose.services['agent-presence'])) as { AGENT_PRESENCE_PORT: number };
+      for (const check of ['user', 'vhost', 'resource', 'topic']) {
+        expect(conf[`auth_http.${check}_path`]).toBe(`http://agent-presence:${presence.AGENT_PRESENCE_PORT}/auth/${check}`);
+      }
+    });
+
+    it('leaves the secrets file, deployment files and scripts out of the image build context', () => {
+      const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+      for (const entry of ['.env', 'deploy', 'scripts']) expect(ignored).toContain(entry);
+      expect(read('.gitignore').split('\n')).toContain('.env');
+    });
+
+    it('says in the README that Docker Compose v2 is needed, and starts with the secrets step', () => {
+      const readme = read('README.md');
+      expect(readme).toMatch(/Docker Compose v2/);
+      const firstCommand = /```bash\n([^\n]*)/.exec(readme)?.[1] ?? '';
+      expect(firstCommand).toMatch(/^scripts\/compose-env && docker compose up --build\b/);
+    });
+  });
+
+  describe('scripts/compose-env', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-compose-env-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const run = (file: string) => spawnSync('sh', [path.join(root, 'scripts', 'compose-env')], { env: { PATH: process.env.PATH, HERALD_ENV_FILE: file }, encoding: 'utf8' });
+    const parseEnv = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
+    it('writes random secrets compose and the services accept, readable by their owner only, and prints none of them', () => {
+      const file = path.join(dir, 'fresh.env');
+      const result = run(file);
+      expect(result.status).toBe(0);
+      const vars = parseEnv(file);
+      expect(Object.keys(vars).sort()).toEqual(['ADMIN_TOKENS', 'HERALD_AGENT_ENROLMENT_TOKEN', 'HERALD_POSTGRES_PASSWORD', 'HERALD_RABBITMQ_PASSWORD', 'HERALD_SIM_SECRET_SEED']);
+      for (const value of Object.values(vars)) {
+        expect(value).toMatch(/^(admin:)?[A-Za-z0-9]{32}$/);
+        expect(result.stdout + result.stderr).not.toContain(value.replace(/^admin:/, ''));
+      }
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const file2 = loadCompose(vars);
+      for (const name of heraldNames) expect(() => loadConfig(heraldServices[name].schema, environmentOf(file2.services[name]))).not.toThrow();
+      expect(loadConfig(BaseConfig, { ADMIN_TOKENS: vars.ADMIN_TOKENS }).ADMIN_TOKENS.map((t) => t.name)).toEqual(['admin']);
+      expect(parseEnv(path.join(dir, 'fresh.env'))).toEqual(vars);
+      // Another run makes other secrets.
+      run(path.join(dir, 'other.env'));
+      expect(parseEnv(path.join(dir, 'other.env')).HERALD_POSTGRES_PASSWORD).not.toBe(vars.HERALD_POSTGRES_PASSWORD);
+    });
+
+    it('keeps every value already there (the data volumes hold the first passwords) and adds only what is missing', () => {
+      const file = path.join(dir, 'kept.env');
+      writeFileSync(file, 'HERALD_POSTGRES_PASSWORD=mine-1\nLOG_LEVEL=debug');
+      expect(run(file).status).toBe(0);
+      const first = parseEnv(file);
+      expect(first).toEqual({
+        HERALD_POSTGRES_PASSWORD: 'mine-1',
+        LOG_LEVEL: 'debug',
+        HERALD_RABBITMQ_PASSWORD: expect.any(String),
+        ADMIN_TOKENS: expect.any(String),
+        HERALD_AGENT_ENROLMENT_TOKEN: expect.any(String),
+        HERALD_SIM_SECRET_SEED: expect.any(String),
+      });
+      expect(run(file).status).toBe(0);
+      expect(parseEnv(file)).toEqual(first);
+    });
   });
 
   describe.each(heraldNames)('%s', (name) => {
@@ -268,7 +520,7 @@ describe('docker-compose.yml', () => {
     });
 
     it.each([
-      ['defaults', {}],
+      ['defaults', requiredSecrets],
       ['ops overrides', overrides],
     ])('has settings the service accepts (%s)', (_label, vars: Record<string, string>) => {
       const resolved = environmentOf(loadCompose(vars).services[name]);
@@ -296,7 +548,7 @@ describe('docker-compose.yml', () => {
     });
 
     it.each([
-      ['defaults', {}],
+      ['defaults', requiredSecrets],
       ['ops overrides', overrides],
     ])('reaches PostgreSQL and RabbitMQ with their service name and credentials (%s)', (_label, vars: Record<string, string>) => {
       const file = loadCompose(vars);
@@ -343,7 +595,7 @@ describe('docker-compose.yml', () => {
     });
 
     it.each([
-      ['defaults', {}],
+      ['defaults', requiredSecrets],
       ['ops overrides', overrides],
     ])('has settings the dashboard accepts (%s)', (_label, vars: Record<string, string>) => {
       const resolved = environmentOf(loadCompose(vars).services[dashboardName]);
@@ -359,7 +611,7 @@ describe('docker-compose.yml', () => {
     });
 
     it.each([
-      ['defaults', {}],
+      ['defaults', requiredSecrets],
       ['ops overrides', overrides],
     ])("reaches each service by its compose name on the port that service listens on (%s)", (_label, vars: Record<string, string>) => {
       const file = loadCompose(vars);
@@ -473,9 +725,18 @@ describe('docker-compose.yml demo profile', () => {
     expect(healthcheckCommand(service('demo-downloader'))).toContain(`127.0.0.1:${config.COMPONENT_DOWNLOAD_PORT}/health`);
   });
 
-  it('connects the simulator to the broker the services use, and health-checks the status file it writes', () => {
+  it('connects the simulator to the broker the services use, each agent with its own identity, and health-checks the status file it writes', () => {
     const env = environmentOf(service('simulator'));
-    expect(env.RABBITMQ_URL).toBe(environmentOf(service('agent-presence')).RABBITMQ_URL);
+    // The same broker, but not the services' user: each agent logs in as itself (issue 14).
+    const agents = new URL(env.RABBITMQ_URL!);
+    const services = new URL(environmentOf(service('agent-presence')).RABBITMQ_URL!);
+    expect(agents.host).toBe(services.host);
+    expect(agents.password).toBe('');
+    expect(env.RABBITMQ_URL).not.toContain(requiredSecrets.HERALD_RABBITMQ_PASSWORD);
+    // The token it enrols with is one agent-presence accepts; its secrets come from a seed kept in .env.
+    const presence = loadConfig(heraldServices['agent-presence'].schema, environmentOf(service('agent-presence'))) as { AGENT_ENROLMENT_TOKENS: Array<{ token: string }> };
+    expect(presence.AGENT_ENROLMENT_TOKENS.map((t) => t.token)).toContain(env.AGENT_ENROLMENT_TOKEN);
+    expect(env.SIM_SECRET_SEED).toBe(requiredSecrets.HERALD_SIM_SECRET_SEED);
     const flags = flagsOf(commandOf(service('simulator')));
     expect(Number(flags.agents)).toBe(500);
     expect(flags).toHaveProperty('forever');
@@ -527,11 +788,15 @@ describe('Dockerfile', () => {
   const build = stages.find((s) => s.name && runtime.instructions.some((i) => i.op === 'COPY' && i.args.includes(`--from=${s.name}`)));
   const runs = (stage: Stage) => stage.instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
 
-  it('is multi-stage on node:20-bookworm-slim, matching package.json engines', () => {
+  it('is multi-stage on a fixed release of node:20-bookworm-slim, matching package.json engines', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage.from).toMatch(/^node:20(\.\d+)*-bookworm-slim$/);
+    for (const stage of stages) expect(stage.from).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
     expect(engines).toMatch(/^>=20\b/);
+  });
+
+  it('has no `# syntax=` line, which makes BuildKit fetch a frontend from a registry (air-gapped builds fail)', () => {
+    expect(read('Dockerfile')).not.toMatch(/^\s*#\s*syntax\s*=/im);
   });
 
   it('builds in a stage of its own with npm ci and npm run build', () => {

@@ -99,7 +99,7 @@ describe('docs/asyncapi.yaml', () => {
       address: agentCommandQueue('{agentId}'),
       bindings: { amqp: { is: 'queue', queue: { name: agentCommandQueue('{agentId}'), exclusive: true, durable: false, autoDelete: true } } },
     });
-    expect(raw.channels.commands).toMatchObject({ address: '{agentId}', bindings: { amqp: { is: 'routingKey', exchange: { name: Exchanges.agentCommands, type: 'direct' } } } });
+    expect(raw.channels.commands).toMatchObject({ address: '{agentId}', bindings: { amqp: { is: 'routingKey', exchange: { name: Exchanges.agentOutbound, type: 'topic' } } } });
     for (const type of toAgent) {
       const ops = Object.values(raw.operations).filter((o) => o.messages.some((m) => refTarget(m.$ref) === type));
       expect(ops.map((o) => [o.action, o.channel.$ref])).toEqual([['receive', '#/channels/commandQueue']]);

@@ -54,7 +54,7 @@ describe('R2 and R3', () => {
       const ch = await conn.createConfirmChannel();
       const queue = agentCommandQueue(agentId);
       await ch.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
-      await ch.bindQueue(queue, Exchanges.agentCommands, agentId);
+      await ch.bindQueue(queue, Exchanges.agentOutbound, agentId);
       const commands: Array<{ type: string; commandId: string; notificationId: string; attempt: number }> = [];
       await ch.consume(queue, (m) => m && (commands.push(JSON.parse(m.content.toString('utf8'))), ch.ack(m)));
       const send = async (body: Record<string, unknown> & { type: string }) => {
@@ -101,6 +101,33 @@ describe('R2 and R3', () => {
       expect(third.notificationId).not.toBe(second.notificationId);
       const after = await h.waitForEntry(agentId, (e) => e.type === 'NotificationResolved', 'the interrupted update resolved');
       expect(after.find((e) => e.type === 'NotificationResolved')).toMatchObject({ notificationId: second.notificationId, reason: 'superseded-by-reconnect' });
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('a heartbeat handled after its own goodbye does not bring the agent back, nor send it an update', async () => {
+    const type = 's4d-pattern';
+    const agentId = 's4d-gone';
+    const conn = await amqp.connect(h.system.amqpUrl);
+    try {
+      const ch = await conn.createConfirmChannel();
+      const send = async (body: Record<string, unknown> & { type: string }) => {
+        const message = { schemaVersion: 1, messageId: randomUUID(), agentId, sentAt: new Date().toISOString(), bootId: 'boot-1', ...body };
+        ch.publish(Exchanges.agentInbound, agentInboundRoutingKey(agentId, body.type), Buffer.from(JSON.stringify(message)), { persistent: true, messageId: message.messageId });
+        await ch.waitForConfirms();
+      };
+      await send({ type: 'hello', hostname: `${agentId}.example`, agentVersion: '1.0.0', independentMode: false, components: [{ type, version: '1.0' }] });
+      await h.waitOnline(agentId, true);
+      await send({ type: 'goodbye' });
+      await h.waitOnline(agentId, false);
+      await h.publish(type, '1.1');
+      await h.waitForEntry(agentId, (e) => e.type === 'TargetSkipped', 'the skip: it left');
+      // Its last heartbeat, sent before the goodbye, handled after it (heartbeats have a queue of their own).
+      await send({ type: 'heartbeat' });
+      await sleep(2_000);
+      expect((await h.timeline(agentId))?.agent?.online).toBe(false);
+      expect(types(await h.entries(agentId))).toEqual(['TargetSkipped']);
     } finally {
       await conn.close();
     }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { HeraldAgentOptions} from '@herald/agent-sdk';
+import type { AgentCredentials, HeraldAgentOptions } from '@herald/agent-sdk';
 import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 import type { InstalledComponent, ScanCommand, UpdateCommand } from '@herald/contracts';
-import { HeraldSystem, type TestVhost, UpstreamFixture, waitFor } from '@herald/testing';
+import { HeraldSystem, type HeraldSystemOptions, type TestVhost, UpstreamFixture, waitFor } from '@herald/testing';
 
 export interface TimelineEntry {
   position: number;
@@ -124,11 +124,12 @@ export class RulesHarness {
   maxConcurrentUpdates = 0;
   private concurrentUpdates = 0;
 
-  async start(env: Record<string, string> = {}, options: { broker?: TestVhost } = {}): Promise<void> {
+  async start(env: Record<string, string> = {}, options: { broker?: TestVhost; ports?: HeraldSystemOptions['ports'] } = {}): Promise<void> {
     await this.upstream.start();
     this.system = await HeraldSystem.start({
       label: 'rules',
       broker: options.broker,
+      ports: options.ports,
       env: {
         UPSTREAM_MANIFEST_URL: this.upstream.manifestUrl,
         UPSTREAM_PUBLIC_KEY: this.upstream.publicKey,
@@ -156,14 +157,29 @@ export class RulesHarness {
   async agent(
     id: string,
     components: InstalledComponent[],
-    options: { independent?: boolean; acknowledge?: boolean; installDelayMs?: number; failInstalls?: number; start?: boolean; amqpUrl?: string | readonly string[] } = {},
+    options: {
+      independent?: boolean;
+      acknowledge?: boolean;
+      installDelayMs?: number;
+      failInstalls?: number;
+      start?: boolean;
+      amqpUrl?: string | readonly string[];
+      credentials?: AgentCredentials;
+    } = {},
   ): Promise<SimAgent> {
     const installs: string[] = [];
     const sim = new SimAgent(
       id,
       new CountingStore(components, installs, options.installDelayMs, options.failInstalls),
       installs,
-      { amqpUrl: options.amqpUrl ?? this.system.amqpUrl, independentMode: options.independent ?? false, acknowledge: options.acknowledge, heartbeatIntervalMs: 500, retryJitterMs: 200 },
+      {
+        amqpUrl: options.amqpUrl ?? this.system.amqpUrl,
+        credentials: options.credentials,
+        independentMode: options.independent ?? false,
+        acknowledge: options.acknowledge,
+        heartbeatIntervalMs: 500,
+        retryJitterMs: 200,
+      },
       (_agent, busy) => {
         this.concurrentUpdates += busy ? 1 : -1;
         this.maxConcurrentUpdates = Math.max(this.maxConcurrentUpdates, this.concurrentUpdates);

@@ -4,6 +4,9 @@ import { AgentsModule } from './agents/agents.module';
 import { agentsProjection } from './agents/agents.projection';
 import { CatalogModule } from './catalog/catalog.module';
 import type { AgentPresenceConfig } from './config';
+import { identitiesProjection } from './identities/identities.projection';
+import { IdentitiesModule } from './identities/identities.module';
+import { AgentIdentities1764800000000 } from './migrations/1764800000000-agent-identities';
 import { Agents1764230600000 } from './migrations/1764230600000-agents';
 import { VersionKeys1764500000000 } from './migrations/1764500000000-version-keys';
 import { PresenceQueues } from './topology';
@@ -13,13 +16,14 @@ import { PresenceQueues } from './topology';
     HeraldServiceModule.forRoot<AgentPresenceConfig>({
       service: 'agent-presence',
       schema: 'agent_presence',
-      migrations: [Agents1764230600000, VersionKeys1764500000000],
-      inlineProjections: [agentsProjection],
+      migrations: [Agents1764230600000, VersionKeys1764500000000, AgentIdentities1764800000000],
+      inlineProjections: [agentsProjection, identitiesProjection],
       queues: () => [PresenceQueues.agentInbound, PresenceQueues.heartbeats, PresenceQueues.unroutable, PresenceQueues.components],
       agentDoor: agentDoorSettings,
     }),
     AgentsModule,
     CatalogModule,
+    IdentitiesModule,
   ],
 })
 export class AgentPresenceModule {}

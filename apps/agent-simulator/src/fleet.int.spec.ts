@@ -16,7 +16,7 @@ describe('Fleet', () => {
     const c = await amqp.connect(vhost.url);
     const ch = await c.createChannel();
     await ch.assertExchange(Exchanges.agentInbound, 'topic', { durable: true });
-    await ch.assertExchange(Exchanges.agentCommands, 'direct', { durable: true });
+    await ch.assertExchange(Exchanges.agentOutbound, 'topic', { durable: true });
     await c.close();
   });
   afterAll(async () => {

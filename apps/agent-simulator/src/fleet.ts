@@ -1,5 +1,5 @@
-import { randomInt } from 'node:crypto';
-import { AgentConnection, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
+import { createHmac, randomInt } from 'node:crypto';
+import { AgentConnection, type AgentConnectionOptions, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
 import { compareVersions, type AppliedComponent, type InstalledComponent, type ScanCommand, type UpdateCommand } from '@herald/contracts';
 
 /** How a simulated agent behaves. */
@@ -30,10 +30,19 @@ export interface FleetOptions {
   targets?: Record<string, string>;
   /** Agents set up at the same time while starting. */
   startConcurrency?: number;
+  /** For amqps:// URLs: the certificate authority the broker's certificate must chain to (AgentConnectionOptions.tls). */
+  tls?: AgentConnectionOptions['tls'];
   /** The upstream public key every agent pins (HeraldAgentOptions.upstreamPublicKey); unset: they trust the server. */
   upstreamPublicKey?: string;
   /** Told of every command an agent receives and every update it carries out (a fault test keeps its own record). */
   observer?: FleetObserver;
+  /**
+   * Per-agent broker identities (docs/security.md): every agent logs in as itself on a
+   * connection of its own (`connections` is ignored), with the enrolment token and a secret
+   * derived from `secretSeed` and its id, so a restarted simulator logs in as the same agents.
+   * An agent's start waits until it is accepted (AGENT_AUTO_ACCEPT, or an admin).
+   */
+  identity?: { enrolmentToken: string; secretSeed: string };
 }
 
 export interface FleetObserver {
@@ -67,7 +76,8 @@ interface Member {
   role: AgentRole;
   store: MemoryComponentStore;
   agent: HeraldAgent | null;
-  connection: AgentConnection;
+  /** The shared connection it rides on; null with per-agent identities (it opens its own). */
+  connection: AgentConnection | null;
   notified: boolean;
   acknowledged: boolean;
   updated: boolean;
@@ -127,8 +137,9 @@ export class Fleet {
     for (const [type, version] of Object.entries(options.targets ?? {})) this.targets.set(type, version);
   }
 
-  /** Connections the agents share: as given, or one per 500 agents. */
+  /** Connections the agents share: as given, or one per 500 agents; none with per-agent identities (each agent has its own). */
   get connectionCount(): number {
+    if (this.options.identity) return 0;
     return Math.max(1, this.options.connections ?? Math.ceil(this.options.agents / 500));
   }
 
@@ -141,7 +152,7 @@ export class Fleet {
     const connectionCount = this.connectionCount;
     for (let i = 0; i < connectionCount; i++) {
       // Given a cluster's nodes, the connections start on different ones, as a real fleet spreads.
-      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}`, firstNode: i });
+      const c = await AgentConnection.open(o.amqpUrl, { name: `herald-simulator ${i + 1}/${connectionCount}`, firstNode: i, tls: o.tls });
       c.on('warning', (err) => this.warn(err));
       this.connections.push(c);
     }
@@ -154,7 +165,7 @@ export class Fleet {
         role: roles[i]!,
         store: new MemoryComponentStore(initial, this.content),
         agent: null,
-        connection: this.connections[i % connectionCount]!,
+        connection: connectionCount > 0 ? this.connections[i % connectionCount]! : null,
         notified: false,
         acknowledged: false,
         updated: false,
@@ -174,9 +185,16 @@ export class Fleet {
   }
 
   private createAgent(m: Member): HeraldAgent {
+    const identity = this.options.identity;
     const agent = new HeraldAgent({
       agentId: m.id,
-      connection: m.connection,
+      ...(m.connection
+        ? { connection: m.connection }
+        : {
+            amqpUrl: this.options.amqpUrl,
+            tls: this.options.tls,
+            credentials: identity && { enrolmentToken: identity.enrolmentToken, secret: createHmac('sha256', identity.secretSeed).update(m.id).digest('base64url') },
+          }),
       store: m.store,
       hostname: `${m.id}.sim`,
       agentVersion: 'herald-simulator',

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
 import { redactUrlsIn } from '@herald/common';
-import { pinnedUpstreamKey } from './upstream-key';
+import { brokerTls, pinnedUpstreamKey } from './upstream-key';
 
 /** Runs one reference agent with its components in a folder, logging what it does. */
 async function main(): Promise<void> {
@@ -16,6 +16,8 @@ async function main(): Promise<void> {
       heartbeat: { type: 'string', default: '30000' },
       /** The upstream's public key to pin (default UPSTREAM_PUBLIC_KEY or UPSTREAM_PUBLIC_KEY_FILE); without one the agent trusts the server. */
       'upstream-key': { type: 'string' },
+      /** With an amqps:// broker: the CA file its certificate must chain to (default RABBITMQ_CA_FILE). */
+      ca: { type: 'string' },
     },
   });
   const initial = values.component!.map((c) => {
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
   const agent = new HeraldAgent({
     agentId: values.id!,
     amqpUrl: values.amqp!,
+    tls: brokerTls(values.ca),
     store: new DirectoryComponentStore(values.dir ?? path.join('var', 'agents', values.id!), initial),
     independentMode: values.independent,
     heartbeatIntervalMs: Number(values.heartbeat),

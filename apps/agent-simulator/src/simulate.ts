@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { redactUrlsIn } from '@herald/common';
 import type { FleetCounts} from './fleet';
 import { Fleet, expandVersions } from './fleet';
-import { pinnedUpstreamKey } from './upstream-key';
+import { brokerTls, pinnedUpstreamKey } from './upstream-key';
 
 const usage = `Runs a fleet of simulated Herald agents in one process over a few connections.
 
@@ -11,7 +12,7 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
                       [--component virus-pattern=1.0.0..1.0.5 ...]
                       [--offline 0.05] [--independent 0.05] [--silent 0.02] [--restarting 0.05]
                       [--heartbeat 30000] [--target virus-pattern=1.0.4 ...]
-                      [--timeout 900] [--forever] [--upstream-key KEY]
+                      [--timeout 900] [--forever] [--upstream-key KEY] [--ca FILE]
 
 --amqp        the broker (default $RABBITMQ_URL): one URL, or a cluster's nodes comma-separated;
               the connections start on different nodes and move on to the next when one fails
@@ -30,6 +31,13 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
 --upstream-key the upstream's Ed25519 public key (base64 of the raw 32 bytes, or PEM) every agent
               pins: they install only what the upstream signed. Default UPSTREAM_PUBLIC_KEY, or
               the file UPSTREAM_PUBLIC_KEY_FILE names; without one the agents trust the server.
+--enrolment-token  per-agent broker identities (docs/security.md): every agent logs in as its
+              id with this token and a secret of its own, one connection per agent. Default
+              AGENT_ENROLMENT_TOKEN. The secrets derive from SIM_SECRET_SEED (set it, and keep
+              it, so a restarted simulator is the same agents; without it one is made per run).
+              Agents wait until they are accepted (AGENT_AUTO_ACCEPT on the server, or an admin).
+--ca          with amqps:// URLs: the PEM file of the certificate authority the broker's
+              certificate must chain to (default $RABBITMQ_CA_FILE; unset: the system's CAs)
 
 Prints a progress line every second and a summary when every reachable agent is up to date
 (exit 0), on timeout (exit 1) or on Ctrl-C.`;
@@ -61,6 +69,8 @@ async function main(): Promise<void> {
       forever: { type: 'boolean', default: false },
       'status-file': { type: 'string' },
       'upstream-key': { type: 'string' },
+      'enrolment-token': { type: 'string', default: process.env.AGENT_ENROLMENT_TOKEN },
+      ca: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -95,6 +105,8 @@ async function main(): Promise<void> {
     heartbeatIntervalMs: Number(values.heartbeat),
     targets,
     upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
+    identity: values['enrolment-token'] ? { enrolmentToken: values['enrolment-token'], secretSeed: process.env.SIM_SECRET_SEED ?? randomBytes(32).toString('hex') } : undefined,
+    tls: brokerTls(values.ca),
   });
 
   const t0 = Date.now();

@@ -3,10 +3,11 @@ import { DashboardConfig } from './config';
 import { upstreamsOf } from './upstreams';
 
 describe('dashboard config', () => {
-  it('defaults to the services on this machine at their default ports', () => {
+  it('defaults to the services on this machine at their default ports, and serves this machine only', () => {
     const config = loadConfig(DashboardConfig, {});
     expect(config).toEqual({
       DASHBOARD_PORT: 3000,
+      HTTP_BIND_ADDRESS: '127.0.0.1',
       COMPONENT_DOWNLOAD_URL: 'http://127.0.0.1:3001',
       NOTIFICATION_DISPATCH_URL: 'http://127.0.0.1:3002',
       AGENT_PRESENCE_URL: 'http://127.0.0.1:3003',

@@ -32,9 +32,9 @@ async function main(): Promise<void> {
   // Every line masked just before it is written: no URL password reaches the log.
   const logger = pino({ name: 'dashboard', level: config.LOG_LEVEL, hooks: { streamWrite: maskLine(config) } });
   const created = await createDashboard(config, logger);
-  await created.listen(config.DASHBOARD_PORT, '0.0.0.0');
+  await created.listen(config.DASHBOARD_PORT, config.HTTP_BIND_ADDRESS);
   running.app = created;
-  logger.info({ port: config.DASHBOARD_PORT, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, redactUrl(u.url)])) }, 'dashboard started');
+  logger.info({ port: config.DASHBOARD_PORT, address: config.HTTP_BIND_ADDRESS, services: Object.fromEntries(upstreamsOf(config).map((u) => [u.service, redactUrl(u.url)])) }, 'dashboard started');
 }
 
 main().catch((err: Error) => {

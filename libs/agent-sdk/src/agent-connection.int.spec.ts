@@ -30,7 +30,7 @@ describe('agents sharing connections', () => {
         setup: async (model: amqp.ChannelModel) => {
           const c = await model.createConfirmChannel();
           await c.assertExchange(Exchanges.agentInbound, 'topic', { durable: true });
-          await c.assertExchange(Exchanges.agentCommands, 'direct', { durable: true });
+          await c.assertExchange(Exchanges.agentOutbound, 'topic', { durable: true });
           await c.assertQueue('test.heard', { durable: true });
           await c.bindQueue('test.heard', Exchanges.agentInbound, 'agent.#');
           await c.consume('test.heard', (msg) => {
@@ -73,7 +73,7 @@ describe('agents sharing connections', () => {
         if (msg.fields.routingKey === agentId) returned = true;
       };
       ch.once('return', onReturn);
-      ch.publish(Exchanges.agentCommands, agentId, body, { mandatory: true, persistent: true }, (err) => {
+      ch.publish(Exchanges.agentOutbound, agentId, body, { mandatory: true, persistent: true }, (err) => {
         // A basic.return arrives before the confirm of the same publish.
         ch.removeListener('return', onReturn);
         if (err) reject(err);

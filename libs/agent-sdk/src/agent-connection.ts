@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
-import { BrokerRotation, backoffDelay, brokerNodeOf } from '@herald/common';
+import { type BrokerTlsOptions, BrokerRotation, assertTlsUrls, backoffDelay, brokerNodeOf, redactUrl } from '@herald/common';
 
 const ATTACH_RETRY_MS = 2_000;
 
@@ -27,6 +27,21 @@ export interface AgentConnectionOptions {
   connectAttemptTimeoutMs?: number;
   /** Which of several URLs to try first (0-based, taken modulo their number), to spread connections over a cluster. Default 0. */
   firstNode?: number;
+  /** Told of warnings from the start, before open() resolves (a refused login while the agent waits for admission). */
+  onWarning?: (err: Error) => void;
+  /**
+   * For amqps:// URLs (then every URL must be one): `ca` is the certificate authority the
+   * broker's certificate must chain to (the server's own CA, instead of the system's); a broker
+   * whose certificate does not, or does not name the host connected to, is refused.
+   */
+  tls?: BrokerTlsOptions;
+  /**
+   * Told of every failed attempt to connect (a certificate refused, a wrong password, a node
+   * down) with the node tried; the connection keeps trying. Without it, failures are silent.
+   */
+  onConnectFailed?: (error: Error, node: string) => void;
+  /** Stops trying to connect: open() then rejects with the last failure (or a "stopped" error). */
+  signal?: AbortSignal;
 }
 
 export type AgentConnectionEvents = {
@@ -66,10 +81,14 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
    */
   static async open(url: string | readonly string[], options: AgentConnectionOptions = {}): Promise<AgentConnection> {
     const rotation = new BrokerRotation(url, options.heartbeatSeconds ?? 30);
+    assertTlsUrls(rotation.urls, options.tls);
+    options.signal?.throwIfAborted();
     for (let i = 0; i < (options.firstNode ?? 0) % rotation.urls.length; i++) rotation.advance();
     const backoff = { initialMs: options.reconnectDelayMs ?? 200, maxMs: options.reconnectMaxDelayMs ?? 5_000, jitter: 0.2 };
     // amqplib reads the URL object on every attempt; it is switched to the next node before each retry.
     const recovering = await amqp.connect(rotation.target, {
+      // tls.connect's options: with `ca`, the broker's certificate must chain to it (and name the host).
+      ...options.tls,
       clientProperties: { connection_name: options.name ?? 'herald-agent' },
       timeout: options.connectAttemptTimeoutMs ?? 10_000,
       recovery: {
@@ -82,11 +101,38 @@ export class AgentConnection extends EventEmitter<AgentConnectionEvents> {
       },
     });
     const connection = new AgentConnection(recovering, rotation, options.setupConcurrency ?? 32);
+    if (options.onWarning) connection.on('warning', options.onWarning);
     // Registered before the first attempt completes: 'connect' fires on every (re)connect.
     recovering.on('connect', (model) => void connection.onConnect(model));
     recovering.on('disconnect', (err) => connection.onDisconnect(err));
     recovering.on('error', () => undefined);
-    await recovering.waitForConnect();
+    // A refused login is said once per run of refusals: an agent with its own identity may wait
+    // hours for an admin, trying again all along.
+    let refused = false;
+    recovering.on('connect', () => (refused = false));
+    recovering.on('connect-failed', (err: Error) => {
+      if (refused || !/ACCESS_REFUSED/.test(err.message)) return;
+      refused = true;
+      connection.emit(
+        'warning',
+        new Error(`the broker refused the login (${err.message}); an agent with its own identity is refused until an admin accepts it, and a wrong secret always is; trying again`),
+      );
+    });
+    let lastFailure: Error | undefined;
+    // 'connect-failed' fires before the rotation moves on (in calculateDelay): `current` is the node tried.
+    recovering.on('connect-failed', (err: Error) => {
+      lastFailure = err;
+      options.onConnectFailed?.(err, redactUrl(rotation.current));
+    });
+    const abort = () => void recovering.close();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await recovering.waitForConnect();
+    } catch (err) {
+      throw lastFailure ? new Error(`gave up connecting to RabbitMQ: ${lastFailure.message}`, { cause: lastFailure }) : err;
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+    }
     return connection;
   }
 

@@ -20,8 +20,9 @@ import {
   parsePublicKey,
   verifyStatement,
 } from '@herald/contracts';
-import type { ConnectionMember } from './agent-connection';
+import type { AgentConnectionOptions, ConnectionMember } from './agent-connection';
 import { AgentConnection } from './agent-connection';
+import { type AgentCredentials, withAgentIdentity } from './agent-identity';
 import type { ComponentStore } from './component-store';
 
 export type ScanOutcome = { outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; error?: string };
@@ -33,8 +34,20 @@ export interface HeraldAgentOptions {
    * or one string comma-separated), tried in turn on connection loss; the agent opens its own connection.
    */
   amqpUrl?: string | readonly string[];
+  /**
+   * With amqps:// URLs: the certificate authority the broker's certificate must chain to
+   * (`{ ca: <PEM> }`), instead of the system's. Used when the agent opens its own connection.
+   */
+  tls?: AgentConnectionOptions['tls'];
   /** Or: a connection shared with other agents (a simulator); the agent gets a channel on it. */
   connection?: AgentConnection;
+  /**
+   * The agent's own broker identity (with amqpUrl): it logs in as its agent id with these,
+   * whatever user the URL names. Where Herald runs its broker with per-agent identities
+   * (docs/security.md), an agent is refused until it has enrolled and an admin accepted it; it
+   * keeps trying meanwhile.
+   */
+  credentials?: AgentCredentials;
   store: ComponentStore;
   hostname?: string;
   agentVersion?: string;
@@ -163,8 +176,8 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       this.connection = this.options.connection;
     } else {
       if (!this.options.amqpUrl) throw new Error('HeraldAgent needs amqpUrl or connection');
-      this.connection = await AgentConnection.open(this.options.amqpUrl, { name: `herald-agent ${this.agentId}` });
-      this.connection.on('warning', (err) => this.emit('warning', err));
+      const url = this.options.credentials ? withAgentIdentity(this.options.amqpUrl, this.agentId, this.options.credentials) : this.options.amqpUrl;
+      this.connection = await AgentConnection.open(url, { name: `herald-agent ${this.agentId}`, tls: this.options.tls, onWarning: (err) => this.emit('warning', err) });
       this.ownsConnection = true;
     }
     this.stopped = false;
@@ -198,7 +211,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         SETUP_TIMEOUT_MS,
         (async () => {
           await opened.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true });
-          await opened.bindQueue(queue, Exchanges.agentCommands, this.agentId);
+          await opened.bindQueue(queue, Exchanges.agentOutbound, this.agentId);
           await opened.prefetch(8);
           await opened.consume(queue, (msg) => msg && this.onCommand(opened, msg), { noAck: false });
         })(),

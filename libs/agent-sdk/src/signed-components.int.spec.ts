@@ -50,7 +50,7 @@ describe('agents that pin the upstream key', () => {
     server = await amqp.connect(vhost.url);
     ch = await server.createConfirmChannel();
     await ch.assertExchange(Exchanges.agentInbound, 'topic', { durable: true });
-    await ch.assertExchange(Exchanges.agentCommands, 'direct', { durable: true });
+    await ch.assertExchange(Exchanges.agentOutbound, 'topic', { durable: true });
     await ch.assertQueue('test.heard', { durable: false });
     await ch.bindQueue('test.heard', Exchanges.agentInbound, 'agent.#');
     await ch.consume(
@@ -125,7 +125,7 @@ describe('agents that pin the upstream key', () => {
       components,
     };
     await new Promise<void>((resolve, reject) =>
-      ch.publish(Exchanges.agentCommands, agentId, Buffer.from(JSON.stringify(command)), { persistent: true, mandatory: true }, (err) => (err ? reject(err) : resolve())),
+      ch.publish(Exchanges.agentOutbound, agentId, Buffer.from(JSON.stringify(command)), { persistent: true, mandatory: true }, (err) => (err ? reject(err) : resolve())),
     );
     return waitFor(() => heard.find((m): m is UpdateResult => m.type === 'update-result' && m.commandId === commandId), { what: `the report of ${agentId}`, timeoutMs: 20_000 });
   }

@@ -45,6 +45,30 @@ export function brokerNodeOf(url: string): string {
   }
 }
 
+/**
+ * TLS settings for amqps:// connections, handed to Node's tls.connect as they are. `ca` replaces
+ * the system's certificate authorities: the broker's certificate must chain to one of these.
+ * `cert` and `key` present a client certificate (for a broker that asks for one).
+ */
+export interface BrokerTlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  /** The name the certificate must carry, when it is not the URL's host name. */
+  servername?: string;
+}
+
+/**
+ * Throws when TLS settings come with a plain amqp:// URL: they would not be used, and the
+ * connection would carry the password in clear while the caller believes it encrypted.
+ */
+export function assertTlsUrls(urls: readonly string[], tls: BrokerTlsOptions | undefined): void {
+  if (!tls) return;
+  const plain = urls.filter((u) => !/^amqps:\/\//i.test(u));
+  if (plain.length > 0) throw new Error(`TLS settings are given, but ${redactBrokerUrls(plain)} ${plain.length > 1 ? 'are' : 'is'} not amqps://`);
+}
+
 /** What amqplib's connect() takes as a URL object (its `Options.Connect`). */
 export interface AmqpConnectTarget {
   protocol?: string;

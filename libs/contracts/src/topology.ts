@@ -15,7 +15,17 @@ export const Exchanges = {
    * unknown type in the routing key, a key of another form) comes here to be parked and counted.
    */
   agentUnroutable: 'herald.agent.unroutable',
-  /** direct; server-to-agent commands, routed by agent id to that agent's queue. */
+  /**
+   * topic; server-to-agent commands, routed by agent id to that agent's queue. A topic exchange
+   * (not direct) so the broker can hold an agent to binding its own id (topic authorisation
+   * applies to bindings of topic exchanges only).
+   */
+  agentOutbound: 'herald.agent.outbound',
+  /**
+   * direct; the exchange agents bound to before `agentOutbound` (protocol 1.0): it receives every
+   * command through an exchange-to-exchange binding, so such agents keep working where brokers
+   * do not restrict them. Never granted to an agent with its own identity.
+   */
   agentCommands: 'herald.agent.commands',
 } as const;
 

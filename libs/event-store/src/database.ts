@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { backoffDelay, redactUrl } from '@herald/common';
 import { DataSource, type MigrationInterface } from 'typeorm';
@@ -41,7 +42,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (err instanceof DatabaseUnavailableError) return true;
   for (let e = err as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, depth = 0; e && depth < 3; e = e.driverError as typeof e, depth++) {
     if (typeof e.code === 'string' && RETRYABLE.has(e.code)) return true;
-    if (typeof e.message === 'string' && /^Connection terminated( unexpectedly| due to connection timeout)?$/.test(e.message)) return true;
+    // pg's own words for a connection that died (no SQLSTATE): cut, timed out, or broken by an earlier error.
+    if (typeof e.message === 'string' && /^(Connection terminated( unexpectedly| due to connection timeout)?|Client has encountered a connection error and is not queryable)$/.test(e.message)) return true;
   }
   return false;
 }
@@ -72,6 +74,7 @@ export class Database {
       logging: false,
     });
     await dataSource.initialize();
+    guardPooledClients(dataSource, options.logger);
     const db = new Database(dataSource, options.schema);
     try {
       await db.migrate(options.url);
@@ -108,7 +111,7 @@ export class Database {
         return result;
       } catch (err) {
         if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-        throw err;
+        throw lostConnection(runner, err);
       }
     } finally {
       await runner.release();
@@ -121,6 +124,8 @@ export class Database {
     await runner.connect();
     try {
       return await fn(new Sql(runner, false));
+    } catch (err) {
+      throw lostConnection(runner, err);
     } finally {
       await runner.release();
     }
@@ -138,6 +143,36 @@ export class Database {
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
+}
+
+/**
+ * TypeORM releases a query runner whose connection failed (a server gone between two queries),
+ * and every later query says only "already released": told as PostgreSQL being unavailable.
+ */
+function lostConnection(runner: { isReleased: boolean }, err: unknown): unknown {
+  if (!runner.isReleased || isDatabaseUnavailable(err)) return err;
+  return new DatabaseUnavailableError(`the PostgreSQL connection ended during the work (${describe(err)})`);
+}
+
+/**
+ * pg-pool listens for errors of idle clients only: a client checked out (a transaction waiting on
+ * the broker, say) whose server goes away between two queries emits 'error' with no listener,
+ * which kills the process. Every pooled client gets a listener for its whole life; the client is
+ * broken after such an error, its next query fails (and the caller's retry takes another), and
+ * the pool drops it when it comes back.
+ */
+function guardPooledClients(dataSource: DataSource, logger: DatabaseOptions['logger']): void {
+  const pool = (dataSource.driver as unknown as { master?: EventEmitter }).master;
+  if (!pool) throw new Error('no connection pool on the PostgreSQL driver');
+  const guarded = new WeakSet<EventEmitter>();
+  const guard = (client: EventEmitter) => {
+    if (guarded.has(client)) return;
+    guarded.add(client);
+    client.on('error', (err: Error) => logger?.warn({ err: describe(err) }, `a PostgreSQL connection failed: ${describe(err)}`));
+  };
+  // 'connect' for clients made from now on, 'acquire' for any made before (during initialize).
+  pool.on('connect', guard);
+  pool.on('acquire', guard);
 }
 
 function assertIdentifier(name: string): void {

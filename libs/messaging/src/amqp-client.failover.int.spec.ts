@@ -139,7 +139,7 @@ describe('broker failover over a 3-node cluster', () => {
     await server.addTopology(async (ch) => {
       await declareExchanges(ch, [
         { name: Exchanges.agentInbound, type: 'topic' },
-        { name: Exchanges.agentCommands, type: 'direct' },
+        { name: Exchanges.agentOutbound, type: 'topic' },
       ]);
       await declareWorkQueue(ch, { name: 'test.heard', bindings: [{ exchange: Exchanges.agentInbound, pattern: 'agent.#' }] });
     });
@@ -172,7 +172,7 @@ describe('broker failover over a 3-node cluster', () => {
     const commandId = '5f0e7b0a-0000-4000-8000-000000000001';
     const received = new Promise<string>((resolve) => agent.once('command', (c) => resolve(c.commandId)));
     const routed = await server.publish(
-      Exchanges.agentCommands,
+      Exchanges.agentOutbound,
       'failover-agent',
       Buffer.from(JSON.stringify({ type: 'scan', schemaVersion: 1, messageId: commandId, commandId, agentId: 'failover-agent', issuedAt: new Date().toISOString(), scanId: '5f0e7b0a-0000-4000-8000-000000000002', notificationId: '5f0e7b0a-0000-4000-8000-000000000003' })),
       { messageId: commandId, type: 'scan', mandatory: true },

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { BrokerRotation, backoffDelay, brokerNodeOf, redactBrokerUrls, redactUrl } from '@herald/common';
+import { type BrokerTlsOptions, BrokerRotation, assertTlsUrls, backoffDelay, brokerNodeOf, redactBrokerUrls, redactUrl } from '@herald/common';
 import { randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError, PublishNotConfirmedError } from './errors';
@@ -36,6 +36,8 @@ export interface AmqpClientOptions {
   reconnectDelayMs?: number;
   /** Longest delay between reconnect attempts (default 5 s). */
   reconnectMaxDelayMs?: number;
+  /** For amqps:// URLs (then every URL must be one): the CA to verify the broker with, instead of the system's. */
+  tls?: BrokerTlsOptions;
 }
 
 /** What an AmqpClient uses for the options it is not given. */
@@ -166,6 +168,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     super();
     this.log = options.logger ?? silentLogger;
     this.rotation = new BrokerRotation(options.url, options.heartbeatSeconds ?? AMQP_CLIENT_DEFAULTS.heartbeatSeconds);
+    assertTlsUrls(this.rotation.urls, options.tls);
   }
 
   /** Connects (retrying until `initialConnectTimeoutMs`) or throws BrokerUnavailableError. */
@@ -199,6 +202,8 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     // amqplib's recovering connection reads the URL object on every attempt: `rotation.target`
     // is switched to the next node before each retry (in calculateDelay), so retries go round the cluster.
     const connection = await amqp.connect(rotation.target, {
+      // tls.connect's options: with `ca`, the broker's certificate must chain to it (and name the host).
+      ...this.options.tls,
       clientProperties: { connection_name: this.options.connectionName },
       timeout: this.options.connectAttemptTimeoutMs ?? AMQP_CLIENT_DEFAULTS.connectAttemptTimeoutMs,
       recovery: {

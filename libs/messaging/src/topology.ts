@@ -165,13 +165,16 @@ export interface ExchangeSpec {
   internal?: boolean;
   /** Where the broker sends a message this exchange routes to no queue (RabbitMQ's `alternate-exchange`). */
   alternateExchange?: string;
+  /** Exchanges this one receives from (exchange-to-exchange bindings), with their binding patterns. */
+  receivesFrom?: Array<{ exchange: string; pattern: string }>;
 }
 
 /**
  * Declares durable exchanges, in order (an alternate exchange before the exchange that names
- * it). An exchange that exists without the alternate exchange asked for (declared by an older
- * Herald) is kept as it is, with every binding every service made to it, and reported: deleting
- * it to declare it again would silently take the other services' bindings with it.
+ * it), then the bindings between them. An exchange that exists without the alternate exchange
+ * asked for (declared by an older Herald) is kept as it is, with every binding every service made
+ * to it, and reported: deleting it to declare it again would silently take the other services'
+ * bindings with it.
  */
 export async function declareExchanges(ch: Channel, exchanges: ExchangeSpec[], ctx?: TopologyContext): Promise<KeptDeclaration[]> {
   const kept: KeptDeclaration[] = [];
@@ -189,6 +192,7 @@ export async function declareExchanges(ch: Channel, exchanges: ExchangeSpec[], c
     );
     if (refusal) kept.push({ kind: 'exchange', name: e.name, refusal });
   }
+  for (const e of exchanges) for (const from of e.receivesFrom ?? []) await ch.bindExchange(e.name, from.exchange, from.pattern);
   return kept;
 }
 

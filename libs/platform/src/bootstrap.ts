@@ -8,7 +8,7 @@ import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { z } from 'zod';
 import { BrokerUnavailableError, connectHeraldTransport } from '@herald/messaging';
 import { DatabaseUnavailableError } from '@herald/event-store';
-import { type BaseConfig, ConfigError, loadConfig, secretMasker } from './config';
+import { type BaseConfig, ConfigError, checkBrokerTls, loadConfig, secretMasker } from './config';
 import { ServiceConfigModule } from './service.module';
 
 export interface ServiceDefinition<C extends BaseConfig> {
@@ -67,6 +67,7 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
   try {
     const config = loadConfig(def.configSchema);
     loaded = config;
+    checkBrokerTls(config);
     // Errors while the modules start are rethrown to the catch below, which prints one line;
     // Nest's own report of them (a stack trace) stays in the buffer that is never flushed.
     app = await NestFactory.create<NestExpressApplication>(
@@ -84,11 +85,11 @@ export async function runService<C extends BaseConfig>(def: ServiceDefinition<C>
     const port = def.port(config);
     // Nest hands its arguments to http.Server#listen(port, host, backlog), whose backlog its types leave out.
     const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
-    await listen(port, '0.0.0.0', config.HTTP_LISTEN_BACKLOG);
+    await listen(port, config.HTTP_BIND_ADDRESS, config.HTTP_LISTEN_BACKLOG);
     const log = await app.resolve(PinoLogger);
     log.setContext(def.name);
     if (config.ADMIN_TOKENS.length === 0) log.warn('no ADMIN_TOKENS configured: every endpoint that changes something answers 401');
-    log.info({ port }, `${def.name} started`);
+    log.info({ port, address: config.HTTP_BIND_ADDRESS }, `${def.name} started`);
     const started = app;
     let stopping: Promise<void> | null = null;
     const stopStarted = () =>

@@ -1,4 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SecretMasker, brokerUrlProblem, redactUrlLoosely, redactUrlsIn, urlPasswords } from '@herald/common';
 
@@ -43,6 +45,32 @@ const brokerUrlList = z.string().superRefine((raw, ctx) => {
   });
 });
 
+/**
+ * PEM certificates (one or more, concatenated): the certificate authorities trusted for a TLS
+ * connection. Given as text, or (the usual way) as the path of a PEM file in <NAME>_FILE.
+ */
+const pemCertificates = z.string().superRefine((pem, ctx) => {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be PEM certificates (-----BEGIN CERTIFICATE-----); to name a file, set it in the _FILE variable instead' });
+    return;
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `certificate ${i + 1} of ${blocks.length} cannot be read: ${(err as Error).message}` });
+    }
+  });
+});
+
+/** An IPv4 or IPv6 address to listen on: 127.0.0.1 (this host only), 0.0.0.0 or :: (every interface), or one interface's. */
+const bindAddress = (fallback: string) =>
+  z
+    .string()
+    .refine((v) => isIP(v) !== 0, 'must be an IP address (127.0.0.1: this host only; 0.0.0.0: every interface)')
+    .default(fallback);
+
 /** Settings every service reads from its environment. */
 export const BaseConfig = z.object({
   DATABASE_URL: z
@@ -54,6 +82,12 @@ export const BaseConfig = z.object({
    * to one node at a time and move on to the next when it fails.
    */
   RABBITMQ_URL: brokerUrlList.default('amqp://guest:guest@127.0.0.1:5672'),
+  /**
+   * The certificate authorities an amqps:// broker's certificate must chain to, instead of the
+   * system's (usually given as RABBITMQ_CA_FILE, the path of a PEM file). With it every URL in
+   * RABBITMQ_URL must be amqps://: a CA with a plain connection would promise TLS and not give it.
+   */
+  RABBITMQ_CA: pemCertificates.optional(),
   /**
    * AMQP heartbeat. The broker drops a connection silent for two of these: a process whose event
    * loop is stalled that long (a loaded machine) loses its connection; a dead peer is noticed after as long.
@@ -82,6 +116,11 @@ export const BaseConfig = z.object({
    * Node's 511, the rest are dropped after the handshake and their requests hang for minutes.
    */
   HTTP_LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65_535).default(4096),
+  /**
+   * The address the HTTP server listens on. This host only by default: the admin API is not
+   * for the network unless ops say so (0.0.0.0 in a container, whose published ports decide).
+   */
+  HTTP_BIND_ADDRESS: bindAddress('127.0.0.1'),
   /** GET /health/ready fails while the oldest unpublished outbox message is older than this. */
   READY_MAX_OUTBOX_LAG_MS: positiveMs(60_000),
   /** Bearer tokens that may read and change (settings, privileges, checks). */
@@ -110,7 +149,27 @@ export abstract class ServiceConfig extends (class {} as unknown as abstract new
 /** An http(s) URL; z.url() alone would accept "localhost:3001" (scheme "localhost:") or file://. */
 const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
-export const configFields = { port, positiveMs, httpUrl };
+/** "true" or "false" (not "1", "yes" or "on": one spelling, so a typo is an error, not a silent false). */
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true');
+
+export const configFields = { port, positiveMs, httpUrl, bindAddress, flag, tokens: () => tokenList };
+
+/**
+ * Settings that pass one by one but not together: a CA for TLS with a broker URL that is not
+ * amqps://. Throws a ConfigError naming them; runService calls it after loadConfig.
+ */
+export function checkBrokerTls(config: Pick<BaseConfig, 'RABBITMQ_URL' | 'RABBITMQ_CA'>): void {
+  if (config.RABBITMQ_CA === undefined) return;
+  const urls = config.RABBITMQ_URL.split(',').map((u) => u.trim()).filter(Boolean);
+  const plain = urls.flatMap((url, i) => (/^amqps:\/\//i.test(url) ? [] : [urls.length > 1 ? `URL ${i + 1} of ${urls.length}` : 'the URL']));
+  if (plain.length > 0) {
+    throw new ConfigError(`invalid configuration: RABBITMQ_CA is set, but RABBITMQ_URL: ${plain.join(', ')} is not amqps:// (the CA is used only for TLS connections)`);
+  }
+}
 
 /** How long the inbox remembers a handled message id (libs/event-store housekeeping). */
 const INBOX_RETENTION_MS = 7 * 24 * 3600_000;

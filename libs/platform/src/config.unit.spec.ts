@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { BaseConfig, ConfigError, loadConfig } from './config';
+import { BaseConfig, ConfigError, checkBrokerTls, loadConfig } from './config';
 
 describe('loadConfig with FOO_FILE', () => {
   const schema = z.object({ SECRET: z.string().min(4), PORT: z.coerce.number().default(1) });
@@ -79,5 +79,57 @@ describe('RABBITMQ_URL', () => {
     const config = loadConfig(BaseConfig, {});
     expect(config.STARTUP_TIMEOUT_MS).toBe(120_000);
     expect(config.RABBITMQ_HEARTBEAT_SECONDS).toBe(30);
+  });
+});
+
+describe('HTTP_BIND_ADDRESS', () => {
+  it('given nothing, when loaded, then the HTTP server listens on this host only', () => {
+    expect(loadConfig(BaseConfig, {}).HTTP_BIND_ADDRESS).toBe('127.0.0.1');
+  });
+
+  it('given an IPv4 or IPv6 address, when loaded, then it is taken; given a host name or junk, then it is refused', () => {
+    for (const address of ['0.0.0.0', '10.1.2.3', '::', '::1']) expect(loadConfig(BaseConfig, { HTTP_BIND_ADDRESS: address }).HTTP_BIND_ADDRESS).toBe(address);
+    for (const address of ['localhost', '0.0.0.0:3000', 'all']) {
+      expect(() => loadConfig(BaseConfig, { HTTP_BIND_ADDRESS: address })).toThrow(/HTTP_BIND_ADDRESS: must be an IP address/);
+    }
+  });
+});
+
+/** A self-signed CA certificate (EC P-256, valid for 100 years), made once with openssl for these tests. */
+const TEST_CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBljCCAT2gAwIBAgIUCGSyb2vmFUXywrHTkGIAR9b9VH4wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVSGVyYWxkIGNvbmZpZyB0ZXN0IENBMCAXDTI2MTEzMDEzMTMw
+M1oYDzIxMjYxMTA2MTMxMzAzWjAgMR4wHAYDVQQDDBVIZXJhbGQgY29uZmlnIHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATYo8cr+uR0LyipXQRdt1ok
+1f1NmnrEPBUot51VGcGA5aWtq6TNn55UYlN998Ngl3ZK1LYTMvBTEbKyppBoY2cP
+o1MwUTAdBgNVHQ4EFgQU3tviSApPqp6SIwRTYR4ZxrpGVhcwHwYDVR0jBBgwFoAU
+3tviSApPqp6SIwRTYR4ZxrpGVhcwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNHADBEAiBDk33D47mRoJbjjgfKBZtZFTk2bRajZecQRny9OooAqwIgF1CGuvmU
+QQa9fsmE1UKSzBP9jgnL6GqcpR4S8OOgzgw=
+-----END CERTIFICATE-----
+`;
+
+describe('RABBITMQ_CA', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-ca-'));
+
+  it('given RABBITMQ_CA_FILE naming a PEM file, when loaded, then RABBITMQ_CA is its certificates', () => {
+    const file = path.join(dir, 'ca.pem');
+    writeFileSync(file, TEST_CA_PEM);
+    expect(loadConfig(BaseConfig, { RABBITMQ_URL: 'amqps://h:pw@mq:5671', RABBITMQ_CA_FILE: file }).RABBITMQ_CA).toBe(TEST_CA_PEM.trim());
+  });
+
+  it('given a path instead of PEM text, or a damaged certificate, when loaded, then the error says what is wrong', () => {
+    expect(() => loadConfig(BaseConfig, { RABBITMQ_CA: '/etc/ca.pem' })).toThrow(/RABBITMQ_CA: must be PEM certificates .*_FILE/);
+    // A line of the certificate left out: its DER no longer parses.
+    const damaged = TEST_CA_PEM.split('\n').filter((_, i) => i !== 3).join('\n');
+    expect(() => loadConfig(BaseConfig, { RABBITMQ_CA: damaged })).toThrow(/RABBITMQ_CA: certificate 1 of 1 cannot be read/);
+  });
+
+  it('given a CA, when a broker URL is not amqps://, then the settings are refused together, naming the URL by its place', () => {
+    const config = (RABBITMQ_URL: string) => loadConfig(BaseConfig, { RABBITMQ_URL, RABBITMQ_CA: TEST_CA_PEM });
+    expect(() => checkBrokerTls(config('amqps://h:pw@mq1:5671,amqps://h:pw@mq2:5671'))).not.toThrow();
+    expect(() => checkBrokerTls(config('amqp://h:pw@mq1:5672'))).toThrow('RABBITMQ_CA is set, but RABBITMQ_URL: the URL is not amqps://');
+    expect(() => checkBrokerTls(config('amqps://h:pw@mq1:5671,amqp://h:pw@mq2:5672'))).toThrow('RABBITMQ_URL: URL 2 of 2 is not amqps://');
+    expect(() => checkBrokerTls(loadConfig(BaseConfig, { RABBITMQ_URL: 'amqp://h:pw@mq1:5672' }))).not.toThrow();
   });
 });

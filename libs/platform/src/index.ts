@@ -9,3 +9,4 @@ export * from './auth';
 export * from './metrics';
 export * from './openapi';
 export * from './agent-door';
+export * from './http-logging';

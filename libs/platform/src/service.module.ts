@@ -11,6 +11,7 @@ import { isAgentMessageQueue } from './queues';
 import { TokenGuard } from './auth';
 import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
+import { httpLogOptions } from './http-logging';
 import { ServiceLifecycle } from './lifecycle';
 import { MetricsController } from './metrics.controller';
 import { DatabaseUnavailableFilter } from './database-unavailable.filter';
@@ -38,14 +39,16 @@ export interface HeraldServiceOptions<C extends BaseConfig = BaseConfig> {
 
 /**
  * The exchanges every service declares, so start order does not matter. The alternate exchange
- * of herald.agent.inbound comes first: what no queue takes there is parked and counted by
+ * of herald.agent.inbound comes before it: what no queue takes there is parked and counted by
  * agent-presence (its agent-unroutable queue), not silently dropped.
  */
 export const SHARED_EXCHANGES: ExchangeSpec[] = [
   { name: Exchanges.events, type: 'topic' },
   { name: Exchanges.agentUnroutable, type: 'fanout', internal: true },
   { name: Exchanges.agentInbound, type: 'topic', alternateExchange: Exchanges.agentUnroutable },
-  { name: Exchanges.agentCommands, type: 'direct' },
+  { name: Exchanges.agentOutbound, type: 'topic' },
+  // Agents of protocol 1.0 bind here; every command reaches it from agentOutbound.
+  { name: Exchanges.agentCommands, type: 'direct', receivesFrom: [{ exchange: Exchanges.agentOutbound, pattern: '#' }] },
 ];
 
 /**
@@ -87,13 +90,13 @@ export class HeraldServiceModule {
             pinoHttp: {
               name: options.service,
               level: config.LOG_LEVEL,
-              // Tokens never reach the log.
+              // One short line per request, reads at debug, never the headers (httpLogOptions).
+              ...httpLogOptions(),
+              // Tokens never reach the log, should anything log a request's headers after all.
               redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
               // Nor does any other secret, whatever logs it (an error message quoting a URL, say):
               // every line is masked just before it is written.
               hooks: { streamWrite: maskLine(config) },
-              // Probes every few seconds would drown the log.
-              autoLogging: { ignore: (req) => /^\/(health|metrics)\b/.test(req.url ?? '') },
             },
             renameContext: 'component',
           }),
@@ -111,6 +114,7 @@ export class HeraldServiceModule {
             connectAttemptTimeoutMs: config.RABBITMQ_CONNECT_TIMEOUT_MS,
             reconnectDelayMs: config.RABBITMQ_RECONNECT_DELAY_MS,
             reconnectMaxDelayMs: config.RABBITMQ_RECONNECT_MAX_DELAY_MS,
+            tls: config.RABBITMQ_CA === undefined ? undefined : { ca: config.RABBITMQ_CA },
             logger: child(log, 'amqp'),
             exchanges: SHARED_EXCHANGES,
             // A pino child of its own: setContext on `log` would rename the amqp logger too.

@@ -47,6 +47,8 @@ export interface HeraldSystemOptions {
    * calls `db.drop()` and `vhost.delete()` and empties the store folder.
    */
   infrastructure?: { db: TestDatabase; vhost: TestVhost; storeDir: string };
+  /** Ports to use for some services instead of free ones picked at start (e.g. one a private broker's config names). */
+  ports?: Partial<Record<ServiceName, number>>;
 }
 
 /** SIGKILL, and wait until the process is gone (at once if it already is). */
@@ -111,7 +113,7 @@ export class HeraldSystem {
       ? [options.infrastructure.db, options.infrastructure.vhost, options.infrastructure.storeDir]
       : await Promise.all([createTestDatabase(label), options.broker ?? createTestVhost(label), mkdtemp(path.join(tmpdir(), 'herald-store-'))]);
     const system = new HeraldSystem(label, db, vhost, storeDir, options.env ?? {}, options.nodeArgs, options.startTimeoutMs);
-    for (const name of SERVICES) system.ports[name] = await freePort();
+    for (const name of SERVICES) system.ports[name] = options.ports?.[name] ?? (await freePort());
     // The dashboard needs nothing of the services to start, so it starts beside them. Every start
     // is waited for, failed or not, so that stop() finds each process that did start.
     const started = await Promise.allSettled([...SERVICES.map((name) => system.startService(name)), options.withDashboard ? system.startDashboard() : undefined]);

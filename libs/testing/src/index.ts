@@ -11,3 +11,4 @@ export * from './recorded-events';
 export * from './tmpfs';
 export * from './private-rabbitmq';
 export * from './private-postgres';
+export * from './test-certificates';

@@ -41,6 +41,8 @@ export interface AgentState {
   independentMode: boolean;
   independentPrivilege: boolean;
   components: InstalledComponent[];
+  /** The boot (bootId) said goodbye: that process has ended, and nothing of it brings the agent back. */
+  saidGoodbye: boolean;
 }
 
 export type AgentCommand =
@@ -74,6 +76,7 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
     independentMode: false,
     independentPrivilege: false,
     components: [],
+    saidGoodbye: false,
   }),
 
   evolve(state, event) {
@@ -87,9 +90,10 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
           hostname: event.data.hostname,
           independentMode: event.data.independentMode,
           components: event.data.components,
+          saidGoodbye: false,
         };
       case 'AgentDisconnected':
-        return { ...state, online: false };
+        return { ...state, online: false, saidGoodbye: event.data.reason === 'goodbye' };
       case 'AgentComponentsReported':
         return { ...state, components: event.data.components };
       case 'IndependentPrivilegeChanged':
@@ -130,9 +134,14 @@ function recordHello(command: Command<'RecordHello'>, state: AgentState): AgentE
   return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
 }
 
-/** Only news when we had given the agent up; otherwise a heartbeat just moves last_seen_at. */
+/**
+ * Only news when we had given the agent up; otherwise a heartbeat just moves last_seen_at. A
+ * heartbeat of a boot that said goodbye was sent before the goodbye and handled after it
+ * (heartbeats have a queue of their own): that process has ended, so it brings nothing back.
+ */
 function recordHeartbeat(command: Command<'RecordHeartbeat'>, state: AgentState): AgentEvent[] {
   if (!state.known || state.online) return [];
+  if (state.saidGoodbye && state.bootId === command.bootId) return [];
   const { agentId, bootId } = command;
   const { hostname, independentMode, components } = state;
   const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };

@@ -57,6 +57,13 @@ describe('agent decider (agent-presence)', () => {
         .when(heartbeat('boot-2'))
         .then([connected('boot-2', { agentVersion: '', via: 'heartbeat', restarted: true, returning: true })]);
     });
+
+    it('does not bring back a boot that said goodbye: its last heartbeat was only handled after the goodbye', () => {
+      spec.given([connected(), disconnected('goodbye')]).when(heartbeat('boot-1')).thenNothing();
+      // A timed-out agent's same boot, or a goodbye's next boot (a heartbeat before its hello), still does.
+      expect(spec.given([connected(), disconnected('heartbeat-timeout')]).when(heartbeat('boot-1')).events()).toHaveLength(1);
+      expect(spec.given([connected(), disconnected('goodbye')]).when(heartbeat('boot-2')).events()).toHaveLength(1);
+    });
   });
 
   describe('goodbye and time-out', () => {

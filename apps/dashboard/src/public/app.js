@@ -265,7 +265,7 @@
   function refresh() {
     if (!state.token) return Promise.resolve();
     state.refreshing ??= (async () => {
-      const results = await Promise.allSettled([loadComponents(), loadAgents(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
+      const results = await Promise.allSettled([loadComponents(), loadAgents(), loadAdmission(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
       if (!state.token) return;
       const failed = results.filter((r) => r.status === 'rejected').length;
       $('live-status').textContent = failed
@@ -396,6 +396,38 @@
       ),
     );
     $('agents-count').textContent = agents.length === 0 ? 'No agent matches.' : agents.length < total ? `Showing ${agents.length} of ${formatCount(total)} agents.` : `${formatCount(total)} agents.`;
+  }
+
+  // ---- Admission of agents with their own identities ------------------------------------------
+
+  const loadAdmission = () =>
+    guarded('agents', async () => {
+      const pending = await api('GET', '/presence/identities?status=pending&limit=20');
+      draw('admission', pending, renderAdmission);
+    });
+
+  function renderAdmission({ total, identities }) {
+    $('admission').hidden = total === 0;
+    const decide = (agentId, decision, button) => async () => {
+      button.disabled = true;
+      try {
+        await api('POST', `/presence/identities/${encodeURIComponent(agentId)}/${decision}`, {});
+      } catch (err) {
+        showNotice(err.status === 403 ? 'Accepting or rejecting agents needs an admin token.' : `Could not ${decision} ${agentId}: ${err.message}`);
+      }
+      state.drawn.delete('admission');
+      await refresh();
+    };
+    $('admission-body').replaceChildren(
+      ...identities.map((i) => {
+        const accept = h('button', { type: 'button', text: 'Accept', disabled: state.readOnly, title: state.readOnly ? 'Needs an admin token' : '' });
+        const reject = h('button', { type: 'button', class: 'secondary', text: 'Reject', disabled: state.readOnly, title: state.readOnly ? 'Needs an admin token' : '' });
+        accept.onclick = decide(i.agentId, 'accept', accept);
+        reject.onclick = decide(i.agentId, 'reject', reject);
+        return h('tr', { dataset: { agent: i.agentId } }, h('td', { text: i.agentId }), timeCell(i.enrolledAt), h('td', { text: i.enrolledWith }), h('td', {}, accept, ' ', reject));
+      }),
+    );
+    $('admission-count').textContent = identities.length < total ? `Showing ${identities.length} of ${formatCount(total)} waiting agents.` : '';
   }
 
   // ---- Rollouts -------------------------------------------------------------------------------

@@ -249,8 +249,8 @@ function openOne(state: AgentUpdateState, notificationId: string): OpenNotificat
  * R1/R2 open a notification; R7 raises the target of one already open. On reconnect (R2) an
  * update starts at once: a pending resend, an unacknowledged attempt or an update the restart
  * interrupted is resolved in its favour; an agent back and already up to date closes it. An agent
- * heard again after a missed heartbeat (no hello) keeps the update it acknowledged: it never
- * stopped working on it.
+ * heard again after a missed heartbeat (no hello) made no new connection: its open notification
+ * goes on as it was.
  */
 function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdateEvent[] {
   const { agentId, components, rolloutId, notificationId } = command;
@@ -267,13 +267,13 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
     // A rollout's agent that caught up before its turn: recorded, so the rollout counts it as ended.
     return rolloutId ? [{ type: 'UpdateNotNeeded', data: { agentId, notificationId, rolloutId, at } }] : [];
   }
-  // Heard again after a missed heartbeat while it works on the update it acknowledged: the agent
-  // never noticed a reconnect, and still reports that update.
-  const stillInHand = open.phase === 'updating' && command.via === 'heartbeat';
-  if (command.trigger === 'reconnect' && components.length === 0 && !stillInHand) {
+  // Heard again after a missed heartbeat, with no hello: the agent never made a new connection,
+  // so what was sent to it is still in its queue or in hand. Only a newer version changes anything.
+  const reconnected = command.trigger === 'reconnect' && command.via !== 'heartbeat';
+  if (reconnected && components.length === 0) {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
   }
-  if (command.trigger === 'reconnect' && open.phase !== 'sending' && !stillInHand) {
+  if (reconnected && open.phase !== 'sending') {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'superseded-by-reconnect', at } }, opened];
   }
   const merged = mergeTargets(open.target, components);

@@ -156,7 +156,7 @@ export class NotificationSender {
       issuedAt: new Date().toISOString(),
       components: u.components,
     };
-    const published = await this.amqp.publish(Exchanges.agentCommands, u.agentId, Buffer.from(JSON.stringify(command)), {
+    const published = await this.amqp.publish(Exchanges.agentOutbound, u.agentId, Buffer.from(JSON.stringify(command)), {
       messageId: commandId,
       type: command.type,
       correlationId: u.correlationId,
@@ -183,7 +183,7 @@ export class NotificationSender {
       notificationId: scan.notificationId,
       issuedAt: new Date().toISOString(),
     };
-    const published = await this.amqp.publish(Exchanges.agentCommands, agentId, Buffer.from(JSON.stringify(command)), {
+    const published = await this.amqp.publish(Exchanges.agentOutbound, agentId, Buffer.from(JSON.stringify(command)), {
       messageId: commandId,
       type: command.type,
       correlationId: metadata.correlationId,
