@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import { BaseConfig, configFields } from '@herald/platform';
+import { AgentDoorConfig, BaseConfig, configFields } from '@herald/platform';
 
 export const AgentPresenceConfig = BaseConfig.extend({
+  ...AgentDoorConfig.shape,
   AGENT_PRESENCE_PORT: configFields.port(3003),
   /** An agent not heard from for this long is offline (agents heartbeat every 30 s by default). */
   HEARTBEAT_TIMEOUT_MS: configFields.positiveMs(90_000),

@@ -1,4 +1,4 @@
-import { agentMessageQueue, integrationEventQueue } from '@herald/platform';
+import { agentMessageQueue, integrationEventQueue, unroutableAgentMessageQueue } from '@herald/platform';
 
 /**
  * The queues agent-presence consumes. Their bindings follow from the @EventPattern handlers
@@ -12,6 +12,11 @@ export const PresenceQueues = {
    * batches of 1,000.
    */
   heartbeats: agentMessageQueue('herald.presence.heartbeats', { prefetch: 2_000, retryDelayMs: 500 }),
+  /**
+   * What agents send that no queue takes (herald.agent.inbound's alternate exchange): an unknown
+   * type in the routing key, say. Every message is parked and counted; nothing handles it.
+   */
+  unroutable: unroutableAgentMessageQueue('herald.presence.agent-unroutable'),
   /** Newly verified component versions, to tell outdated agents from up-to-date ones. */
   components: integrationEventQueue('herald.presence.components'),
 };

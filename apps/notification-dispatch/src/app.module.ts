@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { HeraldServiceModule } from '@herald/platform';
+import { HeraldServiceModule, agentDoorSettings } from '@herald/platform';
 import { AgentUpdatesModule } from './agent-updates/agent-updates.module';
 import type { NotificationDispatchConfig } from './config';
 import { DirectoryModule } from './directory/directory.module';
@@ -19,6 +19,7 @@ import { TriggersModule } from './triggers/triggers.module';
       migrations: DISPATCH_MIGRATIONS,
       asyncProjections: [rolloutProgressProjection],
       queues: (config) => [DispatchQueues.integration, DispatchQueues.agentInbound, DispatchQueues.work.withConsume({ prefetch: config.DISPATCH_WORK_PREFETCH })],
+      agentDoor: agentDoorSettings,
     }),
     SettingsModule,
     DirectoryModule,

@@ -6,3 +6,4 @@ export * from './background-worker';
 export * from './redact';
 export * from './chunks';
 export * from './broker-urls';
+export * from './token-buckets';

@@ -4,7 +4,7 @@ import { IntegrationEvent } from './integration-events';
 import { agentIdFromRoutingKey } from './topology';
 
 /** Why a message was refused; becomes the parking reason and a metric label. */
-export type RejectReason = 'not-json' | 'unknown-type' | 'unsupported-schema-version' | 'invalid' | 'agent-id-mismatch';
+export type RejectReason = 'not-json' | 'unknown-type' | 'unsupported-schema-version' | 'invalid' | 'agent-id-mismatch' | 'stale' | 'from-the-future';
 
 export type ParseResult<T> =
   | { ok: true; message: T }
@@ -78,4 +78,36 @@ export function parseAgentCommand(body: Buffer | string): ParseResult<AgentComma
 
 export function parseIntegrationEvent(body: Buffer | string): ParseResult<IntegrationEvent> {
   return parseWith(IntegrationEvent, integrationEventTypes, body);
+}
+
+/** How far from the server's clock an agent message's `sentAt` may be. */
+export interface FreshnessWindow {
+  /** The oldest a message may be: generous, since messages wait in the broker while a service is down. */
+  maxAgeMs: number;
+  /** How far ahead of the server's clock a message may claim to be: the clock skew allowed. */
+  maxAheadMs: number;
+}
+
+/**
+ * Whether a message sent at `sentAt` (an RFC 3339 timestamp the schema has accepted) may still
+ * be taken at `nowMs`: null when it may, else the refusal.
+ */
+export function checkFreshness(sentAt: string, nowMs: number, window: FreshnessWindow): { ok: false; reason: 'stale' | 'from-the-future'; detail: string } | null {
+  const sent = Date.parse(sentAt);
+  if (Number.isNaN(sent)) return { ok: false, reason: 'stale', detail: `sentAt ${sentAt} is not a time` };
+  const age = nowMs - sent;
+  if (age > window.maxAgeMs) {
+    return { ok: false, reason: 'stale', detail: `sent at ${sentAt}, ${describeMs(age)} ago: older than the ${describeMs(window.maxAgeMs)} allowed` };
+  }
+  if (-age > window.maxAheadMs) {
+    return { ok: false, reason: 'from-the-future', detail: `sent at ${sentAt}, ${describeMs(-age)} ahead of the server's clock: more than the ${describeMs(window.maxAheadMs)} allowed` };
+  }
+  return null;
+}
+
+function describeMs(ms: number): string {
+  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)} days`;
+  if (ms >= 2 * 3_600_000) return `${Math.round(ms / 3_600_000)} h`;
+  if (ms >= 2 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 }

@@ -5,8 +5,16 @@
 export const Exchanges = {
   /** topic; integration events between Herald services, routed by event type. */
   events: 'herald.events',
-  /** topic; every agent-to-server message, routed `agent.<agentId>.<message type>`. */
+  /**
+   * topic; every agent-to-server message, routed `agent.<agentId>.<message type>`. Its alternate
+   * exchange is agentUnroutable.
+   */
   agentInbound: 'herald.agent.inbound',
+  /**
+   * fanout, internal; the alternate exchange of agentInbound: what no queue takes there (an
+   * unknown type in the routing key, a key of another form) comes here to be parked and counted.
+   */
+  agentUnroutable: 'herald.agent.unroutable',
   /**
    * topic; server-to-agent commands, routed by agent id to that agent's queue. A topic exchange
    * (not direct) so the broker can hold an agent to binding its own id (topic authorisation

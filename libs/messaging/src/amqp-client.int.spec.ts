@@ -83,9 +83,10 @@ describe('AmqpClient against a real RabbitMQ', () => {
     });
     await waitFor(() => seen.length === 6, { timeoutMs: 15_000, what: 'three deliveries of each message' });
 
-    const routes = (n: number) => seen.filter((m) => JSON.parse(m.body.toString()).n === n).map((m) => `${m.attempt} ${m.exchange} ${m.routingKey}`);
-    expect(routes(1)).toEqual(['1 test.topic agent.a-1.hello', '2 test.topic agent.a-1.hello', '3 test.topic agent.a-1.hello']);
-    expect(routes(2)).toEqual(['1 test.topic agent.a-2.hello', '2 test.topic agent.a-2.hello', '3 test.topic agent.a-2.hello']);
+    const routes = (n: number) => seen.filter((m) => JSON.parse(m.body.toString()).n === n).map((m) => `${m.attempt} ${m.exchange} ${m.routingKey} ${m.retried ? 'retried' : 'first'}`);
+    expect(routes(1)).toEqual(['1 test.topic agent.a-1.hello first', '2 test.topic agent.a-1.hello retried', '3 test.topic agent.a-1.hello retried']);
+    // Nor does its own route header make a first delivery a retry (the agent door charges only first deliveries).
+    expect(routes(2)).toEqual(['1 test.topic agent.a-2.hello first', '2 test.topic agent.a-2.hello retried', '3 test.topic agent.a-2.hello retried']);
   });
 
   it('parks a malformed message with its reason and keeps consuming the next ones', async () => {

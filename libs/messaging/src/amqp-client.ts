@@ -7,7 +7,7 @@ import { Headers, attemptOf } from './headers';
 import type { Logger} from './logger';
 import { silentLogger } from './logger';
 import { Outcome } from './outcome';
-import { declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
+import { type TopologyContext, declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
 
 export interface AmqpClientOptions {
   /**
@@ -79,6 +79,8 @@ export interface InboundMessage {
   readonly attempt: number;
   /** The broker delivered this before and it was not settled (consumer crash or lost channel). */
   readonly redelivered: boolean;
+  /** It came back from this queue's delay queue (a retry), not from its publisher. */
+  readonly retried: boolean;
 }
 
 export type MessageHandler = (message: InboundMessage) => Promise<Outcome>;
@@ -90,6 +92,12 @@ export interface ConsumeOptions {
   maxAttempts?: number;
   /** Delay of a "retry later" that names none. */
   retryDelayMs?: number;
+  /**
+   * Whether a message's own headers go with it into the delay and parking queues (default
+   * true). False for a queue anyone may publish into (agents): only Herald's headers are kept,
+   * since headers are not counted by a parking queue's byte limit and may fill a frame each.
+   */
+  keepHeaders?: boolean;
 }
 
 /** Counters the service turns into metrics; also emitted as events of the same name. */
@@ -99,6 +107,7 @@ export interface MessagingStats {
   acked: number;
   retried: number;
   parked: number;
+  dropped: number;
   reconnects: number;
 }
 
@@ -106,11 +115,13 @@ export type MessagingEvents = {
   connected: [];
   disconnected: [error: Error];
   parked: [queue: string, reason: string];
+  /** A message gone without being kept: refused by its consumer (Outcome.drop) or dropped by a full parking queue. */
+  dropped: [queue: string, reason: string];
   retried: [queue: string, reason: string];
   returned: [exchange: string, routingKey: string];
 };
 
-type TopologySetup = (ch: amqp.Channel) => Promise<void>;
+type TopologySetup = (ch: amqp.Channel, ctx: TopologyContext) => Promise<unknown>;
 
 interface Consumer {
   readonly queue: string;
@@ -127,7 +138,7 @@ interface Consumer {
 const DELAY_REDECLARE_MS = 30_000;
 
 /** What a consumer gets for the options it does not set. */
-export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000 };
+export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16, maxAttempts: 10, retryDelayMs: 5_000, keepHeaders: true };
 
 /**
  * A RabbitMQ connection that survives broker restarts and the loss of a cluster node: it
@@ -137,7 +148,7 @@ export const DEFAULT_CONSUME_OPTIONS: Required<ConsumeOptions> = { prefetch: 16,
  * manually, with an explicit outcome per message.
  */
 export class AmqpClient extends EventEmitter<MessagingEvents> {
-  readonly stats: MessagingStats = { published: 0, returned: 0, acked: 0, retried: 0, parked: 0, reconnects: 0 };
+  readonly stats: MessagingStats = { published: 0, returned: 0, acked: 0, retried: 0, parked: 0, dropped: 0, reconnects: 0 };
   private readonly log: Logger;
   private readonly topology: TopologySetup[] = [];
   private readonly consumers = new Set<Consumer>();
@@ -243,7 +254,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     const node = this.rotation.current;
     const ch = await model.createChannel();
     try {
-      for (const setup of this.topology) await setup(ch);
+      for (const setup of this.topology) await setup(ch, contextOf(model));
     } finally {
       await ch.close().catch(() => undefined);
     }
@@ -321,7 +332,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     const model = this.model;
     if (!model) return;
     try {
-      await this.onAdminChannel(model, setup);
+      await this.onAdminChannel(model, (ch) => setup(ch, contextOf(model)));
     } catch (err) {
       if (this.model !== model || isConnectionLoss(err)) return; // declared again on the next connection
       this.topology.splice(this.topology.indexOf(setup), 1);
@@ -534,6 +545,8 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   private async handle(c: Consumer, ch: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
     const route = routeOf(msg, headers);
+    // The same test routeOf applies before it believes the route headers.
+    const retried = msg.fields.exchange === '' && typeof headers[Headers.originalExchange] === 'string';
     const inbound: InboundMessage = {
       queue: c.queue,
       body: msg.content,
@@ -545,6 +558,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       headers,
       attempt: attemptOf(headers),
       redelivered: msg.fields.redelivered,
+      retried,
     };
     let outcome: Outcome;
     try {
@@ -577,7 +591,7 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         await this.publishDelayedWithin(0, c.queue, delayMs, msg.content, {
           ...propertiesOf(msg),
           headers: {
-            ...inbound.headers,
+            ...(c.options.keepHeaders ? inbound.headers : {}),
             [Headers.attempt]: inbound.attempt + 1,
             // The delay queue hands the message back through the default exchange; these let the
             // next delivery see the route it was first published with (routing-key checks rely on it).
@@ -591,10 +605,12 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         break;
       }
       case 'park': {
-        await this.publishWithin(0, '', parkingQueueOf(c.queue), msg.content, {
+        const cut = outcome.keepBytes !== undefined && msg.content.length > outcome.keepBytes;
+        await this.publishWithin(0, '', parkingQueueOf(c.queue), cut ? msg.content.subarray(0, outcome.keepBytes) : msg.content, {
           ...propertiesOf(msg),
           headers: {
-            ...inbound.headers,
+            ...(c.options.keepHeaders ? inbound.headers : {}),
+            ...(cut ? { [Headers.parkedBodyBytes]: msg.content.length } : {}),
             [Headers.parkedReason]: outcome.reason.slice(0, 1000),
             [Headers.parkedAt]: new Date().toISOString(),
             [Headers.parkedFromQueue]: c.queue,
@@ -607,6 +623,11 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
         this.log.warn({ queue: c.queue, messageId: inbound.messageId, reason: outcome.reason }, 'message parked');
         break;
       }
+      case 'drop':
+        // Counted, not logged one by one: drops come in floods.
+        this.stats.dropped++;
+        this.emit('dropped', c.queue, outcome.reason);
+        break;
       default: {
         const unreachable: never = outcome;
         throw new Error(`unknown outcome ${JSON.stringify(unreachable)}`);
@@ -682,6 +703,10 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
     this.model = null;
     this.node = null;
   }
+}
+
+function contextOf(model: amqp.ChannelModel): TopologyContext {
+  return { openChannel: () => model.createChannel() };
 }
 
 function propertiesOf(msg: amqp.ConsumeMessage): PublishOptions {

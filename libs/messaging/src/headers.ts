@@ -7,6 +7,8 @@ export const Headers = {
   parkedReason: 'x-herald-parked-reason',
   parkedAt: 'x-herald-parked-at',
   parkedFromQueue: 'x-herald-parked-from-queue',
+  /** On a parked message of which only the first bytes were kept: the size of the whole body. */
+  parkedBodyBytes: 'x-herald-parked-body-bytes',
   originalExchange: 'x-herald-original-exchange',
   originalRoutingKey: 'x-herald-original-routing-key',
   correlationId: 'x-herald-correlation-id',

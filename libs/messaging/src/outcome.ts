@@ -9,11 +9,21 @@ export type Outcome =
   /**
    * Never going to work (malformed, unknown, refused): move to the parking queue. Write the
    * reason as "<code>: <detail>"; the code (lower-case words and dashes) labels the metric.
+   * With `keepBytes`, only the first that many bytes of the body are parked (a message refused
+   * for its size must not fill the parking queue).
    */
-  | { readonly kind: 'park'; readonly reason: string };
+  | { readonly kind: 'park'; readonly reason: string; readonly keepBytes?: number }
+  /**
+   * Refused and not worth keeping: acknowledged and gone, only counted (by the reason's code)
+   * and never logged one by one. For what comes in floods, where parking every copy would cost
+   * the broker a write each and push the messages worth inspecting out of the bounded parking
+   * queue.
+   */
+  | { readonly kind: 'drop'; readonly reason: string };
 
 export const Outcome = {
   ack: (): Outcome => ({ kind: 'ack' }),
   retry: (reason: string, delayMs?: number): Outcome => ({ kind: 'retry', reason, delayMs }),
-  park: (reason: string): Outcome => ({ kind: 'park', reason }),
+  park: (reason: string, options: { keepBytes?: number } = {}): Outcome => ({ kind: 'park', reason, ...options }),
+  drop: (reason: string): Outcome => ({ kind: 'drop', reason }),
 };

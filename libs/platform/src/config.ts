@@ -129,6 +129,13 @@ export const BaseConfig = z.object({
   READ_TOKENS: tokenList,
   /** When set, GET /metrics requires this bearer token; otherwise it is open (protect it on the network). */
   METRICS_TOKEN: z.string().min(16).optional(),
+  /**
+   * The most messages a parking queue keeps; past it the oldest is dropped (and counted). Applies
+   * to parking queues declared from now on: an existing one keeps the bounds it was declared with.
+   */
+  PARKING_MAX_MESSAGES: z.coerce.number().int().min(1).default(10_000),
+  /** The most bytes of message bodies a parking queue keeps (64 MiB); past it the oldest is dropped (and counted). */
+  PARKING_MAX_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });
 export type BaseConfig = z.infer<typeof BaseConfig>;
 
@@ -163,6 +170,33 @@ export function checkBrokerTls(config: Pick<BaseConfig, 'RABBITMQ_URL' | 'RABBIT
     throw new ConfigError(`invalid configuration: RABBITMQ_CA is set, but RABBITMQ_URL: ${plain.join(', ')} is not amqps:// (the CA is used only for TLS connections)`);
   }
 }
+
+/** How long the inbox remembers a handled message id (libs/event-store housekeeping). */
+const INBOX_RETENTION_MS = 7 * 24 * 3600_000;
+
+/**
+ * The checks at the agent door (docs/asyncapi.yaml, "What the server refuses"), for the
+ * services that take agent messages: `BaseConfig.extend({ ...AgentDoorConfig.shape, … })`.
+ */
+export const AgentDoorConfig = z.object({
+  /** An agent message with a larger body is refused before it is parsed (the largest valid one is about 32 KB, pretty-printed). */
+  AGENT_MESSAGE_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  /**
+   * An agent message sent longer ago than this is refused as stale. Generous, since messages wait
+   * in the broker while a service is down (4 days: a long weekend); below the inbox's 7 days, so
+   * a message old enough for its id to be forgotten can never be replayed.
+   */
+  AGENT_MESSAGE_MAX_AGE_MS: positiveMs(4 * 24 * 3600_000).refine((ms) => ms < INBOX_RETENTION_MS, {
+    message: `must be under the inbox retention (${INBOX_RETENTION_MS} ms, 7 days), or a replayed message could be taken twice`,
+  }),
+  /** An agent message dated further ahead than this is refused as from the future: the clock skew allowed. */
+  AGENT_MESSAGE_MAX_AHEAD_MS: z.coerce.number().int().min(0).default(5 * 60_000),
+  /** Messages per second one agent may send, sustained, per service instance; the rest are dropped and counted. */
+  AGENT_RATE_PER_SECOND: z.coerce.number().positive().default(5),
+  /** Messages one agent may send at once after a quiet spell (its token bucket). */
+  AGENT_RATE_BURST: z.coerce.number().int().min(1).default(50),
+});
+export type AgentDoorConfig = z.infer<typeof AgentDoorConfig>;
 
 /**
  * Parses the environment with the service's schema, or throws a ConfigError naming every bad field.

@@ -8,4 +8,5 @@ export * from './queues';
 export * from './auth';
 export * from './metrics';
 export * from './openapi';
+export * from './agent-door';
 export * from './http-logging';

@@ -70,10 +70,16 @@ export class InfrastructureMetrics implements OnModuleInit {
   onModuleInit(): void {
     const { metrics: m, amqp, relay, projections } = this;
     const parked = m.counter('herald_messages_parked_total', 'Messages moved to a parking queue, by queue and reason code', ['queue', 'reason']);
+    const dropped = m.counter(
+      'herald_messages_dropped_total',
+      'Messages gone without being kept, by queue and reason code: rate-limited (an agent over its rate), parking-full (the oldest message of a full parking queue)',
+      ['queue', 'reason'],
+    );
     const retried = m.counter('herald_messages_retried_total', 'Messages sent to a delayed-retry queue', ['queue']);
     const returned = m.counter('herald_messages_returned_total', 'Mandatory publishes no queue took', ['exchange']);
     const reconnects = m.counter('herald_broker_reconnects_total', 'Times the broker connection was re-established');
     amqp.on('parked', (queue, reason) => parked.inc({ queue, reason: reasonCode(reason) }));
+    amqp.on('dropped', (queue, reason) => dropped.inc({ queue, reason: reasonCode(reason) }));
     amqp.on('retried', (queue) => retried.inc({ queue }));
     amqp.on('returned', (exchange) => returned.inc({ exchange: exchange || '(default)' }));
     amqp.on('connected', () => amqp.stats.reconnects > 0 && reconnects.inc());

@@ -5,7 +5,9 @@ import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { Exchanges } from '@herald/contracts';
 import { type AnyProjection, EventStoreModule, type MigrationClass } from '@herald/event-store';
-import { AmqpClient, MessagingModule, type QueueDefinition } from '@herald/messaging';
+import { AmqpClient, type ExchangeSpec, type Logger, MessagingModule, type QueueDefinition, parkingDroppedQueueOf } from '@herald/messaging';
+import { AgentDoor, type AgentDoorSettings } from './agent-door';
+import { isAgentMessageQueue } from './queues';
 import { TokenGuard } from './auth';
 import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
@@ -28,16 +30,40 @@ export interface HeraldServiceOptions<C extends BaseConfig = BaseConfig> {
   asyncProjections?: AnyProjection[];
   /** The queues it consumes, from its settings (a prefetch may be one). */
   queues?: (config: C) => QueueDefinition[];
+  /**
+   * For a service that takes agent messages: the settings of its agent door, which every agent
+   * message queue among `queues` is put behind (one door for all of them). Required with such a queue.
+   */
+  agentDoor?: (config: C) => AgentDoorSettings;
 }
 
-/** The exchanges every service declares, so start order does not matter. */
-const SHARED_EXCHANGES = [
-  { name: Exchanges.events, type: 'topic' as const },
-  { name: Exchanges.agentInbound, type: 'topic' as const },
-  { name: Exchanges.agentOutbound, type: 'topic' as const },
+/**
+ * The exchanges every service declares, so start order does not matter. The alternate exchange
+ * of herald.agent.inbound comes before it: what no queue takes there is parked and counted by
+ * agent-presence (its agent-unroutable queue), not silently dropped.
+ */
+export const SHARED_EXCHANGES: ExchangeSpec[] = [
+  { name: Exchanges.events, type: 'topic' },
+  { name: Exchanges.agentUnroutable, type: 'fanout', internal: true },
+  { name: Exchanges.agentInbound, type: 'topic', alternateExchange: Exchanges.agentUnroutable },
+  { name: Exchanges.agentOutbound, type: 'topic' },
   // Agents of protocol 1.0 bind here; every command reaches it from agentOutbound.
-  { name: Exchanges.agentCommands, type: 'direct' as const, receivesFrom: [{ exchange: Exchanges.agentOutbound, pattern: '#' }] },
+  { name: Exchanges.agentCommands, type: 'direct', receivesFrom: [{ exchange: Exchanges.agentOutbound, pattern: '#' }] },
 ];
+
+/**
+ * The service's queues, each agent message queue behind the one agent door of the service (one
+ * door, so an agent's rate counts all it sends to the service). A service with agent queues and no
+ * `agentDoor` fails at start.
+ */
+export function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOptions<C>, config: C, log: Logger): QueueDefinition[] {
+  const queues = options.queues?.(config) ?? [];
+  const agentQueues = queues.filter(isAgentMessageQueue);
+  if (agentQueues.length === 0) return queues;
+  if (!options.agentDoor) throw new Error(`${agentQueues.map((q) => q.name).join(', ')} take agent messages: HeraldServiceModule.forRoot needs agentDoor`);
+  const door = new AgentDoor(options.agentDoor(config), log);
+  return queues.map((q) => (isAgentMessageQueue(q) ? q.behind(door) : q));
+}
 
 /**
  * What every Herald service is built on, in one import for its root module: JSON logging
@@ -91,8 +117,10 @@ export class HeraldServiceModule {
             tls: config.RABBITMQ_CA === undefined ? undefined : { ca: config.RABBITMQ_CA },
             logger: child(log, 'amqp'),
             exchanges: SHARED_EXCHANGES,
-            queues: options.queues?.(config) ?? [],
+            // A pino child of its own: setContext on `log` would rename the amqp logger too.
+            queues: queuesBehindDoor(options, config, log.logger.child({ component: 'agent-door' })),
             shutdownDrainMs: config.SHUTDOWN_DRAIN_MS,
+            parking: { maxMessages: config.PARKING_MAX_MESSAGES, maxBytes: config.PARKING_MAX_BYTES, droppedQueue: parkingDroppedQueueOf(options.service) },
           }),
         }),
         EventStoreModule.forRootAsync({

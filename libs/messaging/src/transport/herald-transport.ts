@@ -5,7 +5,7 @@ import { lastValueFrom } from 'rxjs';
 import { type AmqpClient, DEFAULT_CONSUME_OPTIONS, type InboundMessage } from '../amqp-client';
 import { type Logger, silentLogger } from '../logger';
 import { Outcome } from '../outcome';
-import { declareWorkQueue } from '../topology';
+import { type KeptDeclaration, PARKING_DROPPED_QUEUE, type ParkingLimits, declareWorkQueue } from '../topology';
 import { HeraldBatchContext, HeraldContext } from './herald-context';
 import { type QueueDefinition, parseMessagePattern } from './queue-definition';
 
@@ -43,6 +43,8 @@ export interface HeraldTransportOptions {
   queues: readonly QueueDefinition[];
   /** On shutdown, how long handlers in flight may take to finish before the connection closes. */
   drainMs: number;
+  /** Bounds of every parking queue (default DEFAULT_PARKING_LIMITS). */
+  parking?: ParkingLimits;
   logger?: Logger;
 }
 
@@ -51,6 +53,7 @@ export type HeraldTransportEvents = {
   connected: () => void;
   disconnected: (err: Error) => void;
   parked: (queue: string, reason: string) => void;
+  dropped: (queue: string, reason: string) => void;
   retried: (queue: string, reason: string) => void;
   returned: (exchange: string, routingKey: string) => void;
 };
@@ -89,20 +92,39 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
     if (amqp.isConnected) this._status$.next('connected');
   }
 
-  /** Declares and consumes every queue that has handlers, bound to what brings their types in. */
+  /**
+   * Declares and consumes every queue that has handlers (or fixed bindings), bound to what
+   * brings their types in, and counts what their full parking queues drop.
+   */
   async listen(callback: (err?: unknown) => void): Promise<void> {
     try {
-      for (const [queue, routes] of this.routesByQueue()) {
-        const bindings = [...routes.keys()].flatMap((type) => queue.bindingsFor(type));
+      const byQueue = this.routesByQueue();
+      const consumed = this.options.queues.filter((q) => byQueue.has(q) || q.fixedBindings);
+      for (const queue of consumed) {
+        const routes = byQueue.get(queue) ?? new Map<string, Route>();
+        const bindings = [...(queue.fixedBindings ?? []), ...[...routes.keys()].flatMap((type) => queue.bindingsFor(type))];
         // Bindings of types no handler takes any more (moved to another queue, say) go: a binding
         // left over from an earlier version would bring in messages that could only be parked.
         const stale = queue.types.filter((type) => !routes.has(type)).flatMap((type) => queue.bindingsFor(type));
-        await this.amqp.addTopology(async (ch) => {
-          await declareWorkQueue(ch, { name: queue.name, bindings, deliveryLimit: queue.deliveryLimit });
+        const warned = new Set<string>();
+        await this.amqp.addTopology(async (ch, ctx) => {
+          const kept = await declareWorkQueue(ch, { name: queue.name, bindings, deliveryLimit: queue.deliveryLimit, parking: this.options.parking }, ctx);
+          for (const k of kept.filter((k) => !warned.has(k.name))) {
+            warned.add(k.name);
+            this.warnKept(k);
+          }
           for (const b of stale) await ch.unbindQueue(queue.name, b.exchange, b.pattern);
         });
         await this.amqp.consume(queue.name, (raw) => this.deliver(queue, routes, raw), queue.consume);
         this.log.info({ queue: queue.name, types: [...routes.keys()] }, 'consuming');
+      }
+      if (consumed.length > 0) {
+        // Every instance of the service consumes it: whichever takes a drop counts it.
+        await this.amqp.consume(this.options.parking?.droppedQueue ?? PARKING_DROPPED_QUEUE, async (raw) => {
+          const { queue, reason } = deadLetteredFrom(raw.headers);
+          this.amqp.emit('dropped', queue, reason);
+          return Outcome.ack();
+        }, { prefetch: 200 });
       }
       callback();
     } catch (err) {
@@ -136,11 +158,20 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
     return routes;
   }
 
+  private warnKept(k: KeptDeclaration): void {
+    this.log.warn(
+      { queue: k.name, refusal: k.refusal },
+      `parking queue ${k.name} exists with other arguments (an earlier Herald declared it unbounded, or PARKING_MAX_* changed): kept as it is, with its messages; it is bounded only if a policy bounds it (docs/operations.md, "Upgrading")`,
+    );
+  }
+
   private async deliver(queue: QueueDefinition, routes: Map<string, Route>, raw: InboundMessage): Promise<Outcome> {
     const parsed = queue.parse(raw);
     if (!parsed.ok) {
+      // Drops come in floods; they are counted, never logged one by one.
+      if (parsed.drop) return Outcome.drop(`${parsed.reason}: ${parsed.detail}`);
       this.log.warn({ queue: queue.name, routingKey: raw.routingKey, reason: parsed.reason, detail: parsed.detail.slice(0, 500) }, 'refused message');
-      return Outcome.park(`${parsed.reason}: ${parsed.detail}`);
+      return Outcome.park(`${parsed.reason}: ${parsed.detail}`, parsed.keepBytes === undefined ? {} : { keepBytes: parsed.keepBytes });
     }
     const route = routes.get(parsed.type);
     if (!route) return Outcome.park(`unexpected-type: ${parsed.type} on ${queue.name}, which has no handler for it`);
@@ -233,7 +264,20 @@ function checkDeclaration(
 
 function isOutcome(value: unknown): value is Outcome {
   const kind = (value as { kind?: unknown } | null)?.kind;
-  return kind === 'ack' || kind === 'retry' || kind === 'park';
+  return kind === 'ack' || kind === 'retry' || kind === 'park' || kind === 'drop';
+}
+
+/**
+ * The queue a dead-lettered message last left and why, from its `x-death` header (most recent
+ * death first), as a reason: `parking-full` for a message a full parking queue dropped.
+ */
+export function deadLetteredFrom(headers: Record<string, unknown>): { queue: string; reason: string } {
+  const deaths = headers['x-death'];
+  const last = Array.isArray(deaths) ? (deaths[0] as { queue?: unknown; reason?: unknown } | undefined) : undefined;
+  // Only names a parking queue can have become a metric label (a forged x-death cannot make up series).
+  const queue = typeof last?.queue === 'string' && /^[A-Za-z0-9._-]{1,200}\.parking$/.test(last.queue) ? last.queue : '(other)';
+  const why = typeof last?.reason === 'string' ? last.reason : 'unknown';
+  return { queue, reason: why === 'maxlen' ? 'parking-full: the oldest message of a full parking queue' : `parking-${why.replace(/[^a-z]/g, '')}: dead-lettered from ${queue}` };
 }
 
 function describe(value: unknown): string {

@@ -1,7 +1,8 @@
+import type { Channel } from 'amqplib';
 import { ConfigurableModuleBuilder, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AmqpClient, type AmqpClientOptions } from '../amqp-client';
-import { type ExchangeSpec, declareExchanges } from '../topology';
+import { type ExchangeSpec, type ParkingLimits, type TopologyContext, declareExchanges } from '../topology';
 import { HandlerOutcomeInterceptor } from './handler-outcome.interceptor';
 import { HeraldTransport } from './herald-transport';
 import type { QueueDefinition } from './queue-definition';
@@ -13,6 +14,8 @@ export interface MessagingModuleOptions extends AmqpClientOptions {
   queues?: readonly QueueDefinition[];
   /** On shutdown, how long message handlers in flight may take to finish. */
   shutdownDrainMs?: number;
+  /** Bounds of every parking queue (default DEFAULT_PARKING_LIMITS). */
+  parking?: ParkingLimits;
 }
 
 const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = new ConfigurableModuleBuilder<MessagingModuleOptions>()
@@ -36,7 +39,18 @@ const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = new ConfigurableModule
       useFactory: async (options: MessagingModuleOptions) => {
         const amqp = await AmqpClient.connect(options);
         const exchanges = options.exchanges ?? [];
-        if (exchanges.length > 0) await amqp.addTopology((ch) => declareExchanges(ch, exchanges)).catch(async (err: unknown) => {
+        const warned = new Set<string>();
+        const declare = async (ch: Channel, ctx: TopologyContext) => {
+          for (const kept of await declareExchanges(ch, exchanges, ctx)) {
+            if (warned.has(kept.name)) continue;
+            warned.add(kept.name);
+            options.logger?.warn(
+              { exchange: kept.name, refusal: kept.refusal },
+              `exchange ${kept.name} exists without the alternate exchange (an earlier Herald declared it): kept as it is, with every service's bindings; messages no queue takes are dropped, not parked, unless a policy gives it one (docs/operations.md, "Upgrading")`,
+            );
+          }
+        };
+        if (exchanges.length > 0) await amqp.addTopology(declare).catch(async (err: unknown) => {
           await amqp.close(0);
           throw err;
         });
@@ -47,7 +61,7 @@ const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = new ConfigurableModule
       provide: HeraldTransport,
       inject: [AmqpClient, MODULE_OPTIONS_TOKEN],
       useFactory: (amqp: AmqpClient, options: MessagingModuleOptions) =>
-        new HeraldTransport(amqp, { queues: options.queues ?? [], drainMs: options.shutdownDrainMs ?? 10_000, logger: options.logger }),
+        new HeraldTransport(amqp, { queues: options.queues ?? [], drainMs: options.shutdownDrainMs ?? 10_000, parking: options.parking, logger: options.logger }),
     },
     { provide: APP_INTERCEPTOR, useClass: HandlerOutcomeInterceptor },
   ],

@@ -1,10 +1,14 @@
 import type { ConsumeOptions, InboundMessage } from '../amqp-client';
 import type { Binding } from '../topology';
 
-/** What a queue makes of one delivery: a typed message, or why it is refused (it is parked with that reason). */
+/**
+ * What a queue makes of one delivery: a typed message, or why it is refused. A refused message
+ * is parked with the reason (only its first `keepBytes` bytes, when given), or, with `drop`,
+ * acknowledged and only counted (see Outcome.drop).
+ */
 export type Parsed<M> =
   | { readonly ok: true; readonly type: string; readonly message: M }
-  | { readonly ok: false; readonly reason: string; readonly detail: string };
+  | { readonly ok: false; readonly reason: string; readonly detail: string; readonly keepBytes?: number; readonly drop?: boolean };
 
 /**
  * A queue a service consumes and how to read it. The transport parses and validates every
@@ -22,13 +26,19 @@ export interface QueueDefinition<M = unknown, T extends string = string> {
   readonly consume: ConsumeOptions;
   /** Deliveries after which the broker itself parks a message (see WorkQueueSpec). */
   readonly deliveryLimit?: number;
+  /**
+   * Bindings the queue always has, whatever its handlers. A queue with these is consumed even
+   * with no handler at all: every message `parse` accepts is then parked as unexpected-type (a
+   * queue that exists to park and count what arrives, say).
+   */
+  readonly fixedBindings?: readonly Binding[];
   /** The pattern a handler of `type` on this queue is declared with. */
   pattern(type: T): string;
   /** The same queue, consumed with other options (prefetch from a setting, say). */
   withConsume(options: ConsumeOptions): QueueDefinition<M, T>;
 }
 
-export type QueueSpec<M, T extends string> = Pick<QueueDefinition<M, T>, 'name' | 'types' | 'parse' | 'bindingsFor' | 'deliveryLimit'> & { consume?: ConsumeOptions };
+export type QueueSpec<M, T extends string> = Pick<QueueDefinition<M, T>, 'name' | 'types' | 'parse' | 'bindingsFor' | 'deliveryLimit' | 'fixedBindings'> & { consume?: ConsumeOptions };
 
 const SEPARATOR = ':';
 

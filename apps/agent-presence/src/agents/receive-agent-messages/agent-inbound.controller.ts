@@ -100,6 +100,11 @@ export class AgentInboundController {
     const handled = messages.filter((_, i) => outcomes[i] === null).sort(byAgent);
     const now = new Date();
     await this.commands.transaction(async (tx) => {
+      // Concurrent batches holding messages of one agent (a chatty or a flooding one) take turns
+      // on its row instead of racing on its stream: a batch that keeps losing that race fails, and
+      // every other agent's message in it waits for a retry (found by test/agent-door.e2e-spec.ts).
+      // Row locks, in id order like every writer of these rows, so nothing deadlocks.
+      await tx.rows('SELECT 1 FROM agents WHERE agent_id = ANY($1::text[]) ORDER BY agent_id FOR UPDATE', [[...new Set(handled.map((m) => m.agentId))]]);
       const fresh = await this.store.markProcessedMany(tx, CONSUMER, handled.map((m) => m.messageId));
       const streams = [...new Set(handled.map((m) => agentStreamId(m.agentId)))];
       await this.commands.batchIn(
