@@ -156,7 +156,7 @@ describe('RabbitMQ over TLS (amqps://) with a CA of our own', () => {
       // The exchanges the agent binds to and says hello on, as the services declare them.
       const server = await AmqpClient.connect({ url: amqpsUrl, connectionName: 'tls-exchanges', tls: { ca: ca.caPem } });
       await server.withChannel(async (ch) => {
-        await ch.assertExchange(Exchanges.agentCommands, 'direct', { durable: true });
+        await ch.assertExchange(Exchanges.agentOutbound, 'topic', { durable: true });
         await ch.assertExchange(Exchanges.agentInbound, 'topic', { durable: true });
         await ch.assertQueue('tls-heard', { durable: true });
         await ch.bindQueue('tls-heard', Exchanges.agentInbound, 'agent.tls-agent-1.hello');
