@@ -59,7 +59,8 @@ export class AgentAdmission implements OnModuleInit {
   async login(username: string, password: string): Promise<LoginResult> {
     const result = await this.decide(username, password);
     this.logins.inc({ result });
-    if (result !== 'allowed') this.log.info({ agentId: AgentId.safeParse(username).success ? username : '(not an agent id)', result }, `agent broker login refused: ${result}`);
+    // Debug, not info: a pending agent tries again every few seconds until an admin decides (the metric counts them all).
+    if (result !== 'allowed') this.log.debug({ agentId: AgentId.safeParse(username).success ? username : '(not an agent id)', result }, `agent broker login refused: ${result}`);
     return result;
   }
 
