@@ -83,6 +83,7 @@ export class AgentAdmission implements OnModuleInit {
       // Two first logins at once: whichever enrolled first bound its secret. Read what was decided.
       known = await this.identity(agentId);
       if (!known) throw new Error(`the enrolment of ${agentId} was not recorded`);
+      if (known.credential_sha256 === presented) this.log.info({ agentId, enrolledWith: token, status: known.status }, `agent ${agentId} enrolled (${known.status})`);
     }
     if (!timingSafeEqual(Buffer.from(known.credential_sha256, 'hex'), Buffer.from(presented, 'hex'))) return 'wrong-secret';
     return known.status === 'accepted' ? 'allowed' : known.status;
