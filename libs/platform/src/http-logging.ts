@@ -5,6 +5,7 @@ import type { Options } from 'pino-http';
 /**
  * How a service logs its HTTP requests (pino-http, through nestjs-pino), one line per request:
  * - an error answer (5xx, or a request that failed) at `error`, a refused one (4xx) at `warn`;
+ *   a 503 with Retry-After (back-pressure) as the request would be otherwise;
  * - a successful change (POST, PUT, PATCH, DELETE) at `info`: who changed what is worth a line;
  * - a successful read (GET, HEAD, OPTIONS) at `debug`: the dashboard polls several endpoints
  *   every second or two per open tab, which at `info` made hundreds of MB of log a day;
@@ -28,6 +29,11 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The level of a request's log line: see httpLogOptions. */
 export function requestLogLevel(req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent {
+  // 503 with Retry-After is back-pressure the client waits out (every download slot taken, a
+  // patch being built, PostgreSQL restarting): logged like the request itself, not as an error
+  // (a fleet asking at once made hundreds of error lines with stacks). pino-http makes an `err`
+  // for every 5xx, so this comes first.
+  if (res.statusCode === 503 && res.getHeader('retry-after') !== undefined) return READS.has(req.method ?? '') ? 'debug' : 'info';
   if (err || res.statusCode >= 500) return 'error';
   if (res.statusCode >= 400) return 'warn';
   return READS.has(req.method ?? '') ? 'debug' : 'info';
