@@ -267,7 +267,7 @@ describe('rollout counts (property)', () => {
         await project(all, 1);
         expect(await everything()).toEqual(batched);
       }),
-      { numRuns: 40 },
+      { numRuns: 100 },
     );
   });
 });

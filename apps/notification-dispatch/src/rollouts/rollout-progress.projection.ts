@@ -258,7 +258,11 @@ async function load(tx: Tx, events: readonly ProgressEvent[]) {
   // Agents whose rows decide what a link does: R2 links every rollout they have not caught up
   // with; a joined rollout they have caught up with is not linked, nor marked not needed.
   const reconnecting = [
-    ...new Set(events.flatMap((e) => ((e.type === 'UpdateTargeted' && !e.data.rolloutId) || e.type === 'RolloutJoined' || e.type === 'UpdateNotNeeded' ? [e.data.agentId] : []))),
+    ...new Set(
+      events.flatMap((e) =>
+        ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && !e.data.rolloutId) || e.type === 'RolloutJoined' || e.type === 'UpdateNotNeeded' ? [e.data.agentId] : [],
+      ),
+    ),
   ];
   const scanIds = events.flatMap((e) => (e.type === 'ScanCompleted' ? [e.data.scanId] : []));
   const scans = new Map(scanIds.length === 0 ? [] : (await tx.rows<{ scan_id: string; notification_id: string }>('SELECT scan_id, notification_id FROM rollout_scans WHERE scan_id = ANY($1)', [scanIds])).map((r) => [r.scan_id, r.notification_id]));
