@@ -28,7 +28,7 @@ describe('R2 and R3', () => {
     await outdated.restart();
     const entries = await h.waitForEntry(outdated.id, (e) => e.type === 'UpdateCompleted', 'the update on reconnect');
     expect(types(entries)).toEqual(['TargetSkipped', 'UpdateTargeted', 'AttemptSent', 'NotificationAcknowledged', 'UpdateCompleted']);
-    expect(entries[1]).toMatchObject({ trigger: 'reconnect', rolloutId: null });
+    expect(entries[1]).toMatchObject({ trigger: 'reconnect', rolloutId: null, rolloutIds: [rollout.rolloutId] });
     expect(Date.parse(entries[2]!.at) - reconnectedAt).toBeLessThan(5_000);
     expect(await outdated.version(type)).toBe('1.1');
     // The rollout counts the skipped agent that R2 brought up to date.
@@ -131,6 +131,52 @@ describe('R2 and R3', () => {
     } finally {
       await conn.close();
     }
+  });
+
+  it('every update belongs to a rollout: an agent the plan never had is updated on reconnect in it; an outdated Independent agent left alone is recorded there, once per reason', async () => {
+    const type = 's4r-pattern';
+    // Nobody has this component yet: the rollout targets nobody.
+    const rollout = await h.publish(type, '1.1');
+    expect(rollout.counts.targeted).toBe(0);
+
+    // Registered after the release, outdated: R2 updates it, in that rollout.
+    const late = await h.agent('s4r-late', [{ type, version: '1.0' }]);
+    const entries = await h.waitForEntry(late.id, (e) => e.type === 'UpdateCompleted', 'the update on hello');
+    expect(entries[0]).toMatchObject({ type: 'UpdateTargeted', trigger: 'reconnect', rolloutId: null, rolloutIds: [rollout.rolloutId] });
+
+    // In Independent mode without the privilege, outdated: left alone, and the skip recorded.
+    const independent = await h.agent('s4r-independent', [{ type, version: '1.0' }], { independent: true });
+    const skip = (reason: string) => (e: { type: string; trigger?: unknown; reason?: unknown }) => e.type === 'TargetSkipped' && e.trigger === 'reconnect' && e.reason === reason;
+    const [first] = await h.waitForEntry(independent.id, skip('no-privilege'), 'the skip on hello');
+    expect(first).toMatchObject({ rolloutIds: [rollout.rolloutId], components: [{ type, version: '1.1' }] });
+    // The admin grants the privilege; back again: the same versions, another reason, another skip.
+    await h.grantIndependentPrivilege(independent.id, true);
+    await independent.restart();
+    await h.waitForEntry(independent.id, skip('independent'), 'the skip with the privilege');
+    // Back once more the same way: the same skip, not recorded again.
+    await independent.restart();
+    await sleep(1_500);
+    expect(types(await h.entries(independent.id))).toEqual(['TargetSkipped', 'TargetSkipped']);
+    expect(independent.updates).toHaveLength(0);
+
+    // The rollout counts both, as having come in on reconnect, with the skip's newer reason.
+    const counts = await waitFor(
+      async () => {
+        const c = (await h.rollout(rollout.rolloutId)).counts;
+        return c.onReconnect.updated === 1 && c.skipped.independent === 1 ? c : undefined;
+      },
+      { what: 'the rollout to count both' },
+    );
+    expect(counts).toMatchObject({ targeted: 1, updated: 1, inProgress: 0, skipped: { offline: 0, independent: 1, 'no-privilege': 0 }, onReconnect: { targeted: 1, updated: 1, skipped: 1 } });
+    const list = await h.system.http<{ agents: Array<{ agentId: string; via: string; targeted: boolean; skippedReason: string | null }> }>(
+      'notification-dispatch',
+      'GET',
+      `/rollouts/${rollout.rolloutId}/agents`,
+    );
+    expect(list.body.agents.map((a) => [a.agentId, a.via, a.targeted, a.skippedReason])).toEqual([
+      ['s4r-independent', 'reconnect', false, 'independent'],
+      ['s4r-late', 'reconnect', true, null],
+    ]);
   });
 
   it('with R2 off, a reconnecting outdated agent is left alone', async () => {

@@ -23,7 +23,7 @@ export interface Timeline {
 export interface RolloutView {
   rolloutId: string;
   component: { type: string; version: string };
-  counts: Record<string, number> & { skipped: Record<string, number> };
+  counts: Record<string, number> & { skipped: Record<string, number>; onReconnect: Record<string, number> };
   complete: boolean;
 }
 

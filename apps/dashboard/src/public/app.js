@@ -522,6 +522,8 @@
       outcome('skipped-independent', 'Skipped: independent', c.skipped?.independent ?? 0, 'warn'),
       outcome('skipped-no-privilege', 'Skipped: no privilege', c.skipped?.['no-privilege'] ?? 0, 'warn'),
       outcome('updated-after-skip', 'Skipped, updated later', c.updatedAfterSkip ?? 0),
+      outcome('joined-on-reconnect', 'Joined on reconnect (updated / all)', `${formatCount(c.onReconnect?.updated ?? 0)} / ${formatCount(c.onReconnect?.targeted ?? 0)}`),
+      outcome('skipped-on-reconnect', 'Left alone on reconnect (Independent)', c.onReconnect?.skipped ?? 0),
       outcome('scanned', 'Scans done / asked', `${formatCount(c.scanned)} / ${formatCount(c.scanRequested)}`),
     );
 
@@ -661,6 +663,7 @@
         return [
           `trigger: ${e.trigger}`,
           e.rolloutId ? `rollout ${shortId(e.rolloutId)}` : null,
+          e.rolloutIds && e.rolloutIds.length ? `${e.rolloutIds.length === 1 ? 'rollout' : 'rollouts'} ${e.rolloutIds.map(shortId).join(', ')}` : null,
           targets(e.components),
           e.policy ? `up to ${e.policy.maxAttempts} attempts, ${Math.round(e.policy.resendIntervalMs / 1000)} s apart${e.policy.scanAfterUpdate ? ', then Scan Now' : ''}` : null,
         ]
@@ -669,7 +672,15 @@
       case 'NotificationTargetRaised':
         return `raised to ${targets(e.components)}`;
       case 'TargetSkipped':
-        return `skipped: ${e.reason} · trigger: ${e.trigger}${e.rolloutId ? ` · rollout ${shortId(e.rolloutId)}` : ''}`;
+        return [
+          `skipped: ${e.reason}`,
+          `trigger: ${e.trigger}`,
+          e.rolloutId ? `rollout ${shortId(e.rolloutId)}` : null,
+          e.rolloutIds && e.rolloutIds.length ? `${e.rolloutIds.length === 1 ? 'rollout' : 'rollouts'} ${e.rolloutIds.map(shortId).join(', ')}` : null,
+          e.components && e.components.length ? `behind on ${targets(e.components)}` : null,
+        ]
+          .filter(Boolean)
+          .join(' · ');
       case 'AttemptSent':
         return `attempt ${e.attempt} · ${targets(e.components)} · acknowledge by ${formatTime(e.ackDeadlineAt)}`;
       case 'AttemptFailed':

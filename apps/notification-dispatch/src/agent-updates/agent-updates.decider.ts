@@ -50,6 +50,11 @@ export interface AgentUpdateState {
   lastNotificationId: string | null;
   /** Scans asked for and not yet reported, by scan id. */
   pendingScans: Record<string, { status: 'requested' | 'sent'; notificationId: string }>;
+  /**
+   * Why and with which versions an outdated Independent agent was last left alone on reconnect
+   * (R2, R8): it reconnecting again the same way is the same skip, not recorded twice.
+   */
+  skippedOnReconnect: string | null;
 }
 
 export type AgentUpdateCommand =
@@ -60,6 +65,8 @@ export type AgentUpdateCommand =
       trigger: Trigger;
       /** The components the agent is behind on, at their newest versions; may be empty on reconnect. */
       components: ComponentTarget[];
+      /** Reconnect only: the rollouts of those versions, where they came with one. */
+      rolloutIds?: string[];
       policy: NotificationPolicy;
       /** Id for the notification, should this open one. */
       notificationId: string;
@@ -71,7 +78,17 @@ export type AgentUpdateCommand =
       via?: 'hello' | 'heartbeat';
       now: Date;
     }
-  | { type: 'Skip'; agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; now: Date }
+  | {
+      type: 'Skip';
+      agentId: string;
+      rolloutId: string | null;
+      trigger: Trigger;
+      reason: SkipReason;
+      /** Reconnect only: the versions the agent is behind on, and their rollouts. */
+      components?: ComponentTarget[];
+      rolloutIds?: string[];
+      now: Date;
+    }
   /** Attempt n is about to be published (recorded first, so an acknowledgement can never precede it). */
   | { type: 'RecordAttemptSent'; agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; now: Date }
   /** The broker returned attempt n: the agent has no live queue. */
@@ -121,7 +138,7 @@ export function mergeTargets(current: readonly ComponentTarget[], incoming: read
 const plus = (now: Date, ms: number): string => new Date(now.getTime() + ms).toISOString();
 
 export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, AgentUpdateEvent> = {
-  initialState: () => ({ open: null, lastNotificationId: null, pendingScans: {} }),
+  initialState: () => ({ open: null, lastNotificationId: null, pendingScans: {}, skippedOnReconnect: null }),
 
   evolve(state, event): AgentUpdateState {
     const open = state.open;
@@ -130,9 +147,10 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         return {
           ...state,
           lastNotificationId: event.data.notificationId,
+          skippedOnReconnect: null,
           open: {
             notificationId: event.data.notificationId,
-            rolloutIds: [event.data.rolloutId],
+            rolloutIds: [event.data.rolloutId, ...(event.data.rolloutIds ?? [])],
             trigger: event.data.trigger,
             target: event.data.components,
             policy: event.data.policy,
@@ -150,7 +168,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         };
       case 'NotificationTargetRaised':
         return open
-          ? { ...state, open: { ...open, target: event.data.components, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } }
+          ? { ...state, open: { ...open, target: event.data.components, rolloutIds: [...open.rolloutIds, event.data.rolloutId, ...(event.data.rolloutIds ?? [])] } }
           : state;
       case 'RolloutJoined':
         return open ? { ...state, open: { ...open, rolloutIds: [...open.rolloutIds, event.data.rolloutId] } } : state;
@@ -199,7 +217,7 @@ export const agentUpdatesDecider: Decider<AgentUpdateState, AgentUpdateCommand, 
         return { ...state, pendingScans: rest };
       }
       case 'TargetSkipped':
-        return state;
+        return event.data.trigger === 'reconnect' ? { ...state, skippedOnReconnect: skipKey(event.data.reason, event.data.components ?? []) } : state;
       default:
         return unreachable(event, 'event');
     }
@@ -216,7 +234,7 @@ function decide(command: AgentUpdateCommand, state: AgentUpdateState): AgentUpda
     case 'Target':
       return target(command, state);
     case 'Skip':
-      return skip(command);
+      return skip(command, state);
     case 'RecordAttemptSent':
       return recordAttemptSent(command, state);
     case 'RecordAttemptReturned':
@@ -257,7 +275,16 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
   const at = command.now.toISOString();
   const opened: AgentUpdateEvent = {
     type: 'UpdateTargeted',
-    data: { agentId, notificationId, rolloutId, trigger: command.trigger, components, policy: command.policy, at },
+    data: {
+      agentId,
+      notificationId,
+      rolloutId,
+      ...(command.rolloutIds?.length ? { rolloutIds: command.rolloutIds } : {}),
+      trigger: command.trigger,
+      components,
+      policy: command.policy,
+      at,
+    },
   };
   const open = state.open;
   if (!open) {
@@ -278,17 +305,37 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
   }
   const merged = mergeTargets(open.target, components);
   const raised = merged.some((c) => !open.target.some((t) => t.type === c.type && t.version === c.version));
-  if (raised) return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId, components: merged, at } }];
+  if (raised) {
+    const rolloutIds = command.rolloutIds?.length ? { rolloutIds: command.rolloutIds } : {};
+    return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId, ...rolloutIds, components: merged, at } }];
+  }
   // The open notification already carries what this rollout brings: the rollout follows it.
   if (rolloutId && !open.rolloutIds.includes(rolloutId)) return [{ type: 'RolloutJoined', data: { agentId, notificationId: open.notificationId, rolloutId, at } }];
   return [];
 }
 
-/** R8: every skip is recorded with its reason. */
-function skip(command: Command<'Skip'>): AgentUpdateEvent[] {
+/**
+ * R8: every skip is recorded with its reason. On reconnect, an outdated Independent agent is
+ * recorded once per reason and set of versions it is behind on: coming back again with the same,
+ * or with none missing, is not another skip.
+ */
+function skip(command: Command<'Skip'>, state: AgentUpdateState): AgentUpdateEvent[] {
   const { agentId, rolloutId, trigger, reason } = command;
-  return [{ type: 'TargetSkipped', data: { agentId, rolloutId, trigger, reason, at: command.now.toISOString() } }];
+  const at = command.now.toISOString();
+  if (trigger !== 'reconnect') return [{ type: 'TargetSkipped', data: { agentId, rolloutId, trigger, reason, at } }];
+  const components = command.components ?? [];
+  if (components.length === 0 || state.skippedOnReconnect === skipKey(reason, components)) return [];
+  return [{ type: 'TargetSkipped', data: { agentId, rolloutId: null, rolloutIds: command.rolloutIds ?? [], trigger, reason, components, at } }];
 }
+
+/** The same reason and versions, in any order, give the same key. */
+const skipKey = (reason: SkipReason, components: readonly ComponentTarget[]): string =>
+  [
+    reason,
+    ...components
+      .map((c) => `${c.type}@${c.version}`)
+      .sort(),
+  ].join(' ');
 
 /** Attempt n is recorded before it is published. Only the attempt that is due counts; a redelivered or superseded send is stale. */
 function recordAttemptSent(command: Command<'RecordAttemptSent'>, state: AgentUpdateState): AgentUpdateEvent[] {

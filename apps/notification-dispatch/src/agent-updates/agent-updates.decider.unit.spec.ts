@@ -215,6 +215,60 @@ describe('agent updates decider', () => {
       ]);
   });
 
+  it('on reconnect names the rollouts of the versions it brings, and a rollout of one of them then joins nothing new', () => {
+    const reconnect: Extract<AgentUpdateCommand, { type: 'Target' }> = {
+      type: 'Target',
+      agentId,
+      rolloutId: null,
+      trigger: 'reconnect',
+      components: [target('2.0'), target('5.1', 'engine')],
+      policy,
+      notificationId: 'n2',
+      now,
+    };
+    const opened: AgentUpdateEvent = {
+      type: 'UpdateTargeted',
+      data: { agentId, notificationId: 'n2', rolloutId: null, rolloutIds: ['r2', 'r7'], trigger: 'reconnect', components: [target('2.0'), target('5.1', 'engine')], policy, at },
+    };
+    spec.given([]).when({ ...reconnect, rolloutIds: ['r2', 'r7'] }).then([opened]);
+    // No rollout brought those versions (R1 was off and nothing recorded one): none named.
+    expect(spec.given([]).when({ ...reconnect, rolloutIds: [] }).events()[0]!.data).not.toHaveProperty('rolloutIds');
+    // R1's work for rollout r2 reaching the agent afterwards: the open update already works for it.
+    spec
+      .given([opened])
+      .when({ type: 'Target', agentId, rolloutId: 'r2', trigger: 'download', components: [target('2.0')], policy, notificationId: 'n3', now })
+      .thenNothing();
+  });
+
+  it('records an outdated Independent agent left alone on reconnect once per reason and set of versions it is behind on (R8)', () => {
+    const skip: Extract<AgentUpdateCommand, { type: 'Skip' }> = { type: 'Skip', agentId, rolloutId: null, trigger: 'reconnect', reason: 'independent', components: [target('2.0')], rolloutIds: ['r2'], now };
+    const skipped: AgentUpdateEvent = {
+      type: 'TargetSkipped',
+      data: { agentId, rolloutId: null, rolloutIds: ['r2'], trigger: 'reconnect', reason: 'independent', components: [target('2.0')], at },
+    };
+    spec.given([]).when(skip).then([skipped]);
+    // Back again, still behind on the same version: the same skip.
+    spec.given([skipped]).when(skip).thenNothing();
+    // Behind on a newer version now: a new skip.
+    spec
+      .given([skipped])
+      .when({ ...skip, components: [target('3.0')], rolloutIds: ['r3'] })
+      .then([{ type: 'TargetSkipped', data: { ...skipped.data, rolloutIds: ['r3'], components: [target('3.0')] } }]);
+    // The same versions, but it holds the privilege now: a new skip, with the new reason.
+    spec
+      .given([skipped])
+      .when({ ...skip, reason: 'no-privilege' })
+      .then([{ type: 'TargetSkipped', data: { ...skipped.data, reason: 'no-privilege' } }]);
+    // Up to date: nothing to skip.
+    spec.given([]).when({ ...skip, components: [], rolloutIds: [] }).thenNothing();
+    // Updated since (it left Independent mode for a while): falling behind on that version again is a new skip.
+    const updatedOnReconnect: AgentUpdateEvent = {
+      type: 'UpdateTargeted',
+      data: { agentId, notificationId: 'n2', rolloutId: null, trigger: 'reconnect', components: [target('2.0')], policy, at },
+    };
+    spec.given([skipped, updatedOnReconnect]).when(skip).then([skipped]);
+  });
+
   it('on reconnect of an agent already up to date closes its open notification', () => {
     spec
       .given([targeted(), failed(1), resend(2)])

@@ -49,6 +49,12 @@ export type UpdateTargeted = Event<
     notificationId: string;
     /** The rollout (download trigger) that opened it; null when R2 opened it on reconnect. */
     rolloutId: string | null;
+    /**
+     * R2 only: the rollouts of the versions it brings (one per component whose newest version
+     * came with a rollout). The update counts in each, also where the agent was not in the plan.
+     * Absent in events written before updates on reconnect were attributed.
+     */
+    rolloutIds?: string[];
     trigger: Trigger;
     components: ComponentTarget[];
     policy: NotificationPolicy;
@@ -59,10 +65,27 @@ export type UpdateTargeted = Event<
 /** R7: a newer version arrived while the notification was open; later attempts carry it. */
 export type NotificationTargetRaised = Event<
   'NotificationTargetRaised',
-  { agentId: string; notificationId: string; rolloutId: string | null; components: ComponentTarget[]; at: string }
+  {
+    agentId: string;
+    notificationId: string;
+    /** The rollout that raised it; null when R2 did, on reconnect. */
+    rolloutId: string | null;
+    /** R2 only: the rollouts of the versions it brings now (as in UpdateTargeted). */
+    rolloutIds?: string[];
+    components: ComponentTarget[];
+    at: string;
+  }
 >;
 
-export type TargetSkipped = Event<'TargetSkipped', { agentId: string; rolloutId: string | null; trigger: Trigger; reason: SkipReason; at: string }>;
+/**
+ * R8: an agent that was not notified, and why. By a rollout (download trigger, rolloutId set), or
+ * on reconnect (R2 leaves an outdated Independent agent alone): then `rolloutIds` are the
+ * rollouts of the versions it is behind on and `components` those versions.
+ */
+export type TargetSkipped = Event<
+  'TargetSkipped',
+  { agentId: string; rolloutId: string | null; rolloutIds?: string[]; trigger: Trigger; reason: SkipReason; components?: ComponentTarget[]; at: string }
+>;
 
 /** Attempt n is being published to the agent's queue (recorded just before the publish). */
 export type AttemptSent = Event<

@@ -89,6 +89,23 @@ export class Directory {
     }
   }
 
+  /** The rollout that brought the newest version of a component type (set when R1 plans it). */
+  async setRolloutOf(tx: Tx, target: Pick<ComponentTarget, 'type' | 'version'>, rolloutId: string): Promise<void> {
+    await tx.exec(`UPDATE catalog SET rollout_id = $3 WHERE component_type = $1 AND target->>'version' = $2`, [target.type, target.version, rolloutId]);
+  }
+
+  /**
+   * The rollout that brought each newest version, where it came with one: a function from the
+   * versions an agent is behind on to their rollouts (one query for a whole batch of agents).
+   */
+  async rolloutsOfNewest(tx: Tx): Promise<(targets: readonly ComponentTarget[]) => string[]> {
+    const rows = await tx.rows<{ component_type: string; version: string; rollout_id: string }>(
+      `SELECT component_type, target->>'version' AS version, rollout_id FROM catalog WHERE rollout_id IS NOT NULL`,
+    );
+    const byVersion = new Map(rows.map((r) => [`${r.component_type}@${r.version}`, r.rollout_id]));
+    return (targets) => targets.flatMap((t) => byVersion.get(`${t.type}@${t.version}`) ?? []);
+  }
+
   async catalog(tx: Tx): Promise<ComponentTarget[]> {
     return (await tx.rows<{ target: ComponentTarget }>('SELECT target FROM catalog ORDER BY component_type')).map((r) => r.target);
   }

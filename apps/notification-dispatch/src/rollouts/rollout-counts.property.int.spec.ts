@@ -17,7 +17,8 @@ jest.setTimeout(300_000);
  * Rollout counts are exact, whatever happens in whatever order: random fleets of agents go
  * through random histories decided by the real decider (rollouts, R7 raises, redelivered
  * targets, reconnects, returned and unacknowledged attempts, failed and retried updates,
- * missing reports), and the real projection reads them in random batch cuts. Then every
+ * missing reports, agents no plan had that R2 updates on reconnect), and the real projection
+ * reads them in random batch cuts. Then every
  * targeted agent has exactly one outcome or is in progress, nobody is in progress without an
  * open notification, and once every notification has ended every rollout is complete.
  */
@@ -46,9 +47,13 @@ class Fleet {
   private readonly notificationIds = new Map<string, string>();
   private minute = 0;
 
-  constructor(readonly size: number) {
-    this.installed = Array.from({ length: size }, () => '1.0');
-    this.states = Array.from({ length: size }, () => agentUpdatesDecider.initialState());
+  /** `size` agents every plan targets, and `late` more that registered after every plan (only R2 reaches them). */
+  constructor(
+    readonly size: number,
+    readonly late = 0,
+  ) {
+    this.installed = Array.from({ length: size + late }, () => '1.0');
+    this.states = Array.from({ length: size + late }, () => agentUpdatesDecider.initialState());
   }
 
   private at(): Date {
@@ -96,7 +101,7 @@ class Fleet {
   }
 
   step({ op, agent: n, pick }: Step): void {
-    const agent = n % this.size;
+    const agent = n % (this.size + this.late);
     const agentId = `a${agent}`;
     const open = this.states[agent]!.open;
     const now = this.at();
@@ -118,7 +123,9 @@ class Fleet {
       }
       case 'reconnect': {
         const components = compareVersions(this.installed[agent]!, this.latest) < 0 ? [target(this.latest)] : [];
-        return this.decide(agent, { type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components, policy, notificationId: randomUUID(), now });
+        // As dispatch does: the rollout that brought the newest version.
+        const rolloutIds = components.length > 0 ? this.rollouts.filter((r) => r.version === this.latest).map((r) => r.rolloutId) : [];
+        return this.decide(agent, { type: 'Target', agentId, rolloutId: null, rolloutIds, trigger: 'reconnect', components, policy, notificationId: randomUUID(), now });
       }
       case 'send': {
         const attempt = nextAttempt(this.states[agent]!);
@@ -164,7 +171,7 @@ class Fleet {
   /** Works every pending target, then takes each agent's open notification to its end. */
   finish(): void {
     while (this.pending.length > 0) this.step({ op: 'target', agent: 0, pick: 0 });
-    for (let agent = 0; agent < this.size; agent++) {
+    for (let agent = 0; agent < this.size + this.late; agent++) {
       for (let guard = 0; this.states[agent]!.open && guard < 50; guard++) {
         this.step({ op: 'send', agent, pick: 0 });
         this.step({ op: 'ack', agent, pick: 0 });
@@ -186,6 +193,7 @@ class Fleet {
 const step = fc.record({ op: fc.constantFrom(...OPS), agent: fc.nat(9), pick: fc.nat(99) });
 const history = fc.record({
   agents: fc.integer({ min: 1, max: 5 }),
+  late: fc.integer({ min: 0, max: 2 }),
   steps: fc.array(step, { minLength: 1, maxLength: 80 }),
   /** Where the projection is read mid-way, as a share of the history. */
   cut: fc.double({ min: 0, max: 1, noNaN: true }),
@@ -217,8 +225,8 @@ describe('rollout counts (property)', () => {
 
   it('every targeted agent ends in exactly one outcome; nobody is left in progress', async () => {
     await fc.assert(
-      fc.asyncProperty(history, async ({ agents, steps, cut, batch }) => {
-        const fleet = new Fleet(agents);
+      fc.asyncProperty(history, async ({ agents, late, steps, cut, batch }) => {
+        const fleet = new Fleet(agents, late);
         fleet.step({ op: 'rollout', agent: 0, pick: 0 });
         for (const s of steps) fleet.step(s);
 
@@ -233,6 +241,7 @@ describe('rollout counts (property)', () => {
           if (!e.streamId.startsWith('agent-')) continue;
           const agentId = e.streamId.slice('agent-'.length);
           if ('rolloutId' in e.data && e.data.rolloutId) worked.add(`${e.data.rolloutId}/${agentId}`);
+          if (e.type === 'UpdateTargeted') for (const r of e.data.rolloutIds ?? []) worked.add(`${r}/${agentId}`);
           const next = agentUpdatesDecider.evolve(states.get(agentId) ?? agentUpdatesDecider.initialState(), e as RecordedEvent<AgentUpdateEvent>);
           states.set(agentId, next);
           if (next.open) openAt.add(agentId);
@@ -252,7 +261,11 @@ describe('rollout counts (property)', () => {
         for (const { rolloutId } of fleet.rollouts) {
           const view = (await views.get(rolloutId))!;
           const c = view.counts;
-          expect(c.targeted).toBe(agents);
+          // The plan's agents, and the late ones R2 updated to this rollout's version on reconnect.
+          const joined = new Set(
+            all.flatMap((e) => (e.type === 'UpdateTargeted' && e.data.rolloutIds?.includes(rolloutId) && Number(e.data.agentId.slice(1)) >= agents ? [e.data.agentId] : [])),
+          );
+          expect({ plan: c.targeted - c.onReconnect.targeted, onReconnect: c.onReconnect.targeted }).toEqual({ plan: agents, onReconnect: joined.size });
           expect(c.updated + c.failed + c.gaveUp + c.alreadyUpToDate + c.superseded + c.inProgress).toBe(c.targeted);
           expect({ rolloutId, inProgress: c.inProgress, complete: view.complete }).toEqual({ rolloutId, inProgress: 0, complete: true });
         }

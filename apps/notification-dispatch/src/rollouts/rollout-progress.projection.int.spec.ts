@@ -18,11 +18,14 @@ const target = (version: string) => ({ ...pattern(version), sha256: '0'.repeat(6
  * One story across two rollouts, in the order the store hands it to the projection:
  * rollout A (2.0) targets a1 and a2 and skips a3, offline; a1 updates and scans; a2 never
  * answers; a3 reconnects (R2) before rollout B (3.0) exists, so its update works for A only,
- * until R7 raises it to B; a3 then installs 3.0, which completes both rollouts for it.
+ * until R7 raises it to B; a3 then installs 3.0, which completes both rollouts for it. Two agents
+ * B's plan never had (they registered after it) reconnect outdated: a4 is updated by R2, in B;
+ * a5 runs in Independent mode without the privilege and is left alone, then again with it, which
+ * B shows too, with the newer reason.
  */
 function story(): E[] {
   const [A, B] = [randomUUID(), randomUUID()];
-  const [n1, n2, n3, n4] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  const [n1, n2, n3, n4, n5] = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()];
   const scan = randomUUID();
   let minute = 0;
   const at = () => new Date(Date.UTC(2026, 10, 30, 10, minute++)).toISOString();
@@ -68,6 +71,11 @@ function story(): E[] {
     // A's target for a1 delivered once more, after its notifications ended: nothing for A.
     { type: 'UpdateNotNeeded', data: { agentId: 'a1', notificationId: randomUUID(), rolloutId: A, at: at() } },
     { type: 'UpdateCompleted', data: { agentId: 'a3', notificationId: n3, components: [], installed: [pattern('3.0')], targetReached: true, at: at() } },
+    { type: 'UpdateTargeted', data: { agentId: 'a4', notificationId: n5, rolloutId: null, rolloutIds: [B], trigger: 'reconnect', components: [target('3.0')], policy, at: at() } },
+    { type: 'TargetSkipped', data: { agentId: 'a5', rolloutId: null, rolloutIds: [B], trigger: 'reconnect', reason: 'independent', components: [target('3.0')], at: at() } },
+    { type: 'TargetSkipped', data: { agentId: 'a5', rolloutId: null, rolloutIds: [B], trigger: 'reconnect', reason: 'no-privilege', components: [target('3.0')], at: at() } },
+    { type: 'AttemptSent', data: { agentId: 'a4', notificationId: n5, attempt: 1, commandId: randomUUID(), components: [target('3.0')], ackDeadlineAt: at(), at: at() } },
+    { type: 'UpdateCompleted', data: { agentId: 'a4', notificationId: n5, components: [], installed: [pattern('3.0')], targetReached: true, at: at() } },
   ];
 }
 
@@ -98,7 +106,7 @@ describe('rollout progress projection', () => {
     return db.session(async (sql) => ({
       rollouts: await sql.rows('SELECT rollout_id, version FROM rollouts ORDER BY started_at'),
       agents: await sql.rows(
-        `SELECT r.version, agent_id, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, outcome, update_retries, scan_requested, scanned, last_change_at
+        `SELECT r.version, agent_id, via, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, outcome, update_retries, scan_requested, scanned, last_change_at
          FROM rollout_agents JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`,
       ),
       links: await sql.rows(`SELECT r.version, agent_id FROM rollout_notifications JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`),
@@ -115,6 +123,11 @@ describe('rollout progress projection', () => {
     expect(row('3.0', 'a1')).toMatchObject({ attempts: 1, outcome: 'failed', update_retries: 0, scanned: false });
     // R2's update did not work for B (it did not exist yet); R7 raised it to B, whose update then counts.
     expect(row('3.0', 'a3')).toMatchObject({ attempts: 0, outcome: 'updated' });
+    // Not in B's plan: R2's update brought a4 into B, updated; a5 is in B as left alone on reconnect.
+    expect(row('3.0', 'a4')).toMatchObject({ via: 'reconnect', targeted: true, skipped_reason: null, attempts: 1, outcome: 'updated' });
+    expect(row('3.0', 'a5')).toMatchObject({ via: 'reconnect', targeted: false, skipped_reason: 'no-privilege', attempts: 0, outcome: null });
+    expect(row('2.0', 'a4')).toBeUndefined();
+    expect(agents.filter((r) => r.via === 'reconnect').map((r) => `${r.version} ${r.agent_id}`)).toEqual(['3.0 a4', '3.0 a5']);
   });
 
   it('comes to the same read model however the events are cut into batches', async () => {

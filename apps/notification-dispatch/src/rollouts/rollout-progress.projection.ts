@@ -27,8 +27,8 @@ interface Change {
 type ProgressEventType = ProgressEvent['type'];
 /** The rollouts' own events: a plan and its facts. */
 const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped'] as const satisfies readonly ProgressEventType[];
-/** What ties an agent's notification to a rollout, or ends the agent's part in one before it began. */
-const AGENT_LINKS = ['UpdateTargeted', 'NotificationTargetRaised', 'RolloutJoined', 'UpdateNotNeeded'] as const satisfies readonly ProgressEventType[];
+/** What ties an agent's notification to a rollout, or ends the agent's part in one before it began, or (R2) brings an agent into one. */
+const AGENT_LINKS = ['UpdateTargeted', 'NotificationTargetRaised', 'RolloutJoined', 'UpdateNotNeeded', 'TargetSkipped'] as const satisfies readonly ProgressEventType[];
 /** What changes an agent's row in each rollout its notification belongs to. */
 const AGENT_CHANGES = [
   'AttemptSent',
@@ -130,6 +130,26 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
  */
 async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state: ReadModel): Promise<void> {
   const newLinks: Array<{ notificationId: string; rolloutId: string; agentId: string }> = [];
+  /** Agents R2 brought into a rollout whose plan did not have them: updated (targeted) or left alone as Independent. */
+  const joined = new Map<string, Joined>();
+  /** A later reconnect skip's reason for a row an earlier batch made (it applies only to a row R2 made as a skip). */
+  const reasons = new Map<string, Joined>();
+  const join = (rolloutId: string, agentId: string, at: string, how: { targeted: true } | { skippedReason: string }) => {
+    const key = `${rolloutId}\u0000${agentId}`;
+    const skippedReason = 'skippedReason' in how ? how.skippedReason : null;
+    const made = joined.get(key);
+    // Made by this batch: a later skip brings its reason up to date (a skip never undoes an update).
+    if (made) {
+      if (skippedReason && !made.targeted) joined.set(key, { ...made, skippedReason, at });
+      return;
+    }
+    if (state.has(rolloutId, agentId)) {
+      if (skippedReason) reasons.set(key, { rolloutId, agentId, targeted: false, skippedReason, at });
+      return;
+    }
+    state.row(rolloutId, agentId);
+    joined.set(key, { rolloutId, agentId, at, targeted: skippedReason === null, skippedReason });
+  };
   const newScans: Array<{ scanId: string; notificationId: string }> = [];
   const changes = new Map<string, RowChange>();
   const change = (rolloutId: string, agentId: string, at: string | null): RowChange => {
@@ -169,7 +189,16 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
       case 'UpdateTargeted':
       case 'NotificationTargetRaised':
         if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
-        else for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
+        else {
+          // R2: the rollouts of the versions it brings (the agent joins those it was not in), and
+          // every other rollout the agent has not caught up with.
+          for (const rolloutId of e.data.rolloutIds ?? []) join(rolloutId, e.data.agentId, e.data.at, { targeted: true });
+          for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
+        }
+        break;
+      case 'TargetSkipped':
+        // R2 left an outdated Independent agent alone: a rollout whose plan did not have it shows the skip.
+        for (const rolloutId of e.data.rolloutIds ?? []) join(rolloutId, e.data.agentId, e.data.at, { skippedReason: e.data.reason });
         break;
       case 'UpdateNotNeeded': {
         // A rollout's target delivered again after the agent got its version changes nothing.
@@ -194,7 +223,16 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
       if (c.outcome === 'updated') state.row(rolloutId, agentId).updated = true;
     }
   }
-  await write(tx, newLinks, newScans, [...changes.values()]);
+  await write(tx, [...joined.values()], [...reasons.values()], newLinks, newScans, [...changes.values()]);
+}
+
+/** A row R2 makes in a rollout whose plan did not have the agent. */
+interface Joined {
+  rolloutId: string;
+  agentId: string;
+  targeted: boolean;
+  skippedReason: string | null;
+  at: string;
 }
 
 interface RowChange extends Change {
@@ -260,7 +298,9 @@ async function load(tx: Tx, events: readonly ProgressEvent[]) {
   const reconnecting = [
     ...new Set(
       events.flatMap((e) =>
-        ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && !e.data.rolloutId) || e.type === 'RolloutJoined' || e.type === 'UpdateNotNeeded' ? [e.data.agentId] : [],
+        ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && !e.data.rolloutId) || (e.type === 'TargetSkipped' && e.data.rolloutIds?.length) || e.type === 'RolloutJoined' || e.type === 'UpdateNotNeeded'
+          ? [e.data.agentId]
+          : [],
       ),
     ),
   ];
@@ -288,16 +328,48 @@ async function load(tx: Tx, events: readonly ProgressEvent[]) {
     ...new Set([
       ...[...links.values()].flat().map((l) => l.rolloutId),
       ...events.flatMap((e) => ((e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised' || e.type === 'RolloutJoined') && e.data.rolloutId ? [e.data.rolloutId] : [])),
+      ...events.flatMap((e) => (e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised' || e.type === 'TargetSkipped' ? (e.data.rolloutIds ?? []) : [])),
       ...[...rows.values()].flatMap((byRollout) => [...byRollout.keys()]),
     ]),
   ];
   const versions = new Map<string, { type: string; version: string }>(
     rollouts.length === 0 ? [] : (await tx.rows<{ rollout_id: string; component_type: string; version: string }>('SELECT rollout_id, component_type, version FROM rollouts WHERE rollout_id = ANY($1)', [rollouts])).map((r) => [r.rollout_id, { type: r.component_type, version: r.version }]),
   );
-  return { links, scans, versions, row, rowsOf: (agentId: string) => rows.get(agentId) ?? new Map<string, { updated: boolean }>() };
+  return {
+    links,
+    scans,
+    versions,
+    row,
+    /** Whether the agent has a row in the rollout (loaded for agents R2 touches, or made by this batch). */
+    has: (rolloutId: string, agentId: string) => rows.get(agentId)?.has(rolloutId) ?? false,
+    rowsOf: (agentId: string) => rows.get(agentId) ?? new Map<string, { updated: boolean }>(),
+  };
 }
 
-async function write(tx: Tx, links: ReadonlyArray<{ notificationId: string; rolloutId: string; agentId: string }>, scans: ReadonlyArray<{ scanId: string; notificationId: string }>, rows: readonly RowChange[]): Promise<void> {
+async function write(
+  tx: Tx,
+  joined: readonly Joined[],
+  reasons: readonly Joined[],
+  links: ReadonlyArray<{ notificationId: string; rolloutId: string; agentId: string }>,
+  scans: ReadonlyArray<{ scanId: string; notificationId: string }>,
+  rows: readonly RowChange[],
+): Promise<void> {
+  if (joined.length > 0) {
+    await tx.exec(
+      `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, skipped_reason, via, last_change_at)
+       SELECT r, a, t, s, 'reconnect', at FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::timestamptz[]) AS j(r, a, t, s, at)
+       ON CONFLICT DO NOTHING`,
+      [joined.map((j) => j.rolloutId), joined.map((j) => j.agentId), joined.map((j) => j.targeted), joined.map((j) => j.skippedReason), joined.map((j) => j.at)],
+    );
+  }
+  if (reasons.length > 0) {
+    await tx.exec(
+      `UPDATE rollout_agents ra SET skipped_reason = u.s, last_change_at = greatest(ra.last_change_at, u.at)
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS u(r, a, s, at)
+        WHERE ra.rollout_id = u.r AND ra.agent_id = u.a AND ra.via = 'reconnect' AND NOT ra.targeted`,
+      [reasons.map((j) => j.rolloutId), reasons.map((j) => j.agentId), reasons.map((j) => j.skippedReason), reasons.map((j) => j.at)],
+    );
+  }
   if (links.length > 0) {
     await tx.exec(`INSERT INTO rollout_notifications (notification_id, rollout_id, agent_id) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING`, [
       links.map((l) => l.notificationId),

@@ -25,6 +25,8 @@ export interface RolloutCounts {
   scanned: number;
   /** Skipped agents (offline, independent) that R2 later brought up to date. */
   updatedAfterSkip: number;
+  /** Agents that came into the rollout on reconnect (R2), not through its plan; included above. */
+  onReconnect: { targeted: number; updated: number; skipped: number };
 }
 
 export interface RolloutView {
@@ -56,7 +58,10 @@ const COUNTS = `
   count(*) FILTER (WHERE ra.targeted AND ra.update_retries > 0) AS retried,
   count(*) FILTER (WHERE ra.scan_requested) AS scan_requested,
   count(*) FILTER (WHERE ra.scanned) AS scanned,
-  count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.outcome = 'updated') AS updated_after_skip`;
+  count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.outcome = 'updated') AS updated_after_skip,
+  count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted) AS reconnect_targeted,
+  count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted AND ra.outcome = 'updated') AS reconnect_updated,
+  count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.skipped_reason IS NOT NULL) AS reconnect_skipped`;
 
 interface Row {
   rollout_id: string;
@@ -90,6 +95,7 @@ function toView(r: Row): RolloutView {
     scanRequested: n(r.scan_requested),
     scanned: n(r.scanned),
     updatedAfterSkip: n(r.updated_after_skip),
+    onReconnect: { targeted: n(r.reconnect_targeted), updated: n(r.reconnect_updated), skipped: n(r.reconnect_skipped) },
   };
   return {
     rolloutId: r.rollout_id,
@@ -132,7 +138,7 @@ export class RolloutViews {
     return this.db.session(async (sql) => ({
       total: Number((await sql.one<{ n: string }>('SELECT count(*) AS n FROM rollout_agents WHERE rollout_id = $1', [rolloutId]))?.n ?? 0),
       agents: await sql.rows(
-        `SELECT agent_id AS "agentId", targeted, skipped_reason AS "skippedReason", attempts,
+        `SELECT agent_id AS "agentId", via, targeted, skipped_reason AS "skippedReason", attempts,
                 returned_attempts AS "returnedAttempts", timed_out_attempts AS "timedOutAttempts",
                 attempts > returned_attempts AS notified, acknowledged, outcome, update_retries AS "updateRetries",
                 outcome IS NOT DISTINCT FROM 'updated' AS updated, outcome IS NOT DISTINCT FROM 'failed' AS failed, outcome IS NOT DISTINCT FROM 'gave-up' AS "gaveUp",

@@ -22,8 +22,10 @@ export const Rollout = z.object({
   }),
   correlationId: z.string().nullable(),
   counts: z.object({
-    targeted: count,
-    skipped: z.object({ offline: count, independent: count, 'no-privilege': count }),
+    targeted: count.describe("Agents notified of this version: R1's plan, and those R2 updated to it on reconnect (onReconnect.targeted)"),
+    skipped: z
+      .object({ offline: count, independent: count, 'no-privilege': count })
+      .describe("Agents not notified, by reason: R1's plan, and outdated Independent agents R2 left alone on reconnect (onReconnect.skipped)"),
     upToDate: count,
     notified: count.describe('Targeted agents at least one attempt reached'),
     acknowledged: count,
@@ -37,6 +39,13 @@ export const Rollout = z.object({
     scanRequested: count,
     scanned: count,
     updatedAfterSkip: count.describe('Skipped agents that R2 later brought up to date'),
+    onReconnect: z
+      .object({
+        targeted: count.describe('Agents the plan did not have (they registered after the release) that R2 updated to this version on reconnect'),
+        updated: count.describe('Of those, updated'),
+        skipped: count.describe('Outdated Independent agents the plan did not have, left alone on reconnect (R8)'),
+      })
+      .describe('Agents that came into the rollout on reconnect (R2) rather than through its plan; included in targeted, skipped and the outcomes'),
   }),
   complete: z.boolean().describe('Every targeted agent has an outcome'),
 });
@@ -49,6 +58,7 @@ export class RolloutAgentsDto extends createZodDto(
     agents: z.array(
       z.object({
         agentId: z.string(),
+        via: z.enum(['plan', 'reconnect']).describe("How the agent came into the rollout: R1's plan, or a reconnect (R2) after it"),
         targeted: z.boolean(),
         skippedReason: z.enum(['offline', 'independent', 'no-privilege']).nullable(),
         attempts: count,

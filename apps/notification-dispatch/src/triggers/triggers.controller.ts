@@ -106,6 +106,8 @@ export class TriggersController {
     const catalog = await this.directory.catalog(tx);
     const plan = planRollout(await this.directory.agents(tx), catalog, event.component, settings.includeIndependentAndOffline);
     const rolloutId = deterministicUuid('rollout', event.messageId);
+    // Later updates to this version on reconnect (R2) belong to this rollout too.
+    await this.directory.setRolloutOf(tx, event.component, rolloutId);
     const correlationId = event.correlationId ?? rolloutId;
     await this.commands.handleIn(
       tx,
@@ -136,21 +138,35 @@ export class TriggersController {
     );
   }
 
-  /** R2: outdated, non-independent agents that connect are updated at once (their first attempts recorded here). */
+  /**
+   * R2: outdated, non-independent agents that connect are updated at once (their first attempts
+   * recorded here), in the rollouts of the versions they get. An outdated Independent agent is
+   * left alone, and that skip recorded (R8) in the same rollouts; a heartbeat after a timeout is
+   * no new connection, so it records no skip.
+   */
   private async updateOnReconnect(tx: Tx, connected: readonly AgentConnected[]): Promise<UpdateToPublish[]> {
     const settings = await this.settings.current(tx);
-    const events = settings.updateOnReconnect ? connected.filter((e) => !e.independentMode) : [];
+    const events = settings.updateOnReconnect ? connected.filter((e) => !e.independentMode || e.via !== 'heartbeat') : [];
     if (events.length === 0) return [];
     const catalog = await this.directory.catalog(tx);
+    const rolloutsOf = await this.directory.rolloutsOfNewest(tx);
     const agentIds = [...new Set(events.map((e) => e.agentId))];
+    const updating = new Set(events.filter((e) => !e.independentMode).map((e) => e.agentId));
     const now = new Date();
     const { result } = await this.updates.batch(tx, agentIds, (b) => {
       for (const e of events) {
         const components = outdatedComponents(e.components, catalog);
-        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), via: e.via, now };
-        b.decide(agentUpdatesStreamId(e.agentId), command, { causationId: e.messageId, correlationId: `reconnect-${e.messageId}` });
+        const metadata = { causationId: e.messageId, correlationId: `reconnect-${e.messageId}` };
+        const rolloutIds = rolloutsOf(components);
+        if (e.independentMode) {
+          const reason = e.independentPrivilege ? 'independent' : 'no-privilege';
+          b.decide(agentUpdatesStreamId(e.agentId), { type: 'Skip', agentId: e.agentId, rolloutId: null, trigger: 'reconnect', reason, components, rolloutIds, now }, metadata);
+          continue;
+        }
+        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, rolloutIds, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), via: e.via, now };
+        b.decide(agentUpdatesStreamId(e.agentId), command, metadata);
       }
-      return this.sender.recordDue(tx, b, agentIds, { maxInFlight: settings.maxInFlight, metadata: {} });
+      return this.sender.recordDue(tx, b, [...updating], { maxInFlight: settings.maxInFlight, metadata: {} });
     });
     return result;
   }
