@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { HeraldAgent, MemoryComponentStore } from '@herald/agent-sdk';
 import type { ServiceName} from '@herald/testing';
-import { HeraldSystem, UpstreamFixture, waitFor } from '@herald/testing';
+import { HeraldSystem, UpstreamFixture, sleep, waitFor } from '@herald/testing';
 import { DashboardPage, launchChromium } from './support/dashboard-page';
 
 jest.setTimeout(180_000);
@@ -132,6 +132,48 @@ describe('admin dashboard', () => {
     expect(await dashboard.page.locator('#admission').isHidden()).toBe(true);
     expect(await api('agent-presence', 'GET', '/identities/dash-pending-1')).toMatchObject({ status: 'accepted', decidedBy: 'alice' });
     expect(await api('agent-presence', 'GET', '/identities/dash-pending-2')).toMatchObject({ status: 'rejected', decidedBy: 'alice' });
+    await dashboard.logout();
+  });
+
+  it('keeps the settings form disabled, and says so, until the settings are read; asks for an unknown agent once', async () => {
+    const page = dashboard.page;
+    const settingsUrl = '**/dispatch/settings/event-triggered-updates';
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(settingsUrl, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const r2 = page.getByLabel('Update outdated agents when they connect (R2)');
+    try {
+      await dashboard.login(ADMIN_TOKEN);
+      await page.getByRole('button', { name: 'Log out' }).waitFor();
+      // Unread, the rules would all look off: the form is disabled and says it is loading.
+      expect(await page.locator('#settings-loading').textContent()).toBe('Loading the settings…');
+      expect(await r2.isDisabled()).toBe(true);
+      expect(await page.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(true);
+      expect(await page.locator('#settings-form').getAttribute('aria-busy')).toBe('true');
+    } finally {
+      release();
+    }
+    await dashboard.eventually(() => r2.isEnabled(), 'the form to be filled and enabled');
+    const settings = await api<{ updateOnReconnect: boolean }>('notification-dispatch', 'GET', '/settings/event-triggered-updates');
+    expect(await r2.isChecked()).toBe(settings.updateOnReconnect);
+    expect(await page.locator('#settings-loading').isHidden()).toBe(true);
+    await page.unroute(settingsUrl);
+
+    // An agent nobody knows: the answer is shown and stays, and the page does not ask again each poll.
+    const asked: string[] = [];
+    page.on('request', (req) => {
+      if (req.url().includes('/agents/no-such-agent/timeline')) asked.push(req.url());
+    });
+    await page.getByLabel('Agent ID').fill('no-such-agent');
+    await page.getByRole('button', { name: 'Show timeline' }).click();
+    const unknown = async () => /unknown agent no-such-agent/.test((await page.locator('#timeline .section-error').textContent()) ?? '');
+    await dashboard.eventually(unknown, 'the unknown agent message');
+    await sleep(3 * 1_500 + 500); // three polling rounds
+    expect(asked).toHaveLength(1);
+    expect(await unknown()).toBe(true);
     await dashboard.logout();
   });
 

@@ -34,6 +34,8 @@
     rollout: null,
     /** The agent whose timeline is shown. */
     timelineAgent: null,
+    /** The service's answer when it does not know that agent: { agentId, error }; not asked again. */
+    timelineUnknown: null,
     /** The settings as last read from the server. */
     settings: null,
     /** The settings the form was last filled from: a save sends only what differs from these. */
@@ -167,7 +169,9 @@
   function logout(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(READ_ONLY_KEY);
-    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, settings: null, formBase: null, settingsDirty: false });
+    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, timelineUnknown: null, settings: null, formBase: null, settingsDirty: false });
+    // The next session's form waits for its own settings.
+    settingsLoading(true);
     clearTimeout(state.timer);
     state.drawn.clear();
     // Nothing read with the old token stays on screen.
@@ -604,6 +608,7 @@
 
   function showTimelineOf(agentId) {
     state.timelineAgent = agentId;
+    state.timelineUnknown = null;
     state.drawn.delete('timeline');
     $('timeline-table').hidden = true;
     $('timeline-agent-state').textContent = `Loading the timeline of ${agentId}…`;
@@ -623,6 +628,9 @@
     guarded('timeline', async () => {
       const agentId = state.timelineAgent;
       if (!agentId) return;
+      // An agent the service does not know (or an id it refuses) is answered once, not asked for
+      // again every poll: the answer stays on screen until another agent is chosen.
+      if (state.timelineUnknown?.agentId === agentId) throw state.timelineUnknown.error;
       let timeline;
       try {
         timeline = await api('GET', `/dispatch/agents/${encodeURIComponent(agentId)}/timeline`);
@@ -631,6 +639,7 @@
           $('timeline-agent-state').textContent = '';
           $('timeline-table').hidden = true;
           state.drawn.delete('timeline');
+          state.timelineUnknown = { agentId, error: err };
         }
         throw err;
       }
@@ -729,6 +738,14 @@
 
   const settingInput = (field) => $(`setting-${field}`);
 
+  /** Until the settings are read the form is disabled and says so: unread, every rule would look off. */
+  function settingsLoading(loading) {
+    $('settings-fields').disabled = loading;
+    $('settings-loading').hidden = !loading;
+    if (loading) $('settings-form').setAttribute('aria-busy', 'true');
+    else $('settings-form').removeAttribute('aria-busy');
+  }
+
   const loadSettings = () =>
     guarded('settings', async () => {
       const [settings, history] = await Promise.all([api('GET', SETTINGS_PATH), api('GET', `${SETTINGS_PATH}/history`)]);
@@ -740,6 +757,7 @@
 
   function fillSettings(settings) {
     state.formBase = settings;
+    settingsLoading(false);
     for (const [field, { kind }] of Object.entries(SETTING_FIELDS)) {
       const input = settingInput(field);
       if (!(field in settings)) continue;
