@@ -105,6 +105,22 @@ describe('admin and ops surface', () => {
     const tail = await h.system.http<{ entries: Array<{ position: number }> }>('notification-dispatch', 'GET', `/agents/m-a/timeline?after=${all.length - 1}`);
     expect(tail.body.entries.map((e) => e.position)).toEqual([all.length]);
 
+    // Compliance: m-off (offline) is still on 1.0, one version behind, since 1.1 was announced;
+    // m-a is not, once presence's word of its new version reached dispatch.
+    expect(dispatch).toContain('herald_agents_behind');
+    await waitFor(
+      async () => /herald_agents_behind\{component_type="m-pattern",service="notification-dispatch"\} 1\n/.test((await h.system.http<string>('notification-dispatch', 'GET', '/metrics', undefined, null)).body),
+      { what: 'one agent behind on m-pattern' },
+    );
+    const compliance = await h.system.http<{ components: Array<{ componentType: string; latest: string; upToDate: number; behind: number }> }>('notification-dispatch', 'GET', '/compliance');
+    expect(compliance.body.components.find((c) => c.componentType === type)).toMatchObject({ latest: '1.1', upToDate: 1, behind: 1 });
+    const behind = await h.system.http<{ agents: Array<{ agentId: string; versionsBehind: number; behindSince: string }> }>('notification-dispatch', 'GET', `/compliance/agents?component=${type}`);
+    expect(behind.body.agents).toEqual([expect.objectContaining({ agentId: 'm-off', installed: '1.0', latest: '1.1', versionsBehind: 1, online: false })]);
+    const csv = await fetch(`${h.system.url('notification-dispatch')}/compliance/agents.csv?component=${type}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect((await csv.text()).split('\r\n')).toEqual(['agentId,componentType,installed,latest,versionsBehind,behindSince,online', `m-off,${type},1.0,1.1,1,${behind.body.agents[0]!.behindSince},false`, '']);
+    expect((await h.system.http('notification-dispatch', 'GET', '/compliance/agents?minBehind=0')).status).toBe(400);
+
     const presence = (await h.system.http<string>('agent-presence', 'GET', '/metrics', undefined, null)).body;
     expect(presence).toMatch(/herald_agents\{status="online",service="agent-presence"\} [1-9]/);
     expect(presence).toMatch(/herald_agents\{status="offline",service="agent-presence"\} [1-9]/);

@@ -7,6 +7,7 @@ import { DispatchMetrics } from './dispatch-metrics';
 import { DISPATCH_MIGRATIONS } from './migrations';
 import { rolloutProgressProjection } from './rollouts/rollout-progress.projection';
 import { RolloutsModule } from './rollouts/rollouts.module';
+import { ComplianceModule } from './compliance/compliance.module';
 import { SettingsModule } from './settings/settings.module';
 import { DispatchQueues } from './topology';
 import { TriggersModule } from './triggers/triggers.module';
@@ -26,6 +27,7 @@ import { TriggersModule } from './triggers/triggers.module';
     AgentUpdatesModule,
     TriggersModule,
     RolloutsModule,
+    ComplianceModule,
   ],
   providers: [DispatchMetrics],
 })
