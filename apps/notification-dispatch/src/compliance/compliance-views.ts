@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { stringify } from 'csv-stringify/sync';
-import { Database } from '@herald/event-store';
+import { Database, type Tx } from '@herald/event-store';
 
 /** One agent's component that is older than the newest version dispatch knows. */
 export interface AgentBehind {
@@ -35,22 +35,34 @@ const key = (v: string) => `(string_to_array(${v}, '.')::int[] || array_fill(0, 
 /**
  * Every (agent, component) with the versions behind it and since when: the components agents
  * report (directory), against the newest version of each (catalog) and the versions announced
- * before it (the rollouts, one per version, with when it came).
+ * before it (the rollouts, one per version, with when it came). Worked out once per distinct
+ * installed version, not per agent: a fleet runs a handful of versions of each component
+ * (MATERIALIZED, or the planner works it out again for every agent after the join).
  */
-const STANDING = `
-  WITH installed AS (
-    SELECT d.agent_id, d.online, x.type, x.version, ${key('x.version')} AS key
-      FROM directory_agents d, jsonb_to_recordset(d.components) AS x(type text, version text)
+const INSTALLED = `directory_agents d, jsonb_to_recordset(d.components) AS x(type text, version text)`;
+const PRELUDE = `
+  WITH installed AS MATERIALIZED (
+    SELECT x.type, x.version, count(*) AS agents FROM ${INSTALLED} GROUP BY x.type, x.version
   ), announced AS (
     SELECT component_type AS type, min(started_at) AS at, ${key('version')} AS key
       FROM rollouts GROUP BY component_type, version
-  )
-  SELECT i.agent_id, i.online, i.type, i.version, c.target->>'version' AS latest,
-         CASE WHEN i.key >= c.version_key THEN 0
-              ELSE greatest(1, (SELECT count(*) FROM announced a WHERE a.type = i.type AND a.key > i.key AND a.key <= c.version_key)) END AS behind,
-         CASE WHEN i.key >= c.version_key THEN NULL
-              ELSE (SELECT min(a.at) FROM announced a WHERE a.type = i.type AND a.key > i.key AND a.key <= c.version_key) END AS since
-    FROM installed i JOIN catalog c ON c.component_type = i.type`;
+  ), standing AS MATERIALIZED (
+    SELECT v.type, v.version, v.agents, c.target->>'version' AS latest,
+           CASE WHEN v.key >= c.version_key THEN 0
+                ELSE greatest(1, (SELECT count(*) FROM announced a WHERE a.type = v.type AND a.key > v.key AND a.key <= c.version_key)) END AS behind,
+           CASE WHEN v.key >= c.version_key THEN NULL
+                ELSE (SELECT min(a.at) FROM announced a WHERE a.type = v.type AND a.key > v.key AND a.key <= c.version_key) END AS since
+      FROM (SELECT type, version, agents, ${key('version')} AS key FROM installed) v
+      JOIN catalog c ON c.component_type = v.type
+  )`;
+
+/** Per agent and component (a second pass over the agents, joined to the few versions in use). */
+const STANDING = `${PRELUDE}
+  SELECT d.agent_id, d.online, x.type, x.version, s.latest, s.behind, s.since
+    FROM ${INSTALLED} JOIN standing s ON s.type = x.type AND s.version = x.version`;
+
+/** Per installed version, with how many agents run it: what the summary and the metric need (one pass). */
+const BY_VERSION = `${PRELUDE} SELECT type, latest, behind, since, agents FROM standing`;
 
 interface StandingRow {
   agent_id: string;
@@ -67,10 +79,21 @@ interface StandingRow {
 export class ComplianceViews {
   constructor(private readonly db: Database) {}
 
+  /**
+   * A read without JIT: the planner cannot know how many components each agent reports, guesses
+   * 100, and at fleet size would spend a second compiling a query that runs in a fraction of it.
+   */
+  private read<T>(fn: (sql: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.exec('SET LOCAL jit = off');
+      return fn(tx);
+    });
+  }
+
   async summary(): Promise<ComponentCompliance[]> {
-    const rows = await this.db.session((sql) =>
+    const rows = await this.read((sql) =>
       sql.rows<{ type: string; latest: string; behind: string; agents: string; since: Date | null }>(
-        `SELECT type, latest, behind, count(*) AS agents, min(since) AS since FROM (${STANDING}) s GROUP BY type, latest, behind ORDER BY type, behind`,
+        `SELECT type, latest, behind, sum(agents) AS agents, min(since) AS since FROM (${BY_VERSION}) s GROUP BY type, latest, behind ORDER BY type, behind`,
       ),
     );
     const byType = new Map<string, ComponentCompliance>();
@@ -90,7 +113,7 @@ export class ComplianceViews {
 
   /** Agents behind, the longest-waiting first; optionally one component, and at least `minBehind` versions. */
   async behind(filter: { componentType?: string; minBehind: number; limit: number; offset: number }): Promise<{ total: number; agents: AgentBehind[] }> {
-    return this.db.session(async (sql) => {
+    return this.read(async (sql) => {
       const where = `WHERE behind >= $1 AND ($2::text IS NULL OR type = $2)`;
       const params = [Math.max(1, filter.minBehind), filter.componentType ?? null];
       const total = await sql.one<{ n: string }>(`SELECT count(*) AS n FROM (${STANDING}) s ${where}`, params);
@@ -105,7 +128,7 @@ export class ComplianceViews {
 
   /** Agents behind per component, for the metric. */
   async behindCounts(): Promise<Array<{ componentType: string; agents: number }>> {
-    const rows = await this.db.session((sql) => sql.rows<{ type: string; n: string }>(`SELECT type, count(*) FILTER (WHERE behind > 0) AS n FROM (${STANDING}) s GROUP BY type`));
+    const rows = await this.read((sql) => sql.rows<{ type: string; n: string }>(`SELECT type, coalesce(sum(agents) FILTER (WHERE behind > 0), 0) AS n FROM (${BY_VERSION}) s GROUP BY type`));
     return rows.map((r) => ({ componentType: r.type, agents: Number(r.n) }));
   }
 }
