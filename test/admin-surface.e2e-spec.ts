@@ -118,6 +118,7 @@ describe('admin and ops surface', () => {
     expect(behind.body.agents).toEqual([expect.objectContaining({ agentId: 'm-off', installed: '1.0', latest: '1.1', versionsBehind: 1, online: false })]);
     const csv = await fetch(`${h.system.url('notification-dispatch')}/compliance/agents.csv?component=${type}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(csv.headers.get('x-total-count')).toBe('1');
     expect((await csv.text()).split('\r\n')).toEqual(['agentId,componentType,installed,latest,versionsBehind,behindSince,online', `m-off,${type},1.0,1.1,1,${behind.body.agents[0]!.behindSince},false`, '']);
     expect((await h.system.http('notification-dispatch', 'GET', '/compliance/agents?minBehind=0')).status).toBe(400);
 

@@ -1,4 +1,5 @@
-import { Controller, Get, Header, Query } from '@nestjs/common';
+import { Controller, Get, Header, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { z } from 'zod';
 import { ApiErrors } from '@herald/platform';
@@ -31,12 +32,21 @@ export class ComplianceController {
   @Get('agents.csv')
   @Header('Content-Type', 'text/csv; charset=utf-8')
   @Header('Content-Disposition', 'attachment; filename="herald-agents-behind.csv"')
-  @ApiOperation({ summary: 'The same as CSV (RFC 4180, a header line; formula-like fields escaped), for a spreadsheet; every agent behind unless limit says otherwise' })
+  @ApiOperation({
+    summary:
+      'The same as CSV (RFC 4180, a header line; formula-like fields escaped), for a spreadsheet: up to 100,000 rows (limit), X-Total-Count says how many there are (page on with offset)',
+  })
   @ApiProduces('text/csv')
-  @ApiOkResponse({ description: 'agentId,componentType,installed,latest,versionsBehind,behindSince,online', content: { 'text/csv': { schema: { type: 'string' } } } })
+  @ApiOkResponse({
+    description: 'agentId,componentType,installed,latest,versionsBehind,behindSince,online',
+    headers: { 'X-Total-Count': { description: 'Rows there are in all, beyond limit and offset', schema: { type: 'integer' } } },
+    content: { 'text/csv': { schema: { type: 'string' } } },
+  })
   @ApiErrors(400)
-  async csv(@Query() query: BehindCsvQueryDto) {
+  async csv(@Query() query: BehindCsvQueryDto, @Res({ passthrough: true }) res: Response) {
     const { component, ...page } = query as z.infer<typeof BehindCsvQuery>;
-    return toCsv((await this.views.behind({ componentType: component, ...page })).agents);
+    const { total, agents } = await this.views.behind({ componentType: component, ...page });
+    res.setHeader('X-Total-Count', String(total));
+    return toCsv(agents);
   }
 }
