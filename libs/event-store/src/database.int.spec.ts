@@ -72,3 +72,33 @@ describe('Database: a connection ended under a held session', () => {
     expect(await db.session((sql) => sql.rows<{ one: number }>('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
   });
 });
+
+describe('Database: a snapshot', () => {
+  let pg: TestDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    pg = await createTestDatabase('dbsnapshot');
+    db = await Database.open({ url: pg.url, schema: 'snapshot_test' });
+    await db.session((sql) => sql.exec('CREATE TABLE items (id int PRIMARY KEY, pending boolean NOT NULL)'));
+  });
+  afterAll(async () => {
+    await db?.close();
+    await pg?.drop();
+  });
+
+  it('reads one state of the data in every statement, whatever commits meanwhile (a page and its total agree)', async () => {
+    await db.session((sql) => sql.exec('INSERT INTO items VALUES (1, true)'));
+    const read = await db.snapshot(async (sql) => {
+      const total = await sql.one<{ n: string }>('SELECT count(*) AS n FROM items WHERE pending');
+      // Another admin decides, between the count and the page.
+      await db.session((other) => other.exec('UPDATE items SET pending = false WHERE id = 1'));
+      const page = await sql.rows<{ id: number }>('SELECT id FROM items WHERE pending');
+      return { total: Number(total?.n), page: page.map((r) => r.id) };
+    });
+    expect(read).toEqual({ total: 1, page: [1] });
+    // Read again, the change is there; and a snapshot writes nothing.
+    expect(await db.snapshot((sql) => sql.rows('SELECT id FROM items WHERE pending'))).toEqual([]);
+    await expect(db.snapshot((sql) => sql.exec('DELETE FROM items'))).rejects.toThrow(/read-only transaction/);
+  });
+});

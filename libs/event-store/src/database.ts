@@ -118,6 +118,32 @@ export class Database {
     }
   }
 
+  /**
+   * Runs `fn` as a read-only transaction that sees one snapshot of the database (REPEATABLE
+   * READ): every statement in it reads the same data. For reads made of several statements that
+   * must agree, like a page of a list and its total: read apart, a change committed between them
+   * shows a total of 1 beside an empty page.
+   */
+  async snapshot<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction('REPEATABLE READ');
+      try {
+        const sql = new Sql(runner, true);
+        await sql.exec('SET TRANSACTION READ ONLY');
+        const result = await fn(sql);
+        await runner.commitTransaction();
+        return result;
+      } catch (err) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw lostConnection(runner, err);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
   /** Runs `fn` on one connection without an explicit transaction (each statement commits). */
   async session<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();

@@ -101,8 +101,9 @@ export class AgentAdmission implements OnModuleInit {
     return found;
   }
 
+  /** A page of identities and their total, read from one snapshot (so they always agree). */
   async list(status: AdmissionStatus | undefined, limit: number, offset: number): Promise<{ total: number; identities: IdentityView[] }> {
-    return this.db.session(async (sql) => {
+    return this.db.snapshot(async (sql) => {
       const where = status ? 'WHERE status = $1' : '';
       const args = status ? [status] : [];
       const total = await sql.one<{ n: string }>(`SELECT count(*) AS n FROM agent_identities ${where}`, args);

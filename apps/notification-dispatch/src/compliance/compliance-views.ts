@@ -84,7 +84,8 @@ export class ComplianceViews {
    * 100, and at fleet size would spend a second compiling a query that runs in a fraction of it.
    */
   private read<T>(fn: (sql: Tx) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
+    // One snapshot, too: a page of agents behind and its total agree.
+    return this.db.snapshot(async (tx) => {
       await tx.exec('SET LOCAL jit = off');
       return fn(tx);
     });

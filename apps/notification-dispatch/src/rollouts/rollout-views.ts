@@ -116,7 +116,8 @@ export class RolloutViews {
   constructor(private readonly db: Database) {}
 
   async list(limit: number, offset: number): Promise<{ total: number; rollouts: RolloutView[] }> {
-    return this.db.session(async (sql) => {
+    // The page and the total from one snapshot, so they agree.
+    return this.db.snapshot(async (sql) => {
       const rows = await sql.rows<Row>(
         `SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
           GROUP BY r.rollout_id ORDER BY r.started_at DESC LIMIT $1 OFFSET $2`,
@@ -135,7 +136,7 @@ export class RolloutViews {
   }
 
   async agents(rolloutId: string, limit: number, offset: number) {
-    return this.db.session(async (sql) => ({
+    return this.db.snapshot(async (sql) => ({
       total: Number((await sql.one<{ n: string }>('SELECT count(*) AS n FROM rollout_agents WHERE rollout_id = $1', [rolloutId]))?.n ?? 0),
       agents: await sql.rows(
         `SELECT agent_id AS "agentId", via, targeted, skipped_reason AS "skippedReason", attempts,
