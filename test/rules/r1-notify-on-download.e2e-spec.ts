@@ -46,15 +46,20 @@ describe('R1: notify on download', () => {
     await h.grantIndependentPrivilege(independent.id, true);
 
     // R1 without R1a: both skipped, each with its own reason.
-    await h.publish(type, '1.1');
+    const rollout = await h.publish(type, '1.1');
     expect(await h.waitForEntry(independent.id, (e) => e.type === 'TargetSkipped', 'skip')).toEqual([expect.objectContaining({ type: 'TargetSkipped', reason: 'independent' })]);
     expect(await h.waitForEntry(unprivileged.id, (e) => e.type === 'TargetSkipped', 'skip')).toEqual([expect.objectContaining({ type: 'TargetSkipped', reason: 'no-privilege' })]);
     expect(independent.updates).toHaveLength(0);
 
-    // R2 on reconnect excludes Independent agents.
+    // R2 on reconnect leaves Independent agents alone, and records that skip too (R8), in the rollout of the version it lacks.
     await independent.restart();
+    const back = await h.waitForEntry(independent.id, (e) => e.type === 'TargetSkipped' && e.trigger === 'reconnect', 'the skip on reconnect');
+    expect(back).toEqual([
+      expect.objectContaining({ type: 'TargetSkipped', trigger: 'download', reason: 'independent' }),
+      expect.objectContaining({ type: 'TargetSkipped', trigger: 'reconnect', reason: 'independent', rolloutIds: [rollout.rolloutId] }),
+    ]);
     await sleep(1_500);
-    expect(types(await h.entries(independent.id))).toEqual(['TargetSkipped']);
+    expect(types(await h.entries(independent.id))).toEqual(['TargetSkipped', 'TargetSkipped']);
     expect(independent.updates).toHaveLength(0);
 
     // With R1a (and R3 on), it is notified and updates, but is never asked to scan.
