@@ -264,8 +264,27 @@ describe('admin dashboard', () => {
       }),
     });
     // What the page shows is what the service says.
-    const [rollout] = (await api<{ rollouts: Array<{ complete: boolean; counts: Record<string, unknown> }> }>('notification-dispatch', 'GET', '/rollouts')).rollouts;
+    const [rollout] = (await api<{ rollouts: Array<{ rolloutId: string; complete: boolean; counts: Record<string, unknown> }> }>('notification-dispatch', 'GET', '/rollouts')).rollouts;
     expect(rollout).toMatchObject({ complete: true, counts: { targeted: 5, updated: 5, failed: 0, gaveUp: 0 } });
+
+    // ---- Steering: pause and resume from the card, recorded with who did it.
+    const card = dashboard.rollout(TYPE, '17.1.0');
+    await card.getByRole('button', { name: 'Pause virus-pattern 17.1.0' }).click();
+    await dashboard.eventually(
+      async () => (await dashboard.rolloutView(TYPE, '17.1.0'))?.status === 'paused' && /^Paused: /.test((await card.locator('.rollout-result').textContent()) ?? ''),
+      'the card to show the rollout paused',
+    );
+    await card.getByRole('button', { name: 'Resume virus-pattern 17.1.0' }).click();
+    await dashboard.eventually(
+      async () => (await dashboard.rolloutView(TYPE, '17.1.0'))?.status === 'complete' && /^Resumed: 0 held attempts sent/.test((await card.locator('.rollout-result').textContent()) ?? ''),
+      'the card to show the rollout running (complete) again',
+    );
+    expect(await card.getByRole('button', { name: 'Retry failed (0) virus-pattern 17.1.0' }).isDisabled()).toBe(true);
+    const { decisions } = await api<{ decisions: Array<{ action: string; by: string }> }>('notification-dispatch', 'GET', `/rollouts/${rollout!.rolloutId}/decisions`);
+    expect(decisions.map((d) => [d.action, d.by])).toEqual([
+      ['paused', 'alice'],
+      ['resumed', 'alice'],
+    ]);
 
     // The other sections caught up on their own.
     await dashboard.eventually(async () => (await dashboard.agentStat('up-to-date')) === 5 && (await dashboard.agentStat('outdated')) === 0, 'every agent up to date on the page');
@@ -300,5 +319,14 @@ describe('admin dashboard', () => {
 
     const file = await dashboard.screenshot('dashboard.png');
     console.log(`dashboard screenshot: ${file}`);
+
+    // Abort asks first; an aborted rollout offers no controls.
+    page.once('dialog', (dialog) => void dialog.accept());
+    await card.getByRole('button', { name: 'Abort virus-pattern 17.1.0' }).click();
+    await dashboard.eventually(
+      async () => (await dashboard.rolloutView(TYPE, '17.1.0'))?.status === 'aborted' && /^Aborted: 0 open notifications closed/.test((await card.locator('.rollout-result').textContent()) ?? ''),
+      'the card to show the rollout aborted',
+    );
+    expect(await card.getByRole('button', { name: 'Pause virus-pattern 17.1.0' }).count()).toBe(0);
   });
 });

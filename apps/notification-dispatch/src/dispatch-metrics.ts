@@ -3,7 +3,7 @@ import { Database, EventStore } from '@herald/event-store';
 import { RecordedEvent } from '@herald/domain';
 import { ServiceMetrics } from '@herald/platform';
 import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
-import type { AgentsSkipped } from './rollouts/rollout.decider';
+import type { AgentsSkipped, RolloutControlEvent } from './rollouts/rollout.decider';
 import { NotificationSender } from './agent-updates/send-notifications/notification-sender';
 
 /**
@@ -29,9 +29,11 @@ export class DispatchMetrics implements OnModuleInit {
     const skipped = m.counter('herald_targets_skipped_total', 'Agents not notified, by reason', ['reason']);
     const updates = m.counter('herald_updates_reported_total', 'Update results: completed, failed (for good, after its retries) or retry-scheduled', ['outcome']);
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
+    const paused = m.counter('herald_rollouts_paused_total', 'Rollouts paused, by reason: admin, or error-threshold (Herald paused it: more of its finished agents failed than the threshold allows)', ['reason']);
+    const decisions = m.counter('herald_rollout_decisions_total', "Admins' and the error threshold's decisions on rollouts, by action (paused, resumed, aborted, retried-failed)", ['action']);
     m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.sender.deferred));
     this.store.onAppended((events) => {
-      for (const e of events as readonly RecordedEvent<AgentUpdateEvent | AgentsSkipped>[]) {
+      for (const e of events as readonly RecordedEvent<AgentUpdateEvent | AgentsSkipped | RolloutControlEvent>[]) {
         switch (e.type) {
           case 'AttemptSent':
             sent.inc();
@@ -66,6 +68,19 @@ export class DispatchMetrics implements OnModuleInit {
           case 'ScanCompleted':
             scans.inc({ outcome: e.data.outcome });
             break;
+          case 'RolloutPaused':
+            paused.inc({ reason: e.data.reason });
+            decisions.inc({ action: 'paused' });
+            break;
+          case 'RolloutResumed':
+            decisions.inc({ action: 'resumed' });
+            break;
+          case 'RolloutAborted':
+            decisions.inc({ action: 'aborted' });
+            break;
+          case 'RolloutRetryRequested':
+            decisions.inc({ action: 'retried-failed' });
+            break;
           default:
             break;
         }
@@ -77,6 +92,14 @@ export class DispatchMetrics implements OnModuleInit {
           `SELECT count(DISTINCT rollout_id) AS n FROM rollout_agents WHERE targeted AND outcome IS NULL`,
         ),
       );
+      g.set(Number(row?.n ?? 0));
+    });
+    m.gauge('herald_rollouts_paused', 'Rollouts paused now (by an admin or the error threshold)', [], async (g) => {
+      const row = await this.db.session((sql) => sql.one<{ n: string }>(`SELECT count(*) AS n FROM rollout_control WHERE state = 'paused'`));
+      g.set(Number(row?.n ?? 0));
+    });
+    m.gauge('herald_attempts_held', 'Update attempts held because a rollout they work for is paused', [], async (g) => {
+      const row = await this.db.session((sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM held_attempts'));
       g.set(Number(row?.n ?? 0));
     });
     m.gauge('herald_agents_in_flight', 'Agents between notified and reported (R6 slots in use)', [], async (g) => {

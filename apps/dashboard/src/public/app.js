@@ -25,6 +25,8 @@
     updateRetryDelaySeconds: { kind: 'number', label: 'First retry after, seconds' },
     updateRetryBackoff: { kind: 'number', label: 'Each retry waits this many times longer' },
     updateRetryJitter: { kind: 'number', label: 'Retry jitter (0–1)' },
+    rolloutErrorThresholdPercent: { kind: 'number', label: 'Pause a rollout when more than this % of its finished agents failed (0: off)' },
+    rolloutErrorThresholdMinFinished: { kind: 'number', label: '…once at least this many finished' },
   };
 
   const state = {
@@ -46,6 +48,8 @@
     refreshing: null,
     /** What each part of the page was last drawn from, to redraw only what changed. */
     drawn: new Map(),
+    /** The answer to the last control command on each rollout, shown on its card. */
+    rolloutResults: new Map(),
   };
 
   const $ = (id) => document.getElementById(id);
@@ -170,6 +174,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(READ_ONLY_KEY);
     Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, timelineUnknown: null, settings: null, formBase: null, settingsDirty: false });
+    state.rolloutResults.clear();
     // The next session's form waits for its own settings.
     settingsLoading(true);
     clearTimeout(state.timer);
@@ -449,6 +454,9 @@
 
   function rolloutStatus(r) {
     const c = r.counts;
+    const control = r.control?.state ?? 'running';
+    if (control === 'aborted') return { key: 'aborted', text: 'aborted' };
+    if (control === 'paused') return { key: 'paused', text: 'paused' };
     if (c.targeted === 0) return { key: 'idle', text: 'nobody targeted' };
     if (!r.complete) return { key: 'running', text: 'in progress' };
     return c.updated === c.targeted ? { key: 'done', text: 'complete' } : { key: 'partial', text: 'complete, not all updated' };
@@ -519,6 +527,7 @@
       outcome('gave-up', 'Given up', c.gaveUp, 'bad'),
       outcome('caught-up', 'Caught up before their turn', c.alreadyUpToDate ?? 0),
       outcome('superseded', 'Superseded on reconnect', c.superseded ?? 0),
+      outcome('aborted', 'Aborted', c.aborted ?? 0, 'warn'),
       outcome('retried', 'Failed once, retried', c.retried ?? 0, 'warn'),
       outcome('in-progress', 'In progress', c.inProgress),
       outcome('up-to-date', 'Already up to date', c.upToDate),
@@ -534,6 +543,7 @@
     const notes = [];
     if (r.notifyOnDownload === false) notes.push('R1 was off when this version arrived: agents are updated when they reconnect (R2).');
     if (r.includeIndependentAndOffline) notes.push('R1a was on: Independent and offline agents were targeted too.');
+    if (r.control?.state === 'paused') notes.push(`Paused: no attempt goes out. ${formatCount(r.control.heldAttempts)} held until it is resumed.`);
 
     return h(
       'article',
@@ -550,8 +560,60 @@
       funnel,
       outcomes,
       notes.map((text) => h('p', { class: 'muted', text })),
-      h('button', { type: 'button', class: 'secondary', text: 'Show agents', 'aria-label': `Show agents of ${label}`, onclick: () => openRolloutAgents(r.rolloutId, label) }),
+      h(
+        'div',
+        { class: 'row rollout-actions' },
+        h('button', { type: 'button', class: 'secondary', text: 'Show agents', 'aria-label': `Show agents of ${label}`, onclick: () => openRolloutAgents(r.rolloutId, label) }),
+        rolloutControls(r, label),
+      ),
+      h('p', { class: 'rollout-result', role: 'status', 'aria-live': 'polite', text: state.rolloutResults.get(r.rolloutId) ?? '' }),
     );
+  }
+
+  /** Pause or resume, retry failed, abort: what the rollout's state allows, for an admin token. */
+  function rolloutControls(r, label) {
+    const control = r.control?.state ?? 'running';
+    if (control === 'aborted') return [];
+    const c = r.counts;
+    const button = (text, action, options = {}) => {
+      const b = h('button', {
+        type: 'button',
+        class: options.danger ? 'danger' : 'secondary',
+        text,
+        'aria-label': `${text} ${label}`,
+        disabled: state.readOnly || options.disabled === true,
+        title: state.readOnly ? 'Needs an admin token' : options.title ?? '',
+      });
+      b.onclick = () => steerRollout(r.rolloutId, label, action, b, options.confirm);
+      return b;
+    };
+    const failed = (c.failed ?? 0) + (c.gaveUp ?? 0);
+    return [
+      control === 'paused' ? button('Resume', 'resume') : button('Pause', 'pause'),
+      button(`Retry failed (${formatCount(failed)})`, 'retry-failed', { disabled: failed === 0, title: failed === 0 ? 'No failed or given-up agent' : '' }),
+      button('Abort', 'abort', { danger: true, confirm: `Abort the rollout of ${label}? Its open notifications close and the rest of its plan is not notified. This cannot be undone.` }),
+    ];
+  }
+
+  const STEER_DONE = {
+    pause: (res) => (res.changed ? `Paused: no attempt of it goes out until it is resumed.` : 'It was already paused.'),
+    resume: (res) => (res.changed ? `Resumed: ${formatCount(res.agents)} held ${res.agents === 1 ? 'attempt' : 'attempts'} sent.` : 'It was already running.'),
+    abort: (res) => (res.changed ? `Aborted: ${formatCount(res.agents)} open ${res.agents === 1 ? 'notification' : 'notifications'} closed.` : 'It was already aborted.'),
+    'retry-failed': (res) => (res.changed ? `Retrying ${formatCount(res.agents)} ${res.agents === 1 ? 'agent' : 'agents'}.` : 'No failed agent to retry.'),
+  };
+
+  async function steerRollout(rolloutId, label, action, button, question) {
+    if (question && !window.confirm(question)) return;
+    button.disabled = true;
+    let message;
+    try {
+      message = STEER_DONE[action](await api('POST', `/dispatch/rollouts/${encodeURIComponent(rolloutId)}/${action}`, {}));
+    } catch (err) {
+      message = err.status === 403 ? 'Steering a rollout needs an admin token.' : `Could not ${action.replace('-', ' ')} ${label}: ${err.message}`;
+    }
+    state.rolloutResults.set(rolloutId, message);
+    state.drawn.delete('rollouts');
+    await guardedOnce(loadRollouts);
   }
 
   function openRolloutAgents(id, label) {
@@ -578,7 +640,7 @@
 
   function renderRolloutAgents(agents) {
     const yes = (v) => (v ? 'yes' : '—');
-    const OUTCOMES = { updated: 'updated', failed: 'failed', 'gave-up': 'given up', 'already-up-to-date': 'caught up', superseded: 'superseded' };
+    const OUTCOMES = { updated: 'updated', failed: 'failed', 'gave-up': 'given up', 'already-up-to-date': 'caught up', superseded: 'superseded', aborted: 'aborted' };
     const outcomeOf = (a) =>
       (a.outcome ? OUTCOMES[a.outcome] ?? a.outcome : a.targeted ? 'in progress' : '—') + (a.updateRetries ? ` (${a.updateRetries} ${a.updateRetries === 1 ? 'retry' : 'retries'})` : '');
     $('rollout-agents-body').replaceChildren(
@@ -716,7 +778,7 @@
       case 'NotificationGaveUp':
         return `gave up after ${e.attempts} attempts`;
       case 'NotificationResolved':
-        return `closed: ${e.reason}`;
+        return `closed: ${e.reason}${e.rolloutId ? ` (rollout ${shortId(e.rolloutId)})` : ''}${e.by ? ` by ${e.by}` : ''}`;
       case 'ScanRequested':
         return `scan ${shortId(e.scanId)} requested`;
       case 'ScanCommandSent':

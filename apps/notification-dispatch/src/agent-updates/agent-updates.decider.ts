@@ -111,6 +111,8 @@ export type AgentUpdateCommand =
       scanId: string;
       now: Date;
     }
+  /** An admin aborted the rollout: the agent's open notification, if it works for that rollout, is closed. */
+  | { type: 'CloseForAbortedRollout'; agentId: string; rolloutId: string; by: string; now: Date }
   | { type: 'RecordScanSent'; agentId: string; scanId: string; commandId: string; now: Date }
   | { type: 'RecordScanReturned'; agentId: string; scanId: string; now: Date }
   | { type: 'RecordScanResult'; agentId: string; scanId: string; outcome: 'clean' | 'threats-found' | 'failed'; threatsFound: number; now: Date };
@@ -247,6 +249,8 @@ function decide(command: AgentUpdateCommand, state: AgentUpdateState): AgentUpda
       return recordAck(command, state);
     case 'RecordUpdateResult':
       return recordUpdateResult(command, state);
+    case 'CloseForAbortedRollout':
+      return closeForAbortedRollout(command, state);
     case 'RecordScanSent':
       return recordScanSent(command, state);
     case 'RecordScanReturned':
@@ -443,6 +447,14 @@ function recordUpdateResult(command: Command<'RecordUpdateResult'>, state: Agent
   const scan: AgentUpdateEvent[] =
     targetReached && open.policy.scanAfterUpdate && !command.independent ? [{ type: 'ScanRequested', data: { agentId, notificationId, scanId: command.scanId, at } }] : [];
   return [...implied, completed, ...scan];
+}
+
+/** An aborted rollout's open notification ends with the reason; one that no longer works for it goes on. */
+function closeForAbortedRollout(command: Command<'CloseForAbortedRollout'>, state: AgentUpdateState): AgentUpdateEvent[] {
+  const open = state.open;
+  if (!open?.rolloutIds.includes(command.rolloutId)) return [];
+  const { agentId, rolloutId, by } = command;
+  return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'aborted', rolloutId, by, at: command.now.toISOString() } }];
 }
 
 function recordScanSent(command: Command<'RecordScanSent'>, state: AgentUpdateState): AgentUpdateEvent[] {

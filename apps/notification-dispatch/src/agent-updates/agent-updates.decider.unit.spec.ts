@@ -302,6 +302,19 @@ describe('agent updates decider', () => {
     spec.given([targeted(), failed(1), resend(2)]).when({ ...back, components: [target('2.0')], via: 'heartbeat' }).thenNothing();
   });
 
+  it('closes an open notification that works for an aborted rollout, with who aborted it', () => {
+    const abort = { type: 'CloseForAbortedRollout', agentId, rolloutId: 'r1', by: 'alice', now } as const;
+    spec.given([targeted(), sent(1)]).when(abort).then([{ type: 'NotificationResolved', data: { agentId, notificationId, reason: 'aborted', rolloutId: 'r1', by: 'alice', at } }]);
+    // Joined by the aborted rollout: it works for it too.
+    spec
+      .given([targeted([target('3.0')], 'r0'), { type: 'RolloutJoined', data: { agentId, notificationId, rolloutId: 'r1', at } }])
+      .when(abort)
+      .then([{ type: 'NotificationResolved', data: { agentId, notificationId, reason: 'aborted', rolloutId: 'r1', by: 'alice', at } }]);
+    // Another rollout's notification, or none open: nothing to close.
+    spec.given([targeted([target('2.0')], 'r2')]).when(abort).thenNothing();
+    spec.given([]).when(abort).thenNothing();
+  });
+
   it('merges targets keeping the newest version of each type', () => {
     expect(mergeTargets([target('2.0'), target('5.0', 'scan-engine')], [target('3.0'), target('4.0', 'scan-engine')])).toEqual([
       target('5.0', 'scan-engine'),

@@ -6,7 +6,8 @@ import type { Event } from '@herald/domain';
  * about one agent. Read back in order, it is that agent's timeline.
  */
 
-export type Trigger = 'download' | 'reconnect';
+/** What opened a notification: a rollout's plan (R1), a reconnect (R2), or an admin (retry of a rollout's failed agents). */
+export type Trigger = 'download' | 'reconnect' | 'admin';
 
 /** Why an agent was not notified. */
 export type SkipReason =
@@ -145,10 +146,13 @@ export type UpdateNotNeeded = Event<'UpdateNotNeeded', { agentId: string; notifi
 
 export type NotificationGaveUp = Event<'NotificationGaveUp', { agentId: string; notificationId: string; attempts: number; at: string }>;
 
-/** Closed without an update: replaced by an R2 update on reconnect, or the agent caught up on its own. */
+/**
+ * Closed without an update: replaced by an R2 update on reconnect, the agent caught up on its
+ * own, or an admin aborted a rollout it works for (`rolloutId`, `by`).
+ */
 export type NotificationResolved = Event<
   'NotificationResolved',
-  { agentId: string; notificationId: string; reason: 'superseded-by-reconnect' | 'already-up-to-date'; at: string }
+  { agentId: string; notificationId: string; reason: 'superseded-by-reconnect' | 'already-up-to-date' | 'aborted'; rolloutId?: string; by?: string; at: string }
 >;
 
 export type ScanRequested = Event<'ScanRequested', { agentId: string; notificationId: string; scanId: string; at: string }>;

@@ -5,6 +5,7 @@ import { AgentHistoryRetention } from './agent-history-retention.service';
 import { AgentUpdates } from './agent-updates.service';
 import { DeadlineSweeper } from './deadline-sweeper.service';
 import { InFlightReaper } from './in-flight-reaper.service';
+import { HeldAttempts } from './held-attempts';
 import { InFlightSlots } from './in-flight-slots';
 import { InFlightWaker } from './in-flight-waker.service';
 import { OpenNotifications } from './open-notifications';
@@ -20,7 +21,7 @@ import { TimelineController } from './timeline/timeline.controller';
 @Module({
   imports: [SettingsModule, DirectoryModule],
   controllers: [WorkController, AgentRepliesController, TimelineController],
-  providers: [AgentUpdates, NotificationSender, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
-  exports: [AgentUpdates, NotificationSender],
+  providers: [AgentUpdates, NotificationSender, HeldAttempts, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
+  exports: [AgentUpdates, NotificationSender, HeldAttempts, OpenNotifications],
 })
 export class AgentUpdatesModule {}

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { Tx } from '@herald/event-store';
-import type { AgentUpdateState } from './agent-updates.decider';
+import type { AgentUpdateState, OpenNotification } from './agent-updates.decider';
+
+/** The rollouts an open notification works for, each once (R2 opens some with none of its own). */
+export const rolloutsOf = (open: OpenNotification): string[] => [...new Set(open.rolloutIds.filter((id): id is string => id !== null))];
 
 /** A deadline that passed: an attempt not acknowledged, or an update not reported, in time. */
 export interface PassedDeadline {
@@ -23,10 +26,11 @@ export class OpenNotifications {
     if (open.length === 0) return;
     const col = <T>(f: (o: NonNullable<AgentUpdateState['open']>) => T) => open.map((s) => f(s.state.open!));
     await tx.exec(
-      `INSERT INTO open_notifications (agent_id, notification_id, phase, attempt, ack_deadline_at, report_deadline_at)
-       SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[])
+      `INSERT INTO open_notifications (agent_id, notification_id, phase, attempt, ack_deadline_at, report_deadline_at, rollout_ids)
+       SELECT a, n, p, t, ad, rd, string_to_array(r, ',')::uuid[]
+         FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::text[]) AS u(a, n, p, t, ad, rd, r)
        ON CONFLICT (agent_id) DO UPDATE SET notification_id = EXCLUDED.notification_id, phase = EXCLUDED.phase, attempt = EXCLUDED.attempt,
-         ack_deadline_at = EXCLUDED.ack_deadline_at, report_deadline_at = EXCLUDED.report_deadline_at`,
+         ack_deadline_at = EXCLUDED.ack_deadline_at, report_deadline_at = EXCLUDED.report_deadline_at, rollout_ids = EXCLUDED.rollout_ids`,
       [
         open.map((s) => s.agentId),
         col((o) => o.notificationId),
@@ -35,8 +39,16 @@ export class OpenNotifications {
         col((o) => (o.phase === 'updating' ? (o.acknowledgedAttempt ?? o.attempt) : o.attempt)),
         col((o) => (o.phase === 'awaiting-ack' ? o.ackDeadlineAt : null)),
         col((o) => (o.phase === 'updating' ? o.reportDeadlineAt : null)),
+        // The rollouts it works for (an abort closes it), as one list per row.
+        col((o) => rolloutsOf(o).join(',')),
       ],
     );
+  }
+
+  /** The agents whose open notification works for the rollout (those an abort closes). */
+  async ofRollout(tx: Tx, rolloutId: string): Promise<string[]> {
+    const rows = await tx.rows<{ agent_id: string }>('SELECT agent_id FROM open_notifications WHERE rollout_ids @> ARRAY[$1::uuid] ORDER BY agent_id', [rolloutId]);
+    return rows.map((r) => r.agent_id);
   }
 
   /**

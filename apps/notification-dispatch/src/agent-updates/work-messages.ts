@@ -20,8 +20,11 @@ export function notifyChunks<T>(targets: readonly T[]): T[][] {
 
 /** Messages of dispatch's own work queue. Internal, but validated like any other input. */
 export const WorkMessage = z.discriminatedUnion('kind', [
-  /** R1: target these agents of a rollout and send their first attempts (one transaction, one confirm wait). */
-  z.strictObject({ kind: z.literal('notify'), rolloutId: z.uuid(), agentIds: z.array(AgentId).min(1).max(NOTIFY_CHUNK) }),
+  /**
+   * R1: target these agents of a rollout and send their first attempts (one transaction, one
+   * confirm wait). With `retryId`: an admin's retry of the rollout's failed agents (new notifications).
+   */
+  z.strictObject({ kind: z.literal('notify'), rolloutId: z.uuid(), agentIds: z.array(AgentId).min(1).max(NOTIFY_CHUNK), retryId: z.uuid().optional() }),
   z.strictObject({
     kind: z.literal('target'),
     agentId: AgentId,

@@ -17,7 +17,7 @@ jest.setTimeout(300_000);
  * Rollout counts are exact, whatever happens in whatever order: random fleets of agents go
  * through random histories decided by the real decider (rollouts, R7 raises, redelivered
  * targets, reconnects, returned and unacknowledged attempts, failed and retried updates,
- * missing reports, agents no plan had that R2 updates on reconnect), and the real projection
+ * missing reports, agents no plan had that R2 updates on reconnect, aborted rollouts), and the real projection
  * reads them in random batch cuts. Then every
  * targeted agent has exactly one outcome or is in progress, nobody is in progress without an
  * open notification, and once every notification has ended every rollout is complete.
@@ -33,7 +33,7 @@ const policy: NotificationPolicy = {
   updateRetry: { retries: 1, delayMs: 1000, backoff: 2, jitter: 0.5 },
 };
 const target = (version: string): ComponentTarget => ({ type: 'virus-pattern', version, sha256: '0'.repeat(64), size: 1, url: `http://updates.test/virus-pattern/${version}` });
-const OPS = ['rollout', 'target', 'redeliver', 'reconnect', 'send', 'return', 'ack-deadline', 'ack', 'complete', 'fail', 'report-deadline'] as const;
+const OPS = ['rollout', 'target', 'redeliver', 'reconnect', 'send', 'return', 'ack-deadline', 'ack', 'complete', 'fail', 'report-deadline', 'abort'] as const;
 type Step = { op: (typeof OPS)[number]; agent: number; pick: number };
 
 /** A fleet's history, decided by the real decider: the events in the order they were recorded. */
@@ -45,6 +45,7 @@ class Fleet {
   private readonly pending: Array<{ agent: number; rolloutId: string }> = [];
   private readonly delivered: Array<{ agent: number; rolloutId: string }> = [];
   private readonly notificationIds = new Map<string, string>();
+  private readonly aborted = new Set<string>();
   private minute = 0;
 
   /** `size` agents every plan targets, and `late` more that registered after every plan (only R2 reaches them). */
@@ -91,13 +92,25 @@ class Fleet {
     for (let agent = 0; agent < this.size; agent++) this.pending.push({ agent, rolloutId });
   }
 
-  /** What the notify work does for one agent of a rollout (the newest versions known now: R7). */
+  /** What the notify work does for one agent of a rollout (the newest versions known now: R7); nothing once it was aborted. */
   private target(agent: number, rolloutId: string): void {
+    if (this.aborted.has(rolloutId)) return;
     const key = `${rolloutId}/${agent}`;
     const notificationId = this.notificationIds.get(key) ?? randomUUID();
     this.notificationIds.set(key, notificationId);
     const components = compareVersions(this.installed[agent]!, this.latest) < 0 ? [target(this.latest)] : [];
     this.decide(agent, { type: 'Target', agentId: `a${agent}`, rolloutId, trigger: 'download', components, policy, notificationId, now: this.at() });
+  }
+
+  /** An admin aborts a rollout: recorded on it, then every open notification working for it closes. */
+  private abort(pick: number): void {
+    const rollout = this.rollouts[pick % this.rollouts.length];
+    if (!rollout || this.aborted.has(rollout.rolloutId)) return;
+    const { rolloutId } = rollout;
+    this.aborted.add(rolloutId);
+    const now = this.at();
+    this.events.push({ streamId: `rollout-${rolloutId}`, event: { type: 'RolloutAborted', data: { rolloutId, by: 'admin', note: null, at: now.toISOString() } } });
+    for (let agent = 0; agent < this.size + this.late; agent++) this.decide(agent, { type: 'CloseForAbortedRollout', agentId: `a${agent}`, rolloutId, by: 'admin', now });
   }
 
   step({ op, agent: n, pick }: Step): void {
@@ -108,6 +121,8 @@ class Fleet {
     switch (op) {
       case 'rollout':
         return this.rollout();
+      case 'abort':
+        return this.abort(pick);
       case 'target': {
         const [t] = this.pending.length > 0 ? this.pending.splice(pick % this.pending.length, 1) : [];
         if (t) {
@@ -261,12 +276,15 @@ describe('rollout counts (property)', () => {
         for (const { rolloutId } of fleet.rollouts) {
           const view = (await views.get(rolloutId))!;
           const c = view.counts;
-          // The plan's agents, and the late ones R2 updated to this rollout's version on reconnect.
+          // The plan's agents, and the late ones R2 updated to this rollout's version on reconnect:
+          // by opening an update, or by raising the one a reconnect had opened before this version came.
           const joined = new Set(
-            all.flatMap((e) => (e.type === 'UpdateTargeted' && e.data.rolloutIds?.includes(rolloutId) && Number(e.data.agentId.slice(1)) >= agents ? [e.data.agentId] : [])),
+            all.flatMap((e) =>
+              (e.type === 'UpdateTargeted' || e.type === 'NotificationTargetRaised') && e.data.rolloutIds?.includes(rolloutId) && Number(e.data.agentId.slice(1)) >= agents ? [e.data.agentId] : [],
+            ),
           );
           expect({ plan: c.targeted - c.onReconnect.targeted, onReconnect: c.onReconnect.targeted }).toEqual({ plan: agents, onReconnect: joined.size });
-          expect(c.updated + c.failed + c.gaveUp + c.alreadyUpToDate + c.superseded + c.inProgress).toBe(c.targeted);
+          expect(c.updated + c.failed + c.gaveUp + c.alreadyUpToDate + c.superseded + c.aborted + c.inProgress).toBe(c.targeted);
           expect({ rolloutId, inProgress: c.inProgress, complete: view.complete }).toEqual({ rolloutId, inProgress: 0, complete: true });
         }
         const final = await rows();

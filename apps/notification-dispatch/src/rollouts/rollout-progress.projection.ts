@@ -7,7 +7,7 @@ import type { RolloutEvent } from './rollout.decider';
 type ProgressEvent = RecordedEvent<AgentUpdateEvent | RolloutEvent>;
 
 /** How an agent's part in a rollout ended; null while it is in progress. */
-export type RolloutOutcome = 'updated' | 'failed' | 'gave-up' | 'already-up-to-date' | 'superseded';
+export type RolloutOutcome = 'updated' | 'failed' | 'gave-up' | 'already-up-to-date' | 'superseded' | 'aborted';
 
 /** What a batch of events changes in one rollout's row for one agent. */
 interface Change {
@@ -25,8 +25,8 @@ interface Change {
 }
 
 type ProgressEventType = ProgressEvent['type'];
-/** The rollouts' own events: a plan and its facts. */
-const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped'] as const satisfies readonly ProgressEventType[];
+/** The rollouts' own events: a plan and its facts, and an abort (which ends every agent's part not ended yet). */
+const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped', 'RolloutAborted'] as const satisfies readonly ProgressEventType[];
 /** What ties an agent's notification to a rollout, or ends the agent's part in one before it began, or (R2) brings an agent into one. */
 const AGENT_LINKS = ['UpdateTargeted', 'NotificationTargetRaised', 'RolloutJoined', 'UpdateNotNeeded', 'TargetSkipped'] as const satisfies readonly ProgressEventType[];
 /** What changes an agent's row in each rollout its notification belongs to. */
@@ -47,7 +47,7 @@ const CHANGES_ROW: ReadonlySet<string> = new Set(AGENT_CHANGES);
 /**
  * Live progress of every rollout: per agent, how far it got (targeted or skipped and why,
  * notified, acknowledged, retried, scanned) and how it ended: exactly one of updated, failed,
- * given up, already up to date, superseded, or none yet. Built asynchronously from the
+ * given up, already up to date, superseded, aborted, or none yet. Built asynchronously from the
  * rollout and agent streams; rebuildable from the first event. A batch of events costs a few
  * statements, not a few per agent: the rollouts' own events (inserts), then the agents' side
  * worked out in memory in event order and written in one go.
@@ -115,6 +115,13 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
          SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING`,
         [e.data.rolloutId, e.data.agentIds, e.data.reason, e.data.at],
       );
+      break;
+    case 'RolloutAborted':
+      // Agents of the plan not notified yet never will be; those with a notification open get its close next.
+      await tx.exec(`UPDATE rollout_agents SET outcome = 'aborted', last_change_at = greatest(last_change_at, $2) WHERE rollout_id = $1 AND targeted AND outcome IS NULL`, [
+        e.data.rolloutId,
+        e.data.at,
+      ]);
       break;
     default:
       break;
@@ -274,7 +281,7 @@ function apply(c: RowChange, e: ProgressEvent, version: { type: string; version:
     case 'NotificationGaveUp':
       return end('gave-up');
     case 'NotificationResolved':
-      return end(e.data.reason === 'already-up-to-date' ? 'already-up-to-date' : 'superseded');
+      return end(e.data.reason === 'already-up-to-date' ? 'already-up-to-date' : e.data.reason === 'aborted' ? 'aborted' : 'superseded');
     case 'ScanRequested':
       return { ...c, at, scanRequested: true };
     case 'ScanCompleted':

@@ -17,6 +17,8 @@ export interface RolloutCounts {
   alreadyUpToDate: number;
   /** Replaced on reconnect (R2) by a notification that no longer works for this rollout. */
   superseded: number;
+  /** An abort closed its notification, or left it un-notified. */
+  aborted: number;
   /** Targeted agents with no outcome yet. */
   inProgress: number;
   /** Targeted agents whose update failed at least once and was retried. */
@@ -40,6 +42,15 @@ export interface RolloutView {
   counts: RolloutCounts;
   /** Every targeted agent has an outcome. */
   complete: boolean;
+  control: { state: 'running' | 'paused' | 'aborted'; heldAttempts: number };
+}
+
+export interface RolloutDecisionView {
+  action: 'paused' | 'resumed' | 'aborted' | 'retried-failed';
+  by: string;
+  reason: string | null;
+  details: Record<string, unknown>;
+  at: Date;
 }
 
 const COUNTS = `
@@ -54,6 +65,7 @@ const COUNTS = `
   count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'gave-up') AS gave_up,
   count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'already-up-to-date') AS already_up_to_date,
   count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'superseded') AS superseded,
+  count(*) FILTER (WHERE ra.targeted AND ra.outcome = 'aborted') AS aborted,
   count(*) FILTER (WHERE ra.targeted AND ra.outcome IS NULL) AS in_progress,
   count(*) FILTER (WHERE ra.targeted AND ra.update_retries > 0) AS retried,
   count(*) FILTER (WHERE ra.scan_requested) AS scan_requested,
@@ -62,6 +74,11 @@ const COUNTS = `
   count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted) AS reconnect_targeted,
   count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted AND ra.outcome = 'updated') AS reconnect_updated,
   count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.skipped_reason IS NOT NULL) AS reconnect_skipped`;
+
+/** Where the rollout stands now (written with each decision, not by the read model), and its held attempts. */
+const CONTROL = `
+  (SELECT state FROM rollout_control c WHERE c.rollout_id = r.rollout_id) AS control_state,
+  (SELECT count(*) FROM held_attempts h WHERE h.rollout_ids @> ARRAY[r.rollout_id]) AS held_attempts`;
 
 interface Row {
   rollout_id: string;
@@ -90,6 +107,7 @@ function toView(r: Row): RolloutView {
     gaveUp: n(r.gave_up),
     alreadyUpToDate: n(r.already_up_to_date),
     superseded: n(r.superseded),
+    aborted: n(r.aborted),
     inProgress: n(r.in_progress),
     retried: n(r.retried),
     scanRequested: n(r.scan_requested),
@@ -107,6 +125,7 @@ function toView(r: Row): RolloutView {
     correlationId: r.correlation_id,
     counts,
     complete: counts.inProgress === 0,
+    control: { state: (r.control_state as RolloutView['control']['state'] | null) ?? 'running', heldAttempts: n(r.held_attempts) },
   };
 }
 
@@ -119,7 +138,7 @@ export class RolloutViews {
     // The page and the total from one snapshot, so they agree.
     return this.db.snapshot(async (sql) => {
       const rows = await sql.rows<Row>(
-        `SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
+        `SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
           GROUP BY r.rollout_id ORDER BY r.started_at DESC LIMIT $1 OFFSET $2`,
         [limit, offset],
       );
@@ -130,7 +149,7 @@ export class RolloutViews {
 
   async get(rolloutId: string): Promise<RolloutView | undefined> {
     const row = await this.db.session((sql) =>
-      sql.one<Row>(`SELECT r.*, ${COUNTS} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) WHERE r.rollout_id = $1 GROUP BY r.rollout_id`, [rolloutId]),
+      sql.one<Row>(`SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) WHERE r.rollout_id = $1 GROUP BY r.rollout_id`, [rolloutId]),
     );
     return row && toView(row);
   }
@@ -149,5 +168,12 @@ export class RolloutViews {
         [rolloutId, limit, offset],
       ),
     }));
+  }
+
+  /** Who paused, resumed, aborted or retried the rollout, oldest first. */
+  async decisions(rolloutId: string): Promise<RolloutDecisionView[]> {
+    return this.db.session((sql) =>
+      sql.rows<RolloutDecisionView>('SELECT action, by, reason, details, at FROM rollout_decisions WHERE rollout_id = $1 ORDER BY position', [rolloutId]),
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { chunks } from '@herald/common';
 import type { ComponentTarget, InstalledComponent} from '@herald/contracts';
 import { compareVersions, outdatedComponents } from '@herald/contracts';
-import type { Decider, Event } from '@herald/domain';
+import { type Decider, type Event, unreachable } from '@herald/domain';
 import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
 
 /*
@@ -71,18 +71,55 @@ export type AgentsTargeted = Event<'AgentsTargeted', { rolloutId: string; agentI
 /** Agents the rollout does not notify, and why (part of the plan; R8). */
 export type AgentsSkipped = Event<'AgentsSkipped', { rolloutId: string; reason: SkipReason; agentIds: string[]; at: string }>;
 
-export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped;
+/**
+ * No new attempts go out for the rollout's notifications (first attempts, resends and retries are
+ * held) until it is resumed. By an admin, or by Herald when more of its finished agents failed than
+ * the error threshold allows (then `failed`, `finished` and `thresholdPercent` say how it stood).
+ */
+export type RolloutPaused = Event<
+  'RolloutPaused',
+  { rolloutId: string; by: string; reason: 'admin' | 'error-threshold'; note: string | null; failed?: number; finished?: number; thresholdPercent?: number; at: string }
+>;
 
-export type RolloutCommand = {
-  type: 'StartRollout';
-  rolloutId: string;
-  component: ComponentTarget;
-  notifyOnDownload: boolean;
-  includeIndependentAndOffline: boolean;
-  policy: NotificationPolicy;
-  plan: RolloutPlan;
-  now: Date;
-};
+/** Held attempts go out again; the error threshold counts from here (`failed` of `finished` so far are behind it). */
+export type RolloutResumed = Event<'RolloutResumed', { rolloutId: string; by: string; failed: number; finished: number; at: string }>;
+
+/** The rollout is over: its open notifications are closed (reason "aborted") and the rest of its plan is not notified. */
+export type RolloutAborted = Event<'RolloutAborted', { rolloutId: string; by: string; note: string | null; at: string }>;
+
+/** An admin had the rollout try its failed and given-up agents again: `agents` new notifications (retry `retryId`). */
+export type RolloutRetryRequested = Event<'RolloutRetryRequested', { rolloutId: string; retryId: string; by: string; agents: number; at: string }>;
+
+export type RolloutControlEvent = RolloutPaused | RolloutResumed | RolloutAborted | RolloutRetryRequested;
+
+export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped | RolloutControlEvent;
+
+/** Where a rollout stands as admins steer it. */
+export type RolloutControlState = 'running' | 'paused' | 'aborted';
+
+export interface RolloutState {
+  started: boolean;
+  control: RolloutControlState;
+}
+
+export type RolloutCommand =
+  | {
+      type: 'StartRollout';
+      rolloutId: string;
+      component: ComponentTarget;
+      notifyOnDownload: boolean;
+      includeIndependentAndOffline: boolean;
+      policy: NotificationPolicy;
+      plan: RolloutPlan;
+      now: Date;
+    }
+  | { type: 'Pause'; rolloutId: string; by: string; reason: 'admin' | 'error-threshold'; note: string | null; failed?: number; finished?: number; thresholdPercent?: number; now: Date }
+  | { type: 'Resume'; rolloutId: string; by: string; failed: number; finished: number; now: Date }
+  | { type: 'Abort'; rolloutId: string; by: string; note: string | null; now: Date }
+  | { type: 'RetryFailed'; rolloutId: string; retryId: string; by: string; agents: number; now: Date };
+
+/** A control command the rollout's state does not allow (anything but a retry after an abort is a no-op instead). */
+export class RolloutControlConflict extends Error {}
 
 export const rolloutStreamId = (rolloutId: string): string => `rollout-${rolloutId}`;
 
@@ -121,10 +158,24 @@ export function planRollout(
 }
 
 
-export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, RolloutEvent> = {
-  initialState: () => ({ started: false }),
-  evolve: () => ({ started: true }),
+export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent> = {
+  initialState: () => ({ started: false, control: 'running' }),
+  evolve(state, event) {
+    switch (event.type) {
+      case 'RolloutPaused':
+        return { ...state, control: 'paused' };
+      case 'RolloutResumed':
+        return { ...state, control: 'running' };
+      case 'RolloutAborted':
+        return { ...state, control: 'aborted' };
+      case 'RolloutRetryRequested':
+        return state;
+      default:
+        return { ...state, started: true };
+    }
+  },
   decide(command, state) {
+    if (command.type !== 'StartRollout') return control(command, state);
     if (state.started) return [];
     const { plan, rolloutId } = command;
     const at = command.now.toISOString();
@@ -154,3 +205,33 @@ export const rolloutDecider: Decider<{ started: boolean }, RolloutCommand, Rollo
     ];
   },
 };
+
+/**
+ * Pause, resume, abort, retry failed. Asking for the state a rollout is in already changes
+ * nothing (a second click, a retried request); an aborted rollout takes no more commands.
+ */
+function control(command: Exclude<RolloutCommand, { type: 'StartRollout' }>, state: RolloutState): RolloutEvent[] {
+  const { rolloutId, by } = command;
+  const at = command.now.toISOString();
+  if (!state.started) throw new RolloutControlConflict(`rollout ${rolloutId} has not started`);
+  if (state.control === 'aborted') {
+    if (command.type === 'Abort') return [];
+    throw new RolloutControlConflict(`rollout ${rolloutId} was aborted`);
+  }
+  switch (command.type) {
+    case 'Pause': {
+      if (state.control === 'paused') return [];
+      const { reason, note, failed, finished, thresholdPercent } = command;
+      const measured = reason === 'error-threshold' ? { failed, finished, thresholdPercent } : {};
+      return [{ type: 'RolloutPaused', data: { rolloutId, by, reason, note, ...measured, at } }];
+    }
+    case 'Resume':
+      return state.control === 'paused' ? [{ type: 'RolloutResumed', data: { rolloutId, by, failed: command.failed, finished: command.finished, at } }] : [];
+    case 'Abort':
+      return [{ type: 'RolloutAborted', data: { rolloutId, by, note: command.note, at } }];
+    case 'RetryFailed':
+      return command.agents === 0 ? [] : [{ type: 'RolloutRetryRequested', data: { rolloutId, retryId: command.retryId, by, agents: command.agents, at } }];
+    default:
+      return unreachable(command, 'command');
+  }
+}

@@ -1,6 +1,6 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
-import { type DirectoryAgent, FACT_SIZE, planRollout, rolloutDecider } from './rollout.decider';
+import { type DirectoryAgent, FACT_SIZE, RolloutControlConflict, planRollout, rolloutDecider } from './rollout.decider';
 
 const target = (type: string, version: string): ComponentTarget => ({ type, version, sha256: 'b'.repeat(64), size: 1, url: `http://x/${type}/${version}` });
 const catalog = [target('virus-pattern', '2.0'), target('scan-engine', '9.0')];
@@ -85,17 +85,20 @@ describe('planRollout (R1, R1a, R8)', () => {
     expect(plan.targets.map((t) => t.agentId)).toEqual(['on', 'off', 'ind']);
   });
 
+  /** A rollout r1 of one agent, a. */
+  const startR1 = (now = new Date('2026-01-01T00:00:00Z')) => ({
+    type: 'StartRollout' as const,
+    rolloutId: 'r1',
+    component: catalog[0]!,
+    notifyOnDownload: true,
+    includeIndependentAndOffline: false,
+    policy: { resendIntervalMs: 1, maxAttempts: 1, ackTimeoutMs: 1, reportTimeoutMs: 1, scanAfterUpdate: false },
+    plan: { targets: [{ agentId: 'a', components: [catalog[0]!] }], skipped: [], upToDate: 0 },
+    now,
+  });
+
   it('starts a rollout once; a redelivered trigger changes nothing', () => {
-    const command = {
-      type: 'StartRollout' as const,
-      rolloutId: 'r1',
-      component: catalog[0]!,
-      notifyOnDownload: true,
-      includeIndependentAndOffline: false,
-      policy: { resendIntervalMs: 1, maxAttempts: 1, ackTimeoutMs: 1, reportTimeoutMs: 1, scanAfterUpdate: false },
-      plan: { targets: [{ agentId: 'a', components: [catalog[0]!] }], skipped: [], upToDate: 0 },
-      now: new Date('2026-01-01T00:00:00Z'),
-    };
+    const command = startR1();
     const spec = DeciderSpec(rolloutDecider);
     const events = spec.given([]).when(command).events();
     expect(events).toMatchObject([
@@ -103,5 +106,50 @@ describe('planRollout (R1, R1a, R8)', () => {
       { type: 'AgentsTargeted', data: { agentIds: ['a'] } },
     ]);
     spec.given(events).when(command).thenNothing();
+  });
+
+  describe('control', () => {
+    const now = new Date('2026-01-02T00:00:00Z');
+    const at = now.toISOString();
+    const started = DeciderSpec(rolloutDecider).given([]).when(startR1(now)).events();
+    const pause = { type: 'Pause' as const, rolloutId: 'r1', by: 'alice', reason: 'admin' as const, note: 'bad reports', now };
+    const paused = { type: 'RolloutPaused' as const, data: { rolloutId: 'r1', by: 'alice', reason: 'admin' as const, note: 'bad reports', at } };
+    const resume = { type: 'Resume' as const, rolloutId: 'r1', by: 'bob', failed: 3, finished: 40, now };
+    const aborted = { type: 'RolloutAborted' as const, data: { rolloutId: 'r1', by: 'bob', note: null, at } };
+    const spec = DeciderSpec(rolloutDecider);
+
+    it('pauses a running rollout with who and why, and resumes it with the counts the threshold counts from', () => {
+      spec.given(started).when(pause).then([paused]);
+      spec.given([...started, paused]).when(resume).then([{ type: 'RolloutResumed', data: { rolloutId: 'r1', by: 'bob', failed: 3, finished: 40, at } }]);
+    });
+
+    it('records the numbers when the error threshold pauses it', () => {
+      spec
+        .given(started)
+        .when({ type: 'Pause', rolloutId: 'r1', by: 'herald', reason: 'error-threshold', note: null, failed: 6, finished: 20, thresholdPercent: 25, now })
+        .then([{ type: 'RolloutPaused', data: { rolloutId: 'r1', by: 'herald', reason: 'error-threshold', note: null, failed: 6, finished: 20, thresholdPercent: 25, at } }]);
+    });
+
+    it('changes nothing when asked for the state it is in (a second click)', () => {
+      spec.given([...started, paused]).when(pause).thenNothing();
+      spec.given(started).when(resume).thenNothing();
+      spec.given([...started, aborted]).when({ type: 'Abort', rolloutId: 'r1', by: 'carol', note: null, now }).thenNothing();
+      spec.given(started).when({ type: 'RetryFailed', rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 0, now }).thenNothing();
+    });
+
+    it('refuses to steer an aborted rollout, or one that never started', () => {
+      spec.given([...started, aborted]).when(pause).thenThrows(RolloutControlConflict);
+      spec.given([...started, aborted]).when(resume).thenThrows(RolloutControlConflict);
+      spec.given([...started, aborted]).when({ type: 'RetryFailed', rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 2, now }).thenThrows(RolloutControlConflict);
+      spec.given([]).when(pause).thenThrows(RolloutControlConflict);
+    });
+
+    it('aborts a paused or running rollout, and records a retry of its failed agents with how many', () => {
+      spec.given([...started, paused]).when({ type: 'Abort', rolloutId: 'r1', by: 'bob', note: null, now }).then([aborted]);
+      spec
+        .given(started)
+        .when({ type: 'RetryFailed', rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 2, now })
+        .then([{ type: 'RolloutRetryRequested', data: { rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 2, at } }]);
+    });
   });
 });

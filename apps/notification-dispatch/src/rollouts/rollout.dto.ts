@@ -34,7 +34,8 @@ export const Rollout = z.object({
     gaveUp: count.describe('Targeted agents that never acknowledged (R4 gave up)'),
     alreadyUpToDate: count.describe('Targeted agents that had the version before their update went out'),
     superseded: count.describe('Targeted agents whose notification a reconnect (R2) replaced'),
-    inProgress: count.describe('Targeted agents with no outcome yet; the five outcomes and this add up to targeted'),
+    aborted: count.describe('Targeted agents whose notification an abort of the rollout closed, or that the abort left un-notified'),
+    inProgress: count.describe('Targeted agents with no outcome yet; the six outcomes and this add up to targeted'),
     retried: count.describe('Targeted agents whose update failed at least once and was retried'),
     scanRequested: count,
     scanned: count,
@@ -48,8 +49,34 @@ export const Rollout = z.object({
       .describe('Agents that came into the rollout on reconnect (R2) rather than through its plan; included in targeted, skipped and the outcomes'),
   }),
   complete: z.boolean().describe('Every targeted agent has an outcome'),
+  control: z
+    .object({
+      state: z.enum(['running', 'paused', 'aborted']).describe('paused: no attempt of its notifications goes out (first attempts, resends and retries are held); aborted: over'),
+      heldAttempts: count.describe('Attempts held while the rollout is paused; a resume sends them'),
+    })
+    .describe('Where admins (or the error threshold) have put the rollout'),
 });
 export class RolloutDto extends createZodDto(Rollout) {}
+
+export const RolloutDecision = z.object({
+  action: z.enum(['paused', 'resumed', 'aborted', 'retried-failed']),
+  by: z.string().describe('The admin token name, or "herald" when the error threshold paused it'),
+  reason: z.string().nullable().describe("The admin's note, or why Herald decided"),
+  details: z.record(z.string(), z.unknown()).describe('paused: trigger (admin | error-threshold) and, for the threshold, failed, finished, thresholdPercent; resumed: the counts the threshold counts from; retried-failed: agents'),
+  at: z.string(),
+});
+export class RolloutDecisionsDto extends createZodDto(z.object({ rolloutId: z.uuid(), decisions: z.array(RolloutDecision) })) {}
+
+/** An admin's reason for a pause or an abort (shown with the decision). */
+export const ControlNote = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() }).default({});
+export class ControlNoteDto extends createZodDto(ControlNote) {}
+
+export const ControlResult = z.object({
+  rollout: Rollout,
+  changed: z.boolean().describe('False when the rollout already was in the state asked for (nothing was recorded)'),
+  agents: count.describe('resume: held attempts sent; abort: open notifications closed; retry-failed: agents given a new notification'),
+});
+export class ControlResultDto extends createZodDto(ControlResult) {}
 export class RolloutListDto extends createZodDto(z.object({ total: z.number().int(), rollouts: z.array(Rollout) })) {}
 export class RolloutAgentsDto extends createZodDto(
   z.object({
@@ -69,6 +96,7 @@ export class RolloutAgentsDto extends createZodDto(
         updated: z.boolean(),
         failed: z.boolean(),
         gaveUp: z.boolean(),
+        outcome: z.enum(['updated', 'failed', 'gave-up', 'already-up-to-date', 'superseded', 'aborted']).nullable().describe('How its part ended; null while in progress'),
         scanRequested: z.boolean(),
         scanned: z.boolean(),
         lastChangeAt: z.string().nullable(),

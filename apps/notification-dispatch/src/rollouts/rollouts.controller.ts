@@ -1,9 +1,11 @@
-import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { BadRequestException, Body, ConflictException, Controller, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
-import { ApiErrors } from '@herald/platform';
-import { RolloutAgentsDto, RolloutDto, RolloutListDto } from './rollout.dto';
 import { z } from 'zod';
+import { ApiErrors, CurrentPrincipal, type Principal } from '@herald/platform';
+import { type ControlResult, RolloutControl } from './rollout-control';
+import { RolloutControlConflict } from './rollout.decider';
+import { ControlNoteDto, ControlResultDto, RolloutAgentsDto, RolloutDecisionsDto, RolloutDto, RolloutListDto } from './rollout.dto';
 import { RolloutViews } from './rollout-views';
 
 const Page = z.strictObject({
@@ -16,7 +18,10 @@ class PageDto extends createZodDto(Page) {}
 @ApiTags('rollouts')
 @Controller('rollouts')
 export class RolloutsController {
-  constructor(private readonly views: RolloutViews) {}
+  constructor(
+    private readonly views: RolloutViews,
+    private readonly control: RolloutControl,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Rollouts, newest first, with their progress' })
@@ -44,6 +49,63 @@ export class RolloutsController {
     await this.find(id);
     const { limit, offset } = page as z.infer<typeof Page>;
     return { rolloutId: id, ...(await this.views.agents(id, limit, offset)) };
+  }
+
+  @Get(':id/decisions')
+  @ApiOperation({ summary: 'Who paused, resumed, aborted or retried the rollout, and when (oldest first)' })
+  @ApiOkResponse({ type: RolloutDecisionsDto })
+  @ApiErrors(400, 404)
+  async decisions(@Param('id') id: string) {
+    await this.find(id);
+    return { rolloutId: id, decisions: await this.views.decisions(id) };
+  }
+
+  @Post(':id/pause')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Pause: no attempt of its notifications goes out (first attempts, resends and retries are held) until it is resumed' })
+  @ApiOkResponse({ type: ControlResultDto })
+  @ApiErrors(400, 403, 404, 409)
+  async pause(@Param('id') id: string, @Body() body: ControlNoteDto, @CurrentPrincipal() who: Principal) {
+    return this.steer(id, () => this.control.pause(id, { by: who.name, reason: 'admin', note: body.reason ?? null }));
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Resume a paused rollout: its held attempts go out; the error threshold counts again from here' })
+  @ApiOkResponse({ type: ControlResultDto })
+  @ApiErrors(400, 403, 404, 409)
+  async resume(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
+    return this.steer(id, () => this.control.resume(id, who.name));
+  }
+
+  @Post(':id/abort')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Abort: its open notifications close (reason "aborted") and the rest of its plan is not notified. R2 still brings agents that reconnect to the newest version.' })
+  @ApiOkResponse({ type: ControlResultDto })
+  @ApiErrors(400, 403, 404, 409)
+  async abort(@Param('id') id: string, @Body() body: ControlNoteDto, @CurrentPrincipal() who: Principal) {
+    return this.steer(id, () => this.control.abort(id, who.name, body.reason ?? null));
+  }
+
+  @Post(':id/retry-failed')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'A new notification for each of its agents whose update failed or was given up (R4); a paused rollout holds them' })
+  @ApiOkResponse({ type: ControlResultDto })
+  @ApiErrors(400, 403, 404, 409)
+  async retryFailed(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
+    return this.steer(id, () => this.control.retryFailed(id, who.name));
+  }
+
+  private async steer(id: string, command: () => Promise<ControlResult>) {
+    await this.find(id);
+    let result: ControlResult;
+    try {
+      result = await command();
+    } catch (err) {
+      if (err instanceof RolloutControlConflict) throw new ConflictException(err.message);
+      throw err;
+    }
+    return { rollout: await this.find(id), changed: result.changed, agents: result.agents };
   }
 
   private async find(id: string) {

@@ -29,6 +29,13 @@ export const EventTriggeredSettings = z.strictObject({
   updateRetryBackoff: z.number().min(1).max(10),
   /** 0..1: each retry's wait is lengthened by a random fraction of it up to this, so a fleet that failed together does not retry together. */
   updateRetryJitter: z.number().min(0).max(1),
+  /**
+   * A running rollout pauses by itself once more than this percentage of its finished agents
+   * failed (counted from its last resume); 0 switches the check off.
+   */
+  rolloutErrorThresholdPercent: z.number().min(0).max(100),
+  /** The error threshold applies once at least this many of the rollout's agents finished (since its last resume). */
+  rolloutErrorThresholdMinFinished: z.number().int().min(1).max(1_000_000),
 });
 export type EventTriggeredSettings = z.infer<typeof EventTriggeredSettings>;
 
@@ -46,6 +53,8 @@ export const DEFAULT_SETTINGS: EventTriggeredSettings = {
   updateRetryDelaySeconds: 60,
   updateRetryBackoff: 2,
   updateRetryJitter: 0.2,
+  rolloutErrorThresholdPercent: 0,
+  rolloutErrorThresholdMinFinished: 20,
 };
 
 export type SettingsChanged = Event<

@@ -7,7 +7,9 @@ import { AmqpClient } from '@herald/messaging';
 import { SettingsService } from '../../settings/settings.service';
 import { type OpenNotification, agentUpdatesStreamId, nextAttempt } from '../agent-updates.decider';
 import { type AgentBatch, AgentUpdates } from '../agent-updates.service';
-import { InFlightSlots } from '../in-flight-slots';
+import { type HeldAttempt, HeldAttempts } from '../held-attempts';
+import { InFlightSlots, type WaitingAttempt } from '../in-flight-slots';
+import { rolloutsOf } from '../open-notifications';
 
 export type Metadata = { correlationId?: string; causationId?: string };
 
@@ -50,6 +52,7 @@ export class NotificationSender {
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
     private readonly slots: InFlightSlots,
+    private readonly held: HeldAttempts,
     private readonly log: PinoLogger,
   ) {
     log.setContext('send-notifications');
@@ -58,15 +61,25 @@ export class NotificationSender {
   /**
    * In the batch's transaction: for each of `agentIds` with an attempt due, an R6 slot, then the
    * attempt recorded as sent with the notification's current target (R7: never a stale version);
-   * without a free slot the attempt joins the waiting list (InFlightWaker sends it on). Returns the
+   * without a free slot the attempt joins the waiting list (InFlightWaker sends it on), and one of
+   * a notification that works for a paused rollout is held (a resume sends it). Returns the
    * commands to publish once the transaction commits.
    */
   async recordDue(tx: Tx, batch: AgentBatch, agentIds: readonly string[], options: RecordDueOptions): Promise<UpdateToPublish[]> {
-    const due = agentIds.flatMap((agentId) => {
+    const paused = await this.held.paused(tx);
+    const due: WaitingAttempt[] = [];
+    const holding: HeldAttempt[] = [];
+    for (const agentId of agentIds) {
       const state = batch.state(agentUpdatesStreamId(agentId));
       const attempt = nextAttempt(state);
-      return state.open && attempt !== null ? [{ agentId, notificationId: state.open.notificationId, attempt, correlationId: state.open.correlationId ?? null }] : [];
-    });
+      if (!state.open || attempt === null) continue;
+      const attemptDue = { agentId, notificationId: state.open.notificationId, attempt, correlationId: state.open.correlationId ?? null };
+      const rolloutIds = rolloutsOf(state.open);
+      // A paused rollout holds every attempt of a notification that works for it (it would carry its version).
+      if (rolloutIds.some((id) => paused.has(id))) holding.push({ ...attemptDue, rolloutIds });
+      else due.push(attemptDue);
+    }
+    await this.held.hold(tx, holding);
     const granted = await this.slots.grant(tx, due, options.maxInFlight);
     this.deferred += due.length - granted.size;
     const now = new Date();

@@ -8,6 +8,7 @@ import { SettingsService, policyOf } from '../../settings/settings.service';
 import { DispatchQueues } from '../../topology';
 import { agentUpdatesStreamId } from '../agent-updates.decider';
 import { AgentUpdates } from '../agent-updates.service';
+import { HeldAttempts } from '../held-attempts';
 import type { Work } from '../work-messages';
 import { type Metadata, NotificationSender } from './notification-sender';
 
@@ -25,6 +26,7 @@ export class WorkController {
     private readonly updates: AgentUpdates,
     private readonly sender: NotificationSender,
     private readonly directory: Directory,
+    private readonly held: HeldAttempts,
   ) {}
 
   /**
@@ -37,16 +39,21 @@ export class WorkController {
   @EventPattern(DispatchQueues.work.pattern('notify'))
   async onNotify(@Payload() work: Work<'notify'>, @Ctx() ctx: HeraldContext): Promise<Outcome> {
     const settings = await this.settings.current();
-    const { rolloutId } = work;
+    const { rolloutId, retryId } = work;
     const metadata = metadataOf(ctx);
     const now = new Date();
+    // An admin's retry opens new notifications; the plan's first ones are named by rollout and agent.
+    const notificationIdOf = (agentId: string) => (retryId ? deterministicUuid('notification', rolloutId, agentId, retryId) : deterministicUuid('notification', rolloutId, agentId));
     const updates = await this.commands.transaction(async (tx) => {
+      // An aborted rollout notifies no one more (a paused one targets them, and holds their attempts).
+      if ((await this.held.stateOf(tx, rolloutId)) === 'aborted') return [];
       const catalog = await this.directory.catalog(tx);
       const agents = await this.directory.agentsByIds(tx, work.agentIds);
       const { result } = await this.updates.batch(tx, work.agentIds, (b) => {
         for (const { agentId, components } of agents) {
-          const target = { type: 'Target' as const, agentId, rolloutId, trigger: 'download' as const, components: outdatedComponents(components, catalog), policy: policyOf(settings), now };
-          b.decide(agentUpdatesStreamId(agentId), { ...target, notificationId: deterministicUuid('notification', rolloutId, agentId) }, metadata);
+          const trigger = retryId ? ('admin' as const) : ('download' as const);
+          const target = { type: 'Target' as const, agentId, rolloutId, trigger, components: outdatedComponents(components, catalog), policy: policyOf(settings), now };
+          b.decide(agentUpdatesStreamId(agentId), { ...target, notificationId: notificationIdOf(agentId) }, metadata);
         }
         return this.sender.recordDue(tx, b, work.agentIds, { maxInFlight: settings.maxInFlight, metadata, again: (o) => o.rolloutIds[0] === rolloutId });
       });
