@@ -23,6 +23,11 @@ export interface AgentView {
 export interface AgentFilter {
   status?: AgentStatus;
   outdated?: boolean;
+  /** Part of the agent id or hostname, any case. */
+  q?: string;
+  /** Agents that have this component (at `version`, when given). */
+  component?: string;
+  version?: string;
   limit: number;
   offset: number;
 }
@@ -45,6 +50,10 @@ interface Row {
 
 const STATUS_SQL = `CASE WHEN NOT a.online THEN 'offline' WHEN a.independent_mode THEN 'independent' ELSE 'online' END`;
 
+/** Whether agent `a` has a component older than the newest the server knows. */
+const OUTDATED_SQL = `EXISTS (SELECT 1 FROM agent_components c JOIN latest_components l USING (component_type)
+                  WHERE c.agent_id = a.agent_id AND c.version_key < l.version_key)`;
+
 const SELECT = `
   SELECT a.*,
          coalesce((SELECT json_agg(json_build_object('type', c.component_type, 'version', c.version, 'latest', l.version,
@@ -52,32 +61,53 @@ const SELECT = `
                                    ORDER BY c.component_type)
                      FROM agent_components c LEFT JOIN latest_components l USING (component_type)
                     WHERE c.agent_id = a.agent_id), '[]') AS components,
-         EXISTS (SELECT 1 FROM agent_components c JOIN latest_components l USING (component_type)
-                  WHERE c.agent_id = a.agent_id AND c.version_key < l.version_key) AS outdated
+         ${OUTDATED_SQL} AS outdated
     FROM agents a`;
+
+/** The WHERE clause of a filter over agents `a`, with its parameters (and a way to add more). */
+function whereOf(filter: Omit<AgentFilter, 'limit' | 'offset'>, where: string[] = [], params: unknown[] = []) {
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (filter.status) where.push(`${STATUS_SQL} = ${param(filter.status)}`);
+  if (filter.q) {
+    const like = param(`%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(`(a.agent_id ILIKE ${like} OR a.hostname ILIKE ${like})`);
+  }
+  if (filter.component) {
+    const version = filter.version === undefined ? '' : ` AND c.version = ${param(filter.version)}`;
+    where.push(`EXISTS (SELECT 1 FROM agent_components c WHERE c.agent_id = a.agent_id AND c.component_type = ${param(filter.component)}${version})`);
+  }
+  if (filter.outdated !== undefined) where.push(`${filter.outdated ? '' : 'NOT '}${OUTDATED_SQL}`);
+  return { clause: where.length ? `WHERE ${where.join(' AND ')}` : '', params, param };
+}
 
 /** Queries over the agents read model. */
 @Injectable()
 export class AgentDirectory {
   constructor(private readonly db: Database) {}
 
+  /**
+   * A page of agents in natural id order (sim-2 before sim-10) and how many match in all, from
+   * one snapshot. The filters pick agent ids first (from the index in that order); only the page's
+   * agents get their components against the latest versions.
+   */
   async list(filter: AgentFilter): Promise<{ total: number; agents: AgentView[] }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.status) {
-      params.push(filter.status);
-      where.push(`${STATUS_SQL} = $${params.length}`);
-    }
-    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const outdatedClause = filter.outdated === undefined ? '' : `WHERE outdated = ${filter.outdated ? 'true' : 'false'}`;
-    return this.db.session(async (sql) => {
-      const rows = await sql.rows<Row & { total: string }>(
-        `SELECT *, count(*) OVER () AS total FROM (${SELECT} ${clause}) x ${outdatedClause}
-          ORDER BY agent_id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-        [...params, filter.limit, filter.offset],
-      );
-      return { total: Number(rows[0]?.total ?? 0), agents: rows.map(toView) };
+    const { clause, params, param } = whereOf(filter);
+    return this.db.snapshot(async (sql) => {
+      const total = await sql.one<{ n: string }>(`SELECT count(*) AS n FROM agents a ${clause}`, params);
+      const page = `SELECT a.agent_id FROM agents a ${clause} ORDER BY a.agent_id COLLATE herald_natural LIMIT ${param(filter.limit)} OFFSET ${param(filter.offset)}`;
+      const rows = await sql.rows<Row>(`${SELECT} WHERE a.agent_id IN (${page}) ORDER BY a.agent_id COLLATE herald_natural`, params);
+      return { total: Number(total?.n ?? 0), agents: rows.map(toView) };
     });
+  }
+
+  /** The ids of the agents the filter matches, after `after` in id order, at most `limit` (for bulk actions). */
+  async ids(filter: Omit<AgentFilter, 'limit' | 'offset'>, after: string, limit: number): Promise<string[]> {
+    const { clause, params, param } = whereOf(filter, [`a.agent_id > $1`], [after]);
+    const rows = await this.db.session((sql) => sql.rows<{ agent_id: string }>(`SELECT a.agent_id FROM agents a ${clause} ORDER BY a.agent_id LIMIT ${param(limit)}`, params));
+    return rows.map((r) => r.agent_id);
   }
 
   async get(agentId: string): Promise<AgentView | undefined> {

@@ -76,6 +76,8 @@ export type AgentUpdateCommand =
        * dropped. Absent counts as a hello.
        */
       via?: 'hello' | 'heartbeat';
+      /** trigger admin: who asked. */
+      by?: string;
       now: Date;
     }
   | {
@@ -287,6 +289,7 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
       trigger: command.trigger,
       components,
       policy: command.policy,
+      ...(command.by ? { by: command.by } : {}),
       at,
     },
   };
@@ -311,7 +314,8 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
   const raised = merged.some((c) => !open.target.some((t) => t.type === c.type && t.version === c.version));
   if (raised) {
     const rolloutIds = command.rolloutIds?.length ? { rolloutIds: command.rolloutIds } : {};
-    return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId, ...rolloutIds, components: merged, at } }];
+    const byAdmin = command.trigger === 'admin' && !rolloutId ? { trigger: 'admin' as const, ...(command.by ? { by: command.by } : {}) } : {};
+    return [{ type: 'NotificationTargetRaised', data: { agentId, notificationId: open.notificationId, rolloutId, ...rolloutIds, ...byAdmin, components: merged, at } }];
   }
   // The open notification already carries what this rollout brings: the rollout follows it.
   if (rolloutId && !open.rolloutIds.includes(rolloutId)) return [{ type: 'RolloutJoined', data: { agentId, notificationId: open.notificationId, rolloutId, at } }];

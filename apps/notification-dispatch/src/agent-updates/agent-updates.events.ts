@@ -48,10 +48,10 @@ export type UpdateTargeted = Event<
   {
     agentId: string;
     notificationId: string;
-    /** The rollout (download trigger) that opened it; null when R2 opened it on reconnect. */
+    /** The rollout that opened it (its plan, or an admin's retry of its failed agents); null when R2 or an admin's "update now" opened it. */
     rolloutId: string | null;
     /**
-     * R2 only: the rollouts of the versions it brings (one per component whose newest version
+     * R2 and "update now" only: the rollouts of the versions it brings (one per component whose newest version
      * came with a rollout). The update counts in each, also where the agent was not in the plan.
      * Absent in events written before updates on reconnect were attributed.
      */
@@ -59,6 +59,8 @@ export type UpdateTargeted = Event<
     trigger: Trigger;
     components: ComponentTarget[];
     policy: NotificationPolicy;
+    /** trigger admin: who asked (the admin token's name). */
+    by?: string;
     at: string;
   }
 >;
@@ -71,8 +73,11 @@ export type NotificationTargetRaised = Event<
     notificationId: string;
     /** The rollout that raised it; null when R2 did, on reconnect. */
     rolloutId: string | null;
-    /** R2 only: the rollouts of the versions it brings now (as in UpdateTargeted). */
+    /** R2 or an admin's "update now": the rollouts of the versions it brings now (as in UpdateTargeted). */
     rolloutIds?: string[];
+    /** Present when an admin's "update now" raised it (absent: a rollout, or R2 on reconnect), with who asked. */
+    trigger?: 'admin';
+    by?: string;
     components: ComponentTarget[];
     at: string;
   }

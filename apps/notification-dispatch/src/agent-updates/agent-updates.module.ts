@@ -13,6 +13,8 @@ import { AgentRepliesController } from './receive-agent-replies/agent-replies.co
 import { NotificationSender } from './send-notifications/notification-sender';
 import { WorkController } from './send-notifications/work.controller';
 import { TimelineController } from './timeline/timeline.controller';
+import { UpdateNow } from './update-now/update-now';
+import { UpdateNowController } from './update-now/update-now.controller';
 
 /**
  * One agent's notifications (R1–R4, R6–R8): the decisions, the commands sent, the agent's
@@ -20,8 +22,8 @@ import { TimelineController } from './timeline/timeline.controller';
  */
 @Module({
   imports: [SettingsModule, DirectoryModule],
-  controllers: [WorkController, AgentRepliesController, TimelineController],
-  providers: [AgentUpdates, NotificationSender, HeldAttempts, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
+  controllers: [WorkController, AgentRepliesController, TimelineController, UpdateNowController],
+  providers: [AgentUpdates, NotificationSender, HeldAttempts, UpdateNow, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
   exports: [AgentUpdates, NotificationSender, HeldAttempts, OpenNotifications],
 })
 export class AgentUpdatesModule {}

@@ -9,7 +9,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - held_attempts: attempts that came due while a rollout of theirs was paused; a resume sends them.
  * - open_notifications.rollout_ids: the rollouts each open notification works for, so an abort
  *   finds them in one query (filled for notifications already open from the read model).
- * - rollout_agents.outcome may be "aborted".
+ * - rollout_agents.outcome may be "aborted"; an agent may come into a rollout through an admin's
+ *   "update now" (via "admin").
  */
 export class RolloutControl1764900000000 implements MigrationInterface {
   name = 'RolloutControl1764900000000';
@@ -51,9 +52,14 @@ export class RolloutControl1764900000000 implements MigrationInterface {
     await q.query(`CREATE INDEX open_notifications_rollouts ON open_notifications USING gin (rollout_ids)`);
     await q.query(`ALTER TABLE rollout_agents DROP CONSTRAINT rollout_agents_outcome_check`);
     await q.query(`ALTER TABLE rollout_agents ADD CONSTRAINT rollout_agents_outcome_check CHECK (outcome IN ('updated', 'failed', 'gave-up', 'already-up-to-date', 'superseded', 'aborted'))`);
+    await q.query(`ALTER TABLE rollout_agents DROP CONSTRAINT rollout_agents_via_check`);
+    await q.query(`ALTER TABLE rollout_agents ADD CONSTRAINT rollout_agents_via_check CHECK (via IN ('plan', 'reconnect', 'admin'))`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`UPDATE rollout_agents SET via = 'reconnect' WHERE via = 'admin'`);
+    await q.query(`ALTER TABLE rollout_agents DROP CONSTRAINT rollout_agents_via_check`);
+    await q.query(`ALTER TABLE rollout_agents ADD CONSTRAINT rollout_agents_via_check CHECK (via IN ('plan', 'reconnect'))`);
     await q.query(`UPDATE rollout_agents SET outcome = 'superseded' WHERE outcome = 'aborted'`);
     await q.query(`ALTER TABLE rollout_agents DROP CONSTRAINT rollout_agents_outcome_check`);
     await q.query(`ALTER TABLE rollout_agents ADD CONSTRAINT rollout_agents_outcome_check CHECK (outcome IN ('updated', 'failed', 'gave-up', 'already-up-to-date', 'superseded'))`);

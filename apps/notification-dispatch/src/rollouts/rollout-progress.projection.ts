@@ -141,7 +141,7 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
   const joined = new Map<string, Joined>();
   /** A later reconnect skip's reason for a row an earlier batch made (it applies only to a row R2 made as a skip). */
   const reasons = new Map<string, Joined>();
-  const join = (rolloutId: string, agentId: string, at: string, how: { targeted: true } | { skippedReason: string }) => {
+  const join = (rolloutId: string, agentId: string, at: string, how: { targeted: true; via: 'reconnect' | 'admin' } | { skippedReason: string }) => {
     const key = `${rolloutId}\u0000${agentId}`;
     const skippedReason = 'skippedReason' in how ? how.skippedReason : null;
     const made = joined.get(key);
@@ -155,7 +155,7 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
       return;
     }
     state.row(rolloutId, agentId);
-    joined.set(key, { rolloutId, agentId, at, targeted: skippedReason === null, skippedReason });
+    joined.set(key, { rolloutId, agentId, at, targeted: skippedReason === null, skippedReason, via: 'via' in how ? how.via : 'reconnect' });
   };
   const newScans: Array<{ scanId: string; notificationId: string }> = [];
   const changes = new Map<string, RowChange>();
@@ -197,9 +197,10 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
       case 'NotificationTargetRaised':
         if (e.data.rolloutId) addLink(e.data.notificationId, e.data.rolloutId, e.data.agentId);
         else {
-          // R2: the rollouts of the versions it brings (the agent joins those it was not in), and
+          // R2 (or an admin's "update now"): the rollouts of the versions it brings (the agent joins those it was not in), and
           // every other rollout the agent has not caught up with.
-          for (const rolloutId of e.data.rolloutIds ?? []) join(rolloutId, e.data.agentId, e.data.at, { targeted: true });
+          const via = e.data.trigger === 'admin' ? ('admin' as const) : ('reconnect' as const);
+          for (const rolloutId of e.data.rolloutIds ?? []) join(rolloutId, e.data.agentId, e.data.at, { targeted: true, via });
           for (const [rolloutId, row] of state.rowsOf(e.data.agentId)) if (!row.updated) addLink(e.data.notificationId, rolloutId, e.data.agentId);
         }
         break;
@@ -233,13 +234,15 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
   await write(tx, [...joined.values()], [...reasons.values()], newLinks, newScans, [...changes.values()]);
 }
 
-/** A row R2 makes in a rollout whose plan did not have the agent. */
+/** A row R2 (or an admin's "update now") makes in a rollout whose plan did not have the agent. */
 interface Joined {
   rolloutId: string;
   agentId: string;
   targeted: boolean;
   skippedReason: string | null;
   at: string;
+  /** How it came in; a skip on reconnect has no say (its row is R2's). */
+  via?: 'reconnect' | 'admin';
 }
 
 interface RowChange extends Change {
@@ -364,9 +367,9 @@ async function write(
   if (joined.length > 0) {
     await tx.exec(
       `INSERT INTO rollout_agents (rollout_id, agent_id, targeted, skipped_reason, via, last_change_at)
-       SELECT r, a, t, s, 'reconnect', at FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::timestamptz[]) AS j(r, a, t, s, at)
+       SELECT r, a, t, s, v, at FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::timestamptz[]) AS j(r, a, t, s, v, at)
        ON CONFLICT DO NOTHING`,
-      [joined.map((j) => j.rolloutId), joined.map((j) => j.agentId), joined.map((j) => j.targeted), joined.map((j) => j.skippedReason), joined.map((j) => j.at)],
+      [joined.map((j) => j.rolloutId), joined.map((j) => j.agentId), joined.map((j) => j.targeted), joined.map((j) => j.skippedReason), joined.map((j) => j.via ?? 'reconnect'), joined.map((j) => j.at)],
     );
   }
   if (reasons.length > 0) {

@@ -85,7 +85,7 @@ export class RolloutAgentsDto extends createZodDto(
     agents: z.array(
       z.object({
         agentId: z.string(),
-        via: z.enum(['plan', 'reconnect']).describe("How the agent came into the rollout: R1's plan, or a reconnect (R2) after it"),
+        via: z.enum(['plan', 'reconnect', 'admin']).describe("How the agent came into the rollout: R1's plan, a reconnect (R2) after it, or an admin's update now"),
         targeted: z.boolean(),
         skippedReason: z.enum(['offline', 'independent', 'no-privilege']).nullable(),
         attempts: count,

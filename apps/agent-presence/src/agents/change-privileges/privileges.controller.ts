@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, NotFoundException, Param, Put } from '@nestjs/common';
+import { BadRequestException, Body, Controller, HttpCode, NotFoundException, Param, Post, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
@@ -15,6 +15,26 @@ const Privileges = z.strictObject({
 });
 class PrivilegesDto extends createZodDto(Privileges) {}
 
+/** Which agents a bulk change is for: every agent that matches all of these (every agent when none is given). */
+export const AgentSelection = z
+  .strictObject({
+    status: z.enum(['online', 'offline', 'independent']).optional(),
+    outdated: z.boolean().optional(),
+    q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
+    component: z.string().min(1).max(100).optional(),
+    version: z.string().min(1).max(100).optional().describe('With component: agents on this version of it'),
+  })
+  .refine((f) => f.version === undefined || f.component !== undefined, { message: 'version needs component', path: ['version'] });
+
+const BulkPrivileges = z.strictObject({ filter: AgentSelection, independentMode: z.boolean() });
+class BulkPrivilegesDto extends createZodDto(BulkPrivileges) {}
+class BulkResultDto extends createZodDto(
+  z.object({ matched: z.number().int().describe('Agents the filter matched'), changed: z.number().int().describe('Agents whose privilege changed (one event each); the others had it already') }),
+) {}
+
+/** Agents changed per transaction in a bulk change. */
+const BULK_CHUNK = 500;
+
 @ApiTags('agents')
 @Controller('agents')
 export class PrivilegesController {
@@ -22,6 +42,42 @@ export class PrivilegesController {
     private readonly commands: CommandHandler,
     private readonly directory: AgentDirectory,
   ) {}
+
+  /**
+   * Grants or revokes the Independent privilege of every agent the filter matches: one event per
+   * agent whose privilege changes (recorded with who), a transaction per 500 agents, reaching the
+   * other services like a single change.
+   */
+  @Post('privileges')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Grant or revoke the Independent-mode privilege of every agent the filter matches ({} matches all); says how many changed" })
+  @ApiOkResponse({ type: BulkResultDto })
+  @ApiErrors(400, 403)
+  async bulk(@Body() body: BulkPrivilegesDto, @CurrentPrincipal() who: Principal) {
+    const { filter, independentMode } = body as z.infer<typeof BulkPrivileges>;
+    let matched = 0;
+    let changed = 0;
+    const now = new Date();
+    for (let after = ''; ; ) {
+      const ids = await this.directory.ids(filter, after, BULK_CHUNK);
+      if (ids.length === 0) break;
+      after = ids.at(-1)!;
+      matched += ids.length;
+      const { streams } = await this.commands.transaction((tx) =>
+        this.commands.batchIn(
+          tx,
+          agentDecider,
+          ids.map(agentStreamId),
+          (b) => {
+            for (const agentId of ids) b.decide(agentStreamId(agentId), { type: 'SetIndependentPrivilege', agentId, granted: independentMode, by: who.name, now });
+          },
+          { outbox: ({ streams: s }) => s.flatMap((o) => agentIntegrationEvents(o.events, o.after)) },
+        ),
+      );
+      changed += streams.filter((o) => o.events.length > 0).length;
+    }
+    return { matched, changed };
+  }
 
   /** Grants or revokes an agent's privileges; the change is an event and reaches the other services. */
   @Put(':id/privileges')

@@ -14,6 +14,9 @@ const ListAgentsQuery = z.strictObject({
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
     .optional(),
+  q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
+  component: z.string().min(1).max(100).optional().describe('Only agents that have this component type'),
+  version: z.string().min(1).max(100).optional().describe('With component: only agents on this version of it'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });
@@ -25,11 +28,13 @@ export class AgentsController {
   constructor(private readonly directory: AgentDirectory) {}
 
   @Get()
-  @ApiOperation({ summary: 'Agents, filtered by status and outdatedness' })
+  @ApiOperation({ summary: 'Agents in natural id order (sim-2 before sim-10), a page at a time, filtered by status, outdatedness, component and version, and text' })
   @ApiOkResponse({ type: AgentListDto })
   @ApiErrors(400)
   list(@Query() query: ListAgentsQueryDto) {
-    return this.directory.list(query as z.infer<typeof ListAgentsQuery>);
+    const filter = query as z.infer<typeof ListAgentsQuery>;
+    if (filter.version !== undefined && filter.component === undefined) throw new BadRequestException('version needs component');
+    return this.directory.list(filter);
   }
 
   @Get('summary')

@@ -24,7 +24,7 @@ interface Decision {
  * tries its failed agents again; the error threshold pauses a rollout by itself. Each decision is
  * recorded with who took it.
  */
-describe('rollout control', () => {
+describe('fleet operations', () => {
   const h = new RulesHarness();
 
   beforeAll(() => h.start({ ROLLOUT_GUARD_INTERVAL_MS: '500' }));
@@ -162,5 +162,84 @@ describe('rollout control', () => {
     } finally {
       await h.settings({ rolloutErrorThresholdPercent: 0 });
     }
+  });
+
+  describe('update now and bulk actions', () => {
+    const updateNow = (path: string, body?: object) => h.system.http<Record<string, number>>('notification-dispatch', 'POST', path, body);
+
+    it('updates one agent now, also an Independent one the rules leave alone, and counts it in the rollout of the version', async () => {
+      const type = 'now-one';
+      await h.settings({ notifyOnDownload: false, updateOnReconnect: true, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0 });
+      try {
+        const plain = await h.agent('now-plain', [{ type, version: '1.0' }]);
+        const independent = await h.agent('now-independent', [{ type, version: '1.0' }], { independent: true });
+        const { rolloutId } = await h.publish(type, '2.0');
+        // R1 is off: nobody is notified until an admin says so.
+        await pauseFor(1_000);
+        expect(types(await h.entries(plain.id))).not.toContain('UpdateTargeted');
+
+        const res = await updateNow(`/agents/${plain.id}/update-now`);
+        expect(res.status).toBe(200);
+        expect(res.body).toEqual({ opened: 1, raised: 0, alreadyOnTheirWay: 0, upToDate: 0 });
+        const timeline = await h.waitForEntry(plain.id, (e) => e.type === 'UpdateCompleted', 'the update to complete');
+        expect(timeline.find((e) => e.type === 'UpdateTargeted')).toMatchObject({ trigger: 'admin', by: 'tester', rolloutId: null, rolloutIds: [rolloutId] });
+        expect(plain.installs).toEqual([`${type}@2.0`]);
+
+        expect((await updateNow(`/agents/${independent.id}/update-now`)).body).toMatchObject({ opened: 1 });
+        await h.waitForEntry(independent.id, (e) => e.type === 'UpdateCompleted', 'the Independent agent to update on the admin’s word');
+        expect(independent.installs).toEqual([`${type}@2.0`]);
+
+        const agents = await waitFor(
+          async () => {
+            const list = (await h.system.http<{ agents: Array<{ agentId: string; via: string; outcome: string | null }> }>('notification-dispatch', 'GET', `/rollouts/${rolloutId}/agents`)).body.agents;
+            return list.filter((a) => a.outcome === 'updated').length === 2 ? list : undefined;
+          },
+          { what: 'the rollout to count both agents updated' },
+        );
+        expect(agents.map((a) => [a.agentId, a.via])).toEqual([
+          ['now-independent', 'admin'],
+          ['now-plain', 'admin'],
+        ]);
+        // Up to date now (once dispatch heard the new version); unknown and malformed ids.
+        await waitFor(async () => (await updateNow(`/agents/${plain.id}/update-now`)).body.upToDate === 1, { what: 'the agent to be up to date for dispatch' });
+        expect((await updateNow('/agents/nobody-here/update-now')).status).toBe(404);
+        expect((await updateNow('/agents/bad%20id/update-now')).status).toBe(400);
+      } finally {
+        await h.settings({ notifyOnDownload: true });
+      }
+    });
+
+    it('updates now every agent a filter matches, and grants a privilege in bulk, one event per agent, counted', async () => {
+      const type = 'now-bulk';
+      await h.settings({ notifyOnDownload: false, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0 });
+      try {
+        const fleet = await Promise.all(['now-bulk-1', 'now-bulk-2', 'now-bulk-3'].map((id) => h.agent(id, [{ type, version: '1.0' }])));
+        const other = await h.agent('now-other', [{ type: 'now-other-type', version: '1.0' }]);
+        await h.publish(type, '2.0');
+
+        const res = await updateNow('/agents/update-now', { component: type, version: '1.0' });
+        expect(res.status).toBe(200);
+        expect(res.body).toEqual({ matched: 3, opened: 3, raised: 0, alreadyOnTheirWay: 0, upToDate: 0 });
+        for (const agent of fleet) await h.waitForEntry(agent.id, (e) => e.type === 'UpdateCompleted', 'the bulk update to complete');
+        expect(fleet.map((a) => a.installs)).toEqual(fleet.map(() => [`${type}@2.0`]));
+        expect(types(await h.entries(other.id))).not.toContain('UpdateTargeted');
+        expect((await updateNow('/agents/update-now', { version: '1.0' })).status).toBe(400);
+
+        const grant = (body: object) => h.system.http<{ matched: number; changed: number }>('agent-presence', 'POST', '/agents/privileges', body);
+        expect((await grant({ filter: { q: 'NOW-BULK-' }, independentMode: true })).body).toEqual({ matched: 3, changed: 3 });
+        // Again: nothing changes, nothing is recorded.
+        expect((await grant({ filter: { q: 'now-bulk-' }, independentMode: true })).body).toEqual({ matched: 3, changed: 0 });
+        for (const agent of fleet) {
+          await waitFor(async () => (await h.timeline(agent.id))?.agent?.independentPrivilege === true, { what: `dispatch to see ${agent.id}'s privilege` });
+        }
+        expect((await h.timeline(other.id))?.agent?.independentPrivilege).toBe(false);
+        const one = await h.system.http<{ privileges: { independentMode: boolean } }>('agent-presence', 'GET', '/agents/now-bulk-2');
+        expect(one.body.privileges.independentMode).toBe(true);
+        expect((await grant({ filter: { version: '1.0' }, independentMode: true })).status).toBe(400);
+        expect((await h.system.http('agent-presence', 'POST', '/agents/privileges', { filter: {}, independentMode: false }, TEST_READ_TOKEN)).status).toBe(403);
+      } finally {
+        await h.settings({ notifyOnDownload: true });
+      }
+    });
   });
 });
