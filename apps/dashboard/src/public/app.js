@@ -6,6 +6,8 @@
 
 (() => {
   const POLL_MS = 1500;
+  /** Agents per page of the agent list. */
+  const AGENTS_PAGE = 50;
   const TOKEN_KEY = 'herald.dashboard.token';
   const READ_ONLY_KEY = 'herald.dashboard.readOnly';
   const SETTINGS_PATH = '/dispatch/settings/event-triggered-updates';
@@ -50,6 +52,9 @@
     drawn: new Map(),
     /** The answer to the last control command on each rollout, shown on its card. */
     rolloutResults: new Map(),
+    /** The first agent of the page shown, and how many match the filters (from the last list). */
+    agentsOffset: 0,
+    agentsTotal: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -175,12 +180,15 @@
     sessionStorage.removeItem(READ_ONLY_KEY);
     Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, timelineUnknown: null, settings: null, formBase: null, settingsDirty: false });
     state.rolloutResults.clear();
+    state.agentsOffset = 0;
     // The next session's form waits for its own settings.
     settingsLoading(true);
     clearTimeout(state.timer);
     state.drawn.clear();
     // Nothing read with the old token stays on screen.
-    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report']) $(id).replaceChildren();
+    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result']) $(id).replaceChildren();
+    $('agent-actions').hidden = true;
+    $('filter-q').value = '';
     $('rollout-agents').hidden = true;
     $('timeline-table').hidden = true;
     $('timeline-agent-state').textContent = '';
@@ -361,11 +369,20 @@
 
   // ---- Agents ---------------------------------------------------------------------------------
 
+  /** What the agent filters select, as agent-presence's list takes it. */
+  function agentFilter() {
+    const filter = {};
+    const q = $('filter-q').value.trim();
+    if (q) filter.q = q;
+    if ($('filter-status').value) filter.status = $('filter-status').value;
+    if ($('filter-outdated').value) filter.outdated = $('filter-outdated').value === 'true';
+    return filter;
+  }
+
   const loadAgents = () =>
     guarded('agents', async () => {
-      const query = new URLSearchParams({ limit: '50' });
-      if ($('filter-status').value) query.set('status', $('filter-status').value);
-      if ($('filter-outdated').value) query.set('outdated', $('filter-outdated').value);
+      const query = new URLSearchParams({ limit: String(AGENTS_PAGE), offset: String(state.agentsOffset) });
+      for (const [key, value] of Object.entries(agentFilter())) query.set(key, String(value));
       const [summary, list] = await Promise.all([api('GET', '/presence/agents/summary'), api('GET', `/presence/agents?${query}`)]);
       draw('agent-summary', summary, renderAgentSummary);
       draw('agents', list, renderAgents);
@@ -404,7 +421,76 @@
         ),
       ),
     );
-    $('agents-count').textContent = agents.length === 0 ? 'No agent matches.' : agents.length < total ? `Showing ${agents.length} of ${formatCount(total)} agents.` : `${formatCount(total)} agents.`;
+    state.agentsTotal = total;
+    const from = state.agentsOffset + 1;
+    const to = state.agentsOffset + agents.length;
+    $('agents-count').textContent = agents.length === 0 ? (total > 0 ? `No agent on this page of ${formatCount(total)}.` : 'No agent matches.') : agents.length < total ? `Showing ${formatCount(from)}–${formatCount(to)} of ${formatCount(total)} agents.` : `${formatCount(total)} agents.`;
+    $('agents-prev').disabled = state.agentsOffset === 0;
+    $('agents-next').disabled = to >= total;
+    for (const id of ['bulk-update-now', 'bulk-grant', 'bulk-revoke']) {
+      $(id).disabled = state.readOnly || total === 0;
+      $(id).title = state.readOnly ? 'Needs an admin token' : '';
+    }
+  }
+
+  /** The filters changed: the first page of what they select now, and no answer about another selection. */
+  function filtersChanged() {
+    $('agents-bulk-result').textContent = '';
+    showAgentsFrom(0);
+  }
+
+  /** Shows the agents from `offset` on. */
+  function showAgentsFrom(offset) {
+    state.agentsOffset = Math.max(0, offset);
+    state.drawn.delete('agents');
+    void guardedOnce(loadAgents);
+  }
+
+  /** Update now, grant or revoke, for every agent the filters select, after the admin confirms with the count. */
+  async function bulkAction(kind) {
+    const filter = agentFilter();
+    const n = formatCount(state.agentsTotal);
+    const what = { 'update-now': `Update now all ${n} matching agents (those behind on a component)?`, grant: `Grant the Independent privilege to all ${n} matching agents?`, revoke: `Revoke the Independent privilege from all ${n} matching agents?` }[kind];
+    if (!window.confirm(what)) return;
+    const result = $('agents-bulk-result');
+    result.textContent = 'Working…';
+    try {
+      if (kind === 'update-now') {
+        // dispatch acts on the outdated ones of the agents matching the same text and status.
+        const { outdated: _outdated, ...rest } = filter;
+        const r = await api('POST', '/dispatch/agents/update-now', rest);
+        result.textContent = `Update now: ${formatCount(r.matched)} matched · ${formatCount(r.opened)} notified · ${formatCount(r.raised)} raised · ${formatCount(r.alreadyOnTheirWay)} already on their way · ${formatCount(r.upToDate)} up to date.`;
+      } else {
+        const r = await api('POST', '/presence/agents/privileges', { filter, independentMode: kind === 'grant' });
+        result.textContent = `${kind === 'grant' ? 'Granted' : 'Revoked'}: ${formatCount(r.changed)} changed of ${formatCount(r.matched)} matching.`;
+      }
+    } catch (err) {
+      result.textContent = err.status === 403 ? 'Bulk actions need an admin token.' : `Failed: ${err.message}`;
+    }
+    state.drawn.delete('agents');
+    await refresh();
+  }
+
+  /** Update now, or grant or revoke the privilege, of the agent whose timeline is shown. */
+  async function agentAction(kind) {
+    const agentId = state.timelineAgent;
+    if (!agentId) return;
+    const result = $('agent-action-result');
+    result.textContent = 'Working…';
+    try {
+      if (kind === 'update-now') {
+        const r = await api('POST', `/dispatch/agents/${encodeURIComponent(agentId)}/update-now`, {});
+        result.textContent = r.opened ? `${agentId}: update sent.` : r.raised ? `${agentId}: its open update now brings the newest versions.` : r.alreadyOnTheirWay ? `${agentId}: the newest versions are already on their way.` : `${agentId} is up to date.`;
+      } else {
+        const grant = $('agent-privilege').dataset.grant === 'true';
+        await api('PUT', `/presence/agents/${encodeURIComponent(agentId)}/privileges`, { independentMode: grant });
+        result.textContent = `${agentId}: Independent privilege ${grant ? 'granted' : 'revoked'}.`;
+      }
+    } catch (err) {
+      result.textContent = err.status === 403 ? 'This needs an admin token.' : `Failed: ${err.message}`;
+    }
+    state.drawn.delete('timeline');
+    await guardedOnce(loadTimeline);
   }
 
   // ---- Admission of agents with their own identities ------------------------------------------
@@ -673,6 +759,8 @@
     state.timelineUnknown = null;
     state.drawn.delete('timeline');
     $('timeline-table').hidden = true;
+    $('agent-actions').hidden = true;
+    $('agent-action-result').textContent = '';
     $('timeline-agent-state').textContent = `Loading the timeline of ${agentId}…`;
     void guardedOnce(loadTimeline);
   }
@@ -718,6 +806,16 @@
         ].filter(Boolean)
       : ['not known to notification-dispatch any more'];
     $('timeline-agent-state').textContent = `${t.agentId}: ${facts.join(' · ')} · ${t.entries.length} entries`;
+    $('agent-actions').hidden = !a;
+    if (a) {
+      const privilege = $('agent-privilege');
+      privilege.dataset.grant = String(!a.independentPrivilege);
+      privilege.textContent = a.independentPrivilege ? 'Revoke Independent privilege' : 'Grant Independent privilege';
+      for (const button of [$('agent-update-now'), privilege]) {
+        button.disabled = state.readOnly;
+        button.title = state.readOnly ? 'Needs an admin token' : '';
+      }
+    }
     $('timeline-body').replaceChildren(
       ...t.entries.map((e) => h('tr', { dataset: { type: e.type } }, timeCell(e.at), h('td', {}, h('code', { text: e.type })), h('td', { text: entryDetails(e) }))),
     );
@@ -954,7 +1052,19 @@
     const agentId = $('timeline-agent').value.trim();
     if (agentId) showTimelineOf(agentId);
   });
-  for (const id of ['filter-status', 'filter-outdated']) $(id).addEventListener('change', () => void guardedOnce(loadAgents));
+  for (const id of ['filter-status', 'filter-outdated']) $(id).addEventListener('change', filtersChanged);
+  let searchTimer = null;
+  $('filter-q').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(filtersChanged, 300);
+  });
+  $('agents-prev').addEventListener('click', () => showAgentsFrom(state.agentsOffset - AGENTS_PAGE));
+  $('agents-next').addEventListener('click', () => showAgentsFrom(state.agentsOffset + AGENTS_PAGE));
+  $('bulk-update-now').addEventListener('click', () => bulkAction('update-now'));
+  $('bulk-grant').addEventListener('click', () => bulkAction('grant'));
+  $('bulk-revoke').addEventListener('click', () => bulkAction('revoke'));
+  $('agent-update-now').addEventListener('click', () => agentAction('update-now'));
+  $('agent-privilege').addEventListener('click', () => agentAction('privilege'));
   $('agent-filters').addEventListener('submit', (event) => event.preventDefault());
   $('settings-form').addEventListener('input', () => {
     state.settingsDirty = true;

@@ -21,7 +21,7 @@ class BulkUpdateNowResultDto extends createZodDto(Result.extend({ matched: count
 const BulkFilter = z
   .strictObject({
     status: z.enum(['online', 'offline', 'independent']).optional(),
-    q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id, any case'),
+    q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
     component: z.string().min(1).max(100).optional().describe('Agents that have this component type'),
     version: z.string().min(1).max(100).optional().describe('With component: agents on this version of it'),
   })

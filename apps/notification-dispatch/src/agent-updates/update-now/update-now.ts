@@ -12,7 +12,7 @@ import { NOTIFY_CHUNK } from '../work-messages';
 /** Which agents a bulk "update now" is for: every outdated agent dispatch knows that matches all of these. */
 export interface UpdateNowFilter {
   status?: 'online' | 'offline' | 'independent';
-  /** Part of the agent id, any case. */
+  /** Part of the agent id or hostname, any case (as agent-presence's list matches it). */
   q?: string;
   /** Agents that have this component (on `version`, when given). */
   component?: string;
@@ -84,7 +84,10 @@ export class UpdateNow {
     if (filter.status === 'offline') where.push('NOT online');
     if (filter.status === 'online') where.push('online AND NOT independent_mode');
     if (filter.status === 'independent') where.push('online AND independent_mode');
-    if (filter.q) where.push(`agent_id ILIKE ${param(`%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
+    if (filter.q) {
+      const like = param(`%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      where.push(`(agent_id ILIKE ${like} OR hostname ILIKE ${like})`);
+    }
     if (filter.component) {
       where.push(`components @> ${param(JSON.stringify([{ type: filter.component, ...(filter.version === undefined ? {} : { version: filter.version }) }]))}::jsonb`);
     }
