@@ -1,4 +1,5 @@
 import { TEST_READ_TOKEN, waitFor } from '@herald/testing';
+import { spreadNotifyChunks } from '../../apps/notification-dispatch/src/agent-updates/work-messages';
 import { type RolloutView, RulesHarness, types } from '../support/rules-harness';
 
 jest.setTimeout(180_000);
@@ -161,6 +162,29 @@ describe('fleet operations', () => {
       await steer(rolloutId, 'abort');
     } finally {
       await h.settings({ rolloutErrorThresholdPercent: 0 });
+    }
+  });
+
+  it('spreads a rollout’s first attempts over the window set by rolloutSpreadSeconds, never earlier than their step', async () => {
+    const type = 'spread-pattern';
+    await h.settings({ notifyOnDownload: true, ackTimeoutSeconds: 10, updateRetries: 0, rolloutSpreadSeconds: 4 });
+    try {
+      const agents = await Promise.all(Array.from({ length: 20 }, (_, i) => h.agent(`spread-${i + 1}`, [{ type, version: '1.0' }])));
+      const rollout = await h.publish(type, '2.0');
+      const started = Date.parse((await h.system.http<{ startedAt: string }>('notification-dispatch', 'GET', `/rollouts/${rollout.rolloutId}`)).body.startedAt);
+      const steps = new Map(spreadNotifyChunks(rollout.rolloutId, agents.map((a) => a.id), 4_000).flatMap((c) => c.agentIds.map((id) => [id, c.delayMs] as const)));
+      const firstAttempts = new Map<string, number>();
+      for (const agent of agents) {
+        const timeline = await h.waitForEntry(agent.id, (e) => e.type === 'UpdateCompleted', 'its spread update', 60_000);
+        firstAttempts.set(agent.id, Date.parse(timeline.find((e) => e.type === 'AttemptSent')!.at));
+      }
+      // No agent hears before its step (a loaded machine may make any of them later, never earlier),
+      // and the steps drawn span most of the window.
+      for (const agent of agents) expect({ agent: agent.id, early: firstAttempts.get(agent.id)! < started + steps.get(agent.id)! - 50 }).toEqual({ agent: agent.id, early: false });
+      const drawn = [...steps.values()];
+      expect(Math.max(...drawn) - Math.min(...drawn)).toBeGreaterThanOrEqual(2_000);
+    } finally {
+      await h.settings({ rolloutSpreadSeconds: 0 });
     }
   });
 

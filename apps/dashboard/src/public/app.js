@@ -29,6 +29,7 @@
     updateRetryJitter: { kind: 'number', label: 'Retry jitter (0–1)' },
     rolloutErrorThresholdPercent: { kind: 'number', label: 'Pause a rollout when more than this % of its finished agents failed (0: off)' },
     rolloutErrorThresholdMinFinished: { kind: 'number', label: '…once at least this many finished' },
+    rolloutSpreadSeconds: { kind: 'number', label: 'Spread first notifications over, seconds (0: all at once)' },
   };
 
   const state = {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { chunks } from '@herald/common';
 import { AgentId, ComponentTarget } from '@herald/contracts';
@@ -16,6 +16,22 @@ export const FIRST_NOTIFY_CHUNK = 50;
 export function notifyChunks<T>(targets: readonly T[]): T[][] {
   const first = targets.slice(0, FIRST_NOTIFY_CHUNK);
   return first.length === 0 ? [] : [first, ...chunks(targets.slice(FIRST_NOTIFY_CHUNK), NOTIFY_CHUNK)];
+}
+
+/** Steps a spread rollout's first attempts come in (one delay queue each). */
+export const SPREAD_STEPS = 10;
+
+/**
+ * A rollout's targets in the chunks they are notified in, each with its delay: with no spread,
+ * all at once (notifyChunks); with a spread, each agent falls in one of SPREAD_STEPS steps from
+ * 0 to `spreadMs` (at random, but the same every time: from the rollout and agent ids), keeping
+ * the plan's order (reachable agents first) within a step.
+ */
+export function spreadNotifyChunks(rolloutId: string, targets: readonly string[], spreadMs: number): Array<{ agentIds: string[]; delayMs: number }> {
+  if (spreadMs <= 0) return notifyChunks(targets).map((agentIds) => ({ agentIds, delayMs: 0 }));
+  const steps: string[][] = Array.from({ length: SPREAD_STEPS }, () => []);
+  for (const agentId of targets) steps[createHash('sha256').update(`${rolloutId}/${agentId}`).digest().readUInt32BE(0) % SPREAD_STEPS]!.push(agentId);
+  return steps.flatMap((agentIds, step) => notifyChunks(agentIds).map((chunk) => ({ agentIds: chunk, delayMs: Math.round((spreadMs * step) / (SPREAD_STEPS - 1)) })));
 }
 
 /** Messages of dispatch's own work queue. Internal, but validated like any other input. */

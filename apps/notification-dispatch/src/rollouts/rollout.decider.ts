@@ -61,6 +61,8 @@ export type RolloutPlanned = Event<
     targeted: number;
     skipped: Record<SkipReason, number>;
     upToDate: number;
+    /** First attempts spread over this long (the rolloutSpreadSeconds setting); absent: all at once. */
+    spreadMs?: number;
     at: string;
   }
 >;
@@ -111,6 +113,8 @@ export type RolloutCommand =
       includeIndependentAndOffline: boolean;
       policy: NotificationPolicy;
       plan: RolloutPlan;
+      /** First attempts spread over this long; 0 or absent: all at once. */
+      spreadMs?: number;
       now: Date;
     }
   | { type: 'Pause'; rolloutId: string; by: string; reason: 'admin' | 'error-threshold'; note: string | null; failed?: number; finished?: number; thresholdPercent?: number; now: Date }
@@ -195,6 +199,7 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
           targeted: targets.length,
           skipped: { offline: skipped.offline.length, independent: skipped.independent.length, 'no-privilege': skipped['no-privilege'].length },
           upToDate: plan.upToDate,
+          ...(command.spreadMs && notify ? { spreadMs: command.spreadMs } : {}),
           at,
         },
       },

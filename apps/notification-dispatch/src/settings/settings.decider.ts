@@ -36,6 +36,12 @@ export const EventTriggeredSettings = z.strictObject({
   rolloutErrorThresholdPercent: z.number().min(0).max(100),
   /** The error threshold applies once at least this many of the rollout's agents finished (since its last resume). */
   rolloutErrorThresholdMinFinished: z.number().int().min(1).max(1_000_000),
+  /**
+   * R1: a rollout's first attempts are spread at random over this many seconds (in ten steps:
+   * a tenth of the agents at once, the rest later), so a release does not reach the whole fleet
+   * in one storm; 0 notifies everyone at once.
+   */
+  rolloutSpreadSeconds: z.number().int().min(0).max(86_400),
 });
 export type EventTriggeredSettings = z.infer<typeof EventTriggeredSettings>;
 
@@ -55,6 +61,7 @@ export const DEFAULT_SETTINGS: EventTriggeredSettings = {
   updateRetryJitter: 0.2,
   rolloutErrorThresholdPercent: 0,
   rolloutErrorThresholdMinFinished: 20,
+  rolloutSpreadSeconds: 0,
 };
 
 export type SettingsChanged = Event<

@@ -8,7 +8,7 @@ import { Outcome, batchOf } from '@herald/messaging';
 import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-notifications/notification-sender';
-import { notifyChunks, workItem } from '../agent-updates/work-messages';
+import { spreadNotifyChunks, workItem } from '../agent-updates/work-messages';
 import { Directory } from '../directory/directory';
 import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
@@ -109,6 +109,7 @@ export class TriggersController {
     // Later updates to this version on reconnect (R2) belong to this rollout too.
     await this.directory.setRolloutOf(tx, event.component, rolloutId);
     const correlationId = event.correlationId ?? rolloutId;
+    const spreadMs = settings.rolloutSpreadSeconds * 1000;
     await this.commands.handleIn(
       tx,
       rolloutDecider,
@@ -121,15 +122,19 @@ export class TriggersController {
         includeIndependentAndOffline: settings.includeIndependentAndOffline,
         policy: policyOf(settings),
         plan,
+        spreadMs,
         now: new Date(),
       },
       {
         metadata: { correlationId },
         // The targets in chunks, reachable agents first; skipped agents cost nothing more.
+        // With a spread, the chunks of later steps wait in the delay queues.
         outbox: ({ events }): OutboxMessage[] =>
           events.length === 0 || !settings.notifyOnDownload
             ? []
-            : notifyChunks(plan.targets.map((t) => t.agentId)).map((agentIds) => workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId })),
+            : spreadNotifyChunks(rolloutId, plan.targets.map((t) => t.agentId), spreadMs).map(({ agentIds, delayMs }) =>
+                workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId, delayMs: delayMs > 0 ? delayMs : undefined }),
+              ),
       },
     );
     this.log.info(
