@@ -20,7 +20,7 @@ export const Hello = z
     bootId: bootId(),
     hostname: z.string().min(1).max(255),
     agentVersion: z.string().min(1).max(64).meta({ description: "The agent software's own version." }),
-    independentMode: z.boolean().meta({ description: 'The agent runs in Independent mode (R8): the server does not update it unless R1a includes Independent agents.' }),
+    independentMode: z.boolean().meta({ description: 'The agent runs in Independent mode (R8): the server does not update it unless R1a includes Independent agents, or an admin asks for an update of this agent now.' }),
     components: z.array(InstalledComponent).max(64).meta({ description: 'Every component installed, one entry per type. The server updates only types listed here.' }),
   })
   .meta({ description: 'Sent on every (re)connect, once the command queue is consuming.' });
