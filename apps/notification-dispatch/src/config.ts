@@ -15,6 +15,11 @@ export const NotificationDispatchConfig = BaseConfig.extend({
    * zero); older events of updates that are over are deleted. 0 keeps everything. Default 180 days.
    */
   AGENT_HISTORY_RETENTION_MS: z.coerce.number().int().min(0).default(180 * 24 * 3600_000),
+  /**
+   * A notification with an attempt to send and no way forward (no slot, not waiting for one, not
+   * held) for this long is sent again by the deadline sweeper: a safety net, logged and counted.
+   */
+  DISPATCH_STUCK_SEND_AFTER_MS: configFields.positiveMs(30_000),
   /** How often running rollouts are checked against the error threshold (settings: rolloutErrorThresholdPercent). */
   ROLLOUT_GUARD_INTERVAL_MS: configFields.positiveMs(5_000),
   /** How often the retention pass runs. */

@@ -5,6 +5,7 @@ import { ServiceMetrics } from '@herald/platform';
 import type { AgentUpdateEvent } from './agent-updates/agent-updates.events';
 import type { AgentsSkipped, RolloutControlEvent } from './rollouts/rollout.decider';
 import { NotificationSender } from './agent-updates/send-notifications/notification-sender';
+import { DeadlineSweeper } from './agent-updates/deadline-sweeper.service';
 
 /**
  * Dispatch's metrics, counted from the decisions this instance commits (every instance counts
@@ -17,6 +18,7 @@ export class DispatchMetrics implements OnModuleInit {
     private readonly store: EventStore,
     private readonly db: Database,
     private readonly sender: NotificationSender,
+    private readonly sweeper: DeadlineSweeper,
   ) {}
 
   onModuleInit(): void {
@@ -31,6 +33,9 @@ export class DispatchMetrics implements OnModuleInit {
     const scans = m.counter('herald_scans_completed_total', 'Scan Now results, by outcome', ['outcome']);
     const paused = m.counter('herald_rollouts_paused_total', 'Rollouts paused, by reason: admin, or error-threshold (Herald paused it: more of its finished agents failed than the threshold allows)', ['reason']);
     const decisions = m.counter('herald_rollout_decisions_total', "Admins' and the error threshold's decisions on rollouts, by action (paused, resumed, aborted, retried-failed)", ['action']);
+    m.gauge('herald_attempts_revived', 'Attempts this instance sent again because nothing would have sent them (a lost follow-up), since start; should stay 0', [], async (g) =>
+      g.set(this.sweeper.revived),
+    );
     m.gauge('herald_attempts_deferred', 'Attempts this instance put on the R6 waiting list because every slot was taken', [], async (g) => g.set(this.sender.deferred));
     this.store.onAppended((events) => {
       for (const e of events as readonly RecordedEvent<AgentUpdateEvent | AgentsSkipped | RolloutControlEvent>[]) {

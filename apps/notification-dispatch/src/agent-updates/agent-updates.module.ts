@@ -24,6 +24,6 @@ import { UpdateNowController } from './update-now/update-now.controller';
   imports: [SettingsModule, DirectoryModule],
   controllers: [WorkController, AgentRepliesController, TimelineController, UpdateNowController],
   providers: [AgentUpdates, NotificationSender, HeldAttempts, UpdateNow, InFlightSlots, OpenNotifications, InFlightWaker, InFlightReaper, DeadlineSweeper, AgentHistoryRetention],
-  exports: [AgentUpdates, NotificationSender, HeldAttempts, OpenNotifications],
+  exports: [AgentUpdates, NotificationSender, HeldAttempts, OpenNotifications, DeadlineSweeper],
 })
 export class AgentUpdatesModule {}

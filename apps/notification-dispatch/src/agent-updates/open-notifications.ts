@@ -30,7 +30,9 @@ export class OpenNotifications {
        SELECT a, n, p, t, ad, rd, string_to_array(r, ',')::uuid[]
          FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::text[]) AS u(a, n, p, t, ad, rd, r)
        ON CONFLICT (agent_id) DO UPDATE SET notification_id = EXCLUDED.notification_id, phase = EXCLUDED.phase, attempt = EXCLUDED.attempt,
-         ack_deadline_at = EXCLUDED.ack_deadline_at, report_deadline_at = EXCLUDED.report_deadline_at, rollout_ids = EXCLUDED.rollout_ids`,
+         ack_deadline_at = EXCLUDED.ack_deadline_at, report_deadline_at = EXCLUDED.report_deadline_at, rollout_ids = EXCLUDED.rollout_ids,
+         phase_since = CASE WHEN open_notifications.phase = EXCLUDED.phase AND open_notifications.notification_id = EXCLUDED.notification_id
+                             AND open_notifications.attempt = EXCLUDED.attempt THEN open_notifications.phase_since ELSE now() END`,
       [
         open.map((s) => s.agentId),
         col((o) => o.notificationId),
@@ -43,6 +45,24 @@ export class OpenNotifications {
         col((o) => rolloutsOf(o).join(',')),
       ],
     );
+  }
+
+  /**
+   * Notifications that have had an attempt to send for longer than `olderThanSeconds` and no way
+   * forward: no slot (they would be awaiting an acknowledgement), not on the R6 waiting list, not
+   * held by a paused rollout, so nothing would ever send it. A safety net: each one found means a
+   * path lost its follow-up (it is logged and counted); locked for the caller's transaction.
+   */
+  async orphanedSends(tx: Tx, olderThanSeconds: number, limit: number): Promise<Array<{ agentId: string; notificationId: string; attempt: number }>> {
+    const rows = await tx.rows<{ agent_id: string; notification_id: string; attempt: number }>(
+      `SELECT o.agent_id, o.notification_id, o.attempt + 1 AS attempt FROM open_notifications o
+        WHERE o.phase = 'sending' AND o.phase_since < now() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM in_flight_waiting w WHERE w.agent_id = o.agent_id)
+          AND NOT EXISTS (SELECT 1 FROM held_attempts h WHERE h.agent_id = o.agent_id)
+        ORDER BY o.phase_since LIMIT $2 FOR UPDATE OF o SKIP LOCKED`,
+      [olderThanSeconds, limit],
+    );
+    return rows.map((r) => ({ agentId: r.agent_id, notificationId: r.notification_id, attempt: r.attempt }));
   }
 
   /** The agents whose open notification works for the rollout (those an abort closes). */
