@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Database } from '@herald/event-store';
+import { CommandHandler, Database, EventStore, ExpectedVersionConflictError } from '@herald/event-store';
 import { type TestDatabase, createTestDatabase, waitFor } from '@herald/testing';
 import { DISPATCH_MIGRATIONS } from '../migrations';
 import { agentUpdatesDecider } from './agent-updates.decider';
@@ -70,6 +70,61 @@ describe('R6 slots granted in bulk', () => {
     expect([...(await first)].sort()).toEqual(['a1', 'a2', 'a3']);
     expect([...(await second)].sort()).toEqual(['b1', 'b2', 'b3']);
     expect(await held()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+    expect(await waiting()).toEqual([]);
+  });
+
+  /** Runs `first` up to its grant, then `second` until PostgreSQL shows it waiting on the first; then lets the first commit. */
+  async function raceOnOneAgent<T>(second: () => Promise<T>): Promise<{ first: Set<string>; second: PromiseSettledResult<T> }> {
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
+    let firstGranted!: () => void;
+    const firstHasGranted = new Promise<void>((r) => (firstGranted = r));
+    const first = db.transaction(async (tx) => {
+      const granted = await slots.grant(tx, ['a', 'b'].map(attempt), 10);
+      firstGranted();
+      await firstMayCommit;
+      return granted;
+    });
+    await Promise.race([firstHasGranted, first]);
+    const running = second();
+    const settled = running.then(
+      (value): PromiseSettledResult<T> => ({ status: 'fulfilled', value }),
+      (reason: unknown): PromiseSettledResult<T> => ({ status: 'rejected', reason }),
+    );
+    await waitFor(
+      async () =>
+        (await db.session((sql) => sql.one<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)))!.n === 1,
+      { what: 'the second transaction to wait for the first', timeoutMs: 30_000 },
+    );
+    releaseFirst();
+    return { first: await first, second: await settled };
+  }
+
+  it('reports a slot granted to the same agent by another transaction meanwhile as a conflict to retry, not a failed batch', async () => {
+    // Both read the agent with no slot (two batches naming one agent, e.g. a duplicate hello and a
+    // resend): the second's grant waits on the first's unique agent key, then finds it taken.
+    const { first, second } = await raceOnOneAgent(() => db.transaction((tx) => slots.grant(tx, ['a', 'c'].map(attempt), 10)));
+    expect([...first].sort()).toEqual(['a', 'b']);
+    expect(second.status).toBe('rejected');
+    const err = (second as PromiseRejectedResult).reason as Error;
+    expect(err).toBeInstanceOf(ExpectedVersionConflictError);
+    expect(err.message).toContain('stream agent-a ');
+    expect(await held()).toEqual(['a', 'b']);
+  });
+
+  it('lets the command handler retry that conflict from a fresh look, which finds the slot held and grants the rest', async () => {
+    const commands = new CommandHandler(new EventStore(db));
+    let tries = 0;
+    const { second } = await raceOnOneAgent(() =>
+      commands.transaction((tx) => {
+        tries++;
+        return slots.grant(tx, ['a', 'c'].map(attempt), 10);
+      }),
+    );
+    expect(second.status).toBe('fulfilled');
+    expect([...(second as PromiseFulfilledResult<Set<string>>).value].sort()).toEqual(['a', 'c']);
+    expect(tries).toBe(2);
+    expect(await held()).toEqual(['a', 'b', 'c']);
     expect(await waiting()).toEqual([]);
   });
 });

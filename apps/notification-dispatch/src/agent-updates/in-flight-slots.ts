@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { Tx } from '@herald/event-store';
-import type { AgentUpdateState } from './agent-updates.decider';
+import { ExpectedVersionConflictError, type Tx } from '@herald/event-store';
+import { type AgentUpdateState, agentUpdatesStreamId } from './agent-updates.decider';
 
 /** An agent holds a slot while it has an attempt out or is updating: from "notified" to "reported". */
 export function holdsSlot(state: AgentUpdateState): boolean {
@@ -55,11 +55,15 @@ export class InFlightSlots {
         free = await this.freeSlots(tx, needing.length, max);
       }
       const taking = needing.slice(0, free.length);
-      await tx.exec(
-        `UPDATE in_flight s SET agent_id = g.agent_id, notification_id = g.notification_id, acquired_at = now()
-           FROM unnest($1::int[], $2::text[], $3::uuid[]) AS g(slot, agent_id, notification_id) WHERE s.slot = g.slot`,
-        [free.slice(0, taking.length), taking.map((w) => w.agentId), taking.map((w) => w.notificationId)],
-      );
+      try {
+        await tx.exec(
+          `UPDATE in_flight s SET agent_id = g.agent_id, notification_id = g.notification_id, acquired_at = now()
+             FROM unnest($1::int[], $2::text[], $3::uuid[]) AS g(slot, agent_id, notification_id) WHERE s.slot = g.slot`,
+          [free.slice(0, taking.length), taking.map((w) => w.agentId), taking.map((w) => w.notificationId)],
+        );
+      } catch (err) {
+        throw slotTakenMeanwhile(err) ?? err;
+      }
       for (const w of taking) granted.add(w.agentId);
       const waiting = needing.slice(taking.length);
       if (waiting.length > 0) {
@@ -154,4 +158,17 @@ export class InFlightSlots {
   private async grow(tx: Tx, max: number): Promise<void> {
     await tx.exec(`INSERT INTO in_flight (slot) SELECT generate_series(coalesce((SELECT max(slot) FROM in_flight), 0) + 1, $1) ON CONFLICT DO NOTHING`, [max]);
   }
+}
+
+/**
+ * Another transaction granted one of these agents a slot after this one read the agent's state:
+ * it recorded that agent's attempt, so this transaction decided on a stale state. That is the
+ * optimistic-concurrency conflict the command handler retries from a fresh read (where the agent
+ * either holds the slot already or has no attempt due), not a failure of the whole batch.
+ */
+function slotTakenMeanwhile(err: unknown): ExpectedVersionConflictError | null {
+  const e = err as { code?: string; constraint?: string; detail?: string };
+  if (e.code !== '23505' || e.constraint !== 'in_flight_agent_id_key') return null;
+  const agentId = /\(agent_id\)=\((.*)\)/.exec(e.detail ?? '')?.[1] ?? 'unknown';
+  return new ExpectedVersionConflictError(agentUpdatesStreamId(agentId), 'any');
 }
