@@ -7,3 +7,4 @@ export * from './redact';
 export * from './chunks';
 export * from './broker-urls';
 export * from './token-buckets';
+export * from './like-pattern';

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { containsPattern } from '@herald/common';
 import { Database } from '@herald/event-store';
 import type { InstalledComponent } from '@herald/contracts';
 
@@ -72,7 +73,7 @@ function whereOf(filter: Omit<AgentFilter, 'limit' | 'offset'>, where: string[] 
   };
   if (filter.status) where.push(`${STATUS_SQL} = ${param(filter.status)}`);
   if (filter.q) {
-    const like = param(`%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const like = param(containsPattern(filter.q));
     where.push(`(a.agent_id ILIKE ${like} OR a.hostname ILIKE ${like})`);
   }
   if (filter.component) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { containsPattern } from '@herald/common';
 import { outdatedComponents } from '@herald/contracts';
 import { CommandHandler, type Tx } from '@herald/event-store';
 import { Directory } from '../../directory/directory';
@@ -85,7 +86,7 @@ export class UpdateNow {
     if (filter.status === 'online') where.push('online AND NOT independent_mode');
     if (filter.status === 'independent') where.push('online AND independent_mode');
     if (filter.q) {
-      const like = param(`%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      const like = param(containsPattern(filter.q));
       where.push(`(agent_id ILIKE ${like} OR hostname ILIKE ${like})`);
     }
     if (filter.component) {
