@@ -266,4 +266,76 @@ describe('fleet operations', () => {
       }
     });
   });
+
+  describe('labels', () => {
+    interface Listed {
+      total: number;
+      agents: Array<{ agentId: string; labels: Record<string, string>; adminLabels: Record<string, string> }>;
+    }
+    const list = async (query: string) => (await h.system.http<Listed>('agent-presence', 'GET', `/agents?${query}`)).body;
+    const ids = async (query: string) => (await list(query)).agents.map((a) => a.agentId);
+    const label = (path: string, body: object, token?: string) => h.system.http<Record<string, unknown>>('agent-presence', 'POST', path, body, token);
+
+    it('lists agents by the labels they report and by those admins set, which win; bulk label changes and update now select by label', async () => {
+      const type = 'lab-type';
+      await h.settings({ notifyOnDownload: false, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0 });
+      try {
+        const paris1 = await h.agent('lab-paris-1', [{ type, version: '1.0' }], { labels: { site: 'paris', os: 'linux' } });
+        const paris2 = await h.agent('lab-paris-2', [{ type, version: '1.0' }], { labels: { site: 'paris', os: 'windows' } });
+        const lyon = await h.agent('lab-lyon-1', [{ type, version: '1.0' }], { labels: { site: 'lyon' } });
+        await h.agent('lab-bare', [{ type, version: '1.0' }]);
+
+        expect(await ids('q=lab-&label=site:paris')).toEqual(['lab-paris-1', 'lab-paris-2']);
+        expect(await ids('q=lab-&label=site:paris&label=os:linux')).toEqual(['lab-paris-1']);
+        expect((await list('q=lab-bare')).agents[0]).toMatchObject({ labels: {}, adminLabels: {} });
+        for (const bad of ['label=site', 'label=Site:paris', 'label=site:']) {
+          expect((await h.system.http('agent-presence', 'GET', `/agents?${bad}`)).status).toBe(400);
+        }
+
+        // An admin's label wins over the agent's own, and stays when the agent says hello again.
+        const set = await label(`/agents/${lyon.id}/labels`, { set: { site: 'paris', ring: 'canary' } });
+        expect(set.status).toBe(200);
+        expect(set.body).toEqual({ labels: { site: 'paris', ring: 'canary' }, adminLabels: { site: 'paris', ring: 'canary' } });
+        const connectedAt = async () => (await h.system.http<{ lastConnectedAt: string }>('agent-presence', 'GET', `/agents/${lyon.id}`)).body.lastConnectedAt;
+        const before = await connectedAt();
+        await lyon.restart();
+        await waitFor(async () => (await connectedAt()) !== before, { what: 'presence to record the new hello' });
+        expect(await ids('q=lab-&label=site:paris')).toEqual(['lab-lyon-1', 'lab-paris-1', 'lab-paris-2']);
+
+        // In bulk: one event per agent that changes; again, nothing changes.
+        const bulk = { filter: { labels: { site: 'paris' } }, set: { ring: 'early' } };
+        expect((await label('/agents/labels', bulk)).body).toEqual({ matched: 3, changed: 3 });
+        expect((await label('/agents/labels', bulk)).body).toEqual({ matched: 3, changed: 0 });
+        expect(await ids('q=lab-&label=ring:early')).toEqual(['lab-lyon-1', 'lab-paris-1', 'lab-paris-2']);
+
+        // Dispatch selects by the same labels: update now for ring=early.
+        await waitFor(async () => (await h.timeline(paris2.id))?.agent !== undefined, { what: 'dispatch to know the agents' });
+        const now = await waitFor(
+          async () => {
+            const res = await h.system.http<Record<string, number>>('notification-dispatch', 'POST', '/agents/update-now', { labels: { ring: 'early' }, component: type });
+            return res.body.matched === 3 ? res : undefined;
+          },
+          { what: "dispatch to hear the agents' labels" },
+        );
+        expect(now.body).toMatchObject({ matched: 3, upToDate: 3 }); // nothing newer than 1.0 yet
+        await h.publish(type, '2.0');
+        const update = await h.system.http<Record<string, number>>('notification-dispatch', 'POST', '/agents/update-now', { labels: { ring: 'early', os: 'windows' } });
+        expect(update.body).toEqual({ matched: 1, opened: 1, raised: 0, alreadyOnTheirWay: 0, upToDate: 0 });
+        await h.waitForEntry(paris2.id, (e) => e.type === 'UpdateCompleted', 'the labelled agent to update');
+        expect(paris2.installs).toEqual([`${type}@2.0`]);
+        expect(paris1.installs).toEqual([]);
+
+        // Removing the admin's site shows the agent's own again; a read token may not change labels.
+        expect((await label(`/agents/${lyon.id}/labels`, { remove: ['site'] })).body).toEqual({ labels: { site: 'lyon', ring: 'early' }, adminLabels: { ring: 'early' } });
+        expect((await label(`/agents/${lyon.id}/labels`, { set: { site: 'x' } }, TEST_READ_TOKEN)).status).toBe(403);
+        expect((await label(`/agents/${lyon.id}/labels`, {})).status).toBe(400);
+        expect((await label(`/agents/${lyon.id}/labels`, { set: { 'Bad Key': 'x' } })).status).toBe(400);
+        const tooMany = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, 'v']));
+        expect((await label(`/agents/${lyon.id}/labels`, { set: tooMany })).status).toBe(400);
+        expect((await label('/agents/nobody-here/labels', { set: { a: 'b' } })).status).toBe(404);
+      } finally {
+        await h.settings({ notifyOnDownload: true });
+      }
+    });
+  });
 });

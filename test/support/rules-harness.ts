@@ -165,6 +165,7 @@ export class RulesHarness {
       start?: boolean;
       amqpUrl?: string | readonly string[];
       credentials?: AgentCredentials;
+      labels?: Record<string, string>;
     } = {},
   ): Promise<SimAgent> {
     const installs: string[] = [];
@@ -176,6 +177,7 @@ export class RulesHarness {
         amqpUrl: options.amqpUrl ?? this.system.amqpUrl,
         credentials: options.credentials,
         independentMode: options.independent ?? false,
+        labels: options.labels,
         acknowledge: options.acknowledge,
         heartbeatIntervalMs: 500,
         retryJitterMs: 200,

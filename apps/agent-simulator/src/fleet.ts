@@ -22,6 +22,8 @@ export interface FleetOptions {
   restarting?: number;
   /** Starting versions, per component type; each agent gets one of them, spread evenly. */
   components: Record<string, string[]>;
+  /** Labels every agent reports in its hello: per key, each agent gets one of the values, spread evenly by agent number. */
+  labels?: Record<string, string[]>;
   heartbeatIntervalMs?: number;
   /** How long a restarting agent stays down, and how long between its restarts (ms ranges). */
   downMs?: [number, number];
@@ -74,6 +76,7 @@ export interface FleetCounts {
 interface Member {
   id: string;
   role: AgentRole;
+  labels: Record<string, string>;
   store: MemoryComponentStore;
   agent: HeraldAgent | null;
   /** The shared connection it rides on; null with per-agent identities (it opens its own). */
@@ -163,6 +166,7 @@ export class Fleet {
       this.members.push({
         id: `${o.prefix ?? 'sim'}-${i + 1}`,
         role: roles[i]!,
+        labels: Object.fromEntries(Object.entries(o.labels ?? {}).map(([key, values]) => [key, values[i % values.length]!])),
         store: new MemoryComponentStore(initial, this.content),
         agent: null,
         connection: connectionCount > 0 ? this.connections[i % connectionCount]! : null,
@@ -199,6 +203,7 @@ export class Fleet {
       hostname: `${m.id}.sim`,
       agentVersion: 'herald-simulator',
       independentMode: m.role === 'independent',
+      labels: m.labels,
       acknowledge: m.role !== 'silent',
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 30_000,
       retryJitterMs: 2_000,

@@ -18,6 +18,9 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
               the connections start on different nodes and move on to the next when one fails
 --component   starting versions per type; agents are spread over them ("a..b" counts the
               last part, or a comma list). Default virus-pattern=1.0.0.
+--label       key=values: a label every agent reports in its hello, each agent one of the
+              values (a comma list), spread evenly; repeat for several keys, e.g.
+              --label site=paris,lyon,berlin --label os=linux,windows
 --offline     share of agents that say hello once and leave (the server knows them offline)
 --independent share running in Independent mode
 --silent      share that receive update commands and never acknowledge them
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
       amqp: { type: 'string', default: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
       prefix: { type: 'string', default: 'sim' },
       component: { type: 'string', multiple: true },
+      label: { type: 'string', multiple: true },
       offline: { type: 'string', default: '0.05' },
       independent: { type: 'string', default: '0.05' },
       silent: { type: 'string', default: '0.02' },
@@ -86,6 +90,12 @@ async function main(): Promise<void> {
     if (!type || !versions) throw new Error(`--component is type=versions, not ${spec}`);
     components[type] = expandVersions(versions);
   }
+  const labels: Record<string, string[]> = {};
+  for (const spec of values.label ?? []) {
+    const [key, list] = spec.split('=');
+    if (!key || !list) throw new Error(`--label is key=values, not ${spec}`);
+    labels[key] = list.split(',');
+  }
   const targets: Record<string, string> = {};
   for (const spec of values.target ?? []) {
     const [type, version] = spec.split('=');
@@ -102,6 +112,7 @@ async function main(): Promise<void> {
     silent: share('silent', values.silent),
     restarting: share('restarting', values.restarting),
     components,
+    labels,
     heartbeatIntervalMs: Number(values.heartbeat),
     targets,
     upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),

@@ -52,6 +52,8 @@ export interface HeraldAgentOptions {
   hostname?: string;
   agentVersion?: string;
   independentMode?: boolean;
+  /** Labels the agent reports in every hello (site, OS, …), for admins to filter by and pick canary groups. */
+  labels?: Record<string, string>;
   /** Default 30 s; the server's HEARTBEAT_TIMEOUT_MS must be a few of these. */
   heartbeatIntervalMs?: number;
   /** Runs Scan Now; the default reports a clean scan. */
@@ -235,6 +237,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         agentVersion: this.options.agentVersion ?? '1.0.0',
         independentMode: this.options.independentMode ?? false,
         components: await this.options.store.installed(),
+        ...(this.options.labels && Object.keys(this.options.labels).length > 0 ? { labels: this.options.labels } : {}),
       });
     } catch (err) {
       this.channel = null;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentId, ComponentTarget, InstalledComponent, Timestamp, envelope } from './common';
+import { AgentId, ComponentTarget, InstalledComponent, Labels, MAX_LABELS, Timestamp, envelope } from './common';
 import { ComponentType, ComponentVersion } from './versions';
 
 /*
@@ -22,6 +22,11 @@ export const Hello = z
     agentVersion: z.string().min(1).max(64).meta({ description: "The agent software's own version." }),
     independentMode: z.boolean().meta({ description: 'The agent runs in Independent mode (R8): the server does not update it unless R1a includes Independent agents, or an admin asks for an update of this agent now.' }),
     components: z.array(InstalledComponent).max(64).meta({ description: 'Every component installed, one entry per type. The server updates only types listed here.' }),
+    labels: Labels.optional().meta({
+      maxProperties: MAX_LABELS,
+      description:
+        'Optional: what the agent knows about its host, key to value, at most 32 (e.g. {"site": "paris", "os": "windows-11"}), for admins to filter by and to pick canary groups. Each hello replaces the labels the agent reported before (absent: none); labels an admin set on the agent take precedence over these.',
+    }),
   })
   .meta({ description: 'Sent on every (re)connect, once the command queue is consuming.' });
 

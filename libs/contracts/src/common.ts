@@ -10,6 +10,23 @@ export const AgentId = z
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'an agent id is 1 to 64 letters, digits, "-" or "_"')
   .meta({ description: 'The agent\'s id: 1 to 64 letters, digits, "-" or "_" (no dots: it travels in routing keys).' });
 
+/** The most labels an agent may report, and the most an admin may add to one agent. */
+export const MAX_LABELS = 32;
+export const LabelKey = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a label key is 1 to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit')
+  .meta({ description: 'A label key: 1 to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. "site", "os", "ring").' });
+export const LabelValue = z
+  .string()
+  // eslint-disable-next-line no-control-regex -- control characters are what the pattern keeps out
+  .regex(/^[^\u0000-\u001f\u007f]{1,128}$/, 'a label value is 1 to 128 characters, no control characters')
+  .meta({ description: 'A label value: 1 to 128 characters, no control characters (e.g. "paris", "windows-11").' });
+export const Labels = z
+  .record(LabelKey, LabelValue)
+  .refine((l) => Object.keys(l).length <= MAX_LABELS, { message: `at most ${MAX_LABELS} labels` })
+  .meta({ description: `Labels, key to value (at most ${MAX_LABELS}).` });
+export type Labels = z.infer<typeof Labels>;
+
 export const MessageId = z.uuid();
 export const Timestamp = z.iso.datetime({ offset: true }).meta({ description: 'An RFC 3339 date-time with an offset, e.g. "2025-05-01T12:00:00.000Z".' });
 

@@ -30,6 +30,8 @@ const agentFacts = {
   independentMode: z.boolean(),
   independentPrivilege: z.boolean(),
   components: z.array(InstalledComponent),
+  /** The agent's labels as admins see them: those it reported, overridden by those an admin set. Absent in events written before labels existed. */
+  labels: z.record(z.string(), z.string()).default({}),
 };
 
 /** An agent said hello (or came back after a heartbeat timeout). The trigger for rule R2. */

@@ -33,8 +33,18 @@ describe('parseAgentMessage', () => {
     ['another agent in the routing key', body(hello()), 'agent.agent-8.hello', 'agent-id-mismatch'],
     ['no agent in the routing key', body(hello()), 'hello', 'agent-id-mismatch'],
     ['a routing key of another type', body(hello()), 'agent.agent-7.heartbeat', 'invalid'],
+    ['a label key with capitals', body(hello({ labels: { Site: 'paris' } })), 'agent.agent-7.hello', 'invalid'],
+    ['an empty label value', body(hello({ labels: { site: '' } })), 'agent.agent-7.hello', 'invalid'],
+    ['a label value with a control character', body(hello({ labels: { site: 'par\nis' } })), 'agent.agent-7.hello', 'invalid'],
+    ['more than 32 labels', body(hello({ labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) })), 'agent.agent-7.hello', 'invalid'],
   ])('refuses %s', (_what, raw, routingKey, reason) => {
     expect(parseAgentMessage(raw, routingKey)).toMatchObject({ ok: false, reason });
+  });
+
+  it('accepts a hello with labels, and one without', () => {
+    const labels = { site: 'paris', os: 'windows-11', 'rack.id': 'r_7' };
+    expect(parseAgentMessage(body(hello({ labels })), 'agent.agent-7.hello')).toMatchObject({ ok: true, message: { labels } });
+    expect(parseAgentMessage(body(hello({ labels: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, 'v'])) })), 'agent.agent-7.hello')).toMatchObject({ ok: true });
   });
 
   it('refuses agent ids that could not be a routing-key word', () => {

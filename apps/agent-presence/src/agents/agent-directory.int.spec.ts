@@ -1,11 +1,8 @@
 import { versionKey } from '@herald/contracts';
 import { Database } from '@herald/event-store';
 import { type TestDatabase, createTestDatabase } from '@herald/testing';
-import { Agents1764230600000 } from '../migrations/1764230600000-agents';
-import { VersionKeys1764500000000 } from '../migrations/1764500000000-version-keys';
-import { AgentIdentities1764800000000 } from '../migrations/1764800000000-agent-identities';
-import { AgentSearch1764900000000 } from '../migrations/1764900000000-agent-search';
 import { AgentDirectory } from './agent-directory';
+import { PRESENCE_MIGRATIONS } from '../migrations';
 
 jest.setTimeout(60_000);
 
@@ -18,7 +15,7 @@ describe('agent directory list', () => {
 
   beforeAll(async () => {
     pg = await createTestDatabase('agent_directory');
-    db = await Database.open({ url: pg.url, schema: 'agent_presence', migrations: [Agents1764230600000, VersionKeys1764500000000, AgentIdentities1764800000000, AgentSearch1764900000000] });
+    db = await Database.open({ url: pg.url, schema: 'agent_presence', migrations: PRESENCE_MIGRATIONS });
     directory = new AgentDirectory(db);
     // sim-1 … sim-2500 (every third offline, every tenth on pattern 2.0, the rest on 1.0), one odd id.
     await db.transaction(async (tx) => {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { containsPattern } from '@herald/common';
 import { Database } from '@herald/event-store';
-import type { InstalledComponent } from '@herald/contracts';
+import type { InstalledComponent, Labels } from '@herald/contracts';
 
 export type AgentStatus = 'online' | 'offline' | 'independent';
 
@@ -12,6 +12,10 @@ export interface AgentView {
   status: AgentStatus;
   independentMode: boolean;
   privileges: { independentMode: boolean };
+  /** What admins see and filter by: the agent's own labels with admins' over them. */
+  labels: Labels;
+  /** The labels admins set (a subset of `labels`). */
+  adminLabels: Labels;
   components: Array<InstalledComponent & { latest: string | null; outdated: boolean }>;
   outdated: boolean;
   firstSeenAt: Date;
@@ -29,6 +33,8 @@ export interface AgentFilter {
   /** Agents that have this component (at `version`, when given). */
   component?: string;
   version?: string;
+  /** Agents that carry every one of these labels. */
+  labels?: Labels;
   limit: number;
   offset: number;
 }
@@ -40,6 +46,8 @@ interface Row {
   online: boolean;
   independent_mode: boolean;
   independent_privilege: boolean;
+  labels: Labels;
+  admin_labels: Labels;
   first_seen_at: Date;
   last_connected_at: Date;
   last_disconnected_at: Date | null;
@@ -80,6 +88,7 @@ function whereOf(filter: Omit<AgentFilter, 'limit' | 'offset'>, where: string[] 
     const version = filter.version === undefined ? '' : ` AND c.version = ${param(filter.version)}`;
     where.push(`EXISTS (SELECT 1 FROM agent_components c WHERE c.agent_id = a.agent_id AND c.component_type = ${param(filter.component)}${version})`);
   }
+  if (filter.labels && Object.keys(filter.labels).length > 0) where.push(`a.labels @> ${param(JSON.stringify(filter.labels))}::jsonb`);
   if (filter.outdated !== undefined) where.push(`${filter.outdated ? '' : 'NOT '}${OUTDATED_SQL}`);
   return { clause: where.length ? `WHERE ${where.join(' AND ')}` : '', params, param };
 }
@@ -147,6 +156,8 @@ function toView(r: Row): AgentView {
     status: !r.online ? 'offline' : r.independent_mode ? 'independent' : 'online',
     independentMode: r.independent_mode,
     privileges: { independentMode: r.independent_privilege },
+    labels: r.labels,
+    adminLabels: r.admin_labels,
     components: r.components,
     outdated: r.outdated,
     firstSeenAt: r.first_seen_at,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { AgentChanged, AgentConnected as AgentConnectedMessage, AgentDisconnected as AgentDisconnectedMessage} from '@herald/contracts';
+import type { AgentChanged, AgentConnected as AgentConnectedMessage, AgentDisconnected as AgentDisconnectedMessage } from '@herald/contracts';
 import { Exchanges } from '@herald/contracts';
 import type { OutboxMessage } from '@herald/event-store';
 import type { RecordedEvent } from '@herald/domain';
-import type { AgentEvent, AgentState } from './agent.decider';
+import { type AgentEvent, type AgentState, labelsOf } from './agent.decider';
 
 /** What the other services hear about an agent, one message per new event. */
 export function agentIntegrationEvents(events: readonly RecordedEvent<AgentEvent>[], after: AgentState): OutboxMessage[] {
@@ -16,6 +16,7 @@ export function agentIntegrationEvents(events: readonly RecordedEvent<AgentEvent
       independentMode: after.independentMode,
       independentPrivilege: after.independentPrivilege,
       components: after.components,
+      labels: labelsOf(after),
     };
     let payload: AgentConnectedMessage | AgentDisconnectedMessage | AgentChanged;
     switch (e.type) {
@@ -27,6 +28,7 @@ export function agentIntegrationEvents(events: readonly RecordedEvent<AgentEvent
         break;
       case 'AgentComponentsReported':
       case 'IndependentPrivilegeChanged':
+      case 'AgentLabelsChanged':
         payload = { type: 'agent.changed', ...common, ...facts, online: after.online };
         break;
     }

@@ -1,4 +1,4 @@
-import type { InstalledComponent } from '@herald/contracts';
+import { type InstalledComponent, type Labels, MAX_LABELS } from '@herald/contracts';
 import { type Decider, type Event, unreachable } from '@herald/domain';
 
 /*
@@ -16,6 +16,8 @@ export type AgentConnected = Event<
     agentVersion: string;
     independentMode: boolean;
     components: InstalledComponent[];
+    /** The labels the agent reported in its (last) hello; absent in events from before labels. */
+    labels?: Labels;
     /** hello: the agent said hello; heartbeat: an agent we had timed out is heard from again. */
     via: 'hello' | 'heartbeat';
     /** The agent process restarted since we last saw it (its boot id changed). */
@@ -31,7 +33,10 @@ export type AgentComponentsReported = Event<'AgentComponentsReported', { agentId
 
 export type IndependentPrivilegeChanged = Event<'IndependentPrivilegeChanged', { agentId: string; granted: boolean; by: string; at: string }>;
 
-export type AgentEvent = AgentConnected | AgentDisconnected | AgentComponentsReported | IndependentPrivilegeChanged;
+/** An admin set or removed labels of their own on the agent (`set` wins over what the agent reports). */
+export type AgentLabelsChanged = Event<'AgentLabelsChanged', { agentId: string; set: Labels; removed: string[]; by: string; at: string }>;
+
+export type AgentEvent = AgentConnected | AgentDisconnected | AgentComponentsReported | IndependentPrivilegeChanged | AgentLabelsChanged;
 
 export interface AgentState {
   known: boolean;
@@ -41,6 +46,10 @@ export interface AgentState {
   independentMode: boolean;
   independentPrivilege: boolean;
   components: InstalledComponent[];
+  /** What the agent reported in its last hello. */
+  reportedLabels: Labels;
+  /** What admins set; a key here hides the same key reported by the agent. */
+  adminLabels: Labels;
   /** The boot (bootId) said goodbye: that process has ended, and nothing of it brings the agent back. */
   saidGoodbye: boolean;
 }
@@ -54,13 +63,15 @@ export type AgentCommand =
       agentVersion: string;
       independentMode: boolean;
       components: InstalledComponent[];
+      labels: Labels;
       now: Date;
     }
   | { type: 'RecordHeartbeat'; agentId: string; bootId: string; now: Date }
   | { type: 'RecordGoodbye'; agentId: string; bootId: string; now: Date }
   | { type: 'RecordInstalledComponents'; agentId: string; components: InstalledComponent[]; now: Date }
   | { type: 'MarkTimedOut'; agentId: string; now: Date }
-  | { type: 'SetIndependentPrivilege'; agentId: string; granted: boolean; by: string; now: Date };
+  | { type: 'SetIndependentPrivilege'; agentId: string; granted: boolean; by: string; now: Date }
+  | { type: 'SetLabels'; agentId: string; set: Labels; remove: readonly string[]; by: string; now: Date };
 
 export const agentStreamId = (agentId: string): string => `agent-${agentId}`;
 
@@ -76,6 +87,8 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
     independentMode: false,
     independentPrivilege: false,
     components: [],
+    reportedLabels: {},
+    adminLabels: {},
     saidGoodbye: false,
   }),
 
@@ -90,6 +103,7 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
           hostname: event.data.hostname,
           independentMode: event.data.independentMode,
           components: event.data.components,
+          reportedLabels: event.data.labels ?? {},
           saidGoodbye: false,
         };
       case 'AgentDisconnected':
@@ -98,6 +112,8 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
         return { ...state, components: event.data.components };
       case 'IndependentPrivilegeChanged':
         return { ...state, independentPrivilege: event.data.granted };
+      case 'AgentLabelsChanged':
+        return { ...state, adminLabels: applyLabelChange(state.adminLabels, event.data.set, event.data.removed) };
       default:
         return unreachable(event, 'event');
     }
@@ -122,6 +138,8 @@ function decide(command: AgentCommand, state: AgentState): AgentEvent[] {
       return recordInstalledComponents(command, state);
     case 'SetIndependentPrivilege':
       return setIndependentPrivilege(command, state);
+    case 'SetLabels':
+      return setLabels(command, state);
     default:
       return unreachable(command, 'command');
   }
@@ -129,8 +147,8 @@ function decide(command: AgentCommand, state: AgentState): AgentEvent[] {
 
 /** Every hello connects the agent; `restarted` when its boot id changed since we last saw it. */
 function recordHello(command: Command<'RecordHello'>, state: AgentState): AgentEvent[] {
-  const { agentId, bootId, hostname, agentVersion, independentMode, components } = command;
-  const data = { agentId, bootId, hostname, agentVersion, independentMode, components, via: 'hello' as const, restarted: state.known && state.bootId !== bootId, returning: state.known };
+  const { agentId, bootId, hostname, agentVersion, independentMode, components, labels } = command;
+  const data = { agentId, bootId, hostname, agentVersion, independentMode, components, labels, via: 'hello' as const, restarted: state.known && state.bootId !== bootId, returning: state.known };
   return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
 }
 
@@ -143,8 +161,8 @@ function recordHeartbeat(command: Command<'RecordHeartbeat'>, state: AgentState)
   if (!state.known || state.online) return [];
   if (state.saidGoodbye && state.bootId === command.bootId) return [];
   const { agentId, bootId } = command;
-  const { hostname, independentMode, components } = state;
-  const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };
+  const { hostname, independentMode, components, reportedLabels: labels } = state;
+  const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, labels, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };
   return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
 }
 
@@ -168,6 +186,30 @@ function recordInstalledComponents(command: Command<'RecordInstalledComponents'>
 function setIndependentPrivilege(command: Command<'SetIndependentPrivilege'>, state: AgentState): AgentEvent[] {
   if (state.independentPrivilege === command.granted) return [];
   return [{ type: 'IndependentPrivilegeChanged', data: { agentId: command.agentId, granted: command.granted, by: command.by, at: command.now.toISOString() } }];
+}
+
+/**
+ * An admin's labels: `set` added or replaced, then `remove` taken away. No event when nothing
+ * changes, nor when the agent would end with more than MAX_LABELS labels of admins (the API
+ * refuses a single agent's such change; a bulk change leaves such agents as they are).
+ */
+function setLabels(command: Command<'SetLabels'>, state: AgentState): AgentEvent[] {
+  const set = Object.fromEntries(Object.entries(command.set).filter(([k, v]) => state.adminLabels[k] !== v));
+  const removed = command.remove.filter((k) => k in state.adminLabels && !(k in command.set));
+  if (Object.keys(set).length === 0 && removed.length === 0) return [];
+  if (Object.keys(applyLabelChange(state.adminLabels, set, removed)).length > MAX_LABELS) return [];
+  return [{ type: 'AgentLabelsChanged', data: { agentId: command.agentId, set, removed, by: command.by, at: command.now.toISOString() } }];
+}
+
+export function applyLabelChange(labels: Labels, set: Labels, removed: readonly string[]): Labels {
+  const out: Labels = { ...labels, ...set };
+  for (const k of removed) delete out[k];
+  return out;
+}
+
+/** The labels admins see and filter by: the agent's own, with admins' over them. */
+export function labelsOf(state: Pick<AgentState, 'reportedLabels' | 'adminLabels'>): Labels {
+  return { ...state.reportedLabels, ...state.adminLabels };
 }
 
 /** online / offline / independent, as admins see it. */

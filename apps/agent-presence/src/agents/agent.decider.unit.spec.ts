@@ -1,5 +1,6 @@
 import { DeciderSpec } from '@herald/testing';
-import { type AgentCommand, type AgentEvent, agentDecider, statusOf } from './agent.decider';
+import { MAX_LABELS } from '@herald/contracts';
+import { type AgentCommand, type AgentEvent, agentDecider, labelsOf, statusOf } from './agent.decider';
 import { stateOf } from '@herald/domain';
 
 const spec = DeciderSpec(agentDecider);
@@ -16,12 +17,16 @@ const hello = (bootId = 'boot-1', independentMode = false): Extract<AgentCommand
   agentVersion: '2.1.0',
   independentMode,
   components,
+  labels: {},
   now,
 });
 const connected = (bootId = 'boot-1', over: Partial<Extract<AgentEvent, { type: 'AgentConnected' }>['data']> = {}): AgentEvent => ({
   type: 'AgentConnected',
-  data: { agentId, bootId, hostname: 'host-1', agentVersion: '2.1.0', independentMode: false, components, via: 'hello', restarted: false, returning: false, at, ...over },
+  data: { agentId, bootId, hostname: 'host-1', agentVersion: '2.1.0', independentMode: false, components, labels: {}, via: 'hello', restarted: false, returning: false, at, ...over },
 });
+/** A heartbeat brings back what the agent last said in a hello (its labels too). */
+const heartbeatConnected = (bootId: string, over: Partial<Extract<AgentEvent, { type: 'AgentConnected' }>['data']> = {}): AgentEvent =>
+  connected(bootId, { agentVersion: '', via: 'heartbeat', returning: true, ...over });
 const disconnected = (reason: 'goodbye' | 'heartbeat-timeout'): AgentEvent => ({ type: 'AgentDisconnected', data: { agentId, reason, at } });
 
 describe('agent decider (agent-presence)', () => {
@@ -55,7 +60,7 @@ describe('agent decider (agent-presence)', () => {
       spec
         .given([connected(), disconnected('heartbeat-timeout')])
         .when(heartbeat('boot-2'))
-        .then([connected('boot-2', { agentVersion: '', via: 'heartbeat', restarted: true, returning: true })]);
+        .then([heartbeatConnected('boot-2', { restarted: true })]);
     });
 
     it('does not bring back a boot that said goodbye: its last heartbeat was only handled after the goodbye', () => {
@@ -104,6 +109,44 @@ describe('agent decider (agent-presence)', () => {
         .given([connected(), granted])
         .when({ type: 'SetIndependentPrivilege', agentId, granted: false, by: 'bob', now })
         .then([{ type: 'IndependentPrivilegeChanged', data: { agentId, granted: false, by: 'bob', at } }]);
+    });
+  });
+
+  describe('labels', () => {
+    const labelsChanged = (set: Record<string, string>, removed: string[] = [], by = 'alice'): AgentEvent => ({ type: 'AgentLabelsChanged', data: { agentId, set, removed, by, at } });
+    const setLabels = (set: Record<string, string>, remove: string[] = []): AgentCommand => ({ type: 'SetLabels', agentId, set, remove, by: 'alice', now });
+
+    it('records the labels of each hello; a hello without them leaves the agent with none of its own', () => {
+      spec.given([]).when({ ...hello(), labels: { site: 'paris' } }).then([connected('boot-1', { labels: { site: 'paris' } })]);
+      const reported = connected('boot-1', { labels: { site: 'paris', os: 'linux' } });
+      expect(labelsOf(stateOf(agentDecider, [reported]))).toEqual({ site: 'paris', os: 'linux' });
+      expect(labelsOf(stateOf(agentDecider, [reported, connected('boot-2', { returning: true, restarted: true })]))).toEqual({});
+    });
+
+    it('keeps the reported labels when a heartbeat brings a timed-out agent back (its last hello said them)', () => {
+      spec
+        .given([connected('boot-1', { labels: { site: 'paris' } }), disconnected('heartbeat-timeout')])
+        .when({ type: 'RecordHeartbeat', agentId, bootId: 'boot-1', now })
+        .then([heartbeatConnected('boot-1', { labels: { site: 'paris' } })]);
+    });
+
+    it("lets an admin set and remove labels of their own, which win over the agent's; no change is no event", () => {
+      const history = [connected('boot-1', { labels: { site: 'paris', os: 'linux' } })];
+      spec.given(history).when(setLabels({ site: 'lyon', ring: 'canary' })).then([labelsChanged({ site: 'lyon', ring: 'canary' })]);
+      const withAdmin = [...history, labelsChanged({ site: 'lyon', ring: 'canary' })];
+      expect(labelsOf(stateOf(agentDecider, withAdmin))).toEqual({ site: 'lyon', os: 'linux', ring: 'canary' });
+      // Only what changes is recorded: ring is already canary, os was never the admin's.
+      spec.given(withAdmin).when(setLabels({ ring: 'canary' }, ['os'])).thenNothing();
+      spec.given(withAdmin).when(setLabels({ ring: 'canary', dept: 'hr' }, ['site'])).then([labelsChanged({ dept: 'hr' }, ['site'])]);
+      // Removing the admin's site shows the agent's own again.
+      expect(labelsOf(stateOf(agentDecider, [...withAdmin, labelsChanged({}, ['site'])]))).toEqual({ site: 'paris', os: 'linux', ring: 'canary' });
+    });
+
+    it(`never gives an agent more than ${MAX_LABELS} labels of admins`, () => {
+      const full = Object.fromEntries(Array.from({ length: MAX_LABELS }, (_, i) => [`k${i}`, 'v']));
+      const history = [connected(), labelsChanged(full)];
+      spec.given(history).when(setLabels({ one: 'more' })).thenNothing();
+      spec.given(history).when(setLabels({ one: 'more' }, ['k0'])).then([labelsChanged({ one: 'more' }, ['k0'])]);
     });
   });
 

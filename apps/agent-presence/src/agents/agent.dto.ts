@@ -8,6 +8,8 @@ export const AgentView = z.object({
   status: z.enum(['online', 'offline', 'independent']),
   independentMode: z.boolean().describe('The agent reports running in Independent mode'),
   privileges: z.object({ independentMode: z.boolean().describe('An admin granted the Independent-mode privilege') }),
+  labels: z.record(z.string(), z.string()).describe("The agent's labels: those it reported in its last hello, with those admins set over them"),
+  adminLabels: z.record(z.string(), z.string()).describe('The labels admins set on this agent (they win over the same key reported by the agent)'),
   components: z.array(
     z.object({ type: z.string(), version: z.string(), latest: z.string().nullable(), outdated: z.boolean() }),
   ),

@@ -12,12 +12,14 @@ const applyRun: { [T in AgentEvent['type']]?: (tx: Tx, run: Array<Positioned<T>>
   async AgentConnected(tx, run) {
     await tx.exec(
       `INSERT INTO agents (agent_id, hostname, agent_version, boot_id, online, independent_mode,
-                           first_seen_at, last_connected_at, last_seen_at, sequence)
-       SELECT a.agent_id, a.hostname, a.agent_version, a.boot_id, true, a.independent_mode, a.at, a.at, a.at, a.seq
+                           first_seen_at, last_connected_at, last_seen_at, sequence, reported_labels, labels)
+       SELECT a.agent_id, a.hostname, a.agent_version, a.boot_id, true, a.independent_mode, a.at, a.at, a.at, a.seq,
+              coalesce(a.labels, '{}'), coalesce(a.labels, '{}')
          FROM jsonb_to_recordset($1::jsonb) AS a(agent_id text, hostname text, agent_version text, boot_id text,
-                                                independent_mode boolean, at timestamptz, seq integer)
+                                                independent_mode boolean, at timestamptz, seq integer, labels jsonb)
        ON CONFLICT (agent_id) DO UPDATE SET
          hostname = EXCLUDED.hostname,
+         reported_labels = EXCLUDED.reported_labels, labels = EXCLUDED.reported_labels || agents.admin_labels,
          agent_version = CASE WHEN EXCLUDED.agent_version = '' THEN agents.agent_version ELSE EXCLUDED.agent_version END,
          boot_id = EXCLUDED.boot_id, online = true, independent_mode = EXCLUDED.independent_mode,
          last_connected_at = EXCLUDED.last_connected_at,
@@ -31,6 +33,7 @@ const applyRun: { [T in AgentEvent['type']]?: (tx: Tx, run: Array<Positioned<T>>
             agent_version: d.agentVersion,
             boot_id: d.bootId,
             independent_mode: d.independentMode,
+            labels: d.labels ?? {},
             at: d.at,
             seq: streamPosition,
           })),
@@ -53,6 +56,16 @@ const applyRun: { [T in AgentEvent['type']]?: (tx: Tx, run: Array<Positioned<T>>
       run.map((e) => e.data.agentId),
       run.map((e) => e.streamPosition),
     ]);
+  },
+  async AgentLabelsChanged(tx, run) {
+    await tx.exec(
+      `UPDATE agents SET admin_labels = n.admin_labels, labels = agents.reported_labels || n.admin_labels, sequence = n.seq
+         FROM (SELECT u.agent_id, u.seq, (a.admin_labels || u.set) - ARRAY(SELECT jsonb_array_elements_text(u.removed)) AS admin_labels
+                 FROM jsonb_to_recordset($1::jsonb) AS u(agent_id text, set jsonb, removed jsonb, seq integer)
+                 JOIN agents a USING (agent_id)) n
+        WHERE agents.agent_id = n.agent_id`,
+      [JSON.stringify(run.map((e) => ({ agent_id: e.data.agentId, set: e.data.set, removed: e.data.removed, seq: e.streamPosition })))],
+    );
   },
   async IndependentPrivilegeChanged(tx, run) {
     await tx.exec(
@@ -99,7 +112,7 @@ export function runs<E extends { type: string; data: { agentId: string } }>(even
 /** The agents table: current status, privileges and components of every agent. */
 export const agentsProjection: Projection<AgentEvent> = {
   name: 'agents',
-  eventTypes: ['AgentConnected', 'AgentDisconnected', 'AgentComponentsReported', 'IndependentPrivilegeChanged'],
+  eventTypes: ['AgentConnected', 'AgentDisconnected', 'AgentComponentsReported', 'IndependentPrivilegeChanged', 'AgentLabelsChanged'],
   async apply(tx, events) {
     for (const run of runs(events)) {
       const apply = applyRun[run[0].type] as ((tx: Tx, run: readonly unknown[]) => Promise<void>) | undefined;

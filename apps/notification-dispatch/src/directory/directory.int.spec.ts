@@ -8,16 +8,17 @@ import { Directory } from './directory';
 jest.setTimeout(60_000);
 
 const envelope = () => ({ schemaVersion: 1 as const, messageId: randomUUID(), occurredAt: new Date().toISOString() });
-const facts = { hostname: 'h', independentMode: false, independentPrivilege: false, components: [{ type: 'virus-pattern', version: '1.0' }] };
+const facts = { hostname: 'h', independentMode: false, independentPrivilege: false, components: [{ type: 'virus-pattern', version: '1.0' }], labels: { site: 'paris' } };
 const connected = (agentId: string, sequence: number): AgentConnected => ({ type: 'agent.connected', ...envelope(), agentId, sequence, ...facts, bootId: 'b', returning: false, via: 'hello' });
 const disconnected = (agentId: string, sequence: number): AgentDisconnected => ({ type: 'agent.disconnected', ...envelope(), agentId, sequence, reason: 'goodbye' });
-const changed = (agentId: string, sequence: number, online: boolean, version: string): AgentChanged => ({
+const changed = (agentId: string, sequence: number, online: boolean, version: string, labels: Record<string, string> = facts.labels): AgentChanged => ({
   type: 'agent.changed',
   ...envelope(),
   agentId,
   sequence,
   ...facts,
   components: [{ type: 'virus-pattern', version }],
+  labels,
   online,
 });
 
@@ -62,5 +63,14 @@ describe("dispatch's directory of agents, from events that arrive out of order",
     expect(await apply(changed('facts', 2, false, '1.5'))).toBe(false);
     expect(await apply(connected('facts', 1))).toBe(false);
     expect(await agent('facts')).toMatchObject({ online: true, components: [{ type: 'virus-pattern', version: '2.0' }] });
+  });
+
+  it("keeps the labels of the newest fact, for bulk actions and canary groups to select by", async () => {
+    const labels = async (id: string) => (await db.session((sql) => sql.one<{ labels: unknown }>('SELECT labels FROM directory_agents WHERE agent_id = $1', [id])))!.labels;
+    await apply(connected('labelled', 1));
+    expect(await labels('labelled')).toEqual({ site: 'paris' });
+    await apply(changed('labelled', 3, true, '1.0', { site: 'lyon', ring: 'canary' }));
+    await apply(changed('labelled', 2, true, '1.0', { site: 'nice' }));
+    expect(await labels('labelled')).toEqual({ site: 'lyon', ring: 'canary' });
   });
 });

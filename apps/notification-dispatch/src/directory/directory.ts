@@ -50,16 +50,17 @@ export class Directory {
     const online = e.type === 'agent.connected' ? true : e.online;
     const newer = (column: string) => `CASE WHEN d.sequence < EXCLUDED.sequence THEN EXCLUDED.${column} ELSE d.${column} END`;
     const rows = await tx.rows<{ online_applied: boolean }>(
-      `INSERT INTO directory_agents AS d (agent_id, online, independent_mode, independent_privilege, components, sequence, online_sequence, hostname)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6, $7)
+      `INSERT INTO directory_agents AS d (agent_id, online, independent_mode, independent_privilege, components, sequence, online_sequence, hostname, labels)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6, $7, $8::jsonb)
        ON CONFLICT (agent_id) DO UPDATE SET
          independent_mode = ${newer('independent_mode')}, independent_privilege = ${newer('independent_privilege')}, hostname = ${newer('hostname')},
+         labels = ${newer('labels')},
          components = ${newer('components')}, sequence = greatest(d.sequence, EXCLUDED.sequence),
          online = CASE WHEN d.online_sequence < EXCLUDED.online_sequence THEN EXCLUDED.online ELSE d.online END,
          online_sequence = greatest(d.online_sequence, EXCLUDED.online_sequence), updated_at = now()
        WHERE d.sequence < EXCLUDED.sequence OR d.online_sequence < EXCLUDED.online_sequence
        RETURNING online_sequence = $6 AS online_applied`,
-      [e.agentId, online, e.independentMode, e.independentPrivilege, JSON.stringify(e.components), e.sequence, e.hostname],
+      [e.agentId, online, e.independentMode, e.independentPrivilege, JSON.stringify(e.components), e.sequence, e.hostname, JSON.stringify(e.labels ?? {})],
     );
     return rows[0]?.online_applied === true;
   }

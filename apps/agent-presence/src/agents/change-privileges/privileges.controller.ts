@@ -2,12 +2,13 @@ import { BadRequestException, Body, Controller, HttpCode, NotFoundException, Par
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { AgentId } from '@herald/contracts';
+import { AgentId, Labels } from '@herald/contracts';
 import { CommandHandler } from '@herald/event-store';
 import { ApiErrors, CurrentPrincipal, Principal } from '@herald/platform';
 import { AgentDirectory } from '../agent-directory';
 import { agentDecider, agentStreamId } from '../agent.decider';
 import { agentIntegrationEvents } from '../agent-integration-events';
+import { decideForEvery } from '../bulk-decisions';
 
 const Privileges = z.strictObject({
   /** May this agent run in Independent mode (and be treated as independent by the update rules)? */
@@ -23,6 +24,7 @@ export const AgentSelection = z
     q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
     component: z.string().min(1).max(100).optional(),
     version: z.string().min(1).max(100).optional().describe('With component: agents on this version of it'),
+    labels: Labels.optional().describe('Agents that carry every one of these labels'),
   })
   .refine((f) => f.version === undefined || f.component !== undefined, { message: 'version needs component', path: ['version'] });
 
@@ -31,9 +33,6 @@ class BulkPrivilegesDto extends createZodDto(BulkPrivileges) {}
 class BulkResultDto extends createZodDto(
   z.object({ matched: z.number().int().describe('Agents the filter matched'), changed: z.number().int().describe('Agents whose privilege changed (one event each); the others had it already') }),
 ) {}
-
-/** Agents changed per transaction in a bulk change. */
-const BULK_CHUNK = 500;
 
 @ApiTags('agents')
 @Controller('agents')
@@ -55,28 +54,8 @@ export class PrivilegesController {
   @ApiErrors(400, 403)
   async bulk(@Body() body: BulkPrivilegesDto, @CurrentPrincipal() who: Principal) {
     const { filter, independentMode } = body as z.infer<typeof BulkPrivileges>;
-    let matched = 0;
-    let changed = 0;
     const now = new Date();
-    for (let after = ''; ; ) {
-      const ids = await this.directory.ids(filter, after, BULK_CHUNK);
-      if (ids.length === 0) break;
-      after = ids.at(-1)!;
-      matched += ids.length;
-      const { streams } = await this.commands.transaction((tx) =>
-        this.commands.batchIn(
-          tx,
-          agentDecider,
-          ids.map(agentStreamId),
-          (b) => {
-            for (const agentId of ids) b.decide(agentStreamId(agentId), { type: 'SetIndependentPrivilege', agentId, granted: independentMode, by: who.name, now });
-          },
-          { outbox: ({ streams: s }) => s.flatMap((o) => agentIntegrationEvents(o.events, o.after)) },
-        ),
-      );
-      changed += streams.filter((o) => o.events.length > 0).length;
-    }
-    return { matched, changed };
+    return decideForEvery(this.commands, this.directory, filter, (agentId) => ({ type: 'SetIndependentPrivilege', agentId, granted: independentMode, by: who.name, now }));
   }
 
   /** Grants or revokes an agent's privileges; the change is an event and reaches the other services. */

@@ -4,8 +4,17 @@ import { createZodDto } from 'nestjs-zod';
 import { ApiErrors } from '@herald/platform';
 import { AgentListDto, AgentSummaryDto, AgentViewDto } from '../agent.dto';
 import { z } from 'zod';
-import { AgentId } from '@herald/contracts';
+import { AgentId, LabelKey, LabelValue, MAX_LABELS } from '@herald/contracts';
 import { AgentDirectory } from '../agent-directory';
+
+/** `label=site:paris&label=os:linux`: one or several key:value pairs, as a labels object. */
+export const LabelQuery = z
+  .union([z.string(), z.array(z.string()).max(MAX_LABELS)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .pipe(z.array(z.string().regex(/^[^:]+:.+$/s, 'a label is key:value')))
+  .transform((pairs) => pairs.map((p) => [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 1)]))
+  .pipe(z.array(z.tuple([LabelKey, LabelValue])))
+  .transform((pairs) => Object.fromEntries(pairs) as Record<string, string>);
 
 const ListAgentsQuery = z.strictObject({
   status: z.enum(['online', 'offline', 'independent']).optional(),
@@ -17,6 +26,7 @@ const ListAgentsQuery = z.strictObject({
   q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
   component: z.string().min(1).max(100).optional().describe('Only agents that have this component type'),
   version: z.string().min(1).max(100).optional().describe('With component: only agents on this version of it'),
+  label: LabelQuery.optional().describe('key:value (repeat for several): only agents that carry every one of these labels'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });
@@ -28,13 +38,13 @@ export class AgentsController {
   constructor(private readonly directory: AgentDirectory) {}
 
   @Get()
-  @ApiOperation({ summary: 'Agents in natural id order (sim-2 before sim-10), a page at a time, filtered by status, outdatedness, component and version, and text' })
+  @ApiOperation({ summary: 'Agents in natural id order (sim-2 before sim-10), a page at a time, filtered by status, outdatedness, component and version, labels and text' })
   @ApiOkResponse({ type: AgentListDto })
   @ApiErrors(400)
   list(@Query() query: ListAgentsQueryDto) {
-    const filter = query as z.infer<typeof ListAgentsQuery>;
+    const { label, ...filter } = query as z.infer<typeof ListAgentsQuery>;
     if (filter.version !== undefined && filter.component === undefined) throw new BadRequestException('version needs component');
-    return this.directory.list(filter);
+    return this.directory.list({ ...filter, labels: label });
   }
 
   @Get('summary')

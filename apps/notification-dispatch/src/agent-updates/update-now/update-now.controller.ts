@@ -2,7 +2,7 @@ import { BadRequestException, Body, Controller, HttpCode, NotFoundException, Par
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { AgentId } from '@herald/contracts';
+import { AgentId, Labels } from '@herald/contracts';
 import { Database } from '@herald/event-store';
 import { ApiErrors, CurrentPrincipal, type Principal } from '@herald/platform';
 import { Directory } from '../../directory/directory';
@@ -24,6 +24,7 @@ const BulkFilter = z
     q: z.string().trim().min(1).max(200).optional().describe('Part of the agent id or hostname, any case'),
     component: z.string().min(1).max(100).optional().describe('Agents that have this component type'),
     version: z.string().min(1).max(100).optional().describe('With component: agents on this version of it'),
+    labels: Labels.optional().describe('Agents that carry every one of these labels (as agent-presence shows them)'),
   })
   .refine((f) => f.version === undefined || f.component !== undefined, { message: 'version needs component', path: ['version'] });
 class BulkFilterDto extends createZodDto(BulkFilter) {}

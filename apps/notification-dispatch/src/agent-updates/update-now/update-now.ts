@@ -18,6 +18,8 @@ export interface UpdateNowFilter {
   /** Agents that have this component (on `version`, when given). */
   component?: string;
   version?: string;
+  /** Agents that carry every one of these labels. */
+  labels?: Record<string, string>;
 }
 
 /** What an "update now" did, agent by agent, summed. */
@@ -89,6 +91,7 @@ export class UpdateNow {
       const like = param(containsPattern(filter.q));
       where.push(`(agent_id ILIKE ${like} OR hostname ILIKE ${like})`);
     }
+    if (filter.labels && Object.keys(filter.labels).length > 0) where.push(`labels @> ${param(JSON.stringify(filter.labels))}::jsonb`);
     if (filter.component) {
       where.push(`components @> ${param(JSON.stringify([{ type: filter.component, ...(filter.version === undefined ? {} : { version: filter.version }) }]))}::jsonb`);
     }
