@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rmdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { Fleet } from '../apps/agent-simulator/src/fleet';
 import {
@@ -12,6 +10,7 @@ import {
   REPO_ROOT,
   SERVICES,
   TEST_ADMIN_TOKEN,
+  Tmpfs,
   UpstreamFixture,
   sleep,
   startPrivatePostgres,
@@ -19,8 +18,6 @@ import {
   waitFor,
   type ServiceName,
 } from '@herald/testing';
-
-const run = promisify(execFile);
 
 export const usage = `Chaos: a rollout to a simulated fleet, and one fault at a time during it (issue 13).
 
@@ -130,23 +127,6 @@ export async function teardownAll(): Promise<void> {
   await Promise.all([...activeTeardowns].map(({ teardown, log }) => teardown.run(log)));
 }
 
-// ---- the component store: a tmpfs of its own -----------------------------------------------------
-
-async function mountStore(): Promise<{ dir: string; readOnly(ro: boolean): Promise<void>; remove(): Promise<void> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'herald-chaos-store-'));
-  await run('mount', ['-t', 'tmpfs', '-o', 'size=2g,mode=0755', 'herald-chaos-store', dir]);
-  return {
-    dir,
-    readOnly: async (ro) => {
-      await run('mount', ['-o', `remount,${ro ? 'ro' : 'rw'}`, dir]);
-    },
-    remove: async () => {
-      await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-      await rmdir(dir);
-    },
-  };
-}
-
 // ---- what the simulated agents received and did -------------------------------------------------
 
 interface AgentRecord {
@@ -241,11 +221,11 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
     const starting = {
       rabbit: startRabbitCluster({ nodes: 3, name: 'herald-chaos' }),
       pg: startPrivatePostgres({ name: 'herald-chaos' }),
-      store: mountStore(),
+      store: Tmpfs.mount('2g', 'chaos-store'),
     };
     teardown.add('the RabbitMQ cluster', async () => (await starting.rabbit.catch(() => null))?.remove());
     teardown.add('the PostgreSQL cluster', async () => (await starting.pg.catch(() => null))?.remove());
-    teardown.add('the store mount', async () => (await starting.store.catch(() => null))?.remove());
+    teardown.add('the store mount', async () => (await starting.store.catch(() => null))?.unmount());
     const [rabbit, pg, store] = await Promise.all([starting.rabbit, starting.pg, starting.store]);
     log(`chaos: RabbitMQ nodes ${rabbit.nodeNames.map((n, i) => `${n} (:${rabbit.ports[i]})`).join(', ')}; PostgreSQL ${pg.cluster} (:${pg.port}); store ${store.dir}`);
     const databaseUrl = await pg.createDatabase('herald');
@@ -487,14 +467,14 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
             break;
           }
           case 'readonly-store': {
-            await store.readOnly(true);
+            await store.readOnly();
             // A newer version arrives while the store cannot take it: the check must fail cleanly;
             // after the store is writable again, a scheduled check brings it.
             versions.push(release());
             const during = await api<unknown>('component-download', 'POST', '/components/check').catch((err: Error) => ({ status: 0, body: err.message }));
             notes.push(`check on a read-only store: ${during.status}`);
             await sleep(options.holdMs);
-            await store.readOnly(false);
+            await store.writable();
             break;
           }
           case 'two-dispatch-kill-one': {

@@ -33,7 +33,7 @@ describe('chaos (short)', () => {
 
     // Nothing left behind: no node, cluster or mount of this run.
     const { stdout: mounts } = await run('findmnt', ['-rn', '-o', 'TARGET']);
-    expect(mounts).not.toContain('herald-chaos-store-');
+    expect(mounts).not.toContain('herald-tmpfs-chaos-store-');
     const { stdout: clusters } = await run('pg_lsclusters', ['--no-header']);
     expect(clusters).not.toContain(`herald-chaos-${process.pid}-`);
     const { stdout: ps } = await run('ps', ['-eo', 'args', '--no-headers']);
