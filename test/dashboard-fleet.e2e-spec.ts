@@ -47,7 +47,16 @@ describe('admin dashboard with a thousand agents', () => {
     for (const r of [started, launched]) if (r.status === 'rejected') throw r.reason;
     upstream.publish({ type: TYPE, version: '1.0.0', content: randomBytes(16 * 1024) });
     await api('component-download', 'POST', '/components/check');
-    fleet = new Fleet({ amqpUrl: system.amqpUrl, agents: AGENTS, connections: 4, prefix: 'fleet', silent: SILENT / AGENTS, components: { [TYPE]: ['1.0.0'] }, heartbeatIntervalMs: 2_000 });
+    fleet = new Fleet({
+      amqpUrl: system.amqpUrl,
+      agents: AGENTS,
+      connections: 4,
+      prefix: 'fleet',
+      silent: SILENT / AGENTS,
+      components: { [TYPE]: ['1.0.0'] },
+      labels: { site: ['paris', 'lyon', 'berlin'] },
+      heartbeatIntervalMs: 2_000,
+    });
     await fleet.start();
     await waitFor(
       async () => Number((await system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE online AND agent_id LIKE 'fleet-%'`))[0]!.n) === AGENTS,
@@ -78,7 +87,9 @@ describe('admin dashboard with a thousand agents', () => {
 
   it('pages, searches and acts on a thousand agents, and steers their rollout', async () => {
     const page = dashboard.page;
-    page.on('dialog', (dialog) => void dialog.accept());
+    // Confirmations are accepted; a prompt gets the answer the step set.
+    let promptAnswer = '';
+    page.on('dialog', (dialog) => void (dialog.type() === 'prompt' ? dialog.accept(promptAnswer) : dialog.accept()));
     await dashboard.login(ADMIN_TOKEN);
     await dashboard.waitLoggedIn();
     const agentRows = () => page.locator('#agents-body tr td:first-child button').allTextContents();
@@ -101,6 +112,21 @@ describe('admin dashboard with a thousand agents', () => {
     expect((await api<{ privileges: { independentMode: boolean } }>('agent-presence', 'GET', '/agents/fleet-995')).privileges.independentMode).toBe(true);
     expect((await api<{ privileges: { independentMode: boolean } }>('agent-presence', 'GET', '/agents/fleet-98')).privileges.independentMode).toBe(false);
     await page.getByLabel('Search').fill('');
+    await dashboard.eventually(count, 'the whole fleet again', (t) => t === 'Showing 1–50 of 1,000 agents.');
+
+    // ---- Labels: the agents report a site (paris, lyon, berlin in turn); a third are in lyon.
+    await page.getByLabel('Labels').fill('site:lyon');
+    await dashboard.eventually(count, 'the agents in lyon', (t) => t === 'Showing 1–50 of 333 agents.');
+    expect((await agentRows()).slice(0, 3)).toEqual(['fleet-2', 'fleet-5', 'fleet-8']);
+    expect(await page.locator('#agents-body tr').first().locator('.label').allTextContents()).toEqual(['site:lyon']);
+    promptAnswer = 'ring:canary';
+    await page.getByRole('button', { name: 'Label all matching…' }).click();
+    await dashboard.eventually(() => page.getByRole('status', { name: 'Bulk action result' }).textContent(), 'the bulk label', (t) => t === 'Labelled: 333 changed of 333 matching.');
+    await page.getByLabel('Labels').fill('ring:canary site:lyon');
+    await dashboard.eventually(count, 'the canary ring', (t) => t === 'Showing 1–50 of 333 agents.');
+    await dashboard.eventually(() => page.locator('#agents-body tr').first().locator('.label-admin').allTextContents(), 'the admin label shown', (t) => t.join() === 'ring:canary');
+    expect((await api<{ total: number }>('agent-presence', 'GET', '/agents?label=ring:canary&limit=1')).total).toBe(333);
+    await page.getByLabel('Labels').fill('');
     await dashboard.eventually(count, 'the whole fleet again', (t) => t === 'Showing 1–50 of 1,000 agents.');
 
     // ---- A release to a thousand agents; the silent ones keep it in progress with resends.
@@ -152,6 +178,14 @@ describe('admin dashboard with a thousand agents', () => {
     await page.getByRole('button', { name: 'Grant Independent privilege' }).click();
     await dashboard.eventually(() => page.getByRole('status', { name: 'Agent action result' }).textContent(), 'the grant', (t) => t === 'fleet-77: Independent privilege granted.');
     await dashboard.eventually(async () => (await page.getByRole('button', { name: 'Revoke Independent privilege' }).count()) === 1, 'the toggle to offer revoking');
+    // Its labels: an admin's site over the agent's own, and a ring.
+    promptAnswer = 'site:madrid ring:early';
+    await page.getByRole('button', { name: 'Edit labels…' }).click();
+    await dashboard.eventually(() => page.getByRole('status', { name: 'Agent action result' }).textContent(), 'the labels', (t) => t === 'fleet-77: labels ring:early site:madrid.');
+    expect(await api<{ labels: Record<string, string>; adminLabels: Record<string, string> }>('agent-presence', 'GET', '/agents/fleet-77')).toMatchObject({
+      labels: { site: 'madrid', ring: 'early' },
+      adminLabels: { site: 'madrid', ring: 'early' },
+    });
 
     const file = await dashboard.screenshot('dashboard-fleet.png');
     console.log(`dashboard screenshot: ${file}`);

@@ -190,6 +190,7 @@
     for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result']) $(id).replaceChildren();
     $('agent-actions').hidden = true;
     $('filter-q').value = '';
+    $('filter-labels').value = '';
     $('rollout-agents').hidden = true;
     $('timeline-table').hidden = true;
     $('timeline-agent-state').textContent = '';
@@ -370,20 +371,42 @@
 
   // ---- Agents ---------------------------------------------------------------------------------
 
-  /** What the agent filters select, as agent-presence's list takes it. */
+  /**
+   * "site:paris os:linux" (spaces or commas between) as labels; "-ring" asks to remove ring.
+   * Unfinished words ("site", "site:") are left out, so typing never shows an error.
+   */
+  function parseLabels(text) {
+    const set = {};
+    const remove = [];
+    for (const word of text.split(/[\s,]+/).filter(Boolean)) {
+      if (word.startsWith('-') && word.length > 1) remove.push(word.slice(1));
+      const at = word.indexOf(':');
+      if (at > 0 && at < word.length - 1) set[word.slice(0, at)] = word.slice(at + 1);
+    }
+    return { set, remove };
+  }
+
+  const labelText = (labels) => Object.entries(labels || {}).map(([k, v]) => `${k}:${v}`).join(' ');
+
+  /** What the agent filters select, as agent-presence's list (and every bulk action) takes it. */
   function agentFilter() {
     const filter = {};
     const q = $('filter-q').value.trim();
     if (q) filter.q = q;
     if ($('filter-status').value) filter.status = $('filter-status').value;
     if ($('filter-outdated').value) filter.outdated = $('filter-outdated').value === 'true';
+    const labels = parseLabels($('filter-labels').value).set;
+    if (Object.keys(labels).length > 0) filter.labels = labels;
     return filter;
   }
 
   const loadAgents = () =>
     guarded('agents', async () => {
       const query = new URLSearchParams({ limit: String(AGENTS_PAGE), offset: String(state.agentsOffset) });
-      for (const [key, value] of Object.entries(agentFilter())) query.set(key, String(value));
+      for (const [key, value] of Object.entries(agentFilter())) {
+        if (key === 'labels') for (const pair of labelText(value).split(' ')) query.append('label', pair);
+        else query.set(key, String(value));
+      }
       const [summary, list] = await Promise.all([api('GET', '/presence/agents/summary'), api('GET', `/presence/agents?${query}`)]);
       draw('agent-summary', summary, renderAgentSummary);
       draw('agents', list, renderAgents);
@@ -414,7 +437,21 @@
         h(
           'tr',
           {},
-          h('td', {}, agentButton(a.agentId), a.hostname ? h('div', { class: 'muted', text: a.hostname }) : null),
+          h(
+            'td',
+            {},
+            agentButton(a.agentId),
+            a.hostname ? h('div', { class: 'muted', text: a.hostname }) : null,
+            Object.keys(a.labels || {}).length > 0
+              ? h(
+                  'div',
+                  { class: 'labels' },
+                  ...Object.entries(a.labels).map(([k, v]) =>
+                    h('span', { class: a.adminLabels?.[k] === v ? 'label label-admin' : 'label', title: a.adminLabels?.[k] === v ? 'set by an admin' : 'reported by the agent', text: `${k}:${v}` }),
+                  ),
+                )
+              : null,
+          ),
           h('td', {}, h('span', { class: `badge badge-${a.status}`, text: a.status }), a.independentMode && !a.privileges?.independentMode ? h('div', { class: 'muted', text: 'no privilege' }) : null),
           h('td', { text: (a.components || []).map((c) => (c.outdated && c.latest ? `${c.type} ${c.version} (latest ${c.latest})` : `${c.type} ${c.version}`)).join(', ') || '—' }),
           h('td', {}, h('span', { class: a.outdated ? 'badge badge-outdated' : 'badge badge-ok', text: a.outdated ? 'outdated' : 'up to date' })),
@@ -428,7 +465,7 @@
     $('agents-count').textContent = agents.length === 0 ? (total > 0 ? `No agent on this page of ${formatCount(total)}.` : 'No agent matches.') : agents.length < total ? `Showing ${formatCount(from)}–${formatCount(to)} of ${formatCount(total)} agents.` : `${formatCount(total)} agents.`;
     $('agents-prev').disabled = state.agentsOffset === 0;
     $('agents-next').disabled = to >= total;
-    for (const id of ['bulk-update-now', 'bulk-grant', 'bulk-revoke']) {
+    for (const id of ['bulk-update-now', 'bulk-grant', 'bulk-revoke', 'bulk-label']) {
       $(id).disabled = state.readOnly || total === 0;
       $(id).title = state.readOnly ? 'Needs an admin token' : '';
     }
@@ -451,12 +488,23 @@
   async function bulkAction(kind) {
     const filter = agentFilter();
     const n = formatCount(state.agentsTotal);
-    const what = { 'update-now': `Update now all ${n} matching agents (those behind on a component)?`, grant: `Grant the Independent privilege to all ${n} matching agents?`, revoke: `Revoke the Independent privilege from all ${n} matching agents?` }[kind];
-    if (!window.confirm(what)) return;
+    let change;
+    if (kind === 'label') {
+      const answer = window.prompt(`Labels to set on all ${n} matching agents (key:value; -key removes an admin's label):`, '');
+      if (answer === null) return;
+      change = parseLabels(answer);
+      if (Object.keys(change.set).length === 0 && change.remove.length === 0) return;
+    } else {
+      const what = { 'update-now': `Update now all ${n} matching agents (those behind on a component)?`, grant: `Grant the Independent privilege to all ${n} matching agents?`, revoke: `Revoke the Independent privilege from all ${n} matching agents?` }[kind];
+      if (!window.confirm(what)) return;
+    }
     const result = $('agents-bulk-result');
     result.textContent = 'Working…';
     try {
-      if (kind === 'update-now') {
+      if (kind === 'label') {
+        const r = await api('POST', '/presence/agents/labels', { filter, ...change });
+        result.textContent = `Labelled: ${formatCount(r.changed)} changed of ${formatCount(r.matched)} matching.`;
+      } else if (kind === 'update-now') {
         // dispatch acts on the outdated ones of the agents matching the same text and status.
         const { outdated: _outdated, ...rest } = filter;
         const r = await api('POST', '/dispatch/agents/update-now', rest);
@@ -479,7 +527,19 @@
     const result = $('agent-action-result');
     result.textContent = 'Working…';
     try {
-      if (kind === 'update-now') {
+      if (kind === 'labels') {
+        const agent = await api('GET', `/presence/agents/${encodeURIComponent(agentId)}`);
+        const answer = window.prompt(`Labels of ${agentId} set by admins (key:value, spaces between; they win over the agent's own: ${labelText(agent.labels) || 'none'}):`, labelText(agent.adminLabels));
+        if (answer === null) {
+          result.textContent = '';
+          return;
+        }
+        const { set } = parseLabels(answer);
+        const remove = Object.keys(agent.adminLabels || {}).filter((k) => !(k in set));
+        const r = Object.keys(set).length > 0 || remove.length > 0 ? await api('POST', `/presence/agents/${encodeURIComponent(agentId)}/labels`, { set, remove }) : agent;
+        result.textContent = `${agentId}: labels ${labelText(r.labels) || 'none'}.`;
+        state.drawn.delete('agents');
+      } else if (kind === 'update-now') {
         const r = await api('POST', `/dispatch/agents/${encodeURIComponent(agentId)}/update-now`, {});
         result.textContent = r.opened ? `${agentId}: update sent.` : r.raised ? `${agentId}: its open update now brings the newest versions.` : r.alreadyOnTheirWay ? `${agentId}: the newest versions are already on their way.` : `${agentId} is up to date.`;
       } else {
@@ -812,7 +872,7 @@
       const privilege = $('agent-privilege');
       privilege.dataset.grant = String(!a.independentPrivilege);
       privilege.textContent = a.independentPrivilege ? 'Revoke Independent privilege' : 'Grant Independent privilege';
-      for (const button of [$('agent-update-now'), privilege]) {
+      for (const button of [$('agent-update-now'), privilege, $('agent-labels')]) {
         button.disabled = state.readOnly;
         button.title = state.readOnly ? 'Needs an admin token' : '';
       }
@@ -1055,15 +1115,19 @@
   });
   for (const id of ['filter-status', 'filter-outdated']) $(id).addEventListener('change', filtersChanged);
   let searchTimer = null;
-  $('filter-q').addEventListener('input', () => {
-    clearTimeout(searchTimer);
-    searchTimer = setTimeout(filtersChanged, 300);
-  });
+  for (const id of ['filter-q', 'filter-labels']) {
+    $(id).addEventListener('input', () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(filtersChanged, 300);
+    });
+  }
   $('agents-prev').addEventListener('click', () => showAgentsFrom(state.agentsOffset - AGENTS_PAGE));
   $('agents-next').addEventListener('click', () => showAgentsFrom(state.agentsOffset + AGENTS_PAGE));
   $('bulk-update-now').addEventListener('click', () => bulkAction('update-now'));
   $('bulk-grant').addEventListener('click', () => bulkAction('grant'));
   $('bulk-revoke').addEventListener('click', () => bulkAction('revoke'));
+  $('bulk-label').addEventListener('click', () => bulkAction('label'));
+  $('agent-labels').addEventListener('click', () => agentAction('labels'));
   $('agent-update-now').addEventListener('click', () => agentAction('update-now'));
   $('agent-privilege').addEventListener('click', () => agentAction('privilege'));
   $('agent-filters').addEventListener('submit', (event) => event.preventDefault());
