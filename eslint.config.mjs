@@ -31,7 +31,7 @@ export default tseslint.config(
       sourceType: 'script',
       ecmaVersion: 2022,
       globals: Object.fromEntries(
-        ['window', 'document', 'sessionStorage', 'fetch', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout', 'console'].map((name) => [name, 'readonly']),
+        ['window', 'document', 'sessionStorage', 'fetch', 'URL', 'URLSearchParams', 'Blob', 'Node', 'setTimeout', 'clearTimeout', 'console'].map((name) => [name, 'readonly']),
       ),
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-floating-promises': 'off', strict: ['error', 'global'] },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { HeraldSystem, type ServiceName, UpstreamFixture, waitFor } from '@herald/testing';
 import { Fleet } from '../apps/agent-simulator/src/fleet';
@@ -167,6 +168,16 @@ describe('admin dashboard with a thousand agents', () => {
       (v) => v?.status === 'aborted' && v.counts.aborted === formatted(SILENT) && v.counts['in-progress'] === '0',
     );
     expect(aborted?.counts).toMatchObject({ updated: formatted(AGENTS - SILENT), aborted: formatted(SILENT) });
+
+    // ---- Compliance: the silent tenth is a version behind, and the export lists exactly them.
+    const complianceRow = page.locator('#compliance-body tr[data-component="fleet-pattern"] td');
+    await dashboard.eventually(() => complianceRow.allTextContents(), 'the compliance of the release', (cells) => cells.slice(0, 5).join('|') === `${TYPE}|1.1.0|900 of 1,000|100|100 × 1 behind`);
+    expect(await page.locator('#compliance-agents-count').textContent()).toBe('The 10 longest of 100 agent components behind.');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export agents behind (CSV)' }).click()]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    const lines = csv.trim().split(/\r?\n/);
+    expect(lines).toHaveLength(1 + SILENT);
+    expect(lines.slice(1).every((l) => l.includes(`${TYPE}`) && l.includes('1.0.0') && l.includes('1.1.0'))).toBe(true);
 
     // ---- One agent's page: update now (it is up to date), and its privilege from there.
     await page.getByLabel('Search').fill('fleet-77');

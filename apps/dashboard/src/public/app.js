@@ -284,7 +284,7 @@
   function refresh() {
     if (!state.token) return Promise.resolve();
     state.refreshing ??= (async () => {
-      const results = await Promise.allSettled([loadComponents(), loadAgents(), loadAdmission(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
+      const results = await Promise.allSettled([loadComponents(), loadCompliance(), loadAgents(), loadAdmission(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
       if (!state.token) return;
       const failed = results.filter((r) => r.status === 'rejected').length;
       $('live-status').textContent = failed
@@ -329,6 +329,74 @@
         ),
       ),
     );
+  }
+
+  // ---- Compliance -----------------------------------------------------------------------------
+
+  const loadCompliance = () =>
+    guarded('compliance', async () => {
+      const [summary, behind] = await Promise.all([api('GET', '/dispatch/compliance'), api('GET', '/dispatch/compliance/agents?limit=10')]);
+      draw('compliance', summary.components, renderCompliance);
+      draw('compliance-agents', behind, renderComplianceAgents);
+    });
+
+  function renderCompliance(components) {
+    $('compliance-empty').hidden = components.length > 0;
+    $('compliance-body').replaceChildren(
+      ...components.map((c) =>
+        h(
+          'tr',
+          { dataset: { component: c.componentType } },
+          h('td', { text: c.componentType }),
+          h('td', { text: c.latest }),
+          h('td', { text: `${formatCount(c.upToDate)} of ${formatCount(c.agents)}` }),
+          h('td', {}, h('span', { class: c.behind > 0 ? 'badge badge-outdated' : 'badge badge-ok', text: formatCount(c.behind) })),
+          h('td', {
+            text:
+              c.byVersionsBehind
+                .filter((b) => b.versionsBehind > 0)
+                .map((b) => `${formatCount(b.agents)} × ${b.versionsBehind} behind`)
+                .join(', ') || '—',
+          }),
+          c.oldestBehindSince ? timeCell(c.oldestBehindSince) : h('td', { text: '—' }),
+        ),
+      ),
+    );
+  }
+
+  function renderComplianceAgents({ total, agents }) {
+    $('compliance-agents-body').replaceChildren(
+      ...agents.map((a) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, agentButton(a.agentId), a.online ? null : h('div', { class: 'muted', text: 'offline' })),
+          h('td', { text: a.componentType }),
+          h('td', { text: `${a.installed} (latest ${a.latest})` }),
+          h('td', { text: `${a.versionsBehind} version${a.versionsBehind === 1 ? '' : 's'}` }),
+          a.behindSince ? timeCell(a.behindSince) : h('td', { text: '—' }),
+        ),
+      ),
+    );
+    $('compliance-agents-count').textContent = total === 0 ? 'Every agent has the latest of each component.' : agents.length < total ? `The ${agents.length} longest of ${formatCount(total)} agent components behind.` : `${formatCount(total)} agent components behind.`;
+  }
+
+  /** The whole list of agents behind as CSV (the API needs the token, so not a plain link). */
+  async function exportCompliance() {
+    const button = $('compliance-csv');
+    button.disabled = true;
+    try {
+      const csv = await api('GET', '/dispatch/compliance/agents.csv?limit=100000');
+      const link = h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: `herald-agents-behind-${new Date().toISOString().slice(0, 10)}.csv` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      sectionError('compliance', `Export failed: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   async function checkNow() {
@@ -1107,6 +1175,7 @@
   $('logout').addEventListener('click', () => logout());
   $('notice-close').addEventListener('click', hideNotice);
   $('check-now').addEventListener('click', checkNow);
+  $('compliance-csv').addEventListener('click', exportCompliance);
   $('rollout-agents-close').addEventListener('click', closeRolloutAgents);
   $('timeline-form').addEventListener('submit', (event) => {
     event.preventDefault();
