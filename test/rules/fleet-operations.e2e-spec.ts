@@ -338,4 +338,98 @@ describe('fleet operations', () => {
       }
     });
   });
+
+  describe('canary phase', () => {
+    const canaryOff = { canaryLabels: {}, canaryPercent: 0, canarySuccessPercent: 95, canaryApproval: 'automatic' };
+    const promote = (rolloutId: string) => h.system.http<ControlResponse & { rollout: { control: { phase: string } } }>('notification-dispatch', 'POST', `/rollouts/${rolloutId}/promote`);
+    interface Phased {
+      control: { state: string; phase: string; heldAttempts: number; canary: { agents: number; succeeded: number; finished: number } | null };
+    }
+    const phased = async (rolloutId: string) => (await h.system.http<Phased>('notification-dispatch', 'GET', `/rollouts/${rolloutId}`)).body.control;
+    const at = (entries: Array<{ type: string; at: string }>, type: string) => entries.find((e) => e.type === type)?.at;
+
+    it('notifies the canary group first and, once it passed, the rest by itself; the rest is targeted only after the last canary update', async () => {
+      const type = 'canary-auto';
+      await h.settings({ notifyOnDownload: true, updateOnReconnect: true, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0, canaryLabels: { ring: 'auto-canary' }, canarySuccessPercent: 100, canaryApproval: 'automatic' });
+      try {
+        const canary = await Promise.all(['ca-1', 'ca-2'].map((id) => h.agent(id, [{ type, version: '1.0' }], { labels: { ring: 'auto-canary' }, installDelayMs: 500 })));
+        const rest = await Promise.all(['ca-rest-1', 'ca-rest-2', 'ca-rest-3'].map((id) => h.agent(id, [{ type, version: '1.0' }])));
+        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"auto-canary"}'`))[0]!.n === '2', {
+          what: "dispatch to hear the canary agents' labels",
+        });
+        const { rolloutId } = await h.publish(type, '2.0');
+        for (const a of [...canary, ...rest]) await h.waitForEntry(a.id, (e) => e.type === 'UpdateCompleted', `${a.id} to update`, 30_000);
+        const lastCanaryDone = Math.max(...(await Promise.all(canary.map(async (a) => Date.parse(at(await h.entries(a.id), 'UpdateCompleted')!)))));
+        for (const a of rest) expect(Date.parse(at(await h.entries(a.id), 'UpdateTargeted')!)).toBeGreaterThanOrEqual(lastCanaryDone);
+        expect(await phased(rolloutId)).toMatchObject({ phase: 'all', canary: { agents: 2, succeeded: 2, finished: 2 } });
+        expect(await decisions(rolloutId)).toMatchObject([{ action: 'promoted', by: 'herald', details: { succeeded: 2, canary: 2 } }]);
+      } finally {
+        await h.settings(canaryOff);
+      }
+    });
+
+    it('waits for an admin after the canary passed (manual approval), holding an update on reconnect outside the group, and the promotion sends both', async () => {
+      const type = 'canary-manual';
+      await h.settings({ notifyOnDownload: true, updateOnReconnect: true, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0, canaryLabels: { ring: 'manual-canary' }, canarySuccessPercent: 50, canaryApproval: 'manual' });
+      try {
+        const canary = await h.agent('cm-1', [{ type, version: '1.0' }], { labels: { ring: 'manual-canary' } });
+        const rest = await h.agent('cm-rest', [{ type, version: '1.0' }]);
+        const away = await h.offlineAgent('cm-away', [{ type, version: '1.0' }]);
+        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"manual-canary"}'`))[0]!.n === '1', {
+          what: "dispatch to hear the canary agent's labels",
+        });
+        const { rolloutId } = await h.publish(type, '2.0');
+        await h.waitForEntry(canary.id, (e) => e.type === 'UpdateCompleted', 'the canary to update');
+        await waitFor(async () => (await phased(rolloutId)).phase === 'awaiting-approval', { what: 'the canary to pass and the rollout to wait for approval' });
+        // Outside the group: the planned agent is not notified; the one coming back outdated has its update opened (R2) and held.
+        await away.restart();
+        await h.waitForEntry(away.id, (e) => e.type === 'UpdateTargeted' && e.trigger === 'reconnect', 'R2 to open its update');
+        await waitFor(async () => (await phased(rolloutId)).heldAttempts === 1, { what: 'the update on reconnect to be held' });
+        await pauseFor(2_000);
+        expect(types(await h.entries(rest.id))).not.toContain('UpdateTargeted');
+        expect(await attemptsSent(away.id)).toEqual([]);
+        expect(rest.installs).toEqual([]);
+
+        const promoted = await promote(rolloutId);
+        expect(promoted.status).toBe(200);
+        expect(promoted.body).toMatchObject({ changed: true, agents: 1, rollout: { control: { phase: 'all', heldAttempts: 0 } } });
+        await h.waitForEntry(rest.id, (e) => e.type === 'UpdateCompleted', 'the rest to update after the promotion');
+        await h.waitForEntry(away.id, (e) => e.type === 'UpdateCompleted', 'the held update on reconnect to go out');
+        expect([rest.installs, away.installs]).toEqual([[`${type}@2.0`], [`${type}@2.0`]]);
+        expect((await promote(rolloutId)).body).toMatchObject({ changed: false });
+        expect(await decisions(rolloutId)).toMatchObject([
+          { action: 'canary-passed', by: 'herald', details: { succeeded: 1, canary: 1 } },
+          { action: 'promoted', by: 'tester' },
+        ]);
+      } finally {
+        await h.settings(canaryOff);
+      }
+    });
+
+    it('pauses a rollout whose canary failed, and the admin may still promote it', async () => {
+      const type = 'canary-fail';
+      await h.settings({ notifyOnDownload: true, ackTimeoutSeconds: 5, maxAttempts: 3, updateRetries: 0, canaryLabels: { ring: 'failing-canary' }, canarySuccessPercent: 100, canaryApproval: 'automatic' });
+      try {
+        const canary = await h.agent('cf-1', [{ type, version: '1.0' }], { labels: { ring: 'failing-canary' }, failInstalls: 1 });
+        const rest = await h.agent('cf-rest', [{ type, version: '1.0' }]);
+        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"failing-canary"}'`))[0]!.n === '1', {
+          what: "dispatch to hear the canary agent's labels",
+        });
+        const { rolloutId } = await h.publish(type, '2.0');
+        await h.waitForEntry(canary.id, (e) => e.type === 'UpdateFailed', 'the canary update to fail');
+        await waitFor(async () => (await phased(rolloutId)).state === 'paused', { what: 'the failed canary to pause the rollout' });
+        expect(await phased(rolloutId)).toMatchObject({ phase: 'canary', canary: { agents: 1, succeeded: 0, finished: 1 } });
+        expect(await decisions(rolloutId)).toMatchObject([{ action: 'paused', by: 'herald', reason: 'the canary did not pass', details: { trigger: 'canary-failed', succeeded: 0, canary: 1, successPercent: 100 } }]);
+        expect(types(await h.entries(rest.id))).not.toContain('UpdateTargeted');
+
+        // The admin goes ahead anyway: promote, then resume (the promotion's attempts are held while paused).
+        expect((await promote(rolloutId)).body).toMatchObject({ changed: true, agents: 1 });
+        await steer(rolloutId, 'resume');
+        await h.waitForEntry(rest.id, (e) => e.type === 'UpdateCompleted', 'the rest to update after the admin promoted and resumed');
+        expect(rest.installs).toEqual([`${type}@2.0`]);
+      } finally {
+        await h.settings(canaryOff);
+      }
+    });
+  });
 });

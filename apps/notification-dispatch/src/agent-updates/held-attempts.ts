@@ -11,18 +11,36 @@ export interface HeldAttempt {
 }
 
 /**
- * Paused rollouts hold their attempts. Every transaction that records attempts takes the
+ * Paused rollouts hold their attempts, and rollouts in their canary phase those of agents outside
+ * the group. Every transaction that records attempts takes the
  * rollout-control lock shared and reads which rollouts are paused; pausing, resuming and aborting
  * take it exclusively. So once a pause has committed, no attempt of that rollout is recorded
  * (those recorded before it may still be published), and a resume sees every attempt held before it.
  */
 @Injectable()
 export class HeldAttempts {
-  /** Rollouts whose attempts are held now, read under the shared lock for the caller's transaction. */
-  async paused(tx: Tx): Promise<Set<string>> {
+  /**
+   * What holds attempts now, read under the shared lock for the caller's transaction: a paused
+   * rollout holds every attempt that works for it; a rollout in its canary phase (or awaiting
+   * approval) holds those of agents outside its canary group, until it is promoted.
+   */
+  async holding(tx: Tx, agentIds: readonly string[]): Promise<(agentId: string, rolloutIds: readonly string[]) => boolean> {
     await tx.rows(`SELECT pg_advisory_xact_lock_shared(hashtext('herald:rollout-control'))`);
-    const rows = await tx.rows<{ rollout_id: string }>(`SELECT rollout_id FROM rollout_control WHERE state = 'paused'`);
-    return new Set(rows.map((r) => r.rollout_id));
+    const rows = await tx.rows<{ rollout_id: string; state: string; phase: string }>(
+      `SELECT rollout_id, state, phase FROM rollout_control WHERE state = 'paused' OR (phase <> 'all' AND state <> 'aborted')`,
+    );
+    const paused = new Set(rows.filter((r) => r.state === 'paused').map((r) => r.rollout_id));
+    const phased = rows.filter((r) => r.phase !== 'all' && r.state !== 'aborted').map((r) => r.rollout_id);
+    const inGroup = new Set<string>();
+    if (phased.length > 0 && agentIds.length > 0) {
+      const members = await tx.rows<{ rollout_id: string; agent_id: string }>(
+        'SELECT rollout_id, agent_id FROM rollout_canary WHERE rollout_id = ANY($1::uuid[]) AND agent_id = ANY($2)',
+        [phased, agentIds],
+      );
+      for (const m of members) inGroup.add(`${m.rollout_id}:${m.agent_id}`);
+    }
+    const inPhase = new Set(phased);
+    return (agentId, rolloutIds) => rolloutIds.some((id) => paused.has(id) || (inPhase.has(id) && !inGroup.has(`${id}:${agentId}`)));
   }
 
   /** Where a rollout stands (running unless it was steered), read under the shared lock. */
@@ -51,13 +69,18 @@ export class HeldAttempts {
   }
 
   /**
-   * The attempts the rollout held that no other paused rollout holds, taken off the list (the
-   * caller sends them). Call with the exclusive lock, after the rollout left the paused state.
+   * The attempts the rollout held that nothing holds any more, taken off the list (the caller
+   * sends them): none for a paused rollout, nor for a rollout in its canary phase outside its group.
+   * Call with the exclusive lock, after the rollout was resumed or promoted.
    */
   async release(tx: Tx, rolloutId: string): Promise<HeldAttempt[]> {
     const rows = await tx.rows<{ agent_id: string; notification_id: string; attempt: number; rollout_ids: string[]; correlation_id: string | null }>(
-      `DELETE FROM held_attempts WHERE rollout_ids @> ARRAY[$1::uuid]
-          AND NOT rollout_ids && coalesce((SELECT array_agg(rollout_id) FROM rollout_control WHERE state = 'paused'), '{}')
+      `DELETE FROM held_attempts h WHERE rollout_ids @> ARRAY[$1::uuid]
+          AND NOT EXISTS (SELECT 1 FROM rollout_control c
+                           WHERE c.rollout_id = ANY(h.rollout_ids)
+                             AND (c.state = 'paused'
+                                  OR (c.phase <> 'all' AND c.state <> 'aborted'
+                                      AND NOT EXISTS (SELECT 1 FROM rollout_canary k WHERE k.rollout_id = c.rollout_id AND k.agent_id = h.agent_id))))
         RETURNING agent_id, notification_id, attempt, rollout_ids, correlation_id`,
       [rolloutId],
     );

@@ -46,7 +46,7 @@ describe("dispatch's directory of agents, from events that arrive out of order",
   it('keeps an agent offline when its disconnect is handled before the connect it follows, and takes the facts of the connect', async () => {
     expect(await apply(disconnected('late-connect', 2))).toBe(true);
     expect(await apply(connected('late-connect', 1))).toBe(false); // not online by this connection: no R2
-    expect(await agent('late-connect')).toEqual({ agentId: 'late-connect', online: false, independentMode: false, independentPrivilege: false, components: facts.components });
+    expect(await agent('late-connect')).toEqual({ agentId: 'late-connect', online: false, independentMode: false, independentPrivilege: false, components: facts.components, labels: facts.labels });
   });
 
   it('applies events in order as before: connected, then offline, then back', async () => {

@@ -10,6 +10,7 @@ interface AgentRow {
   independent_mode: boolean;
   independent_privilege: boolean;
   components: InstalledComponent[];
+  labels: Record<string, string>;
 }
 
 const toAgent = (r: AgentRow): DirectoryAgent => ({
@@ -18,6 +19,7 @@ const toAgent = (r: AgentRow): DirectoryAgent => ({
   independentMode: r.independent_mode,
   independentPrivilege: r.independent_privilege,
   components: r.components,
+  labels: r.labels,
 });
 
 /**

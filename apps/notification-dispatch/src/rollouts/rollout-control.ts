@@ -8,24 +8,28 @@ import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { HeldAttempts } from '../agent-updates/held-attempts';
 import { OpenNotifications } from '../agent-updates/open-notifications';
 import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
-import { type RolloutCommand, type RolloutControlState, type RolloutEvent, rolloutDecider, rolloutStreamId } from './rollout.decider';
+import { type PauseReason, type RolloutCommand, type RolloutControlState, type RolloutEvent, type RolloutPhase, rolloutDecider, rolloutStreamId } from './rollout.decider';
 
 /** What a control command did: the rollout's state after it, and whether it changed anything. */
 export interface ControlResult {
   state: RolloutControlState;
+  phase: RolloutPhase;
   changed: boolean;
   /** Retry: agents given a new notification. Resume: held attempts sent. Abort: notifications closed. */
   agents: number;
 }
 
-/** Who steers, and what the error threshold saw when Herald paused a rollout by itself. */
+/** Who steers, and what the error threshold (or the canary) saw when Herald paused a rollout by itself. */
 export interface PauseBy {
   by: string;
-  reason: 'admin' | 'error-threshold';
+  reason: PauseReason;
   note: string | null;
   failed?: number;
   finished?: number;
   thresholdPercent?: number;
+  succeeded?: number;
+  canary?: number;
+  successPercent?: number;
 }
 
 /**
@@ -55,13 +59,52 @@ export class RolloutControl {
       async (tx) => ({ type: 'Resume', rolloutId, by, ...(await finishedCounts(tx, rolloutId)), now: new Date() }),
       async () => released,
       async (tx) => {
-        const attempts = await this.held.release(tx, rolloutId);
-        released = attempts.length;
-        return chunks(attempts, NOTIFY_CHUNK).map((c) =>
-          workItem({ kind: 'send-attempts', attempts: c.map(({ agentId, notificationId, attempt }) => ({ agentId, notificationId, attempt })) }, { correlationId: c[0]!.correlationId ?? undefined }),
-        );
+        const work = await this.releaseHeld(tx, rolloutId);
+        released = work.released;
+        return work.messages;
       },
     );
+  }
+
+  /** The canary reached its success threshold and the rollout waits for an admin (manual approval). */
+  passCanary(rolloutId: string, counts: { succeeded: number; canary: number; successPercent: number }): Promise<ControlResult> {
+    return this.control(rolloutId, async () => ({ type: 'PassCanary', rolloutId, by: 'herald', ...counts, now: new Date() }), async () => 0);
+  }
+
+  /**
+   * The rest of the plan is notified (its agents not yet on their way), and the attempts held
+   * for agents outside the canary group (R2 updates meanwhile) go out.
+   */
+  promote(rolloutId: string, by: string): Promise<ControlResult> {
+    let notified = 0;
+    return this.control(
+      rolloutId,
+      async (tx) => ({ type: 'Promote', rolloutId, by, ...(await canaryCounts(tx, rolloutId)), now: new Date() }),
+      async () => notified,
+      async (tx) => {
+        const rest = (
+          await tx.rows<{ agent_id: string }>(
+            `SELECT agent_id FROM rollout_agents ra WHERE rollout_id = $1 AND targeted AND outcome IS NULL
+                AND NOT EXISTS (SELECT 1 FROM rollout_canary k WHERE k.rollout_id = ra.rollout_id AND k.agent_id = ra.agent_id) ORDER BY agent_id`,
+            [rolloutId],
+          )
+        ).map((r) => r.agent_id);
+        const held = await this.releaseHeld(tx, rolloutId);
+        notified = rest.length;
+        return [...chunks(rest, NOTIFY_CHUNK).map((ids) => workItem({ kind: 'notify', rolloutId, agentIds: ids })), ...held.messages];
+      },
+    );
+  }
+
+  /** The attempts nothing holds any more, as send-attempts work. */
+  private async releaseHeld(tx: Tx, rolloutId: string): Promise<{ released: number; messages: OutboxMessage[] }> {
+    const attempts = await this.held.release(tx, rolloutId);
+    return {
+      released: attempts.length,
+      messages: chunks(attempts, NOTIFY_CHUNK).map((c) =>
+        workItem({ kind: 'send-attempts', attempts: c.map(({ agentId, notificationId, attempt }) => ({ agentId, notificationId, attempt })) }, { correlationId: c[0]!.correlationId ?? undefined }),
+      ),
+    };
   }
 
   /** Closes every open notification that works for the rollout, in the transaction of the abort. */
@@ -115,8 +158,8 @@ export class RolloutControl {
         inTransaction: async ({ events, after }) => {
           if (events.length === 0) return;
           await tx.exec(
-            `INSERT INTO rollout_control (rollout_id, state) VALUES ($1, $2) ON CONFLICT (rollout_id) DO UPDATE SET state = EXCLUDED.state`,
-            [rolloutId, after.control],
+            `INSERT INTO rollout_control (rollout_id, state, phase) VALUES ($1, $2, $3) ON CONFLICT (rollout_id) DO UPDATE SET state = EXCLUDED.state, phase = EXCLUDED.phase`,
+            [rolloutId, after.control, after.phase],
           );
           for (const e of events) await recordDecision(tx, e);
         },
@@ -124,7 +167,7 @@ export class RolloutControl {
         outbox: async ({ events }) => (events.length > 0 ? effects(tx) : []),
       });
       if (result.kind !== 'handled') throw new Error('a rollout control command is never de-duplicated');
-      return { state: result.state.control, changed: result.events.length > 0, agents: result.events.length > 0 ? await agents() : 0 };
+      return { state: result.state.control, phase: result.state.phase, changed: result.events.length > 0, agents: result.events.length > 0 ? await agents() : 0 };
     });
   }
 }
@@ -137,6 +180,16 @@ export async function finishedCounts(tx: Tx, rolloutId: string): Promise<{ faile
     [rolloutId],
   );
   return { failed: Number(row?.failed ?? 0), finished: Number(row?.finished ?? 0) };
+}
+
+/** The canary's view of a rollout: its group's agents, and those updated (or found up to date). */
+export async function canaryCounts(tx: Tx, rolloutId: string): Promise<{ succeeded: number; canary: number }> {
+  const row = await tx.one<{ succeeded: string; canary: string }>(
+    `SELECT count(*) FILTER (WHERE ra.outcome IN ('updated', 'already-up-to-date')) AS succeeded, count(*) AS canary
+       FROM rollout_canary k LEFT JOIN rollout_agents ra USING (rollout_id, agent_id) WHERE k.rollout_id = $1`,
+    [rolloutId],
+  );
+  return { succeeded: Number(row?.succeeded ?? 0), canary: Number(row?.canary ?? 0) };
 }
 
 /** The rollout's page lists every decision with who took it; a resume also resets the error threshold's base. */
@@ -153,10 +206,18 @@ async function recordDecision(tx: Tx, e: RecordedEvent<RolloutEvent>): Promise<v
     ]);
   switch (e.type) {
     case 'RolloutPaused': {
-      const { by, reason, note, failed, finished, thresholdPercent } = e.data;
-      await decision('paused', by, note ?? (reason === 'error-threshold' ? 'error threshold crossed' : null), reason === 'error-threshold' ? { trigger: reason, failed, finished, thresholdPercent } : { trigger: reason });
+      const { by, reason, note, failed, finished, thresholdPercent, succeeded, canary, successPercent } = e.data;
+      const why = reason === 'error-threshold' ? 'error threshold crossed' : reason === 'canary-failed' ? 'the canary did not pass' : null;
+      const details = reason === 'error-threshold' ? { trigger: reason, failed, finished, thresholdPercent } : reason === 'canary-failed' ? { trigger: reason, succeeded, canary, successPercent } : { trigger: reason };
+      await decision('paused', by, note ?? why, details);
       break;
     }
+    case 'CanaryPassed':
+      await decision('canary-passed', 'herald', 'awaiting approval', { succeeded: e.data.succeeded, canary: e.data.canary, successPercent: e.data.successPercent });
+      break;
+    case 'RolloutPromoted':
+      await decision('promoted', e.data.by, null, { succeeded: e.data.succeeded, canary: e.data.canary });
+      break;
     case 'RolloutResumed':
       await tx.exec('UPDATE rollout_control SET failed_base = $2, finished_base = $3 WHERE rollout_id = $1', [e.data.rolloutId, e.data.failed, e.data.finished]);
       await decision('resumed', e.data.by, null, { failed: e.data.failed, finished: e.data.finished });

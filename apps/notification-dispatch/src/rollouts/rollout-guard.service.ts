@@ -5,6 +5,7 @@ import { Database } from '@herald/event-store';
 import { ServiceConfig } from '@herald/platform';
 import type { NotificationDispatchConfig } from '../config';
 import { SettingsService } from '../settings/settings.service';
+import { canaryPassed } from './canary';
 import { RolloutControl } from './rollout-control';
 
 /** A running rollout whose failures crossed the threshold. */
@@ -15,7 +16,7 @@ export interface Crossed {
 }
 
 /**
- * The error threshold: every ROLLOUT_GUARD_INTERVAL_MS, the rollouts still in progress and not
+ * The error threshold and the canary: every ROLLOUT_GUARD_INTERVAL_MS, the rollouts still in progress and not
  * paused are measured (failed agents against finished ones, since the last resume), and one over
  * the threshold is paused by Herald, with the numbers in the event. Only rollouts with agents in
  * progress are measured (an index finds them), so finished history costs nothing. Instances may
@@ -36,7 +37,51 @@ export class RolloutGuard extends BackgroundWorker {
 
   protected async pass(): Promise<boolean> {
     await this.check();
+    await this.checkCanaries();
     return false;
+  }
+
+  /**
+   * Rollouts in their canary phase and running: one whose group reached the success threshold is
+   * promoted (automatic approval) or waits for an admin (manual); one whose whole group finished
+   * short of it is paused, with the numbers. Returns what it decided, by rollout.
+   */
+  async checkCanaries(): Promise<Array<{ rolloutId: string; decision: 'promoted' | 'awaiting-approval' | 'paused' }>> {
+    const rows = await this.db.session((sql) =>
+      sql.rows<{ rollout_id: string; success_percent: number; approval: 'automatic' | 'manual'; canary: string; succeeded: string; finished: string }>(
+        `SELECT c.rollout_id, c.canary_success_percent AS success_percent, c.canary_approval AS approval,
+                count(*) AS canary, count(*) FILTER (WHERE ra.outcome IN ('updated', 'already-up-to-date')) AS succeeded,
+                count(*) FILTER (WHERE ra.outcome IS NOT NULL) AS finished
+           FROM rollout_control c JOIN rollout_canary k ON k.rollout_id = c.rollout_id
+                LEFT JOIN rollout_agents ra ON ra.rollout_id = k.rollout_id AND ra.agent_id = k.agent_id
+          WHERE c.phase = 'canary' AND c.state = 'running'
+          GROUP BY c.rollout_id, c.canary_success_percent, c.canary_approval`,
+      ),
+    );
+    const decided: Array<{ rolloutId: string; decision: 'promoted' | 'awaiting-approval' | 'paused' }> = [];
+    for (const r of rows) {
+      const counts = { succeeded: Number(r.succeeded), canary: Number(r.canary), successPercent: r.success_percent };
+      if (canaryPassed(counts.succeeded, counts.canary, counts.successPercent)) {
+        const result = r.approval === 'automatic' ? await this.control.promote(r.rollout_id, 'herald') : await this.control.passCanary(r.rollout_id, counts);
+        if (!result.changed) continue;
+        this.log.info({ rolloutId: r.rollout_id, ...counts }, r.approval === 'automatic' ? 'canary passed: rollout promoted' : 'canary passed: awaiting approval');
+        decided.push({ rolloutId: r.rollout_id, decision: r.approval === 'automatic' ? 'promoted' : 'awaiting-approval' });
+      } else if (Number(r.finished) === counts.canary && !(await this.pausedForCanaryBefore(r.rollout_id))) {
+        const result = await this.control.pause(r.rollout_id, { by: 'herald', reason: 'canary-failed', note: null, ...counts });
+        if (!result.changed) continue;
+        this.log.warn({ rolloutId: r.rollout_id, ...counts }, 'rollout paused: its canary did not pass');
+        decided.push({ rolloutId: r.rollout_id, decision: 'paused' });
+      }
+    }
+    return decided;
+  }
+
+  /** A canary that failed pauses its rollout once: after a resume, the admin decides (promote, retry the failed, abort). */
+  private async pausedForCanaryBefore(rolloutId: string): Promise<boolean> {
+    const row = await this.db.session((sql) =>
+      sql.one(`SELECT 1 FROM rollout_decisions WHERE rollout_id = $1 AND action = 'paused' AND details->>'trigger' = 'canary-failed' LIMIT 1`, [rolloutId]),
+    );
+    return row !== undefined && row !== null;
   }
 
   /** Pauses every rollout over the threshold now; returns those it paused. */

@@ -42,7 +42,12 @@ export interface RolloutView {
   counts: RolloutCounts;
   /** Every targeted agent has an outcome. */
   complete: boolean;
-  control: { state: 'running' | 'paused' | 'aborted'; heldAttempts: number };
+  control: {
+    state: 'running' | 'paused' | 'aborted';
+    heldAttempts: number;
+    phase: 'canary' | 'awaiting-approval' | 'all';
+    canary: { agents: number; succeeded: number; finished: number; successPercent: number; approval: 'automatic' | 'manual' } | null;
+  };
 }
 
 export interface RolloutDecisionView {
@@ -73,11 +78,17 @@ const COUNTS = `
   count(*) FILTER (WHERE ra.skipped_reason IS NOT NULL AND ra.outcome = 'updated') AS updated_after_skip,
   count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted) AS reconnect_targeted,
   count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.targeted AND ra.outcome = 'updated') AS reconnect_updated,
-  count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.skipped_reason IS NOT NULL) AS reconnect_skipped`;
+  count(*) FILTER (WHERE ra.via = 'reconnect' AND ra.skipped_reason IS NOT NULL) AS reconnect_skipped,
+  count(*) FILTER (WHERE k.agent_id IS NOT NULL) AS canary_agents,
+  count(*) FILTER (WHERE k.agent_id IS NOT NULL AND ra.outcome IN ('updated', 'already-up-to-date')) AS canary_succeeded,
+  count(*) FILTER (WHERE k.agent_id IS NOT NULL AND ra.outcome IS NOT NULL) AS canary_finished`;
 
 /** Where the rollout stands now (written with each decision, not by the read model), and its held attempts. */
 const CONTROL = `
   (SELECT state FROM rollout_control c WHERE c.rollout_id = r.rollout_id) AS control_state,
+  (SELECT phase FROM rollout_control c WHERE c.rollout_id = r.rollout_id) AS control_phase,
+  (SELECT canary_success_percent FROM rollout_control c WHERE c.rollout_id = r.rollout_id) AS canary_success_percent,
+  (SELECT canary_approval FROM rollout_control c WHERE c.rollout_id = r.rollout_id) AS canary_approval,
   (SELECT count(*) FROM held_attempts h WHERE h.rollout_ids @> ARRAY[r.rollout_id]) AS held_attempts`;
 
 interface Row {
@@ -125,7 +136,21 @@ function toView(r: Row): RolloutView {
     correlationId: r.correlation_id,
     counts,
     complete: counts.inProgress === 0,
-    control: { state: (r.control_state as RolloutView['control']['state'] | null) ?? 'running', heldAttempts: n(r.held_attempts) },
+    control: {
+      state: (r.control_state as RolloutView['control']['state'] | null) ?? 'running',
+      heldAttempts: n(r.held_attempts),
+      phase: (r.control_phase as RolloutView['control']['phase'] | null) ?? 'all',
+      canary:
+        r.canary_approval == null
+          ? null
+          : {
+              agents: n(r.canary_agents),
+              succeeded: n(r.canary_succeeded),
+              finished: n(r.canary_finished),
+              successPercent: n(r.canary_success_percent),
+              approval: r.canary_approval as 'automatic' | 'manual',
+            },
+    },
   };
 }
 
@@ -138,7 +163,7 @@ export class RolloutViews {
     // The page and the total from one snapshot, so they agree.
     return this.db.snapshot(async (sql) => {
       const rows = await sql.rows<Row>(
-        `SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id)
+        `SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) LEFT JOIN rollout_canary k ON k.rollout_id = ra.rollout_id AND k.agent_id = ra.agent_id
           GROUP BY r.rollout_id ORDER BY r.started_at DESC LIMIT $1 OFFSET $2`,
         [limit, offset],
       );
@@ -149,7 +174,7 @@ export class RolloutViews {
 
   async get(rolloutId: string): Promise<RolloutView | undefined> {
     const row = await this.db.session((sql) =>
-      sql.one<Row>(`SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) WHERE r.rollout_id = $1 GROUP BY r.rollout_id`, [rolloutId]),
+      sql.one<Row>(`SELECT r.*, ${COUNTS}, ${CONTROL} FROM rollouts r LEFT JOIN rollout_agents ra USING (rollout_id) LEFT JOIN rollout_canary k ON k.rollout_id = ra.rollout_id AND k.agent_id = ra.agent_id WHERE r.rollout_id = $1 GROUP BY r.rollout_id`, [rolloutId]),
     );
     return row && toView(row);
   }

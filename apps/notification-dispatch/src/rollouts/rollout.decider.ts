@@ -3,6 +3,7 @@ import type { ComponentTarget, InstalledComponent} from '@herald/contracts';
 import { compareVersions, outdatedComponents } from '@herald/contracts';
 import { type Decider, type Event, unreachable } from '@herald/domain';
 import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
+import type { CanaryPolicy } from './canary';
 
 /*
  * One stream per rollout ("rollout-<id>"): a new component version arrived and rule R1 decided
@@ -22,6 +23,8 @@ export interface DirectoryAgent {
   independentMode: boolean;
   independentPrivilege: boolean;
   components: InstalledComponent[];
+  /** Its labels as admins see them (for a canary group by label). */
+  labels?: Record<string, string>;
 }
 
 export interface RolloutPlan {
@@ -63,12 +66,28 @@ export type RolloutPlanned = Event<
     upToDate: number;
     /** First attempts spread over this long (the rolloutSpreadSeconds setting); absent: all at once. */
     spreadMs?: number;
+    /**
+     * The rollout starts with a canary group of `agents` of its targets (chosen by the labels, or
+     * the percentage drawn); the rest is notified once it is promoted. Absent: all at once.
+     */
+    canary?: CanaryPlanned;
     at: string;
   }
 >;
 
-/** Agents the rollout notifies (part of the plan). */
-export type AgentsTargeted = Event<'AgentsTargeted', { rolloutId: string; agentIds: string[]; at: string }>;
+export interface CanaryPlanned {
+  agents: number;
+  labels: Record<string, string>;
+  percent: number;
+  successPercent: number;
+  approval: 'automatic' | 'manual';
+}
+
+/**
+ * Agents the rollout notifies (part of the plan). With a canary: `canary` ones first, the others
+ * (`after-canary`) once the rollout is promoted; absent: at once.
+ */
+export type AgentsTargeted = Event<'AgentsTargeted', { rolloutId: string; agentIds: string[]; phase?: 'canary' | 'after-canary'; at: string }>;
 
 /** Agents the rollout does not notify, and why (part of the plan; R8). */
 export type AgentsSkipped = Event<'AgentsSkipped', { rolloutId: string; reason: SkipReason; agentIds: string[]; at: string }>;
@@ -80,8 +99,29 @@ export type AgentsSkipped = Event<'AgentsSkipped', { rolloutId: string; reason: 
  */
 export type RolloutPaused = Event<
   'RolloutPaused',
-  { rolloutId: string; by: string; reason: 'admin' | 'error-threshold'; note: string | null; failed?: number; finished?: number; thresholdPercent?: number; at: string }
+  {
+    rolloutId: string;
+    by: string;
+    /** canary-failed: every canary agent finished and too few succeeded (`succeeded` of `canary`, `successPercent` needed). */
+    reason: PauseReason;
+    note: string | null;
+    failed?: number;
+    finished?: number;
+    thresholdPercent?: number;
+    succeeded?: number;
+    canary?: number;
+    successPercent?: number;
+    at: string;
+  }
 >;
+
+export type PauseReason = 'admin' | 'error-threshold' | 'canary-failed';
+
+/** The canary reached its success threshold; with manual approval the rollout waits for an admin to promote it. */
+export type CanaryPassed = Event<'CanaryPassed', { rolloutId: string; succeeded: number; canary: number; successPercent: number; at: string }>;
+
+/** The rest of the plan is notified now: by Herald when the canary passed (automatic approval), or by an admin. */
+export type RolloutPromoted = Event<'RolloutPromoted', { rolloutId: string; by: string; succeeded: number; canary: number; at: string }>;
 
 /** Held attempts go out again; the error threshold counts from here (`failed` of `finished` so far are behind it). */
 export type RolloutResumed = Event<'RolloutResumed', { rolloutId: string; by: string; failed: number; finished: number; at: string }>;
@@ -92,16 +132,20 @@ export type RolloutAborted = Event<'RolloutAborted', { rolloutId: string; by: st
 /** An admin had the rollout try its failed and given-up agents again: `agents` new notifications (retry `retryId`). */
 export type RolloutRetryRequested = Event<'RolloutRetryRequested', { rolloutId: string; retryId: string; by: string; agents: number; at: string }>;
 
-export type RolloutControlEvent = RolloutPaused | RolloutResumed | RolloutAborted | RolloutRetryRequested;
+export type RolloutControlEvent = RolloutPaused | RolloutResumed | RolloutAborted | RolloutRetryRequested | CanaryPassed | RolloutPromoted;
 
 export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped | RolloutControlEvent;
 
 /** Where a rollout stands as admins steer it. */
 export type RolloutControlState = 'running' | 'paused' | 'aborted';
 
+/** canary: only the canary group is notified; awaiting-approval: it passed (or nobody matched), an admin promotes; all: everyone. */
+export type RolloutPhase = 'canary' | 'awaiting-approval' | 'all';
+
 export interface RolloutState {
   started: boolean;
   control: RolloutControlState;
+  phase: RolloutPhase;
 }
 
 export type RolloutCommand =
@@ -115,9 +159,26 @@ export type RolloutCommand =
       plan: RolloutPlan;
       /** First attempts spread over this long; 0 or absent: all at once. */
       spreadMs?: number;
+      /** The canary group (a subset of the plan's targets) and its policy; absent: everyone at once. */
+      canary?: { agentIds: readonly string[]; policy: CanaryPolicy };
       now: Date;
     }
-  | { type: 'Pause'; rolloutId: string; by: string; reason: 'admin' | 'error-threshold'; note: string | null; failed?: number; finished?: number; thresholdPercent?: number; now: Date }
+  | {
+      type: 'Pause';
+      rolloutId: string;
+      by: string;
+      reason: PauseReason;
+      note: string | null;
+      failed?: number;
+      finished?: number;
+      thresholdPercent?: number;
+      succeeded?: number;
+      canary?: number;
+      successPercent?: number;
+      now: Date;
+    }
+  | { type: 'PassCanary'; rolloutId: string; by: string; succeeded: number; canary: number; successPercent: number; now: Date }
+  | { type: 'Promote'; rolloutId: string; by: string; succeeded: number; canary: number; now: Date }
   | { type: 'Resume'; rolloutId: string; by: string; failed: number; finished: number; now: Date }
   | { type: 'Abort'; rolloutId: string; by: string; note: string | null; now: Date }
   | { type: 'RetryFailed'; rolloutId: string; retryId: string; by: string; agents: number; now: Date };
@@ -163,9 +224,15 @@ export function planRollout(
 
 
 export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent> = {
-  initialState: () => ({ started: false, control: 'running' }),
+  initialState: () => ({ started: false, control: 'running', phase: 'all' }),
   evolve(state, event) {
     switch (event.type) {
+      case 'RolloutPlanned':
+        return { ...state, started: true, phase: !event.data.canary ? 'all' : event.data.canary.agents > 0 ? 'canary' : 'awaiting-approval' };
+      case 'CanaryPassed':
+        return { ...state, phase: 'awaiting-approval' };
+      case 'RolloutPromoted':
+        return { ...state, phase: 'all' };
       case 'RolloutPaused':
         return { ...state, control: 'paused' };
       case 'RolloutResumed':
@@ -187,6 +254,9 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
     const skippedBy = (reason: SkipReason) => (notify ? plan.skipped.filter((s) => s.reason === reason).map((s) => s.agentId) : []);
     const skipped = { offline: skippedBy('offline'), independent: skippedBy('independent'), 'no-privilege': skippedBy('no-privilege') };
     const targets = notify ? plan.targets.map((t) => t.agentId) : [];
+    const canary = notify && command.canary ? new Set(command.canary.agentIds) : null;
+    const targetFacts = (agentIds: string[], phase?: 'canary' | 'after-canary') =>
+      chunks(agentIds, FACT_SIZE).map((ids): RolloutEvent => ({ type: 'AgentsTargeted', data: { rolloutId, agentIds: ids, ...(phase ? { phase } : {}), at } }));
     return [
       {
         type: 'RolloutPlanned',
@@ -200,10 +270,32 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
           skipped: { offline: skipped.offline.length, independent: skipped.independent.length, 'no-privilege': skipped['no-privilege'].length },
           upToDate: plan.upToDate,
           ...(command.spreadMs && notify ? { spreadMs: command.spreadMs } : {}),
+          ...(canary && command.canary
+            ? {
+                canary: {
+                  agents: canary.size,
+                  labels: command.canary.policy.labels,
+                  percent: command.canary.policy.percent,
+                  successPercent: command.canary.policy.successPercent,
+                  approval: command.canary.policy.approval,
+                },
+              }
+            : {}),
           at,
         },
       },
-      ...chunks(targets, FACT_SIZE).map((agentIds): RolloutEvent => ({ type: 'AgentsTargeted', data: { rolloutId, agentIds, at } })),
+      ...(canary
+        ? [
+            ...targetFacts(
+              targets.filter((id) => canary.has(id)),
+              'canary',
+            ),
+            ...targetFacts(
+              targets.filter((id) => !canary.has(id)),
+              'after-canary',
+            ),
+          ]
+        : targetFacts(targets)),
       ...(['offline', 'independent', 'no-privilege'] as const).flatMap((reason) =>
         chunks(skipped[reason], FACT_SIZE).map((agentIds): RolloutEvent => ({ type: 'AgentsSkipped', data: { rolloutId, reason, agentIds, at } })),
       ),
@@ -212,7 +304,7 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
 };
 
 /**
- * Pause, resume, abort, retry failed. Asking for the state a rollout is in already changes
+ * Pause, resume, abort, retry failed; a canary passed, a rollout promoted. Asking for the state a rollout is in already changes
  * nothing (a second click, a retried request); an aborted rollout takes no more commands.
  */
 function control(command: Exclude<RolloutCommand, { type: 'StartRollout' }>, state: RolloutState): RolloutEvent[] {
@@ -226,10 +318,14 @@ function control(command: Exclude<RolloutCommand, { type: 'StartRollout' }>, sta
   switch (command.type) {
     case 'Pause': {
       if (state.control === 'paused') return [];
-      const { reason, note, failed, finished, thresholdPercent } = command;
-      const measured = reason === 'error-threshold' ? { failed, finished, thresholdPercent } : {};
+      const { reason, note, failed, finished, thresholdPercent, succeeded, canary, successPercent } = command;
+      const measured = reason === 'error-threshold' ? { failed, finished, thresholdPercent } : reason === 'canary-failed' ? { succeeded, canary, successPercent } : {};
       return [{ type: 'RolloutPaused', data: { rolloutId, by, reason, note, ...measured, at } }];
     }
+    case 'PassCanary':
+      return state.phase === 'canary' ? [{ type: 'CanaryPassed', data: { rolloutId, succeeded: command.succeeded, canary: command.canary, successPercent: command.successPercent, at } }] : [];
+    case 'Promote':
+      return state.phase === 'all' ? [] : [{ type: 'RolloutPromoted', data: { rolloutId, by, succeeded: command.succeeded, canary: command.canary, at } }];
     case 'Resume':
       return state.control === 'paused' ? [{ type: 'RolloutResumed', data: { rolloutId, by, failed: command.failed, finished: command.finished, at } }] : [];
     case 'Abort':

@@ -1,5 +1,7 @@
 import type { ComponentTarget } from '@herald/contracts';
 import { DeciderSpec } from '@herald/testing';
+import { stateOf } from '@herald/domain';
+import { canaryPassed, pickCanary } from './canary';
 import { type DirectoryAgent, FACT_SIZE, RolloutControlConflict, planRollout, rolloutDecider } from './rollout.decider';
 
 const target = (type: string, version: string): ComponentTarget => ({ type, version, sha256: 'b'.repeat(64), size: 1, url: `http://x/${type}/${version}` });
@@ -150,6 +152,92 @@ describe('planRollout (R1, R1a, R8)', () => {
         .given(started)
         .when({ type: 'RetryFailed', rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 2, now })
         .then([{ type: 'RolloutRetryRequested', data: { rolloutId: 'r1', retryId: 'x', by: 'bob', agents: 2, at } }]);
+    });
+  });
+
+  describe('canary phase', () => {
+    const now = new Date('2026-01-03T00:00:00Z');
+    const at = now.toISOString();
+    const policy = { labels: { ring: 'canary' }, percent: 0, successPercent: 90, approval: 'automatic' as const };
+    const start = {
+      ...startR1(now),
+      plan: { targets: ['a', 'b', 'c', 'd'].map((agentId) => ({ agentId, components: [catalog[0]!] })), skipped: [], upToDate: 0 },
+      canary: { agentIds: ['b', 'd'], policy },
+    };
+    const spec = DeciderSpec(rolloutDecider);
+    const started = spec.given([]).when(start).events();
+
+    it('records the canary group first and the rest after it, with the policy in the plan', () => {
+      expect(started).toMatchObject([
+        { type: 'RolloutPlanned', data: { targeted: 4, canary: { agents: 2, labels: { ring: 'canary' }, percent: 0, successPercent: 90, approval: 'automatic' } } },
+        { type: 'AgentsTargeted', data: { agentIds: ['b', 'd'], phase: 'canary' } },
+        { type: 'AgentsTargeted', data: { agentIds: ['a', 'c'], phase: 'after-canary' } },
+      ]);
+      expect(stateOf(rolloutDecider, started).phase).toBe('canary');
+      // Without a canary the plan is as before: one phase, no phase on the facts.
+      expect(spec.given([]).when(startR1(now)).events()[1]!.data).not.toHaveProperty('phase');
+      expect(stateOf(rolloutDecider, spec.given([]).when(startR1(now)).events()).phase).toBe('all');
+    });
+
+    it('waits for an admin from the start when the selector matched none of the targets', () => {
+      const events = spec.given([]).when({ ...start, canary: { agentIds: [], policy } }).events();
+      expect(events[0]!.data).toMatchObject({ canary: { agents: 0 } });
+      expect(events.slice(1)).toMatchObject([{ data: { agentIds: ['a', 'b', 'c', 'd'], phase: 'after-canary' } }]);
+      expect(stateOf(rolloutDecider, events).phase).toBe('awaiting-approval');
+    });
+
+    it('passes the canary (manual approval), then promotes once; a promotion of a one-phase rollout changes nothing', () => {
+      const passed = { type: 'CanaryPassed' as const, data: { rolloutId: 'r1', succeeded: 2, canary: 2, successPercent: 90, at } };
+      spec.given(started).when({ type: 'PassCanary', rolloutId: 'r1', by: 'herald', succeeded: 2, canary: 2, successPercent: 90, now }).then([passed]);
+      spec.given([...started, passed]).when({ type: 'PassCanary', rolloutId: 'r1', by: 'herald', succeeded: 2, canary: 2, successPercent: 90, now }).thenNothing();
+      const promoted = { type: 'RolloutPromoted' as const, data: { rolloutId: 'r1', by: 'alice', succeeded: 2, canary: 2, at } };
+      spec.given([...started, passed]).when({ type: 'Promote', rolloutId: 'r1', by: 'alice', succeeded: 2, canary: 2, now }).then([promoted]);
+      spec.given([...started, passed, promoted]).when({ type: 'Promote', rolloutId: 'r1', by: 'bob', succeeded: 2, canary: 2, now }).thenNothing();
+      expect(stateOf(rolloutDecider, [...started, passed, promoted]).phase).toBe('all');
+      spec.given(spec.given([]).when(startR1(now)).events()).when({ type: 'Promote', rolloutId: 'r1', by: 'alice', succeeded: 0, canary: 0, now }).thenNothing();
+    });
+
+    it('records the canary numbers when a failed canary pauses the rollout, and refuses to promote an aborted one', () => {
+      spec
+        .given(started)
+        .when({ type: 'Pause', rolloutId: 'r1', by: 'herald', reason: 'canary-failed', note: null, succeeded: 1, canary: 2, successPercent: 90, now })
+        .then([{ type: 'RolloutPaused', data: { rolloutId: 'r1', by: 'herald', reason: 'canary-failed', note: null, succeeded: 1, canary: 2, successPercent: 90, at } }]);
+      const aborted = { type: 'RolloutAborted' as const, data: { rolloutId: 'r1', by: 'bob', note: null, at } };
+      spec.given([...started, aborted]).when({ type: 'Promote', rolloutId: 'r1', by: 'alice', succeeded: 0, canary: 2, now }).thenThrows(RolloutControlConflict);
+    });
+  });
+
+  describe('pickCanary', () => {
+    const targets = Array.from({ length: 1000 }, (_, i) => `agent-${i}`);
+    const labelled = new Map(targets.map((id, i): [string, { labels: Record<string, string> }] => [id, { labels: i % 4 === 0 ? { ring: 'canary', site: 'paris' } : { site: 'lyon' } }]));
+    const policy = { labels: {}, percent: 0, successPercent: 95, approval: 'automatic' as const };
+
+    it('is off without a selector, and pointless when every target would be in it', () => {
+      expect(pickCanary('r', targets, labelled, policy)).toBeNull();
+      expect(pickCanary('r', targets, labelled, { ...policy, labels: { site: 'paris' } })).toHaveLength(250);
+      expect(pickCanary('r', ['agent-0', 'agent-4'], labelled, { ...policy, labels: { ring: 'canary' } })).toBeNull();
+    });
+
+    it('takes the targets that carry every label of the selector', () => {
+      const group = pickCanary('r', targets, labelled, { ...policy, labels: { ring: 'canary', site: 'paris' } })!;
+      expect(group).toHaveLength(250);
+      expect(group.every((id) => Number(id.split('-')[1]) % 4 === 0)).toBe(true);
+      expect(pickCanary('r', targets, labelled, { ...policy, labels: { ring: 'canary', site: 'lyon' } })).toEqual([]);
+    });
+
+    it('draws a share of the targets, the same for a rollout every time, another for another rollout, at least one', () => {
+      const a = pickCanary('rollout-a', targets, labelled, { ...policy, percent: 10 })!;
+      expect(a.length).toBeGreaterThan(60);
+      expect(a.length).toBeLessThan(140);
+      expect(pickCanary('rollout-a', targets, labelled, { ...policy, percent: 10 })).toEqual(a);
+      expect(pickCanary('rollout-b', targets, labelled, { ...policy, percent: 10 })).not.toEqual(a);
+      expect(pickCanary('r', targets.slice(0, 3), labelled, { ...policy, percent: 1 })).toHaveLength(1);
+    });
+
+    it('passes at the success share of the group, never with an empty group', () => {
+      expect(canaryPassed(19, 20, 95)).toBe(true);
+      expect(canaryPassed(18, 20, 95)).toBe(false);
+      expect(canaryPassed(0, 0, 1)).toBe(false);
     });
   });
 });

@@ -52,17 +52,34 @@ export const Rollout = z.object({
   control: z
     .object({
       state: z.enum(['running', 'paused', 'aborted']).describe('paused: no attempt of its notifications goes out (first attempts, resends and retries are held); aborted: over'),
-      heldAttempts: count.describe('Attempts held while the rollout is paused; a resume sends them'),
+      heldAttempts: count.describe('Attempts held while the rollout is paused (a resume sends them), or in its canary phase for agents outside the group (the promotion sends them)'),
+      phase: z
+        .enum(['canary', 'awaiting-approval', 'all'])
+        .describe('canary: only its canary group is notified; awaiting-approval: the canary passed (or nobody matched), an admin promotes it; all: everyone in the plan'),
+      canary: z
+        .object({
+          agents: count.describe('Agents in the canary group'),
+          succeeded: count.describe('Of those, updated (or found up to date)'),
+          finished: count.describe('Of those, with an outcome'),
+          successPercent: count.describe('The share of the group that must succeed for the canary to pass'),
+          approval: z.enum(['automatic', 'manual']).describe('automatic: the rest follows as soon as the canary passed; manual: an admin promotes it'),
+        })
+        .nullable()
+        .describe('The canary group, when the rollout started with one'),
     })
-    .describe('Where admins (or the error threshold) have put the rollout'),
+    .describe('Where admins (or the error threshold, or the canary) have put the rollout'),
 });
 export class RolloutDto extends createZodDto(Rollout) {}
 
 export const RolloutDecision = z.object({
-  action: z.enum(['paused', 'resumed', 'aborted', 'retried-failed']),
-  by: z.string().describe('The admin token name, or "herald" when the error threshold paused it'),
+  action: z.enum(['paused', 'resumed', 'aborted', 'retried-failed', 'canary-passed', 'promoted']),
+  by: z.string().describe('The admin token name, or "herald" when Herald decided (the error threshold, the canary)'),
   reason: z.string().nullable().describe("The admin's note, or why Herald decided"),
-  details: z.record(z.string(), z.unknown()).describe('paused: trigger (admin | error-threshold) and, for the threshold, failed, finished, thresholdPercent; resumed: the counts the threshold counts from; retried-failed: agents'),
+  details: z
+    .record(z.string(), z.unknown())
+    .describe(
+      'paused: trigger (admin | error-threshold | canary-failed) and, for the threshold, failed, finished, thresholdPercent, for the canary, succeeded, canary, successPercent; resumed: the counts the threshold counts from; retried-failed: agents; canary-passed and promoted: succeeded, canary',
+    ),
   at: z.string(),
 });
 export class RolloutDecisionsDto extends createZodDto(z.object({ rolloutId: z.uuid(), decisions: z.array(RolloutDecision) })) {}
@@ -74,7 +91,7 @@ export class ControlNoteDto extends createZodDto(ControlNote) {}
 export const ControlResult = z.object({
   rollout: Rollout,
   changed: z.boolean().describe('False when the rollout already was in the state asked for (nothing was recorded)'),
-  agents: count.describe('resume: held attempts sent; abort: open notifications closed; retry-failed: agents given a new notification'),
+  agents: count.describe('resume: held attempts sent; abort: open notifications closed; retry-failed: agents given a new notification; promote: agents of the rest of the plan notified'),
 });
 export class ControlResultDto extends createZodDto(ControlResult) {}
 export class RolloutListDto extends createZodDto(z.object({ total: z.number().int(), rollouts: z.array(Rollout) })) {}

@@ -96,6 +96,18 @@ export class RolloutsController {
     return this.steer(id, () => this.control.retryFailed(id, who.name));
   }
 
+  @Post(':id/promote')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Promote a rollout in its canary phase (or awaiting approval): the rest of its plan is notified, and the attempts held for agents outside the canary group go out. Promoting before the canary passed is the admin’s call.',
+  })
+  @ApiOkResponse({ type: ControlResultDto })
+  @ApiErrors(400, 403, 404, 409)
+  async promote(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
+    return this.steer(id, () => this.control.promote(id, who.name));
+  }
+
   private async steer(id: string, command: () => Promise<ControlResult>) {
     await this.find(id);
     let result: ControlResult;

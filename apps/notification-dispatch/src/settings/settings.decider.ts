@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Labels } from '@herald/contracts';
 import type { Decider, Event } from '@herald/domain';
 
 /** The event-triggered update settings (rules R1–R4, R6, retries of failed updates). Defaults are the product's. */
@@ -42,6 +43,17 @@ export const EventTriggeredSettings = z.strictObject({
    * in one storm; 0 notifies everyone at once.
    */
   rolloutSpreadSeconds: z.number().int().min(0).max(86_400),
+  /**
+   * R1 in phases: a rollout first notifies a canary group (the agents carrying every one of
+   * canaryLabels, or else canaryPercent of its targets drawn per rollout) and the rest only once
+   * the canary passed. An empty canaryLabels and a canaryPercent of 0 switch phases off.
+   */
+  canaryLabels: Labels,
+  canaryPercent: z.number().int().min(0).max(99),
+  /** The canary passed once at least this percentage of its agents are updated (or found up to date). */
+  canarySuccessPercent: z.number().int().min(1).max(100),
+  /** automatic: the rest is notified as soon as the canary passed; manual: an admin promotes the rollout. */
+  canaryApproval: z.enum(['automatic', 'manual']),
 });
 export type EventTriggeredSettings = z.infer<typeof EventTriggeredSettings>;
 
@@ -62,6 +74,10 @@ export const DEFAULT_SETTINGS: EventTriggeredSettings = {
   rolloutErrorThresholdPercent: 0,
   rolloutErrorThresholdMinFinished: 20,
   rolloutSpreadSeconds: 0,
+  canaryLabels: {},
+  canaryPercent: 0,
+  canarySuccessPercent: 95,
+  canaryApproval: 'automatic',
 };
 
 export type SettingsChanged = Event<
@@ -81,7 +97,8 @@ export const settingsDecider: Decider<EventTriggeredSettings, SettingsCommand, S
   decide(command, state) {
     const settings = { ...state, ...command.patch };
     const changes = (Object.keys(settings) as Array<keyof EventTriggeredSettings>)
-      .filter((k) => settings[k] !== state[k])
+      // By value: canaryLabels is an object, and the same labels again are no change.
+      .filter((k) => JSON.stringify(settings[k]) !== JSON.stringify(state[k]))
       .map((field) => ({ field, from: state[field], to: settings[field] }));
     if (changes.length === 0) return [];
     return [{ type: 'SettingsChanged', data: { settings, changes, by: command.by, at: command.now.toISOString() } }];

@@ -9,6 +9,7 @@ import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-notifications/notification-sender';
 import { spreadNotifyChunks, workItem } from '../agent-updates/work-messages';
+import { type CanaryPolicy, pickCanary } from '../rollouts/canary';
 import { Directory } from '../directory/directory';
 import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
@@ -104,8 +105,14 @@ export class TriggersController {
     await this.directory.applyCatalog(tx, [...event.catalog, event.component]);
     const settings = await this.settings.current(tx);
     const catalog = await this.directory.catalog(tx);
-    const plan = planRollout(await this.directory.agents(tx), catalog, event.component, settings.includeIndependentAndOffline);
+    const agents = await this.directory.agents(tx);
+    const plan = planRollout(agents, catalog, event.component, settings.includeIndependentAndOffline);
     const rolloutId = deterministicUuid('rollout', event.messageId);
+    // Phases: only the canary group is notified now; the rest when the rollout is promoted.
+    const policy: CanaryPolicy = { labels: settings.canaryLabels, percent: settings.canaryPercent, successPercent: settings.canarySuccessPercent, approval: settings.canaryApproval };
+    const canaryIds = settings.notifyOnDownload ? pickCanary(rolloutId, plan.targets.map((t) => t.agentId), new Map(agents.map((a) => [a.agentId, a])), policy) : null;
+    const canary = canaryIds && new Set(canaryIds);
+    const notifyNow = plan.targets.map((t) => t.agentId).filter((id) => !canary || canary.has(id));
     // Later updates to this version on reconnect (R2) belong to this rollout too.
     await this.directory.setRolloutOf(tx, event.component, rolloutId);
     const correlationId = event.correlationId ?? rolloutId;
@@ -123,22 +130,33 @@ export class TriggersController {
         policy: policyOf(settings),
         plan,
         spreadMs,
+        ...(canaryIds ? { canary: { agentIds: canaryIds, policy } } : {}),
         now: new Date(),
       },
       {
         metadata: { correlationId },
+        inTransaction: async ({ events, after }) => {
+          if (events.length === 0 || after.phase === 'all') return;
+          await tx.exec(
+            `INSERT INTO rollout_control (rollout_id, state, phase, canary_success_percent, canary_approval) VALUES ($1, 'running', $2, $3, $4) ON CONFLICT (rollout_id) DO NOTHING`,
+            [rolloutId, after.phase, policy.successPercent, policy.approval],
+          );
+          if (canaryIds && canaryIds.length > 0) {
+            await tx.exec('INSERT INTO rollout_canary (rollout_id, agent_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [rolloutId, canaryIds]);
+          }
+        },
         // The targets in chunks, reachable agents first; skipped agents cost nothing more.
         // With a spread, the chunks of later steps wait in the delay queues.
         outbox: ({ events }): OutboxMessage[] =>
           events.length === 0 || !settings.notifyOnDownload
             ? []
-            : spreadNotifyChunks(rolloutId, plan.targets.map((t) => t.agentId), spreadMs).map(({ agentIds, delayMs }) =>
+            : spreadNotifyChunks(rolloutId, notifyNow, spreadMs).map(({ agentIds, delayMs }) =>
                 workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId, delayMs: delayMs > 0 ? delayMs : undefined }),
               ),
       },
     );
     this.log.info(
-      { correlationId, rolloutId, component: event.component.type, version: event.component.version, targets: plan.targets.length, skipped: plan.skipped.length },
+      { correlationId, rolloutId, component: event.component.type, version: event.component.version, targets: plan.targets.length, skipped: plan.skipped.length, canary: canaryIds?.length },
       settings.notifyOnDownload ? 'rollout started' : 'new version recorded; notify-on-download is off',
     );
   }

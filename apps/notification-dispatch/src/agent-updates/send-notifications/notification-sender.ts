@@ -62,11 +62,12 @@ export class NotificationSender {
    * In the batch's transaction: for each of `agentIds` with an attempt due, an R6 slot, then the
    * attempt recorded as sent with the notification's current target (R7: never a stale version);
    * without a free slot the attempt joins the waiting list (InFlightWaker sends it on), and one of
-   * a notification that works for a paused rollout is held (a resume sends it). Returns the
+   * a notification that works for a paused rollout is held (a resume sends it), as is one of an
+   * agent outside the canary group of a rollout in its canary phase (the promotion sends it). Returns the
    * commands to publish once the transaction commits.
    */
   async recordDue(tx: Tx, batch: AgentBatch, agentIds: readonly string[], options: RecordDueOptions): Promise<UpdateToPublish[]> {
-    const paused = await this.held.paused(tx);
+    const holds = await this.held.holding(tx, agentIds);
     const due: WaitingAttempt[] = [];
     const holding: HeldAttempt[] = [];
     for (const agentId of agentIds) {
@@ -75,8 +76,9 @@ export class NotificationSender {
       if (!state.open || attempt === null) continue;
       const attemptDue = { agentId, notificationId: state.open.notificationId, attempt, correlationId: state.open.correlationId ?? null };
       const rolloutIds = rolloutsOf(state.open);
-      // A paused rollout holds every attempt of a notification that works for it (it would carry its version).
-      if (rolloutIds.some((id) => paused.has(id))) holding.push({ ...attemptDue, rolloutIds });
+      // A paused rollout holds every attempt of a notification that works for it (it would carry its
+      // version), and one in its canary phase those of agents outside its canary group.
+      if (holds(agentId, rolloutIds)) holding.push({ ...attemptDue, rolloutIds });
       else due.push(attemptDue);
     }
     await this.held.hold(tx, holding);
