@@ -116,25 +116,44 @@ describe('admin dashboard with a thousand agents', () => {
     await dashboard.eventually(count, 'the whole fleet again', (t) => t === 'Showing 1–50 of 1,000 agents.');
 
     // ---- Labels: the agents report a site (paris, lyon, berlin in turn); a third are in lyon.
-    await page.getByLabel('Labels').fill('site:lyon');
+    await page.getByLabel('Labels', { exact: true }).fill('site:lyon');
     await dashboard.eventually(count, 'the agents in lyon', (t) => t === 'Showing 1–50 of 333 agents.');
     expect((await agentRows()).slice(0, 3)).toEqual(['fleet-2', 'fleet-5', 'fleet-8']);
     expect(await page.locator('#agents-body tr').first().locator('.label').allTextContents()).toEqual(['site:lyon']);
     promptAnswer = 'ring:canary';
     await page.getByRole('button', { name: 'Label all matching…' }).click();
     await dashboard.eventually(() => page.getByRole('status', { name: 'Bulk action result' }).textContent(), 'the bulk label', (t) => t === 'Labelled: 333 changed of 333 matching.');
-    await page.getByLabel('Labels').fill('ring:canary site:lyon');
+    await page.getByLabel('Labels', { exact: true }).fill('ring:canary site:lyon');
     await dashboard.eventually(count, 'the canary ring', (t) => t === 'Showing 1–50 of 333 agents.');
     await dashboard.eventually(() => page.locator('#agents-body tr').first().locator('.label-admin').allTextContents(), 'the admin label shown', (t) => t.join() === 'ring:canary');
     expect((await api<{ total: number }>('agent-presence', 'GET', '/agents?label=ring:canary&limit=1')).total).toBe(333);
-    await page.getByLabel('Labels').fill('');
+    await page.getByLabel('Labels', { exact: true }).fill('');
     await dashboard.eventually(count, 'the whole fleet again', (t) => t === 'Showing 1–50 of 1,000 agents.');
 
-    // ---- A release to a thousand agents; the silent ones keep it in progress with resends.
+    // ---- A release to a thousand agents, canary first: the 333 agents of the canary ring (set in
+    // the settings form), then, once an admin promotes it, the rest; the silent ones keep it in
+    // progress with resends.
     await api('notification-dispatch', 'PATCH', '/settings/event-triggered-updates', { ackTimeoutSeconds: 2, resendIntervalSeconds: 1, maxAttempts: 100, maxInFlight: 300 });
+    await page.getByLabel('Canary group: agents with these labels (e.g. ring:canary)').fill('ring:canary');
+    await page.getByLabel('The canary passes at this % updated').fill('80');
+    await page.getByLabel('Once the canary passed').selectOption('manual');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await dashboard.eventually(() => page.locator('#settings-result').textContent(), 'the canary settings saved', (t) => t?.startsWith('Saved:') === true);
     upstream.publish({ type: TYPE, version: '1.1.0', content: randomBytes(16 * 1024) });
     await page.getByRole('button', { name: 'Check for updates now' }).click();
     const card = dashboard.rollout(TYPE, '1.1.0');
+    await dashboard.eventually(() => dashboard.rolloutView(TYPE, '1.1.0'), 'the canary to pass and wait for approval', (v) => v?.status === 'awaiting approval', 120_000);
+    const inCanary = await api<{ control: { canary: { agents: number; succeeded: number } }; counts: { notified: number } }>(
+      'notification-dispatch',
+      'GET',
+      `/rollouts/${(await api<{ rollouts: Array<{ rolloutId: string; component: { version: string } }> }>('notification-dispatch', 'GET', '/rollouts')).rollouts.find((r) => r.component.version === '1.1.0')!.rolloutId}`,
+    );
+    expect(inCanary.control.canary.agents).toBe(333);
+    expect(inCanary.control.canary.succeeded).toBeGreaterThanOrEqual(267);
+    expect(inCanary.counts.notified).toBeLessThanOrEqual(333); // nobody outside the ring yet
+    expect(await card.textContent()).toContain('waiting for an admin to promote it');
+    await card.getByRole('button', { name: `Promote ${TYPE} 1.1.0` }).click();
+    await dashboard.eventually(() => card.locator('.rollout-result').textContent(), 'the promotion', (t) => t === `Promoted: 667 more agents notified.`);
     await dashboard.eventually(
       () => dashboard.rolloutView(TYPE, '1.1.0'),
       'every answering agent updated',

@@ -30,6 +30,10 @@
     rolloutErrorThresholdPercent: { kind: 'number', label: 'Pause a rollout when more than this % of its finished agents failed (0: off)' },
     rolloutErrorThresholdMinFinished: { kind: 'number', label: '…once at least this many finished' },
     rolloutSpreadSeconds: { kind: 'number', label: 'Spread first notifications over, seconds (0: all at once)' },
+    canaryLabels: { kind: 'labels', label: 'Canary group: agents with these labels' },
+    canaryPercent: { kind: 'number', label: 'Canary group: this % of the targets (0: off)' },
+    canarySuccessPercent: { kind: 'number', label: 'The canary passes at this % updated' },
+    canaryApproval: { kind: 'choice', label: 'Once the canary passed' },
   };
 
   const state = {
@@ -672,6 +676,8 @@
     const control = r.control?.state ?? 'running';
     if (control === 'aborted') return { key: 'aborted', text: 'aborted' };
     if (control === 'paused') return { key: 'paused', text: 'paused' };
+    if (r.control?.phase === 'canary') return { key: 'canary', text: 'canary' };
+    if (r.control?.phase === 'awaiting-approval') return { key: 'awaiting', text: 'awaiting approval' };
     if (c.targeted === 0) return { key: 'idle', text: 'nobody targeted' };
     if (!r.complete) return { key: 'running', text: 'in progress' };
     return c.updated === c.targeted ? { key: 'done', text: 'complete' } : { key: 'partial', text: 'complete, not all updated' };
@@ -759,6 +765,15 @@
     if (r.notifyOnDownload === false) notes.push('R1 was off when this version arrived: agents are updated when they reconnect (R2).');
     if (r.includeIndependentAndOffline) notes.push('R1a was on: Independent and offline agents were targeted too.');
     if (r.control?.state === 'paused') notes.push(`Paused: no attempt goes out. ${formatCount(r.control.heldAttempts)} held until it is resumed.`);
+    const k = r.control?.canary;
+    if (k) {
+      const where = {
+        canary: `Canary: ${formatCount(k.succeeded)} of ${formatCount(k.agents)} updated, ${k.successPercent}% needed; the rest waits${k.approval === 'manual' ? ' for an admin to promote it' : ''}.`,
+        'awaiting-approval': k.agents === 0 ? 'Canary: no target matched the selector; the rollout waits for an admin to promote it.' : `Canary passed (${formatCount(k.succeeded)} of ${formatCount(k.agents)} updated): waiting for an admin to promote it.`,
+        all: `Canary: ${formatCount(k.succeeded)} of ${formatCount(k.agents)} updated; promoted to everyone.`,
+      }[r.control.phase];
+      if (where) notes.push(where);
+    }
 
     return h(
       'article',
@@ -803,7 +818,9 @@
       return b;
     };
     const failed = (c.failed ?? 0) + (c.gaveUp ?? 0);
+    const phase = r.control?.phase ?? 'all';
     return [
+      phase === 'all' ? null : button('Promote', 'promote', { confirm: `Notify the rest of ${label}'s plan now${phase === 'canary' ? ', before its canary passed' : ''}?` }),
       control === 'paused' ? button('Resume', 'resume') : button('Pause', 'pause'),
       button(`Retry failed (${formatCount(failed)})`, 'retry-failed', { disabled: failed === 0, title: failed === 0 ? 'No failed or given-up agent' : '' }),
       button('Abort', 'abort', { danger: true, confirm: `Abort the rollout of ${label}? Its open notifications close and the rest of its plan is not notified. This cannot be undone.` }),
@@ -815,6 +832,7 @@
     resume: (res) => (res.changed ? `Resumed: ${formatCount(res.agents)} held ${res.agents === 1 ? 'attempt' : 'attempts'} sent.` : 'It was already running.'),
     abort: (res) => (res.changed ? `Aborted: ${formatCount(res.agents)} open ${res.agents === 1 ? 'notification' : 'notifications'} closed.` : 'It was already aborted.'),
     'retry-failed': (res) => (res.changed ? `Retrying ${formatCount(res.agents)} ${res.agents === 1 ? 'agent' : 'agents'}.` : 'No failed agent to retry.'),
+    promote: (res) => (res.changed ? `Promoted: ${formatCount(res.agents)} more ${res.agents === 1 ? 'agent' : 'agents'} notified.` : 'It was already promoted.'),
   };
 
   async function steerRollout(rolloutId, label, action, button, question) {
@@ -1051,6 +1069,7 @@
       const input = settingInput(field);
       if (!(field in settings)) continue;
       if (kind === 'boolean') input.checked = Boolean(settings[field]);
+      else if (kind === 'labels') input.value = labelText(settings[field]);
       else input.value = String(settings[field]);
     }
   }
@@ -1060,6 +1079,8 @@
     for (const [field, { kind }] of Object.entries(SETTING_FIELDS)) {
       const input = settingInput(field);
       if (kind === 'boolean') values[field] = input.checked;
+      else if (kind === 'labels') values[field] = parseLabels(input.value).set;
+      else if (kind === 'choice') values[field] = input.value;
       else {
         const raw = input.value.trim();
         // Anything not a plain number goes as typed, so the service names the problem.
@@ -1113,7 +1134,7 @@
     // Only what the admin changed in the form, so a change another admin made meanwhile to
     // another field is not undone.
     const values = formValues();
-    const patch = Object.fromEntries(Object.entries(values).filter(([field, value]) => value !== base[field]));
+    const patch = Object.fromEntries(Object.entries(values).filter(([field, value]) => JSON.stringify(value) !== JSON.stringify(base[field])));
     if (Object.keys(patch).length === 0) {
       result.textContent = 'Nothing to save: the form matches the current settings.';
       state.settingsDirty = false;
@@ -1140,7 +1161,7 @@
     await refresh();
   }
 
-  const show = (v) => (v === true ? 'on' : v === false ? 'off' : String(v));
+  const show = (v) => (v === true ? 'on' : v === false ? 'off' : v !== null && typeof v === 'object' ? labelText(v) || 'none' : String(v));
 
   function discardSettings() {
     clearSettingErrors();
