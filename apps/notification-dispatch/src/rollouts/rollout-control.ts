@@ -8,7 +8,7 @@ import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { HeldAttempts } from '../agent-updates/held-attempts';
 import { OpenNotifications } from '../agent-updates/open-notifications';
 import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
-import { type PauseReason, type RolloutCommand, type RolloutControlState, type RolloutEvent, type RolloutPhase, rolloutDecider, rolloutStreamId } from './rollout.decider';
+import { type Pausing, type RolloutCommand, type RolloutControlState, type RolloutEvent, type RolloutPhase, rolloutDecider, rolloutStreamId } from './rollout.decider';
 
 /** What a control command did: the rollout's state after it, and whether it changed anything. */
 export interface ControlResult {
@@ -20,17 +20,7 @@ export interface ControlResult {
 }
 
 /** Who steers, and what the error threshold (or the canary) saw when Herald paused a rollout by itself. */
-export interface PauseBy {
-  by: string;
-  reason: PauseReason;
-  note: string | null;
-  failed?: number;
-  finished?: number;
-  thresholdPercent?: number;
-  succeeded?: number;
-  canary?: number;
-  successPercent?: number;
-}
+export type PauseBy = Pausing;
 
 /**
  * Admins steer a rollout: pause (its attempts are held), resume (held attempts go out), abort

@@ -97,25 +97,23 @@ export type AgentsSkipped = Event<'AgentsSkipped', { rolloutId: string; reason: 
  * held) until it is resumed. By an admin, or by Herald when more of its finished agents failed than
  * the error threshold allows (then `failed`, `finished` and `thresholdPercent` say how it stood).
  */
-export type RolloutPaused = Event<
-  'RolloutPaused',
-  {
-    rolloutId: string;
-    by: string;
-    /** canary-failed: every canary agent finished and too few succeeded (`succeeded` of `canary`, `successPercent` needed). */
-    reason: PauseReason;
-    note: string | null;
-    failed?: number;
-    finished?: number;
-    thresholdPercent?: number;
-    succeeded?: number;
-    canary?: number;
-    successPercent?: number;
-    at: string;
-  }
->;
+export type RolloutPaused = Event<'RolloutPaused', { rolloutId: string; at: string } & Pausing>;
 
 export type PauseReason = 'admin' | 'error-threshold' | 'canary-failed';
+
+/** Who paused a rollout and why; when Herald did, what it measured. */
+export interface Pausing {
+  by: string;
+  /** canary-failed: every canary agent finished and too few succeeded (`succeeded` of `canary`, `successPercent` needed). */
+  reason: PauseReason;
+  note: string | null;
+  failed?: number;
+  finished?: number;
+  thresholdPercent?: number;
+  succeeded?: number;
+  canary?: number;
+  successPercent?: number;
+}
 
 /** The canary reached its success threshold; with manual approval the rollout waits for an admin to promote it. */
 export type CanaryPassed = Event<'CanaryPassed', { rolloutId: string; succeeded: number; canary: number; successPercent: number; at: string }>;
@@ -163,20 +161,7 @@ export type RolloutCommand =
       canary?: { agentIds: readonly string[]; policy: CanaryPolicy };
       now: Date;
     }
-  | {
-      type: 'Pause';
-      rolloutId: string;
-      by: string;
-      reason: PauseReason;
-      note: string | null;
-      failed?: number;
-      finished?: number;
-      thresholdPercent?: number;
-      succeeded?: number;
-      canary?: number;
-      successPercent?: number;
-      now: Date;
-    }
+  | ({ type: 'Pause'; rolloutId: string; now: Date } & Pausing)
   | { type: 'PassCanary'; rolloutId: string; by: string; succeeded: number; canary: number; successPercent: number; now: Date }
   | { type: 'Promote'; rolloutId: string; by: string; succeeded: number; canary: number; now: Date }
   | { type: 'Resume'; rolloutId: string; by: string; failed: number; finished: number; now: Date }
