@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { chunks } from '@herald/common';
 import type { RecordedEvent } from '@herald/domain';
-import { CommandHandler, type OutboxMessage, type Tx } from '@herald/event-store';
+import { CommandHandler, EventStore, type OutboxMessage, type Tx } from '@herald/event-store';
 import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { HeldAttempts } from '../agent-updates/held-attempts';
@@ -33,6 +33,7 @@ export type PauseBy = Pausing;
 export class RolloutControl {
   constructor(
     private readonly commands: CommandHandler,
+    private readonly store: EventStore,
     private readonly updates: AgentUpdates,
     private readonly held: HeldAttempts,
     private readonly open: OpenNotifications,
@@ -62,7 +63,7 @@ export class RolloutControl {
   }
 
   /**
-   * The rest of the plan is notified (its agents not yet on their way), and the attempts held
+   * The rest of the plan is notified, and the attempts held
    * for agents outside the canary group (R2 updates meanwhile) go out.
    */
   promote(rolloutId: string, by: string): Promise<ControlResult> {
@@ -72,13 +73,10 @@ export class RolloutControl {
       async (tx) => ({ type: 'Promote', rolloutId, by, ...(await canaryCounts(tx, rolloutId)), now: new Date() }),
       async () => notified,
       async (tx) => {
-        const rest = (
-          await tx.rows<{ agent_id: string }>(
-            `SELECT agent_id FROM rollout_agents ra WHERE rollout_id = $1 AND targeted AND outcome IS NULL
-                AND NOT EXISTS (SELECT 1 FROM rollout_canary k WHERE k.rollout_id = ra.rollout_id AND k.agent_id = ra.agent_id) ORDER BY agent_id`,
-            [rolloutId],
-          )
-        ).map((r) => r.agent_id);
+        // From the plan itself (the read model may not have it yet when an admin promotes at once).
+        // An agent of it already on its way or up to date meanwhile is told nothing twice (R7).
+        const { events: plan } = await this.store.readStream<RolloutEvent>(rolloutStreamId(rolloutId), tx);
+        const rest = plan.flatMap((e) => (e.type === 'AgentsTargeted' && e.data.phase === 'after-canary' ? e.data.agentIds : []));
         const held = await this.releaseHeld(tx, rolloutId);
         notified = rest.length;
         return [...chunks(rest, NOTIFY_CHUNK).map((ids) => workItem({ kind: 'notify', rolloutId, agentIds: ids })), ...held.messages];
