@@ -209,7 +209,8 @@ async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>
 
 // ---- the run ------------------------------------------------------------------------------------
 
-export async function runChaos(options: ChaosOptions): Promise<{ results: FaultResult[]; totals: ChaosTotals }> {
+/** `storeDir`: where this run's component store was mounted (gone once it returns). */
+export async function runChaos(options: ChaosOptions): Promise<{ results: FaultResult[]; totals: ChaosTotals; storeDir: string }> {
   const { log } = options;
   const teardown = new Teardown();
   const entry = { teardown, log };
@@ -685,7 +686,7 @@ export async function runChaos(options: ChaosOptions): Promise<{ results: FaultR
       return { lost: lost.size, doubled: doubledCount, stuck: stuckCount, notes: notesOut };
     }
 
-    return { results, totals: totalsOf(results) };
+    return { results, totals: totalsOf(results), storeDir: store.dir };
   } finally {
     await teardown.run(log);
     activeTeardowns.delete(entry);
