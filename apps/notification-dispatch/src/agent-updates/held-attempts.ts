@@ -12,10 +12,10 @@ export interface HeldAttempt {
 
 /**
  * Paused rollouts hold their attempts, and rollouts in their canary phase those of agents outside
- * the group. Every transaction that records attempts takes the
- * rollout-control lock shared and reads which rollouts are paused; pausing, resuming and aborting
- * take it exclusively. So once a pause has committed, no attempt of that rollout is recorded
- * (those recorded before it may still be published), and a resume sees every attempt held before it.
+ * the group. Every transaction that records attempts takes the rollout-control lock shared and
+ * reads what holds them; pausing, resuming, promoting and aborting take it exclusively. So once a
+ * pause has committed, no attempt of that rollout is recorded (those recorded before it may still
+ * be published), and a resume or a promotion sees every attempt held before it.
  */
 @Injectable()
 export class HeldAttempts {
