@@ -347,6 +347,13 @@ describe('fleet operations', () => {
     }
     const phased = async (rolloutId: string) => (await h.system.http<Phased>('notification-dispatch', 'GET', `/rollouts/${rolloutId}`)).body.control;
     const at = (entries: Array<{ type: string; at: string }>, type: string) => entries.find((e) => e.type === type)?.at;
+    /** Dispatch picks the canary group from its copy of the agents' labels: wait until it has them all. */
+    const dispatchKnowsRing = (ring: string, agents: number) =>
+      waitFor(
+        async () =>
+          (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> $1::jsonb`, [JSON.stringify({ ring })]))[0]!.n === String(agents),
+        { what: `dispatch to hear the labels of the ${ring} agents` },
+      );
 
     it('notifies the canary group first and, once it passed, the rest by itself; the rest is targeted only after the last canary update', async () => {
       const type = 'canary-auto';
@@ -354,9 +361,7 @@ describe('fleet operations', () => {
       try {
         const canary = await Promise.all(['ca-1', 'ca-2'].map((id) => h.agent(id, [{ type, version: '1.0' }], { labels: { ring: 'auto-canary' }, installDelayMs: 500 })));
         const rest = await Promise.all(['ca-rest-1', 'ca-rest-2', 'ca-rest-3'].map((id) => h.agent(id, [{ type, version: '1.0' }])));
-        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"auto-canary"}'`))[0]!.n === '2', {
-          what: "dispatch to hear the canary agents' labels",
-        });
+        await dispatchKnowsRing('auto-canary', 2);
         const { rolloutId } = await h.publish(type, '2.0');
         for (const a of [...canary, ...rest]) await h.waitForEntry(a.id, (e) => e.type === 'UpdateCompleted', `${a.id} to update`, 30_000);
         const lastCanaryDone = Math.max(...(await Promise.all(canary.map(async (a) => Date.parse(at(await h.entries(a.id), 'UpdateCompleted')!)))));
@@ -375,9 +380,7 @@ describe('fleet operations', () => {
         const canary = await h.agent('cm-1', [{ type, version: '1.0' }], { labels: { ring: 'manual-canary' } });
         const rest = await h.agent('cm-rest', [{ type, version: '1.0' }]);
         const away = await h.offlineAgent('cm-away', [{ type, version: '1.0' }]);
-        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"manual-canary"}'`))[0]!.n === '1', {
-          what: "dispatch to hear the canary agent's labels",
-        });
+        await dispatchKnowsRing('manual-canary', 1);
         const { rolloutId } = await h.publish(type, '2.0');
         await h.waitForEntry(canary.id, (e) => e.type === 'UpdateCompleted', 'the canary to update');
         await waitFor(async () => (await phased(rolloutId)).phase === 'awaiting-approval', { what: 'the canary to pass and the rollout to wait for approval' });
@@ -412,9 +415,7 @@ describe('fleet operations', () => {
       try {
         const canary = await h.agent('cf-1', [{ type, version: '1.0' }], { labels: { ring: 'failing-canary' }, failInstalls: 1 });
         const rest = await h.agent('cf-rest', [{ type, version: '1.0' }]);
-        await waitFor(async () => (await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE labels @> '{"ring":"failing-canary"}'`))[0]!.n === '1', {
-          what: "dispatch to hear the canary agent's labels",
-        });
+        await dispatchKnowsRing('failing-canary', 1);
         const { rolloutId } = await h.publish(type, '2.0');
         await h.waitForEntry(canary.id, (e) => e.type === 'UpdateFailed', 'the canary update to fail');
         await waitFor(async () => (await phased(rolloutId)).state === 'paused', { what: 'the failed canary to pause the rollout' });
