@@ -298,7 +298,28 @@ describe('rollout counts (property)', () => {
         await project(all, 1);
         expect(await everything()).toEqual(batched);
       }),
-      { numRuns: 100 },
+      {
+        numRuns: 100,
+        examples: [
+          // Found by this property: an abort in the same batch after a notification closed by it
+          // dated the row by the abort (the abort was applied before the batch's agent events).
+          [
+            {
+              agents: 1,
+              late: 0,
+              steps: [
+                { op: 'rollout', agent: 0, pick: 0 },
+                { op: 'reconnect', agent: 0, pick: 0 },
+                { op: 'abort', agent: 0, pick: 57 },
+                { op: 'abort', agent: 0, pick: 0 },
+                { op: 'rollout', agent: 0, pick: 0 },
+              ],
+              cut: 0,
+              batch: 2,
+            },
+          ],
+        ],
+      },
     );
   });
 });

@@ -56,16 +56,31 @@ export const rolloutProgressProjection: Projection<AgentUpdateEvent | RolloutEve
   name: 'rollout-progress',
   eventTypes: [...ROLLOUT_FACTS, ...AGENT_LINKS, ...AGENT_CHANGES],
   async apply(tx, events) {
-    // Loaded before this batch writes anything, so an agent's reconnect sees only the rollouts
-    // that came before it, whichever batch they were in.
-    const state = await load(tx, events);
-    for (const e of events) await applyRolloutEvent(tx, e);
-    await applyAgentEvents(tx, events, state);
+    // An abort ends the rows still open at that moment, so what the agents' events before it
+    // ended must be written first: the batch is worked in parts, each starting at an abort
+    // (rare), and comes out the same however it was cut.
+    for (const part of partsStartingAt(events, (e) => e.type === 'RolloutAborted')) {
+      // Loaded before this part writes anything, so an agent's reconnect sees only the rollouts
+      // that came before it, whichever batch they were in.
+      const state = await load(tx, part);
+      for (const e of part) await applyRolloutEvent(tx, e);
+      await applyAgentEvents(tx, part, state);
+    }
   },
   async reset(tx: Tx) {
     await tx.exec('TRUNCATE rollout_scans, rollout_notifications, rollout_agents, rollouts');
   },
 };
+
+/** `events` in consecutive parts, a new one starting at each event `starts` picks. */
+function partsStartingAt<T>(events: readonly T[], starts: (e: T) => boolean): T[][] {
+  const parts: T[][] = [[]];
+  for (const e of events) {
+    if (starts(e) && parts.at(-1)!.length > 0) parts.push([]);
+    parts.at(-1)!.push(e);
+  }
+  return parts;
+}
 
 /** The rollouts' own events: a plan and its facts. */
 async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
