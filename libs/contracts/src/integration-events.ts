@@ -8,6 +8,17 @@ import { AgentId, ComponentTarget, InstalledComponent, Timestamp, envelope } fro
 
 const event = { ...envelope, occurredAt: Timestamp, correlationId: z.string().max(128).optional() };
 
+/**
+ * Whether a component type is pinned, as of a position in its history at component-download.
+ * Events about one type can arrive out of order; a consumer keeps the pin of the highest sequence.
+ */
+export const PinState = z.strictObject({
+  sequence: z.number().int().positive(),
+  /** The version an admin pinned the type to (kept by component-download while pinned); null: not pinned, agents follow the latest. */
+  pinned: ComponentTarget.nullable(),
+});
+export type PinState = z.infer<typeof PinState>;
+
 /** component-download has downloaded and verified a new version; the trigger for rule R1. */
 export const ComponentVersionAvailable = z.strictObject({
   type: z.literal('component.version-available'),
@@ -16,8 +27,36 @@ export const ComponentVersionAvailable = z.strictObject({
   previousVersion: z.string().nullable(),
   /** The latest verified version of every component type, this one included. */
   catalog: z.array(ComponentTarget),
+  /** The type's pin as of this version (absent in events written before pinning existed). A pinned type gets no rollout of the new version. */
+  pin: PinState.optional(),
 });
 export type ComponentVersionAvailable = z.infer<typeof ComponentVersionAvailable>;
+
+/** An admin pinned a component type to a kept version (or moved the pin): agents on any other version go to it. */
+export const ComponentPinned = z.strictObject({
+  type: z.literal('component.pinned'),
+  ...event,
+  componentType: z.string(),
+  pin: PinState.extend({ pinned: ComponentTarget }),
+  /** The latest version kept, which agents return to when the type is unpinned. */
+  latest: ComponentTarget,
+  by: z.string(),
+  reason: z.string().nullable(),
+});
+export type ComponentPinned = z.infer<typeof ComponentPinned>;
+
+/** An admin removed the pin: agents follow the latest version again. */
+export const ComponentUnpinned = z.strictObject({
+  type: z.literal('component.unpinned'),
+  ...event,
+  componentType: z.string(),
+  pin: PinState.extend({ pinned: z.null() }),
+  /** The version that was pinned. */
+  pinnedVersion: z.string(),
+  latest: ComponentTarget,
+  by: z.string(),
+});
+export type ComponentUnpinned = z.infer<typeof ComponentUnpinned>;
 
 const agentFacts = {
   agentId: AgentId,
@@ -72,6 +111,8 @@ export type AgentChanged = z.infer<typeof AgentChanged>;
 
 export const IntegrationEvent = z.discriminatedUnion('type', [
   ComponentVersionAvailable,
+  ComponentPinned,
+  ComponentUnpinned,
   AgentConnected,
   AgentDisconnected,
   AgentChanged,

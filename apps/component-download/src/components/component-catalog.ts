@@ -67,6 +67,14 @@ const toStored = (r: Row): StoredVersion => ({
   downloadedAt: r.downloaded_at,
 });
 
+/** An admin's pin of a component type to a kept version. */
+export interface Pin {
+  version: string;
+  by: string;
+  reason: string | null;
+  at: Date;
+}
+
 export interface Rejection {
   scope: 'component' | 'manifest';
   componentType: string | null;
@@ -113,15 +121,22 @@ export class ComponentCatalog {
     return rows.map(toStored);
   }
 
-  async find(componentType: string, version: string): Promise<StoredVersion | undefined> {
-    const row = await this.db.session((s) =>
+  async find(componentType: string, version: string, sql?: Sql): Promise<StoredVersion | undefined> {
+    const q = (s: Sql) =>
       s.one<Row>(
         `SELECT component_type, version, sha256, size, source, patched_from, statement, downloaded_at FROM component_versions
           WHERE component_type = $1 AND version = $2`,
         [componentType, version],
-      ),
-    );
+      );
+    const row = await (sql ? q(sql) : this.db.session(q));
     return row && toStored(row);
+  }
+
+  /** The pin of every pinned component type. */
+  async pins(sql?: Sql): Promise<Map<string, Pin>> {
+    const q = (s: Sql) => s.rows<{ component_type: string; version: string; pinned_by: string; reason: string | null; pinned_at: Date }>('SELECT * FROM component_pins');
+    const rows = await (sql ? q(sql) : this.db.session(q));
+    return new Map(rows.map((r) => [r.component_type, { version: r.version, by: r.pinned_by, reason: r.reason, at: r.pinned_at }]));
   }
 
   /** Refused downloads and manifests, newest first; a manifest refusal names no component. */

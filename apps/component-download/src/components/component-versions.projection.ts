@@ -4,12 +4,12 @@ import type { ComponentEvent } from './component.decider';
 import type { UpstreamEvent } from './check-upstream/upstream.decider';
 
 /**
- * Every kept version and patch, every rejection and every stored file found damaged, queryable by type; updated with the events.
+ * Every kept version and patch, every rejection, every stored file found damaged and every pin, queryable by type; updated with the events.
  * Retired fulls and patches leave the tables, so they list what the server can hand out.
  */
 export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEvent> = {
   name: 'component-versions',
-  eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected', 'StoredFileFaulted'],
+  eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected', 'StoredFileFaulted', 'ComponentPinned', 'ComponentUnpinned'],
   async apply(tx, events) {
     for (const e of events) {
       switch (e.type) {
@@ -88,12 +88,22 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
             ]);
           }
           break;
+        case 'ComponentPinned':
+          await tx.exec(
+            `INSERT INTO component_pins (component_type, version, pinned_by, reason, pinned_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (component_type) DO UPDATE SET version = EXCLUDED.version, pinned_by = EXCLUDED.pinned_by, reason = EXCLUDED.reason, pinned_at = EXCLUDED.pinned_at`,
+            [e.data.componentType, e.data.version, e.data.by, e.data.reason, e.data.at],
+          );
+          break;
+        case 'ComponentUnpinned':
+          await tx.exec(`DELETE FROM component_pins WHERE component_type = $1`, [e.data.componentType]);
+          break;
         default:
           break;
       }
     }
   },
   async reset(tx: Tx) {
-    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults');
+    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults, component_pins');
   },
 };

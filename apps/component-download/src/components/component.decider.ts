@@ -82,6 +82,15 @@ export type StoredFileFaulted = Event<
 
 export type StoredFileFault = 'missing' | 'corrupt';
 
+/**
+ * An admin pinned the type to a kept version (possibly older than the latest: a rollback), or
+ * moved the pin. Agents are to run that version; retention keeps its full file while pinned.
+ */
+export type ComponentPinned = Event<'ComponentPinned', { componentType: string; version: string; by: string; reason: string | null; at: string }>;
+
+/** An admin removed the pin: agents follow the latest version again. */
+export type ComponentUnpinned = Event<'ComponentUnpinned', { componentType: string; version: string; by: string; at: string }>;
+
 export type PatchMethod = 'diff' | 'composed' | 'upstream';
 
 export type RejectionReason =
@@ -97,7 +106,14 @@ export type RejectionReason =
   /** The manifest entry's signed statement does not verify, or says something else than the entry. */
   | 'bad-statement';
 
-export type ComponentEvent = ComponentVersionDownloaded | ComponentDownloadRejected | ComponentPatchBuilt | ComponentFilesRetired | StoredFileFaulted;
+export type ComponentEvent =
+  | ComponentVersionDownloaded
+  | ComponentDownloadRejected
+  | ComponentPatchBuilt
+  | ComponentFilesRetired
+  | StoredFileFaulted
+  | ComponentPinned
+  | ComponentUnpinned;
 
 export interface KeptFile {
   version: string;
@@ -123,6 +139,8 @@ export interface ComponentState {
   rejected: string[];
   /** `sha256|fault` of stored-file faults recorded since the last kept version (once each, not per download). */
   faulted: string[];
+  /** The version an admin pinned the type to, or null. */
+  pinned: string | null;
 }
 
 export type ComponentCommand =
@@ -140,7 +158,19 @@ export type ComponentCommand =
   | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date }
   | { type: 'RecordPatchBuilt'; componentType: string; fromVersion: string; toVersion: string; sha256: string; size: number; method: PatchMethod; now: Date }
   | { type: 'RecordStoredFileFault'; componentType: string; sha256: string; fault: StoredFileFault; version: string; patchFrom: string | null; detail: string; now: Date }
-  | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date };
+  | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date }
+  | { type: 'Pin'; componentType: string; version: string; by: string; reason: string | null; now: Date }
+  | { type: 'Unpin'; componentType: string; by: string; now: Date };
+
+/** A pin the component's history does not allow: nothing of the type is kept, or not that version. */
+export class PinRefusedError extends Error {
+  constructor(
+    readonly code: 'unknown-type' | 'not-kept',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export const componentStreamId = (componentType: string): string => `component-${componentType}`;
 
@@ -154,7 +184,7 @@ export function patchWindow(state: ComponentState, window: number): string[] {
 }
 
 export const componentDecider: Decider<ComponentState, ComponentCommand, ComponentEvent> = {
-  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [] }),
+  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [], pinned: null }),
 
   evolve(state: ComponentState, event: ComponentEvent): ComponentState {
     switch (event.type) {
@@ -186,6 +216,10 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
           patches: state.patches.filter((p) => !patches.has(`${p.fromVersion}>${p.toVersion}`)),
         };
       }
+      case 'ComponentPinned':
+        return { ...state, pinned: event.data.version };
+      case 'ComponentUnpinned':
+        return { ...state, pinned: null };
       default:
         return unreachable(event, 'event');
     }
@@ -208,6 +242,10 @@ function decide(command: ComponentCommand, state: ComponentState): ComponentEven
       return applyRetention(command, state);
     case 'RecordStoredFileFault':
       return recordStoredFileFault(command, state);
+    case 'Pin':
+      return pin(command, state);
+    case 'Unpin':
+      return unpin(command, state);
     default:
       return unreachable(command, 'command');
   }
@@ -253,12 +291,15 @@ function recordPatchBuilt(command: Command<'RecordPatchBuilt'>, state: Component
   return [{ type: 'ComponentPatchBuilt', data: { componentType, fromVersion, toVersion, sha256, size, method, builtAt: command.now.toISOString() } }];
 }
 
-/** R5: keep the newest `keepFullVersions` fulls and only the patches from the window to the latest. */
+/**
+ * R5: keep the newest `keepFullVersions` fulls and only the patches from the window to the
+ * latest; a pinned version's full is kept besides, whatever its age.
+ */
 function applyRetention(command: Command<'ApplyRetention'>, state: ComponentState): ComponentEvent[] {
   const latest = state.latest;
   if (!latest) return [];
   const keep = Math.max(1, command.keepFullVersions);
-  const fulls = [...state.fulls].sort((a, b) => compareVersions(a.version, b.version));
+  const fulls = state.fulls.filter((f) => f.version !== state.pinned).sort((a, b) => compareVersions(a.version, b.version));
   const retiredFulls = fulls.slice(0, Math.max(0, fulls.length - keep)).map((f) => f.version);
   const window = new Set(patchWindow(state, command.patchWindow));
   const retiredPatches = state.patches
@@ -266,4 +307,21 @@ function applyRetention(command: Command<'ApplyRetention'>, state: ComponentStat
     .map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
   if (retiredFulls.length === 0 && retiredPatches.length === 0) return [];
   return [{ type: 'ComponentFilesRetired', data: { componentType: command.componentType, fullVersions: retiredFulls, patches: retiredPatches, at: command.now.toISOString() } }];
+}
+
+/** Pins the type to a version whose full file is kept (the latest included); pinning it again changes nothing. */
+function pin(command: Command<'Pin'>, state: ComponentState): ComponentEvent[] {
+  const { componentType, version, by, reason } = command;
+  if (!state.latest) throw new PinRefusedError('unknown-type', `no version of component type ${componentType} is kept`);
+  if (!state.fulls.some((f) => f.version === version)) {
+    const kept = state.fulls.map((f) => f.version).join(', ');
+    throw new PinRefusedError('not-kept', `version ${version} of ${componentType} is not kept (kept: ${kept}); only a kept version can be pinned`);
+  }
+  if (state.pinned === version) return [];
+  return [{ type: 'ComponentPinned', data: { componentType, version, by, reason, at: command.now.toISOString() } }];
+}
+
+function unpin(command: Command<'Unpin'>, state: ComponentState): ComponentEvent[] {
+  if (state.pinned === null) return [];
+  return [{ type: 'ComponentUnpinned', data: { componentType: command.componentType, version: state.pinned, by: command.by, at: command.now.toISOString() } }];
 }

@@ -1,6 +1,6 @@
 import { DeciderSpec } from '@herald/testing';
 import type { ComponentEvent} from './component.decider';
-import { componentDecider, patchWindow } from './component.decider';
+import { PinRefusedError, componentDecider, patchWindow } from './component.decider';
 
 const spec = DeciderSpec(componentDecider);
 const now = new Date('2026-11-27T10:00:00.000Z');
@@ -81,5 +81,43 @@ describe('component decider', () => {
       },
     });
     spec.given([...history, event!]).when(retention).thenNothing();
+  });
+
+  describe('pinning', () => {
+    const pinned = (n: number): ComponentEvent => ({ type: 'ComponentPinned', data: { componentType, version: `1.0.${n}`, by: 'alice', reason: 'bad release', at } });
+    const pin = (n: number) => ({ type: 'Pin' as const, componentType, version: `1.0.${n}`, by: 'alice', reason: 'bad release', now });
+    const unpin = { type: 'Unpin' as const, componentType, by: 'bob', now };
+
+    it('pins any kept version, the latest included, and records who and why', () => {
+      spec.given(releases(3)).when(pin(0)).then([pinned(0)]);
+      spec.given(releases(3)).when(pin(2)).then([pinned(2)]);
+      spec.given([...releases(3), pinned(0)]).when(pin(1)).then([pinned(1)]);
+    });
+
+    it('pinning the pinned version again records nothing', () => {
+      spec.given([...releases(3), pinned(1)]).when(pin(1)).thenNothing();
+    });
+
+    it('refuses a version that is not kept, or a type with nothing kept', () => {
+      spec.given(releases(3)).when({ ...pin(0), version: '1.0.9' }).thenThrows(/version 1\.0\.9 of virus-pattern is not kept \(kept: 1\.0\.0, 1\.0\.1, 1\.0\.2\)/);
+      spec.given([]).when(pin(0)).thenThrows(/no version of component type virus-pattern is kept/);
+      const retired: ComponentEvent = { type: 'ComponentFilesRetired', data: { componentType, fullVersions: ['1.0.0'], patches: [], at } };
+      spec.given([...releases(3), retired]).when(pin(0)).thenThrows(PinRefusedError);
+    });
+
+    it('unpins with the version that was pinned; unpinning an unpinned type records nothing', () => {
+      spec.given([...releases(3), pinned(0)]).when(unpin).then([{ type: 'ComponentUnpinned', data: { componentType, version: '1.0.0', by: 'bob', at } }]);
+      spec.given(releases(3)).when(unpin).thenNothing();
+      spec.given([...releases(3), pinned(0), { type: 'ComponentUnpinned', data: { componentType, version: '1.0.0', by: 'bob', at } }]).when(unpin).thenNothing();
+    });
+
+    it('retention keeps the pinned full besides the newest ones, and lets it go once unpinned', () => {
+      const history = [...releases(10), pinned(1)];
+      const [event] = spec.given(history).when({ ...retention, keepFullVersions: 3 }).events();
+      expect(event).toMatchObject({ type: 'ComponentFilesRetired', data: { fullVersions: ['1.0.0', '1.0.2', '1.0.3', '1.0.4', '1.0.5', '1.0.6'] } });
+      const unpinned: ComponentEvent = { type: 'ComponentUnpinned', data: { componentType, version: '1.0.1', by: 'bob', at } };
+      const [after] = spec.given([...history, event!, unpinned]).when({ ...retention, keepFullVersions: 3 }).events();
+      expect(after).toMatchObject({ type: 'ComponentFilesRetired', data: { fullVersions: ['1.0.1'] } });
+    });
   });
 });

@@ -21,13 +21,25 @@ const StoredPatch = z.object({
   builtAt: z.string(),
 });
 
+const Pin = z
+  .object({
+    version: z.string().describe('The version agents are held on'),
+    by: z.string().describe('The admin token that pinned it'),
+    reason: z.string().nullable(),
+    at: z.string(),
+  })
+  .nullable()
+  .describe('The pin, or null: agents follow the latest version');
+
 export class LatestComponentsDto extends createZodDto(
-  z.object({ components: z.array(StoredVersion.extend({ patchesFrom: z.array(z.string()).describe('Versions an agent can patch from') })) }),
+  z.object({ components: z.array(StoredVersion.extend({ patchesFrom: z.array(z.string()).describe('Versions an agent can patch from'), pinned: Pin })) }),
 ) {}
 
 export class ComponentVersionsDto extends createZodDto(
-  z.object({ componentType: z.string(), versions: z.array(StoredVersion), patches: z.array(StoredPatch) }),
+  z.object({ componentType: z.string(), versions: z.array(StoredVersion), patches: z.array(StoredPatch), pinned: Pin }),
 ) {}
+
+export class PinViewDto extends createZodDto(z.object({ componentType: z.string(), pinned: Pin, latest: z.string().nullable().describe('The latest kept version') })) {}
 
 export class RejectionsDto extends createZodDto(
   z.object({

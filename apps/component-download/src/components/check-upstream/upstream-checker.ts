@@ -25,7 +25,8 @@ import { PinoLogger } from 'nestjs-pino';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
 import { ComponentCatalog, StoredVersion } from '../component-catalog';
-import { ComponentEvent, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
+import { ComponentEvent, ComponentState, ComponentVersionDownloaded, RejectionReason, componentDecider, componentStreamId } from '../component.decider';
+import { componentTarget } from '../component-target';
 import { PatchMaintainer, STORE_LOCK } from '../keep-versions/patch-maintainer';
 import { ComponentMetrics } from '../component-metrics';
 import { StorageFaultError, storageFaultKind } from '../storage-faults';
@@ -337,16 +338,17 @@ export class UpstreamChecker {
       },
       {
         metadata: { correlationId },
-        outbox: ({ events, tx }) => this.announce(events, tx, correlationId),
+        outbox: ({ events, tx, after }) => this.announce(events, tx, after, correlationId),
       },
     );
   }
 
-  /** component.version-available for each newly kept version, with the whole current catalog. */
-  private async announce(events: readonly RecordedEvent<ComponentEvent>[], tx: Tx, correlationId: string): Promise<OutboxMessage[]> {
+  /** component.version-available for each newly kept version, with the whole current catalog and the type's pin. */
+  private async announce(events: readonly RecordedEvent<ComponentEvent>[], tx: Tx, after: ComponentState, correlationId: string): Promise<OutboxMessage[]> {
     const downloaded = events.filter((e): e is RecordedEvent<ComponentVersionDownloaded> => e.type === 'ComponentVersionDownloaded');
     if (downloaded.length === 0) return [];
     const catalog = (await this.catalog.latest(tx)).map((v) => this.target(v));
+    const pinned = after.pinned === null ? undefined : await this.catalog.find(downloaded[0]!.data.componentType, after.pinned, tx);
     return downloaded.map((e) => {
       const payload: ComponentVersionAvailable = {
         type: 'component.version-available',
@@ -357,6 +359,7 @@ export class UpstreamChecker {
         component: this.target({ componentType: e.data.componentType, version: e.data.version, sha256: e.data.sha256, size: e.data.size, statement: e.data.statement ?? null }),
         previousVersion: e.data.previousVersion,
         catalog,
+        pin: { sequence: e.streamPosition, pinned: pinned ? this.target(pinned) : null },
       };
       return {
         messageId: payload.messageId,
@@ -370,19 +373,8 @@ export class UpstreamChecker {
   }
 
   private target(v: Pick<StoredVersion, 'componentType' | 'version' | 'sha256' | 'size' | 'statement'>): ComponentTarget {
-    return {
-      type: v.componentType,
-      version: v.version,
-      sha256: v.sha256,
-      size: v.size,
-      url: downloadUrl(this.config.PUBLIC_BASE_URL, v.componentType, v.version),
-      ...(v.statement ? { statement: v.statement } : {}),
-    };
+    return componentTarget(this.config.PUBLIC_BASE_URL, v);
   }
-}
-
-export function downloadUrl(base: string, componentType: string, version: string): string {
-  return new URL(`components/${encodeURIComponent(componentType)}/versions/${encodeURIComponent(version)}/download`, base.endsWith('/') ? base : `${base}/`).toString();
 }
 
 function emptyReport(): CheckReport {

@@ -15,15 +15,15 @@ export class ComponentsController {
     private readonly storeHealth: StoreHealth,
   ) {}
 
-  /** The latest verified version of every component type, with its date, digest and the patches to it. */
+  /** The latest verified version of every component type, with its date, digest, the patches to it and its pin. */
   @Get()
   @ApiOperation({ summary: 'The latest verified version of every component type' })
   @ApiOkResponse({ type: LatestComponentsDto })
   @ApiErrors()
   async latest() {
-    const latest = await this.catalog.latest();
+    const [latest, pins] = await Promise.all([this.catalog.latest(), this.catalog.pins()]);
     const components = await Promise.all(
-      latest.map(async (v) => ({ ...v, patchesFrom: (await this.catalog.patches(v.componentType, v.version)).map((p) => p.fromVersion) })),
+      latest.map(async (v) => ({ ...v, patchesFrom: (await this.catalog.patches(v.componentType, v.version)).map((p) => p.fromVersion), pinned: pins.get(v.componentType) ?? null })),
     );
     return { components };
   }
@@ -64,6 +64,6 @@ export class ComponentsController {
     const componentType = parseParam(ComponentType, 'type', type);
     const versions = await this.catalog.versions(componentType);
     if (versions.length === 0) throw new NotFoundException(`no versions of component type ${type}`);
-    return { componentType, versions, patches: await this.catalog.patches(componentType) };
+    return { componentType, versions, patches: await this.catalog.patches(componentType), pinned: (await this.catalog.pins()).get(componentType) ?? null };
   }
 }
