@@ -166,6 +166,7 @@ export class RulesHarness {
       amqpUrl?: string | readonly string[];
       credentials?: AgentCredentials;
       labels?: Record<string, string>;
+      refuseDowngrades?: boolean;
     } = {},
   ): Promise<SimAgent> {
     const installs: string[] = [];
@@ -178,6 +179,7 @@ export class RulesHarness {
         credentials: options.credentials,
         independentMode: options.independent ?? false,
         labels: options.labels,
+        refuseDowngrades: options.refuseDowngrades,
         acknowledge: options.acknowledge,
         heartbeatIntervalMs: 500,
         retryJitterMs: 200,

@@ -79,6 +79,13 @@ export interface HeraldAgentOptions {
    * the server for what it installs (it still checks the file against the command's sha256).
    */
   upstreamPublicKey?: string;
+  /**
+   * Refuse every downgrade, even one the server asks for because an admin pinned an older
+   * version (the command's `downgrade`): the update fails with the reason. For fleets whose
+   * agents must never go back, whatever the server says (a signed older release stays
+   * installable otherwise). Default false.
+   */
+  refuseDowngrades?: boolean;
 }
 
 /** The server sent a component the upstream did not sign as such: nothing of the command is installed. */
@@ -300,9 +307,17 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     // With a pinned upstream key, every component to install is checked against the upstream's
     // signature before anything is downloaded: a server that lies about one gets nothing applied.
     const installed = await this.options.store.installed();
+    // A version older than the installed one only for a type the server says is pinned to it (a rollback).
+    const downgrade = new Set(command.downgrade ?? []);
+    const due = (target: ComponentTarget, current: string | null) =>
+      current === null || (downgrade.has(target.type) ? compareVersions(current, target.version) !== 0 : compareVersions(current, target.version) < 0);
     for (const target of command.components) {
       const current = installed.find((c) => c.type === target.type)?.version ?? null;
-      if (current !== null && compareVersions(current, target.version) >= 0) continue;
+      if (!due(target, current)) continue;
+      if (this.options.refuseDowngrades && current !== null && compareVersions(current, target.version) > 0) {
+        error = `${target.type} ${target.version}: refused, this agent does not downgrade from ${current}`;
+        break;
+      }
       try {
         this.verifyTarget(target);
       } catch (err) {
@@ -312,12 +327,13 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     }
     for (const target of error ? [] : command.components) {
       const current = (await this.options.store.installed()).find((c) => c.type === target.type)?.version ?? null;
-      if (current !== null && compareVersions(current, target.version) >= 0) {
-        applied.push({ type: target.type, fromVersion: current, toVersion: current, mode: 'none', bytes: 0 });
+      if (!due(target, current)) {
+        applied.push({ type: target.type, fromVersion: current, toVersion: current ?? target.version, mode: 'none', bytes: 0 });
         continue;
       }
       try {
-        applied.push(await this.fetchComponent(target, current));
+        const down = current !== null && compareVersions(current, target.version) > 0;
+        applied.push(await this.fetchComponent(target, current, { downgrade: down }));
       } catch (err) {
         error = `${target.type} ${target.version}: ${(err as Error).message}`;
         break;
@@ -352,16 +368,17 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
    * A patch that fails in any way (transfer, digest, rebuild) is dropped and the full file
    * fetched instead; either way only a file whose SHA-256 is the command's is installed. With a
    * pinned upstream key, the target must carry the upstream's signed statement for exactly this
-   * type, version, SHA-256 and size (else UnsignedComponentError, before any download).
+   * type, version, SHA-256 and size (else UnsignedComponentError, before any download). A
+   * downgrade (to a pinned older version) always takes the full file: patches only go forward.
    */
-  async fetchComponent(sent: ComponentTarget, current: string | null): Promise<AppliedComponent> {
+  async fetchComponent(sent: ComponentTarget, current: string | null, options: { downgrade?: boolean } = {}): Promise<AppliedComponent> {
     const target = this.verifyTarget(sent);
     const store = this.options.store;
     const full = async (): Promise<AppliedComponent> => {
       const bytes = await this.download(target.url, (body) => store.install(target.type, target.version, target.sha256, body));
       return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes };
     };
-    if (current === null || !store.applyPatch || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
+    if (current === null || options.downgrade || !store.applyPatch || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
     const url = new URL(target.url);
     url.searchParams.set('from', current);
     try {

@@ -118,9 +118,22 @@ export const UpdateCommand = z
     ...toAgent,
     notificationId: z.uuid().meta({ description: 'The notification this attempt belongs to; every resend of it carries the same one.' }),
     attempt: z.number().int().positive().meta({ description: '1 for the first send, counting up on every resend of the same notification.' }),
-    components: z.array(ComponentTarget).min(1).max(64).meta({ description: 'The versions to reach, one per component type; always the latest the server has (R7).' }),
+    components: z
+      .array(ComponentTarget)
+      .min(1)
+      .max(64)
+      .meta({ description: 'The versions to reach, one per component type: the latest the server has (R7), or the version an admin pinned the type to.' }),
+    downgrade: z
+      .array(ComponentType)
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({
+        description:
+          'Component types an admin pinned to the listed version (a rollback): install exactly that version even when the installed one is newer, from the full file (no `?from=`). Absent when there is none; without it, never install a version older than the installed one.',
+      }),
   })
-  .meta({ description: 'Bring the listed components up to these versions.' });
+  .meta({ description: 'Bring the listed components to these versions.' });
 export type UpdateCommand = z.infer<typeof UpdateCommand>;
 
 /** Tells an agent to run Scan Now. */

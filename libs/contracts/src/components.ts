@@ -3,15 +3,31 @@ import type { ComponentTarget, InstalledComponent } from './common';
 import { compareVersions } from './versions';
 
 /**
- * The components of `catalog` that an agent has installed in an older version. A type the
- * agent does not report is not its business (that component is not part of its platform).
+ * A version the fleet is to run. `pinned`: an admin pinned the component type to it, so an agent
+ * on any other version, newer ones included, is to go to it (a rollback when it is older).
+ * `pinSequence`: the position in component-download's history of the last pin or unpin of the
+ * type when the target was read (absent: never pinned); a target read before a pin change never
+ * replaces one read after it, whatever the versions.
  */
-export function outdatedComponents<T extends Pick<ComponentTarget, 'type' | 'version'>>(installed: readonly InstalledComponent[], catalog: readonly T[]): T[] {
+export type FleetTarget<T extends Pick<ComponentTarget, 'type' | 'version'> = ComponentTarget> = T & { pinned?: boolean; pinSequence?: number };
+
+/**
+ * The components of `catalog` an agent is to change: those it has installed in an older version,
+ * and, for a pinned target, in any other version. A type the agent does not report is not its
+ * business (that component is not part of its platform).
+ */
+export function outdatedComponents<T extends Pick<ComponentTarget, 'type' | 'version'> & { pinned?: boolean }>(installed: readonly InstalledComponent[], catalog: readonly T[]): T[] {
   const have = new Map(installed.map((c) => [c.type, c.version]));
   return catalog.filter((c) => {
     const version = have.get(c.type);
-    return version !== undefined && compareVersions(version, c.version) < 0;
+    return version !== undefined && (c.pinned ? compareVersions(version, c.version) !== 0 : compareVersions(version, c.version) < 0);
   });
+}
+
+/** What an agent is sent of a target: the protocol's ComponentTarget, without Herald's own marks. */
+export function protocolTarget(target: FleetTarget): ComponentTarget {
+  const { pinned: _pinned, pinSequence: _pinSequence, ...rest } = target;
+  return rest;
 }
 
 /**

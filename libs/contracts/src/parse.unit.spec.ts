@@ -74,6 +74,11 @@ describe('versions and ids', () => {
   it('finds the components an agent has in an older version only', () => {
     const catalog = [{ type: 'a', version: '2.0' }, { type: 'b', version: '1.0' }, { type: 'c', version: '5.0' }];
     expect(outdatedComponents([{ type: 'a', version: '1.9' }, { type: 'b', version: '1.0' }], catalog)).toEqual([{ type: 'a', version: '2.0' }]);
+    // A pinned target: any other version is to change, a newer one too (a rollback); the same version is not.
+    const pinned = [{ type: 'a', version: '1.5', pinned: true }];
+    expect(outdatedComponents([{ type: 'a', version: '1.9' }], pinned)).toEqual(pinned);
+    expect(outdatedComponents([{ type: 'a', version: '1.0' }], pinned)).toEqual(pinned);
+    expect(outdatedComponents([{ type: 'a', version: '1.5.0' }], pinned)).toEqual([]);
   });
 
   it('derives the same UUID from the same inputs, and a valid one', () => {

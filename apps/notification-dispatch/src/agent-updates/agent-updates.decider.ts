@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AppliedComponent, ComponentTarget, InstalledComponent} from '@herald/contracts';
+import type { AppliedComponent, FleetTarget, InstalledComponent } from '@herald/contracts';
 import { compareVersions, deterministicUuid, outdatedComponents } from '@herald/contracts';
 import { type Decider, unreachable } from '@herald/domain';
 import type { AgentUpdateEvent, NotificationPolicy, SkipReason, Trigger, UpdateRetryPolicy } from './agent-updates.events';
@@ -19,7 +19,7 @@ export interface OpenNotification {
   rolloutIds: Array<string | null>;
   trigger: Trigger;
   /** What the agent must reach: the newest version of each component it is behind on. */
-  target: ComponentTarget[];
+  target: FleetTarget[];
   policy: NotificationPolicy;
   phase: Phase;
   /** Attempts made so far (sent or failed). */
@@ -29,7 +29,7 @@ export interface OpenNotification {
   /** The attempt the agent acknowledged, while it is updating. */
   acknowledgedAttempt: number | null;
   /** What the last attempt sent carried (a raised target goes out with the next one). */
-  sent: ComponentTarget[] | null;
+  sent: FleetTarget[] | null;
   /** While awaiting an acknowledgement: when the attempt counts as failed without one. */
   ackDeadlineAt: string | null;
   /** While updating: when the update counts as failed without a report. */
@@ -64,7 +64,7 @@ export type AgentUpdateCommand =
       rolloutId: string | null;
       trigger: Trigger;
       /** The components the agent is behind on, at their newest versions; may be empty on reconnect. */
-      components: ComponentTarget[];
+      components: FleetTarget[];
       /** Reconnect only: the rollouts of those versions, where they came with one. */
       rolloutIds?: string[];
       policy: NotificationPolicy;
@@ -87,12 +87,12 @@ export type AgentUpdateCommand =
       trigger: Trigger;
       reason: SkipReason;
       /** Reconnect only: the versions the agent is behind on, and their rollouts. */
-      components?: ComponentTarget[];
+      components?: FleetTarget[];
       rolloutIds?: string[];
       now: Date;
     }
   /** Attempt n is about to be published (recorded first, so an acknowledgement can never precede it). */
-  | { type: 'RecordAttemptSent'; agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; now: Date }
+  | { type: 'RecordAttemptSent'; agentId: string; notificationId: string; attempt: number; commandId: string; components: FleetTarget[]; now: Date }
   /** The broker returned attempt n: the agent has no live queue. */
   | { type: 'RecordAttemptReturned'; agentId: string; notificationId: string; attempt: number; now: Date }
   | { type: 'AckDeadlinePassed'; agentId: string; notificationId: string; attempt: number; now: Date }
@@ -129,12 +129,17 @@ export function nextAttempt(state: AgentUpdateState): number | null {
   return open && (open.phase === 'sending' || open.phase === 'awaiting-resend') ? open.attempt + 1 : null;
 }
 
-/** The union of two targets, keeping the newer version of each component type. */
-export function mergeTargets(current: readonly ComponentTarget[], incoming: readonly ComponentTarget[]): ComponentTarget[] {
+/**
+ * The union of two targets: per component type, the one read after the later pin change, and
+ * between two of the same, the newer version (R7). A pin (or unpin) thus replaces what was
+ * there, even with an older version, and a target read before it never undoes it.
+ */
+export function mergeTargets(current: readonly FleetTarget[], incoming: readonly FleetTarget[]): FleetTarget[] {
   const byType = new Map(current.map((c) => [c.type, c]));
+  const generation = (t: FleetTarget) => t.pinSequence ?? 0;
   for (const c of incoming) {
     const have = byType.get(c.type);
-    if (!have || compareVersions(c.version, have.version) > 0) byType.set(c.type, c);
+    if (!have || generation(c) > generation(have) || (generation(c) === generation(have) && compareVersions(c.version, have.version) > 0)) byType.set(c.type, c);
   }
   return [...byType.values()].sort((a, b) => a.type.localeCompare(b.type));
 }
@@ -337,7 +342,7 @@ function skip(command: Command<'Skip'>, state: AgentUpdateState): AgentUpdateEve
 }
 
 /** The same reason and versions, in any order, give the same key. */
-const skipKey = (reason: SkipReason, components: readonly ComponentTarget[]): string =>
+const skipKey = (reason: SkipReason, components: readonly FleetTarget[]): string =>
   [
     reason,
     ...components
@@ -398,6 +403,8 @@ function updateFailed(open: OpenNotification, agentId: string, error: string, in
   };
 }
 
+const sameTargets = (a: readonly FleetTarget[], b: readonly FleetTarget[]) => a.length === b.length && a.every((t) => b.some((u) => u.type === t.type && u.version === t.version));
+
 /** Whether `commandId` is one of the attempts of the notification's current round. */
 function ofThisRound(open: OpenNotification, commandId: string): boolean {
   for (let attempt = open.roundStart; attempt <= open.attempt; attempt++) {
@@ -446,7 +453,15 @@ function recordUpdateResult(command: Command<'RecordUpdateResult'>, state: Agent
     if (command.commandId && !ofThisRound(open, command.commandId)) return [];
     return [...implied, updateFailed(open, agentId, command.error ?? 'the agent reported a failure', installed, command.now)];
   }
-  const targetReached = outdatedComponents(installed, open.target).length === 0;
+  const missed = outdatedComponents(installed, open.target);
+  const targetReached = missed.length === 0;
+  // Completed, yet short of the very target it was sent (not one raised since): the agent did not
+  // install what it was told (an agent that does not downgrade to a pinned version, say). Another
+  // round would meet the same answer: a failure, retried and given up like any other.
+  if (!targetReached && open.sent && sameTargets(open.sent, open.target) && (!command.commandId || ofThisRound(open, command.commandId))) {
+    const what = missed.map((c) => `${c.type} ${c.version}${c.pinned ? ' (pinned)' : ''}`).join(', ');
+    return [...implied, updateFailed(open, agentId, `the agent reported the update completed without installing ${what}`, installed, command.now)];
+  }
   const completed: AgentUpdateEvent = { type: 'UpdateCompleted', data: { agentId, notificationId, components: command.applied, installed, targetReached, at } };
   const scan: AgentUpdateEvent[] =
     targetReached && open.policy.scanAfterUpdate && !command.independent ? [{ type: 'ScanRequested', data: { agentId, notificationId, scanId: command.scanId, at } }] : [];

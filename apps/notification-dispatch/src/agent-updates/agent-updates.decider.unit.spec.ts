@@ -322,6 +322,46 @@ describe('agent updates decider', () => {
     ]);
   });
 
+  describe('pinned targets (rollback)', () => {
+    const pinned = (version: string, pinSequence: number) => ({ ...target(version), pinned: true, pinSequence });
+    const targetCommand = (components: ComponentTarget[], rolloutId = 'pin'): AgentUpdateCommand => ({ type: 'Target', agentId, rolloutId, trigger: 'download', components, policy, notificationId: 'other', now });
+
+    it('a pin replaces an open target with its older version, and an unpin read after it replaces the pin', () => {
+      spec
+        .given([targeted([target('3.0')]), sent(1, [target('3.0')])])
+        .when(targetCommand([pinned('1.0', 4)]))
+        .then([{ type: 'NotificationTargetRaised', data: { agentId, notificationId, rolloutId: 'pin', components: [pinned('1.0', 4)], at } }]);
+      const unpinned = { ...target('3.0'), pinSequence: 5 };
+      spec
+        .given([targeted([pinned('1.0', 4)], 'pin')])
+        .when(targetCommand([unpinned], 'unpin'))
+        .then([{ type: 'NotificationTargetRaised', data: { agentId, notificationId, rolloutId: 'unpin', components: [unpinned], at } }]);
+    });
+
+    it('a target read before the pin changed never undoes the pin, however new its version', () => {
+      spec
+        .given([targeted([pinned('1.0', 4)], 'pin')])
+        .when(targetCommand([target('3.0')], 'r3'))
+        .then([{ type: 'RolloutJoined', data: { agentId, notificationId, rolloutId: 'r3', at } }]);
+      expect(mergeTargets([pinned('1.0', 4)], [{ ...target('3.0'), pinSequence: 3 }])).toEqual([pinned('1.0', 4)]);
+      expect(mergeTargets([pinned('1.0', 4)], [pinned('1.5', 6)])).toEqual([pinned('1.5', 6)]);
+    });
+
+    it('an agent above the pinned version reaches it only at exactly that version', () => {
+      const opened = [targeted([pinned('1.0', 4)], 'pin'), sent(1, [pinned('1.0', 4)]), acked(1)];
+      const done = spec.given(opened).when(result('1.0')).events();
+      expect(done).toEqual([expect.objectContaining({ type: 'UpdateCompleted', data: expect.objectContaining({ targetReached: true }) }), expect.objectContaining({ type: 'ScanRequested' })]);
+    });
+
+    it('a completed report short of the very target sent is a failure, not another round (an agent that does not downgrade)', () => {
+      const opened = [targeted([pinned('1.0', 4)], 'pin'), sent(1, [pinned('1.0', 4)]), acked(1)];
+      spec
+        .given(opened)
+        .when(result('3.0'))
+        .then([{ type: 'UpdateFailed', data: { agentId, notificationId, error: 'the agent reported the update completed without installing virus-pattern 1.0 (pinned)', installed: [{ type: 'virus-pattern', version: '3.0' }], retries: 0, at } }]);
+    });
+  });
+
   describe('retries of failed updates', () => {
     const retrying: NotificationPolicy = { ...policy, maxAttempts: 2, updateRetry: { retries: 2, delayMs: 60_000, backoff: 2, jitter: 0 } };
     const opened = targeted([target('2.0')]);

@@ -1,4 +1,4 @@
-import type { AppliedComponent, ComponentTarget, InstalledComponent } from '@herald/contracts';
+import type { AppliedComponent, FleetTarget, InstalledComponent } from '@herald/contracts';
 import type { Event } from '@herald/domain';
 
 /*
@@ -57,7 +57,7 @@ export type UpdateTargeted = Event<
      */
     rolloutIds?: string[];
     trigger: Trigger;
-    components: ComponentTarget[];
+    components: FleetTarget[];
     policy: NotificationPolicy;
     /** trigger admin: who asked (the admin token's name). */
     by?: string;
@@ -78,7 +78,7 @@ export type NotificationTargetRaised = Event<
     /** Present when an admin's "update now" raised it (absent: a rollout, or R2 on reconnect), with who asked. */
     trigger?: 'admin';
     by?: string;
-    components: ComponentTarget[];
+    components: FleetTarget[];
     at: string;
   }
 >;
@@ -90,13 +90,13 @@ export type NotificationTargetRaised = Event<
  */
 export type TargetSkipped = Event<
   'TargetSkipped',
-  { agentId: string; rolloutId: string | null; rolloutIds?: string[]; trigger: Trigger; reason: SkipReason; components?: ComponentTarget[]; at: string }
+  { agentId: string; rolloutId: string | null; rolloutIds?: string[]; trigger: Trigger; reason: SkipReason; components?: FleetTarget[]; at: string }
 >;
 
 /** Attempt n is being published to the agent's queue (recorded just before the publish). */
 export type AttemptSent = Event<
   'AttemptSent',
-  { agentId: string; notificationId: string; attempt: number; commandId: string; components: ComponentTarget[]; ackDeadlineAt: string; at: string }
+  { agentId: string; notificationId: string; attempt: number; commandId: string; components: FleetTarget[]; ackDeadlineAt: string; at: string }
 >;
 
 export type AttemptFailed = Event<

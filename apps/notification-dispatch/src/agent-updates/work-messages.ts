@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { chunks } from '@herald/common';
-import { AgentId, ComponentTarget } from '@herald/contracts';
+import { AgentId, ComponentTarget, ComponentType } from '@herald/contracts';
 import type { OutboxMessage } from '@herald/event-store';
 
 /** Dispatch's own work queue: its messages arrive straight from the outbox or, delayed, through its delay queues. */
@@ -40,7 +40,14 @@ export const WorkMessage = z.discriminatedUnion('kind', [
    * R1: target these agents of a rollout and send their first attempts (one transaction, one
    * confirm wait). With `retryId`: an admin's retry of the rollout's failed agents (new notifications).
    */
-  z.strictObject({ kind: z.literal('notify'), rolloutId: z.uuid(), agentIds: z.array(AgentId).min(1).max(NOTIFY_CHUNK), retryId: z.uuid().optional() }),
+  z.strictObject({
+    kind: z.literal('notify'),
+    rolloutId: z.uuid(),
+    agentIds: z.array(AgentId).min(1).max(NOTIFY_CHUNK),
+    retryId: z.uuid().optional(),
+    /** A pin's (or unpin's) rollout: each agent's target of this type is the catalog's, even if it runs that version (an open notification elsewhere is taken over). */
+    retarget: ComponentType.optional(),
+  }),
   z.strictObject({
     kind: z.literal('target'),
     agentId: AgentId,

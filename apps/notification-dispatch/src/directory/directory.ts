@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AgentChanged, AgentConnected, AgentDisconnected, ComponentTarget, InstalledComponent, versionKey } from '@herald/contracts';
+import { AgentChanged, AgentConnected, AgentDisconnected, ComponentTarget, type FleetTarget, InstalledComponent, type PinState, versionKey } from '@herald/contracts';
 import type { Tx } from '@herald/event-store';
 import type { DirectoryAgent } from '../rollouts/rollout.decider';
 
@@ -12,6 +12,11 @@ interface AgentRow {
   components: InstalledComponent[];
   labels: Record<string, string>;
 }
+
+/** A catalog row's target: the pin (marked) when there is one, else the newest version. */
+const EFFECTIVE = `(COALESCE(pin || '{"pinned": true}'::jsonb, target) || CASE WHEN pin_sequence > 0 THEN jsonb_build_object('pinSequence', pin_sequence) ELSE '{}'::jsonb END)`;
+
+const sameTarget = (a: FleetTarget, b: FleetTarget) => a.version === b.version && !!a.pinned === !!b.pinned;
 
 const toAgent = (r: AgentRow): DirectoryAgent => ({
   agentId: r.agent_id,
@@ -80,7 +85,7 @@ export class Directory {
     return (await tx.rows<AgentRow>('SELECT * FROM directory_agents ORDER BY agent_id')).map(toAgent);
   }
 
-  /** Keeps the newer version of each component type. */
+  /** Keeps the newer version of each component type (a pinned type keeps its pin besides). */
   async applyCatalog(tx: Tx, targets: readonly ComponentTarget[]): Promise<void> {
     for (const t of targets) {
       await tx.exec(
@@ -92,24 +97,46 @@ export class Directory {
     }
   }
 
-  /** The rollout that brought the newest version of a component type (set when R1 plans it). */
-  async setRolloutOf(tx: Tx, target: Pick<ComponentTarget, 'type' | 'version'>, rolloutId: string): Promise<void> {
-    await tx.exec(`UPDATE catalog SET rollout_id = $3 WHERE component_type = $1 AND target->>'version' = $2`, [target.type, target.version, rolloutId]);
+  /**
+   * Applies a type's pin, unless the catalog has one from later in component-download's history
+   * (events arrive out of order). Returns the type's target before and after when it changed.
+   */
+  async applyPin(tx: Tx, componentType: string, pin: PinState): Promise<{ before: FleetTarget; after: FleetTarget } | null> {
+    const before = await tx.one<{ target: FleetTarget; pin_sequence: string }>(`SELECT ${EFFECTIVE} AS target, pin_sequence FROM catalog WHERE component_type = $1 FOR UPDATE`, [componentType]);
+    if (!before || Number(before.pin_sequence) >= pin.sequence) return null;
+    const rows = await tx.rows<{ target: FleetTarget }>(
+      `UPDATE catalog SET pin = $2::jsonb, pin_sequence = $3, pin_rollout_id = NULL, updated_at = now() WHERE component_type = $1 RETURNING ${EFFECTIVE} AS target`,
+      [componentType, pin.pinned ? JSON.stringify(pin.pinned) : null, pin.sequence],
+    );
+    const after = rows[0]!.target;
+    return sameTarget(before.target, after) ? null : { before: before.target, after };
+  }
+
+  /** The rollout that moves agents to a type's target: R1's for the newest version, or the pin's. */
+  async setRolloutOf(tx: Tx, target: FleetTarget, rolloutId: string): Promise<void> {
+    if (target.pinned) await tx.exec(`UPDATE catalog SET pin_rollout_id = $3 WHERE component_type = $1 AND pin->>'version' = $2`, [target.type, target.version, rolloutId]);
+    else await tx.exec(`UPDATE catalog SET rollout_id = $3 WHERE component_type = $1 AND target->>'version' = $2`, [target.type, target.version, rolloutId]);
   }
 
   /**
-   * The rollout that brought each newest version, where it came with one: a function from the
-   * versions an agent is behind on to their rollouts (one query for a whole batch of agents).
+   * The rollout that brought each type's target, where it came with one: a function from the
+   * targets an agent is to reach to their rollouts (one query for a whole batch of agents).
    */
-  async rolloutsOfNewest(tx: Tx): Promise<(targets: readonly ComponentTarget[]) => string[]> {
+  async rolloutsOfNewest(tx: Tx): Promise<(targets: readonly FleetTarget[]) => string[]> {
     const rows = await tx.rows<{ component_type: string; version: string; rollout_id: string }>(
-      `SELECT component_type, target->>'version' AS version, rollout_id FROM catalog WHERE rollout_id IS NOT NULL`,
+      `SELECT component_type, ${EFFECTIVE}->>'version' AS version, CASE WHEN pin IS NULL THEN rollout_id ELSE pin_rollout_id END AS rollout_id FROM catalog`,
     );
-    const byVersion = new Map(rows.map((r) => [`${r.component_type}@${r.version}`, r.rollout_id]));
+    const byVersion = new Map(rows.filter((r) => r.rollout_id).map((r) => [`${r.component_type}@${r.version}`, r.rollout_id]));
     return (targets) => targets.flatMap((t) => byVersion.get(`${t.type}@${t.version}`) ?? []);
   }
 
-  async catalog(tx: Tx): Promise<ComponentTarget[]> {
-    return (await tx.rows<{ target: ComponentTarget }>('SELECT target FROM catalog ORDER BY component_type')).map((r) => r.target);
+  /** What the fleet is to run: each type's newest version, or the version it is pinned to (marked pinned). */
+  async catalog(tx: Tx): Promise<FleetTarget[]> {
+    return (await tx.rows<{ target: FleetTarget }>(`SELECT ${EFFECTIVE} AS target FROM catalog ORDER BY component_type`)).map((r) => r.target);
+  }
+
+  /** Whether a type is pinned now. */
+  async pinned(tx: Tx, componentType: string): Promise<boolean> {
+    return (await tx.one<{ pinned: boolean }>('SELECT pin IS NOT NULL AS pinned FROM catalog WHERE component_type = $1', [componentType]))?.pinned ?? false;
   }
 }

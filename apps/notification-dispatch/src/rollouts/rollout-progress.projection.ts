@@ -1,4 +1,4 @@
-import { compareVersions } from '@herald/contracts';
+import { outdatedComponents } from '@herald/contracts';
 import type { RecordedEvent } from '@herald/domain';
 import type { Projection, Tx } from '@herald/event-store';
 import type { AgentUpdateEvent } from '../agent-updates/agent-updates.events';
@@ -111,9 +111,21 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
     case 'RolloutPlanned': {
       const d = e.data;
       await tx.exec(
-        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) ON CONFLICT DO NOTHING`,
-        [d.rolloutId, d.component.type, d.component.version, d.notifyOnDownload, d.includeIndependentAndOffline, JSON.stringify(d.policy), d.upToDate, e.metadata.correlationId ?? null, d.at],
+        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at, pinned, cause)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb) ON CONFLICT DO NOTHING`,
+        [
+          d.rolloutId,
+          d.component.type,
+          d.component.version,
+          d.notifyOnDownload,
+          d.includeIndependentAndOffline,
+          JSON.stringify(d.policy),
+          d.upToDate,
+          e.metadata.correlationId ?? null,
+          d.at,
+          d.component.pinned === true,
+          d.cause ? JSON.stringify(d.cause) : null,
+        ],
       );
       break;
     }
@@ -282,7 +294,14 @@ const newChange = (rolloutId: string, agentId: string, at: string | null): RowCh
 const later = (a: string | null, b: string): string => (a === null || b > a ? b : a);
 
 /** One event's effect on one rollout's row. Updated is for good; any other outcome may be followed by a new notification. */
-function apply(c: RowChange, e: ProgressEvent, version: { type: string; version: string } | undefined): RowChange {
+/** The version a rollout brings; `pinned`: a pin's rollout, which agents reach only at exactly that version. */
+interface RolloutVersion {
+  type: string;
+  version: string;
+  pinned?: boolean;
+}
+
+function apply(c: RowChange, e: ProgressEvent, version: RolloutVersion | undefined): RowChange {
   const at = later(c.at, e.data.at);
   const end = (outcome: RolloutOutcome): RowChange => (c.outcome === 'updated' ? { ...c, at } : { ...c, at, outcome });
   switch (e.type) {
@@ -305,9 +324,12 @@ function apply(c: RowChange, e: ProgressEvent, version: { type: string; version:
     case 'ScanCompleted':
       return { ...c, at, scanned: true };
     case 'UpdateCompleted': {
-      // A rollout's agent is updated once it has the rollout's version (or newer).
+      // A rollout's agent is updated once it has the rollout's version (or newer, unless the
+      // rollout is a pin's). A notification that reached its target elsewhere (a pin or unpin
+      // moved it) ends the agent's part in this rollout as superseded.
       const have = version && e.data.installed.find((i) => i.type === version.type)?.version;
-      return have !== undefined && version && compareVersions(have, version.version) >= 0 ? { ...c, at, outcome: 'updated' } : { ...c, at };
+      if (have !== undefined && version && outdatedComponents([{ type: version.type, version: have }], [version]).length === 0) return { ...c, at, outcome: 'updated' };
+      return e.data.targetReached ? end('superseded') : { ...c, at };
     }
     default:
       return c;
@@ -357,8 +379,13 @@ async function load(tx: Tx, events: readonly ProgressEvent[]) {
       ...[...rows.values()].flatMap((byRollout) => [...byRollout.keys()]),
     ]),
   ];
-  const versions = new Map<string, { type: string; version: string }>(
-    rollouts.length === 0 ? [] : (await tx.rows<{ rollout_id: string; component_type: string; version: string }>('SELECT rollout_id, component_type, version FROM rollouts WHERE rollout_id = ANY($1)', [rollouts])).map((r) => [r.rollout_id, { type: r.component_type, version: r.version }]),
+  const versions = new Map<string, RolloutVersion>(
+    rollouts.length === 0
+      ? []
+      : (await tx.rows<{ rollout_id: string; component_type: string; version: string; pinned: boolean }>('SELECT rollout_id, component_type, version, pinned FROM rollouts WHERE rollout_id = ANY($1)', [rollouts])).map((r) => [
+          r.rollout_id,
+          { type: r.component_type, version: r.version, pinned: r.pinned },
+        ]),
   );
   return {
     links,

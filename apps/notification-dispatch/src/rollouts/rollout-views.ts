@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Database } from '@herald/event-store';
+import type { RolloutCause } from './rollout.decider';
 
 export interface RolloutCounts {
   targeted: number;
@@ -33,7 +34,10 @@ export interface RolloutCounts {
 
 export interface RolloutView {
   rolloutId: string;
-  component: { type: string; version: string };
+  /** `pinned`: the rollout of a pin, which brings agents on any other version to exactly this one. */
+  component: { type: string; version: string; pinned: boolean };
+  /** What started it: null, a new version (R1); else an admin's pin (rollback) or unpin. */
+  cause: RolloutCause | null;
   startedAt: Date;
   notifyOnDownload: boolean;
   includeIndependentAndOffline: boolean;
@@ -95,6 +99,8 @@ interface Row {
   rollout_id: string;
   component_type: string;
   version: string;
+  pinned: boolean;
+  cause: RolloutCause | null;
   started_at: Date;
   notify_on_download: boolean;
   include_independent_and_offline: boolean;
@@ -128,7 +134,8 @@ function toView(r: Row): RolloutView {
   };
   return {
     rolloutId: r.rollout_id,
-    component: { type: r.component_type, version: r.version },
+    component: { type: r.component_type, version: r.version, pinned: r.pinned },
+    cause: r.cause,
     startedAt: r.started_at,
     notifyOnDownload: r.notify_on_download,
     includeIndependentAndOffline: r.include_independent_and_offline,

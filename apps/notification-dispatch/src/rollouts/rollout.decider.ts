@@ -1,6 +1,6 @@
 import { chunks } from '@herald/common';
-import type { ComponentTarget, InstalledComponent} from '@herald/contracts';
-import { compareVersions, outdatedComponents } from '@herald/contracts';
+import type { ComponentTarget, FleetTarget, InstalledComponent } from '@herald/contracts';
+import { outdatedComponents } from '@herald/contracts';
 import { type Decider, type Event, unreachable } from '@herald/domain';
 import type { NotificationPolicy, SkipReason } from '../agent-updates/agent-updates.events';
 import type { CanaryPolicy } from './canary';
@@ -56,7 +56,10 @@ export type RolloutPlanned = Event<
   'RolloutPlanned',
   {
     rolloutId: string;
-    component: ComponentTarget;
+    /** The version agents are to reach; `pinned`: an admin pinned the type to it, so agents above it go down to it. */
+    component: FleetTarget;
+    /** What started it: absent, a new version (R1); else an admin's pin (a rollback) or unpin. */
+    cause?: RolloutCause;
     /** False when R1 was switched off: the version is recorded, nobody is notified. */
     notifyOnDownload: boolean;
     includeIndependentAndOffline: boolean;
@@ -74,6 +77,13 @@ export type RolloutPlanned = Event<
     at: string;
   }
 >;
+
+/** An admin's pin or unpin that started a rollout; `by` is null when dispatch learned of the pin from a later version's announcement. */
+export interface RolloutCause {
+  kind: 'pin' | 'unpin';
+  by: string | null;
+  reason: string | null;
+}
 
 export interface CanaryPlanned {
   agents: number;
@@ -150,7 +160,8 @@ export type RolloutCommand =
   | {
       type: 'StartRollout';
       rolloutId: string;
-      component: ComponentTarget;
+      component: FleetTarget;
+      cause?: RolloutCause;
       notifyOnDownload: boolean;
       includeIndependentAndOffline: boolean;
       policy: NotificationPolicy;
@@ -182,9 +193,14 @@ export const rolloutStreamId = (rolloutId: string): string => `rollout-${rollout
  */
 export function planRollout(
   agents: readonly DirectoryAgent[],
-  catalog: readonly ComponentTarget[],
-  announced: Pick<ComponentTarget, 'type' | 'version'>,
+  catalog: readonly FleetTarget[],
+  announced: FleetTarget,
   includeIndependentAndOffline: boolean,
+  /**
+   * A pin's (or unpin's) rollout: agents with a notification open. One already at the version is
+   * targeted too, so the pin takes its notification over instead of leaving it on another version.
+   */
+  takeOver: ReadonlySet<string> = new Set(),
 ): RolloutPlan {
   const plan: RolloutPlan = { targets: [], skipped: [], upToDate: 0 };
   // R1a's offline and Independent agents come after the reachable ones, so they never hold them up.
@@ -192,11 +208,15 @@ export function planRollout(
   for (const agent of agents) {
     const have = agent.components.find((c) => c.type === announced.type);
     if (!have) continue; // not a component this agent uses
-    if (compareVersions(have.version, announced.version) >= 0) {
-      plan.upToDate++;
-      continue;
-    }
     const components = outdatedComponents(agent.components, catalog);
+    // At the version (or newer, unless the type is pinned to it: then agents above it go down).
+    if (outdatedComponents([have], [announced]).length === 0) {
+      if (!takeOver.has(agent.agentId)) {
+        plan.upToDate++;
+        continue;
+      }
+      components.push(announced);
+    }
     let reason: SkipReason | null = null;
     if (!agent.online) reason = 'offline';
     else if (agent.independentMode) reason = agent.independentPrivilege ? 'independent' : 'no-privilege';
@@ -248,6 +268,7 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
         data: {
           rolloutId,
           component: command.component,
+          ...(command.cause ? { cause: command.cause } : {}),
           notifyOnDownload: notify,
           includeIndependentAndOffline: command.includeIndependentAndOffline,
           policy: command.policy,

@@ -16,7 +16,7 @@ const agent = (agentId: string, over: Partial<DirectoryAgent> = {}): DirectoryAg
 });
 
 describe('planRollout (R1, R1a, R8)', () => {
-  const announced = { type: 'virus-pattern', version: '2.0' };
+  const announced = target('virus-pattern', '2.0');
 
   it('targets online agents behind on the announced component with everything they are behind on', () => {
     const plan = planRollout(
@@ -44,6 +44,25 @@ describe('planRollout (R1, R1a, R8)', () => {
       { agentId: 'rogue', reason: 'no-privilege' },
     ]);
     expect(planRollout(agents, catalog, announced, true).targets.map((t) => t.agentId)).toEqual(['off', 'ind', 'rogue']);
+  });
+
+  it('for a pin, targets agents on any other version (above it: a rollback) and counts only those at it as up to date', () => {
+    const pin = { ...target('virus-pattern', '1.5'), pinned: true, pinSequence: 3 };
+    const pinnedCatalog = [pin, target('scan-engine', '9.0')];
+    const plan = planRollout(
+      [agent('above', { components: [{ type: 'virus-pattern', version: '2.0' }] }), agent('below', { components: [{ type: 'virus-pattern', version: '1.0' }] }), agent('at', { components: [{ type: 'virus-pattern', version: '1.5' }] })],
+      pinnedCatalog,
+      pin,
+      false,
+    );
+    expect(plan.targets).toEqual([
+      { agentId: 'above', components: [pin] },
+      { agentId: 'below', components: [pin] },
+    ]);
+    expect(plan.upToDate).toBe(1);
+    // An agent at the pinned version with a notification open elsewhere is targeted, so the pin takes the notification over.
+    const takeOver = planRollout([agent('at', { components: [{ type: 'virus-pattern', version: '1.5' }] })], pinnedCatalog, pin, false, new Set(['at']));
+    expect(takeOver).toEqual({ targets: [{ agentId: 'at', components: [pin] }], skipped: [], upToDate: 0 });
   });
 
   it('leaves out agents already at the version and agents that do not use the component', () => {

@@ -5,7 +5,15 @@ const count = z.number().int().nonnegative();
 
 export const Rollout = z.object({
   rolloutId: z.uuid(),
-  component: z.object({ type: z.string(), version: z.string() }),
+  component: z.object({
+    type: z.string(),
+    version: z.string(),
+    pinned: z.boolean().describe('The rollout of a pin: agents on any other version, newer ones too, go to exactly this one'),
+  }),
+  cause: z
+    .object({ kind: z.enum(['pin', 'unpin']), by: z.string().nullable(), reason: z.string().nullable() })
+    .nullable()
+    .describe('null: a new version started it (R1); else an admin pinned the type to this version (a rollback when older) or unpinned it'),
   startedAt: z.string(),
   notifyOnDownload: z.boolean().describe('R1 was on: false means the version was only recorded'),
   includeIndependentAndOffline: z.boolean().describe('R1a was on'),

@@ -2,7 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { PinoLogger } from 'nestjs-pino';
-import { type AgentChanged, type AgentConnected, type AgentDisconnected, type ComponentVersionAvailable, type IntegrationEvent, deterministicUuid, outdatedComponents } from '@herald/contracts';
+import {
+  type AgentChanged,
+  type AgentConnected,
+  type AgentDisconnected,
+  type ComponentPinned,
+  type ComponentUnpinned,
+  type ComponentVersionAvailable,
+  type FleetTarget,
+  type IntegrationEvent,
+  deterministicUuid,
+  outdatedComponents,
+} from '@herald/contracts';
 import { CommandHandler, EventStore, type OutboxMessage, type Tx } from '@herald/event-store';
 import { Outcome, batchOf } from '@herald/messaging';
 import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
@@ -11,7 +22,7 @@ import { NotificationSender, type UpdateToPublish } from '../agent-updates/send-
 import { spreadNotifyChunks, workItem } from '../agent-updates/work-messages';
 import { type CanaryPolicy, pickCanary } from '../rollouts/canary';
 import { Directory } from '../directory/directory';
-import { planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
+import { type RolloutCause, planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
 import { DispatchQueues } from '../topology';
 
@@ -39,7 +50,22 @@ export class TriggersController {
   /** R1: decide whom to notify about the new version, and fan the decisions out per agent. */
   @EventPattern(DispatchQueues.integration.pattern('component.version-available'))
   onVersionAvailable(@Payload() event: ComponentVersionAvailable): Promise<Outcome> {
-    return this.once(event, (tx) => this.startRollout(tx, event));
+    return this.once(event, (tx) => this.onNewVersion(tx, event));
+  }
+
+  /**
+   * An admin pinned a component type (a rollback when older than the newest) or unpinned it: a
+   * rollout moves every agent on another version to the type's new target, at once (no canary
+   * phase: a rollback is the remedy, not the risk).
+   */
+  @EventPattern(DispatchQueues.integration.pattern('component.pinned'))
+  onPinned(@Payload() event: ComponentPinned): Promise<Outcome> {
+    return this.once(event, (tx) => this.onPinChange(tx, event, { kind: 'pin', by: event.by, reason: event.reason }));
+  }
+
+  @EventPattern(DispatchQueues.integration.pattern('component.unpinned'))
+  onUnpinned(@Payload() event: ComponentUnpinned): Promise<Outcome> {
+    return this.once(event, (tx) => this.onPinChange(tx, event, { kind: 'unpin', by: event.by, reason: null }));
   }
 
   /**
@@ -93,7 +119,7 @@ export class TriggersController {
    */
   private async once(event: IntegrationEvent, handle: (tx: Tx) => Promise<unknown>): Promise<Outcome> {
     await this.commands.transaction(async (tx) => {
-      const exclusive = event.type === 'component.version-available';
+      const exclusive = event.type.startsWith('component.');
       await tx.rows(`SELECT ${exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(hashtext('herald:directory'))`);
       if (!(await this.store.markProcessed(tx, CONSUMER, event.messageId))) return;
       await handle(tx);
@@ -101,21 +127,54 @@ export class TriggersController {
     return Outcome.ack();
   }
 
-  private async startRollout(tx: Tx, event: ComponentVersionAvailable): Promise<void> {
+  /**
+   * A new version: kept in the catalog, and rolled out (R1) unless its type is pinned. The
+   * announcement carries the type's pin too, so a pin whose own event is late still applies.
+   */
+  private async onNewVersion(tx: Tx, event: ComponentVersionAvailable): Promise<void> {
     await this.directory.applyCatalog(tx, [...event.catalog, event.component]);
+    const moved = event.pin ? await this.directory.applyPin(tx, event.component.type, event.pin) : null;
+    if (moved) {
+      // The pin moved (its own event is late): the rollout to the type's new target covers this version too.
+      const cause: RolloutCause = { kind: moved.after.pinned ? 'pin' : 'unpin', by: null, reason: null };
+      await this.startRollout(tx, moved.after, cause, event.messageId, event.correlationId);
+      return;
+    }
+    if (await this.directory.pinned(tx, event.component.type)) {
+      this.log.info({ correlationId: event.correlationId, component: event.component.type, version: event.component.version }, 'new version kept; its type is pinned, so it is not rolled out');
+      return;
+    }
+    await this.startRollout(tx, event.component, null, event.messageId, event.correlationId);
+  }
+
+  private async onPinChange(tx: Tx, event: ComponentPinned | ComponentUnpinned, cause: RolloutCause): Promise<void> {
+    await this.directory.applyCatalog(tx, [event.latest]);
+    const moved = await this.directory.applyPin(tx, event.componentType, event.pin);
+    if (!moved) {
+      this.log.info({ correlationId: event.correlationId, component: event.componentType, sequence: event.pin.sequence }, 'pin change already known or superseded; nothing to roll out');
+      return;
+    }
+    await this.startRollout(tx, moved.after, cause, event.messageId, event.correlationId);
+  }
+
+  /** Plans whom to move to `target` (R1/R1a/R8), records the plan and fans the notifications out. */
+  private async startRollout(tx: Tx, target: FleetTarget, cause: RolloutCause | null, messageId: string, eventCorrelationId: string | undefined): Promise<void> {
     const settings = await this.settings.current(tx);
     const catalog = await this.directory.catalog(tx);
     const agents = await this.directory.agents(tx);
-    const plan = planRollout(agents, catalog, event.component, settings.includeIndependentAndOffline);
-    const rolloutId = deterministicUuid('rollout', event.messageId);
-    // Phases: only the canary group is notified now; the rest when the rollout is promoted.
+    const takeOver = cause ? new Set((await tx.rows<{ agent_id: string }>('SELECT agent_id FROM open_notifications')).map((r) => r.agent_id)) : undefined;
+    const plan = planRollout(agents, catalog, target, settings.includeIndependentAndOffline, takeOver);
+    const rolloutId = deterministicUuid('rollout', messageId, ...(cause ? [cause.kind] : []));
+    // Phases: only the canary group is notified now; the rest when the rollout is promoted. A pin's rollout goes to all at once.
     const policy: CanaryPolicy = { labels: settings.canaryLabels, percent: settings.canaryPercent, successPercent: settings.canarySuccessPercent, approval: settings.canaryApproval };
-    const canaryIds = settings.notifyOnDownload ? pickCanary(rolloutId, plan.targets.map((t) => t.agentId), new Map(agents.map((a) => [a.agentId, a])), policy) : null;
+    // R1's switch is about new versions; an admin's pin always moves the fleet.
+    const notify = cause !== null || settings.notifyOnDownload;
+    const canaryIds = notify && !cause ? pickCanary(rolloutId, plan.targets.map((t) => t.agentId), new Map(agents.map((a) => [a.agentId, a])), policy) : null;
     const canary = canaryIds && new Set(canaryIds);
     const notifyNow = plan.targets.map((t) => t.agentId).filter((id) => !canary || canary.has(id));
-    // Later updates to this version on reconnect (R2) belong to this rollout too.
-    await this.directory.setRolloutOf(tx, event.component, rolloutId);
-    const correlationId = event.correlationId ?? rolloutId;
+    // Later updates to this target on reconnect (R2) belong to this rollout too.
+    await this.directory.setRolloutOf(tx, target, rolloutId);
+    const correlationId = eventCorrelationId ?? rolloutId;
     const spreadMs = settings.rolloutSpreadSeconds * 1000;
     await this.commands.handleIn(
       tx,
@@ -124,8 +183,9 @@ export class TriggersController {
       {
         type: 'StartRollout',
         rolloutId,
-        component: event.component,
-        notifyOnDownload: settings.notifyOnDownload,
+        component: target,
+        ...(cause ? { cause } : {}),
+        notifyOnDownload: notify,
         includeIndependentAndOffline: settings.includeIndependentAndOffline,
         policy: policyOf(settings),
         plan,
@@ -148,16 +208,16 @@ export class TriggersController {
         // The targets in chunks, reachable agents first; skipped agents cost nothing more.
         // With a spread, the chunks of later steps wait in the delay queues.
         outbox: ({ events }): OutboxMessage[] =>
-          events.length === 0 || !settings.notifyOnDownload
+          events.length === 0 || !notify
             ? []
             : spreadNotifyChunks(rolloutId, notifyNow, spreadMs).map(({ agentIds, delayMs }) =>
-                workItem({ kind: 'notify', rolloutId, agentIds }, { correlationId, delayMs: delayMs > 0 ? delayMs : undefined }),
+                workItem({ kind: 'notify', rolloutId, agentIds, ...(cause ? { retarget: target.type } : {}) }, { correlationId, delayMs: delayMs > 0 ? delayMs : undefined }),
               ),
       },
     );
     this.log.info(
-      { correlationId, rolloutId, component: event.component.type, version: event.component.version, targets: plan.targets.length, skipped: plan.skipped.length, canary: canaryIds?.length },
-      settings.notifyOnDownload ? 'rollout started' : 'new version recorded; notify-on-download is off',
+      { correlationId, rolloutId, component: target.type, version: target.version, cause, targets: plan.targets.length, skipped: plan.skipped.length, canary: canaryIds?.length },
+      notify ? 'rollout started' : 'new version recorded; notify-on-download is off',
     );
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
-import { type ComponentTarget, Exchanges, type ScanCommand, type UpdateCommand, deterministicUuid } from '@herald/contracts';
+import { Exchanges, type FleetTarget, type ScanCommand, type UpdateCommand, deterministicUuid, protocolTarget } from '@herald/contracts';
 import type { EventMetadata } from '@herald/domain';
 import { CommandHandler, type Tx } from '@herald/event-store';
 import { AmqpClient } from '@herald/messaging';
@@ -18,7 +18,7 @@ export interface UpdateToPublish {
   agentId: string;
   notificationId: string;
   attempt: number;
-  components: ComponentTarget[];
+  components: FleetTarget[];
   correlationId: string | undefined;
 }
 
@@ -169,8 +169,11 @@ export class NotificationSender {
       notificationId: u.notificationId,
       attempt: u.attempt,
       issuedAt: new Date().toISOString(),
-      components: u.components,
+      components: u.components.map(protocolTarget),
     };
+    // A pinned type's version is to be installed even when older than the agent's: a rollback.
+    const downgrade = u.components.filter((c) => c.pinned).map((c) => c.type);
+    if (downgrade.length > 0) command.downgrade = downgrade;
     const published = await this.amqp.publish(Exchanges.agentOutbound, u.agentId, Buffer.from(JSON.stringify(command)), {
       messageId: commandId,
       type: command.type,

@@ -49,10 +49,14 @@ export class WorkController {
       if ((await this.held.stateOf(tx, rolloutId)) === 'aborted') return [];
       const catalog = await this.directory.catalog(tx);
       const agents = await this.directory.agentsByIds(tx, work.agentIds);
+      // A pin's rollout takes over an open notification even of an agent already at the pinned version.
+      const retarget = work.retarget ? catalog.find((c) => c.type === work.retarget) : undefined;
       const { result } = await this.updates.batch(tx, work.agentIds, (b) => {
         for (const { agentId, components } of agents) {
           const trigger = retryId ? ('admin' as const) : ('download' as const);
-          const target = { type: 'Target' as const, agentId, rolloutId, trigger, components: outdatedComponents(components, catalog), policy: policyOf(settings), now };
+          const due = outdatedComponents(components, catalog);
+          if (retarget && components.some((c) => c.type === retarget.type) && !due.some((c) => c.type === retarget.type)) due.push(retarget);
+          const target = { type: 'Target' as const, agentId, rolloutId, trigger, components: due, policy: policyOf(settings), now };
           b.decide(agentUpdatesStreamId(agentId), { ...target, notificationId: notificationIdOf(agentId) }, metadata);
         }
         return this.sender.recordDue(tx, b, work.agentIds, { maxInFlight: settings.maxInFlight, metadata, again: (o) => o.rolloutIds[0] === rolloutId });
