@@ -17,7 +17,8 @@ const PAGE_TIMEOUT_MS = 60_000;
  * The console at fleet size, in headless Chromium: a thousand simulated agents (a tenth of them
  * never acknowledge), the agent list paged in natural order and searched, a bulk grant of the
  * Independent privilege, a rollout paused (the silent agents' resends held), resumed and aborted
- * from its card, and one agent updated now from its page.
+ * from its card, one agent updated now from its page, and a rollback of the fleet from the
+ * component's page (pin, then unpin).
  */
 describe('admin dashboard with a thousand agents', () => {
   const upstream = new UpstreamFixture();
@@ -216,6 +217,36 @@ describe('admin dashboard with a thousand agents', () => {
       labels: { site: 'madrid', ring: 'early' },
       adminLabels: { site: 'madrid', ring: 'early' },
     });
+
+    // ---- A rollback from the component's page: pinned to 1.0.0, the agents on 1.1.0 go back to
+    // it; unpinned, they return to 1.1.0.
+    const componentResult = () => page.getByRole('status', { name: 'Component action result' }).textContent();
+    await page.getByRole('button', { name: `Open ${TYPE}` }).click();
+    await dashboard.eventually(() => page.locator('#component-pin').textContent(), 'the component page', (t) => t === 'Not pinned: agents follow the latest version (1.1.0).');
+    expect(await page.locator('#component-versions-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-version')))).toEqual(['1.1.0', '1.0.0']);
+    promptAnswer = 'bad pattern in 1.1.0';
+    await page.getByRole('button', { name: `Pin ${TYPE} to 1.0.0` }).click();
+    await dashboard.eventually(componentResult, 'the pin', (t) => t === `Pinned ${TYPE} to 1.0.0: agents on other versions are told to go to it.`);
+    await dashboard.eventually(() => page.locator('#component-pin').textContent(), 'the pin shown', (t) => t?.startsWith('Pinned to 1.0.0 by alice') === true);
+    expect(await page.locator(`#components-body tr[data-component="${TYPE}"] .pinned`).textContent()).toBe('1.0.0');
+    await dashboard.eventually(
+      () => dashboard.rolloutView(TYPE, '1.0.0 rollback'),
+      'every answering agent rolled back',
+      (v) => v?.counts.updated === formatted(AGENTS - SILENT) && v.counts['in-progress'] === '0',
+      180_000,
+    );
+    expect(await dashboard.rollout(TYPE, '1.0.0 rollback').textContent()).toContain(`Rollback: alice pinned ${TYPE} to 1.0.0 (bad pattern in 1.1.0); agents on any other version go to it.`);
+    expect((await api<{ total: number }>('agent-presence', 'GET', `/agents?component=${TYPE}&version=1.0.0&limit=1`)).total).toBe(AGENTS);
+
+    await page.getByRole('button', { name: 'Unpin: back to the latest' }).click();
+    await dashboard.eventually(componentResult, 'the unpin', (t) => t === `Unpinned ${TYPE}: agents go to the latest version, 1.1.0.`);
+    await dashboard.eventually(
+      () => dashboard.rolloutView(TYPE, '1.1.0 unpin'),
+      'every answering agent back on 1.1.0',
+      (v) => v?.counts.updated === formatted(AGENTS - SILENT),
+      180_000,
+    );
+    expect((await api<{ total: number }>('agent-presence', 'GET', `/agents?component=${TYPE}&version=1.1.0&limit=1`)).total).toBe(AGENTS - SILENT);
 
     const file = await dashboard.screenshot('dashboard-fleet.png');
     console.log(`dashboard screenshot: ${file}`);

@@ -126,7 +126,7 @@ export class DashboardPage {
   }
 
   rollout(componentType: string, version: string): Locator {
-    return this.page.getByRole('article', { name: `Rollout ${componentType} ${version}` });
+    return this.page.getByRole('article', { name: `Rollout ${componentType} ${version}`, exact: true });
   }
 
   /**

@@ -131,8 +131,10 @@ export class Fleet {
   private fullBytes = 0;
   private stopping = false;
   private readonly times: FleetTimings = { firstNotifiedAt: 0, lastNotifiedAt: 0, lastUpdatedAt: 0 };
-  /** The newest version of each type any update command has carried. */
+  /** The newest version of each type any update command has carried (the pinned one, for a pinned type). */
   readonly targets = new Map<string, string>();
+  /** Types the server pinned (a command listed them in `downgrade`): their target is that version exactly. */
+  private readonly pinned = new Set<string>();
   warnings = 0;
   lastWarning: string | null = null;
 
@@ -222,7 +224,13 @@ export class Fleet {
         if (m.role !== 'silent') m.acknowledged = true;
         for (const c of command.components) {
           const known = this.targets.get(c.type);
-          if (!known || compareVersions(c.version, known) > 0) this.targets.set(c.type, c.version);
+          if (command.downgrade?.includes(c.type)) {
+            this.targets.set(c.type, c.version);
+            this.pinned.add(c.type);
+          } else if (!known || this.pinned.has(c.type) || compareVersions(c.version, known) > 0) {
+            this.targets.set(c.type, c.version);
+            this.pinned.delete(c.type);
+          }
         }
       }
     });
@@ -349,10 +357,13 @@ export class Fleet {
     return out;
   }
 
-  /** Whether `installed` has every target version (or newer). */
+  /** Whether `installed` has every target version (or newer; exactly it for a pinned type). */
   private reaches(installed: InstalledComponent[]): boolean {
     const current = new Map(installed.map((c) => [c.type, c.version]));
-    return [...this.targets].every(([type, version]) => compareVersions(current.get(type) ?? '0', version) >= 0);
+    return [...this.targets].every(([type, version]) => {
+      const have = compareVersions(current.get(type) ?? '0', version);
+      return this.pinned.has(type) ? have === 0 : have >= 0;
+    });
   }
 
   roles(): Record<AgentRole, number> {

@@ -41,6 +41,8 @@
     readOnly: sessionStorage.getItem(READ_ONLY_KEY) === '1',
     /** The rollout whose agents are listed: { id, label }. */
     rollout: null,
+    /** The component type whose page is open. */
+    component: null,
     /** The agent whose timeline is shown. */
     timelineAgent: null,
     /** The service's answer when it does not know that agent: { agentId, error }; not asked again. */
@@ -183,7 +185,7 @@
   function logout(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(READ_ONLY_KEY);
-    Object.assign(state, { token: null, readOnly: false, rollout: null, timelineAgent: null, timelineUnknown: null, settings: null, formBase: null, settingsDirty: false });
+    Object.assign(state, { token: null, readOnly: false, rollout: null, component: null, timelineAgent: null, timelineUnknown: null, settings: null, formBase: null, settingsDirty: false });
     state.rolloutResults.clear();
     state.agentsOffset = 0;
     // The next session's form waits for its own settings.
@@ -191,8 +193,9 @@
     clearTimeout(state.timer);
     state.drawn.clear();
     // Nothing read with the old token stays on screen.
-    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result']) $(id).replaceChildren();
+    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result', 'component-versions-body', 'component-pin', 'component-action-result', 'component-rejections']) $(id).replaceChildren();
     $('agent-actions').hidden = true;
+    $('component-page').hidden = true;
     $('filter-q').value = '';
     $('filter-labels').value = '';
     $('rollout-agents').hidden = true;
@@ -288,7 +291,7 @@
   function refresh() {
     if (!state.token) return Promise.resolve();
     state.refreshing ??= (async () => {
-      const results = await Promise.allSettled([loadComponents(), loadCompliance(), loadAgents(), loadAdmission(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
+      const results = await Promise.allSettled([loadComponents(), loadComponent(), loadCompliance(), loadAgents(), loadAdmission(), loadRollouts(), loadRolloutAgents(), loadTimeline(), loadSettings()]);
       if (!state.token) return;
       const failed = results.filter((r) => r.status === 'rejected').length;
       $('live-status').textContent = failed
@@ -324,15 +327,114 @@
       ...list.map((c) =>
         h(
           'tr',
-          {},
-          h('td', { text: c.componentType }),
+          { dataset: { component: c.componentType } },
+          h('td', {}, h('button', { type: 'button', class: 'link', text: c.componentType, 'aria-label': `Open ${c.componentType}`, onclick: () => openComponent(c.componentType) })),
           h('td', { text: c.version }),
+          h('td', c.pinned ? { class: 'pinned', text: c.pinned.version, title: `by ${c.pinned.by}${c.pinned.reason ? `: ${c.pinned.reason}` : ''}` } : { text: '—' }),
           h('td', {}, h('code', { title: c.sha256, text: typeof c.sha256 === 'string' ? c.sha256.slice(0, 12) : '—' })),
           h('td', { text: formatBytes(c.size) }),
           timeCell(c.downloadedAt),
         ),
       ),
     );
+  }
+
+  // ---- One component: kept versions, pin, patches, download slots, refusals ---------------------
+
+  function openComponent(type) {
+    state.component = type;
+    state.drawn.delete('component');
+    $('component-title').textContent = type;
+    $('component-action-result').textContent = '';
+    $('component-page').hidden = false;
+    void guardedOnce(loadComponent);
+  }
+
+  function closeComponent() {
+    state.component = null;
+    $('component-page').hidden = true;
+    $('component-versions-body').replaceChildren();
+  }
+
+  const loadComponent = () =>
+    guarded('components', async () => {
+      const type = state.component;
+      if (!type) return;
+      const [kept, { rejections }, slots] = await Promise.all([
+        api('GET', `/download/components/${encodeURIComponent(type)}/versions`),
+        api('GET', '/download/components/rejections'),
+        api('GET', '/download/components/downloads'),
+      ]);
+      if (state.component === type) draw('component', { kept, rejections: rejections.filter((r) => r.componentType === type).slice(0, 20), slots }, renderComponent);
+    });
+
+  function renderComponent({ kept, rejections, slots }) {
+    const type = kept.componentType;
+    const pin = kept.pinned;
+    const latest = kept.versions[0]?.version;
+    $('component-pin').replaceChildren(
+      pin
+        ? h('span', {}, h('strong', { class: 'pinned', text: `Pinned to ${pin.version}` }), ` by ${pin.by}, ${formatTime(pin.at)}${pin.reason ? `: ${pin.reason}` : ''}. Agents on any other version go to it; new versions are kept but not rolled out.`)
+        : h('span', { text: `Not pinned: agents follow the latest version (${latest ?? '—'}).` }),
+    );
+    $('component-unpin').hidden = !pin;
+    $('component-unpin').disabled = state.readOnly;
+    $('component-versions-body').replaceChildren(
+      ...kept.versions.map((v) =>
+        h(
+          'tr',
+          { dataset: { version: v.version } },
+          h('td', {
+            text: v.version + (v.version === latest ? ' (latest)' : ''),
+            title: `SHA-256 ${v.sha256}; ${v.source === 'incremental' ? `rebuilt from an upstream patch on ${v.patchedFrom ?? '?'}` : 'downloaded whole'}`,
+          }),
+          h('td', { text: formatBytes(v.size) }),
+          timeCell(v.downloadedAt),
+          h(
+            'td',
+            {},
+            pin?.version === v.version
+              ? h('span', { class: 'pinned', text: 'pinned' })
+              : h('button', {
+                  type: 'button',
+                  class: 'secondary',
+                  text: v.version === latest ? 'Pin (hold new releases)' : 'Pin (roll back)',
+                  'aria-label': `Pin ${type} to ${v.version}`,
+                  disabled: state.readOnly,
+                  onclick: () => componentAction('pin', type, v.version),
+                }),
+          ),
+        ),
+      ),
+    );
+    $('component-patches').textContent =
+      kept.patches.length === 0 ? 'Patches: none kept.' : `Patches to ${latest}: from ${kept.patches.filter((p) => p.toVersion === latest).map((p) => `${p.fromVersion} (${formatBytes(p.size)}, ${p.method})`).join(', ') || 'none'}.`;
+    $('component-slots').textContent = `Download slots (this instance): ${formatCount(slots.inUse)} of ${formatCount(slots.slots)} in use, peak ${formatCount(slots.peakInUse)}, ${formatCount(slots.served)} served, ${formatCount(slots.refused)} asked to retry later.`;
+    $('component-rejections').replaceChildren(
+      ...(rejections.length === 0 ? [h('li', { class: 'muted', text: 'None.' })] : rejections.map((r) => h('li', { text: `${formatTime(r.at)} — ${r.version ?? ''} ${r.reason}: ${r.detail}` }))),
+    );
+  }
+
+  /** Pin the open component to a kept version (with the reason asked for), or unpin it. */
+  async function componentAction(kind, type, version) {
+    const result = $('component-action-result');
+    try {
+      if (kind === 'pin') {
+        const reason = window.prompt(`Why pin ${type} to ${version}? Agents on any other version will be told to go to it.`, '');
+        if (reason === null) return;
+        result.textContent = 'Working…';
+        const r = await api('POST', `/download/components/${encodeURIComponent(type)}/pin`, { version, ...(reason.trim() ? { reason: reason.trim() } : {}) });
+        result.textContent = `Pinned ${type} to ${r.pinned.version}: agents on other versions are told to go to it.`;
+      } else {
+        result.textContent = 'Working…';
+        const r = await api('POST', `/download/components/${encodeURIComponent(type)}/unpin`, {});
+        result.textContent = `Unpinned ${type}: agents go to the latest version, ${r.latest}.`;
+      }
+    } catch (err) {
+      result.textContent = err.status === 403 ? 'This needs an admin token.' : `Failed: ${err.message}`;
+    }
+    state.drawn.delete('component');
+    await refresh();
   }
 
   // ---- Compliance -----------------------------------------------------------------------------
@@ -690,7 +792,8 @@
 
   function rolloutCard(r) {
     const c = r.counts;
-    const label = `${r.component.type} ${r.component.version}`;
+    const kind = r.cause?.kind === 'pin' ? ' rollback' : r.cause?.kind === 'unpin' ? ' unpin' : '';
+    const label = `${r.component.type} ${r.component.version}${kind}`;
     const pct = percentUpdated(c);
     const status = rolloutStatus(r);
     const share = (n) => (c.targeted > 0 ? `${(n * 100) / c.targeted}%` : '0%');
@@ -747,7 +850,7 @@
       outcome('failed', 'Failed', c.failed, 'bad'),
       outcome('gave-up', 'Given up', c.gaveUp, 'bad'),
       outcome('caught-up', 'Caught up before their turn', c.alreadyUpToDate ?? 0),
-      outcome('superseded', 'Superseded on reconnect', c.superseded ?? 0),
+      outcome('superseded', 'Superseded (reconnect or pin)', c.superseded ?? 0),
       outcome('aborted', 'Aborted', c.aborted ?? 0, 'warn'),
       outcome('retried', 'Failed once, retried', c.retried ?? 0, 'warn'),
       outcome('in-progress', 'In progress', c.inProgress),
@@ -762,7 +865,10 @@
     );
 
     const notes = [];
-    if (r.notifyOnDownload === false) notes.push('R1 was off when this version arrived: agents are updated when they reconnect (R2).');
+    const who = r.cause?.by ?? 'an admin';
+    if (r.cause?.kind === 'pin') notes.push(`Rollback: ${who} pinned ${r.component.type} to ${r.component.version}${r.cause.reason ? ` (${r.cause.reason})` : ''}; agents on any other version go to it.`);
+    if (r.cause?.kind === 'unpin') notes.push(`${who} unpinned ${r.component.type}: agents return to the latest version.`);
+    if (r.notifyOnDownload === false && !r.cause) notes.push('R1 was off when this version arrived: agents are updated when they reconnect (R2).');
     if (r.includeIndependentAndOffline) notes.push('R1a was on: Independent and offline agents were targeted too.');
     if (r.control?.state === 'paused') notes.push(`Paused: no attempt goes out. ${formatCount(r.control.heldAttempts)} held until it is resumed.`);
     const k = r.control?.canary;
@@ -1198,6 +1304,8 @@
   $('check-now').addEventListener('click', checkNow);
   $('compliance-csv').addEventListener('click', exportCompliance);
   $('rollout-agents-close').addEventListener('click', closeRolloutAgents);
+  $('component-close').addEventListener('click', closeComponent);
+  $('component-unpin').addEventListener('click', () => state.component && componentAction('unpin', state.component));
   $('timeline-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const agentId = $('timeline-agent').value.trim();
