@@ -11,6 +11,7 @@ import { ComplianceModule } from './compliance/compliance.module';
 import { SettingsModule } from './settings/settings.module';
 import { DispatchQueues } from './topology';
 import { TriggersModule } from './triggers/triggers.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({
   imports: [
@@ -28,6 +29,7 @@ import { TriggersModule } from './triggers/triggers.module';
     TriggersModule,
     RolloutsModule,
     ComplianceModule,
+    WebhooksModule,
   ],
   providers: [DispatchMetrics],
 })

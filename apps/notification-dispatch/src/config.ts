@@ -24,5 +24,13 @@ export const NotificationDispatchConfig = BaseConfig.extend({
   ROLLOUT_GUARD_INTERVAL_MS: configFields.positiveMs(5_000),
   /** How often the retention pass runs. */
   AGENT_HISTORY_PRUNE_INTERVAL_MS: configFields.positiveMs(3600_000),
+  /** Webhooks: how long a receiver has to answer an attempt. */
+  WEBHOOK_TIMEOUT_MS: configFields.positiveMs(10_000),
+  /** Webhooks: attempts per delivery in all before it is failed. */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  /** Webhooks: the wait after a failed attempt, doubling with each (plus up to a fifth at random), at most an hour. */
+  WEBHOOK_RETRY_DELAY_MS: configFields.positiveMs(10_000),
+  /** Webhooks: how often due deliveries are looked for. */
+  WEBHOOK_POLL_INTERVAL_MS: configFields.positiveMs(1_000),
 });
 export type NotificationDispatchConfig = z.infer<typeof NotificationDispatchConfig>;

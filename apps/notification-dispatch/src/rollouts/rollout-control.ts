@@ -7,8 +7,18 @@ import { agentUpdatesStreamId } from '../agent-updates/agent-updates.decider';
 import { AgentUpdates } from '../agent-updates/agent-updates.service';
 import { HeldAttempts } from '../agent-updates/held-attempts';
 import { OpenNotifications } from '../agent-updates/open-notifications';
+import { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { NOTIFY_CHUNK, workItem } from '../agent-updates/work-messages';
-import { type Pausing, type RolloutCommand, type RolloutControlState, type RolloutEvent, type RolloutPhase, rolloutDecider, rolloutStreamId } from './rollout.decider';
+import {
+  type Pausing,
+  type RolloutCommand,
+  type RolloutControlState,
+  type RolloutEvent,
+  type RolloutOutcomeCounts,
+  type RolloutPhase,
+  rolloutDecider,
+  rolloutStreamId,
+} from './rollout.decider';
 
 /** What a control command did: the rollout's state after it, and whether it changed anything. */
 export interface ControlResult {
@@ -37,6 +47,7 @@ export class RolloutControl {
     private readonly updates: AgentUpdates,
     private readonly held: HeldAttempts,
     private readonly open: OpenNotifications,
+    private readonly webhooks: WebhookOutbox,
   ) {}
 
   pause(rolloutId: string, who: PauseBy): Promise<ControlResult> {
@@ -82,6 +93,17 @@ export class RolloutControl {
         return [...chunks(rest, NOTIFY_CHUNK).map((ids) => workItem({ kind: 'notify', rolloutId, agentIds: ids })), ...held.messages];
       },
     );
+  }
+
+  /** Records that every targeted agent of the rollout has an outcome (once); true when this call recorded it. */
+  async complete(rolloutId: string, outcomes: RolloutOutcomeCounts): Promise<boolean> {
+    const result = await this.commands.handle(
+      rolloutDecider,
+      rolloutStreamId(rolloutId),
+      { type: 'Complete', rolloutId, outcomes, now: new Date() },
+      { inTransaction: async ({ events, tx }) => void (await this.webhooks.enqueue(tx, events)) },
+    );
+    return result.kind === 'handled' && result.events.length > 0;
   }
 
   /** The attempts nothing holds any more, as send-attempts work. */
@@ -150,6 +172,7 @@ export class RolloutControl {
             [rolloutId, after.control, after.phase],
           );
           for (const e of events) await recordDecision(tx, e);
+          await this.webhooks.enqueue(tx, events);
         },
         // The effects run after the state changed (a resume releases what no paused rollout holds any more).
         outbox: async ({ events }) => (events.length > 0 ? effects(tx) : []),

@@ -38,7 +38,44 @@ export class RolloutGuard extends BackgroundWorker {
   protected async pass(): Promise<boolean> {
     await this.check();
     await this.checkCanaries();
+    await this.checkCompleted();
     return false;
+  }
+
+  /**
+   * Rollouts whose every targeted agent has an outcome (the whole plan projected) are recorded as
+   * completed, with how their agents ended (RolloutCompleted; webhooks tell it). Only rollouts not
+   * completed yet are looked at (an index finds them).
+   */
+  async checkCompleted(): Promise<string[]> {
+    const rows = await this.db.session((sql) =>
+      sql.rows<{ rollout_id: string; targeted: string; updated: string; failed: string; gave_up: string; already_up_to_date: string; superseded: string; aborted: string }>(
+        `SELECT r.rollout_id, count(ra.agent_id) AS targeted,
+                count(*) FILTER (WHERE ra.outcome = 'updated') AS updated, count(*) FILTER (WHERE ra.outcome = 'failed') AS failed,
+                count(*) FILTER (WHERE ra.outcome = 'gave-up') AS gave_up, count(*) FILTER (WHERE ra.outcome = 'already-up-to-date') AS already_up_to_date,
+                count(*) FILTER (WHERE ra.outcome = 'superseded') AS superseded, count(*) FILTER (WHERE ra.outcome = 'aborted') AS aborted
+           FROM rollouts r LEFT JOIN rollout_agents ra ON ra.rollout_id = r.rollout_id AND ra.targeted
+          WHERE r.completed_at IS NULL AND r.notify_on_download
+          GROUP BY r.rollout_id, r.planned_targets
+         HAVING count(*) FILTER (WHERE ra.via = 'plan') >= r.planned_targets AND count(*) FILTER (WHERE ra.agent_id IS NOT NULL AND ra.outcome IS NULL) = 0`,
+      ),
+    );
+    const completed: string[] = [];
+    for (const r of rows) {
+      const outcomes = {
+        targeted: Number(r.targeted),
+        updated: Number(r.updated),
+        failed: Number(r.failed),
+        gaveUp: Number(r.gave_up),
+        alreadyUpToDate: Number(r.already_up_to_date),
+        superseded: Number(r.superseded),
+        aborted: Number(r.aborted),
+      };
+      if (!(await this.control.complete(r.rollout_id, outcomes))) continue;
+      this.log.info({ rolloutId: r.rollout_id, ...outcomes }, 'rollout completed');
+      completed.push(r.rollout_id);
+    }
+    return completed;
   }
 
   /**

@@ -26,7 +26,7 @@ interface Change {
 
 type ProgressEventType = ProgressEvent['type'];
 /** The rollouts' own events: a plan and its facts, and an abort (which ends every agent's part not ended yet). */
-const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped', 'RolloutAborted'] as const satisfies readonly ProgressEventType[];
+const ROLLOUT_FACTS = ['RolloutStarted', 'RolloutPlanned', 'AgentsTargeted', 'AgentsSkipped', 'RolloutAborted', 'RolloutCompleted'] as const satisfies readonly ProgressEventType[];
 /** What ties an agent's notification to a rollout, or ends the agent's part in one before it began, or (R2) brings an agent into one. */
 const AGENT_LINKS = ['UpdateTargeted', 'NotificationTargetRaised', 'RolloutJoined', 'UpdateNotNeeded', 'TargetSkipped'] as const satisfies readonly ProgressEventType[];
 /** What changes an agent's row in each rollout its notification belongs to. */
@@ -111,8 +111,8 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
     case 'RolloutPlanned': {
       const d = e.data;
       await tx.exec(
-        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at, pinned, cause)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb) ON CONFLICT DO NOTHING`,
+        `INSERT INTO rollouts (rollout_id, component_type, version, notify_on_download, include_independent_and_offline, policy, up_to_date, correlation_id, started_at, pinned, cause, planned_targets)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12) ON CONFLICT DO NOTHING`,
         [
           d.rolloutId,
           d.component.type,
@@ -125,6 +125,7 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
           d.at,
           d.component.pinned === true,
           d.cause ? JSON.stringify(d.cause) : null,
+          d.targeted,
         ],
       );
       break;
@@ -142,6 +143,9 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
          SELECT $1, unnest($2::text[]), $3, $4 ON CONFLICT DO NOTHING`,
         [e.data.rolloutId, e.data.agentIds, e.data.reason, e.data.at],
       );
+      break;
+    case 'RolloutCompleted':
+      await tx.exec('UPDATE rollouts SET completed_at = $2 WHERE rollout_id = $1 AND completed_at IS NULL', [e.data.rolloutId, e.data.at]);
       break;
     case 'RolloutAborted':
       // Agents of the plan not notified yet never will be; those with a notification open get its close next.

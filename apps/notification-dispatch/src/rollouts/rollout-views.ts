@@ -46,6 +46,8 @@ export interface RolloutView {
   counts: RolloutCounts;
   /** Every targeted agent has an outcome. */
   complete: boolean;
+  /** When Herald first saw it complete (RolloutCompleted, which webhooks are told); null until then. */
+  completedAt: Date | null;
   control: {
     state: 'running' | 'paused' | 'aborted';
     heldAttempts: number;
@@ -101,6 +103,7 @@ interface Row {
   version: string;
   pinned: boolean;
   cause: RolloutCause | null;
+  completed_at: Date | null;
   started_at: Date;
   notify_on_download: boolean;
   include_independent_and_offline: boolean;
@@ -143,6 +146,7 @@ function toView(r: Row): RolloutView {
     correlationId: r.correlation_id,
     counts,
     complete: counts.inProgress === 0,
+    completedAt: r.completed_at,
     control: {
       state: (r.control_state as RolloutView['control']['state'] | null) ?? 'running',
       heldAttempts: n(r.held_attempts),

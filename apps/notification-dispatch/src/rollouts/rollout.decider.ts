@@ -137,12 +137,28 @@ export type RolloutResumed = Event<'RolloutResumed', { rolloutId: string; by: st
 /** The rollout is over: its open notifications are closed (reason "aborted") and the rest of its plan is not notified. */
 export type RolloutAborted = Event<'RolloutAborted', { rolloutId: string; by: string; note: string | null; at: string }>;
 
+/**
+ * Every targeted agent of the rollout has an outcome (Herald saw it in the rollout's progress):
+ * how they ended. Once per rollout; an agent R2 brings in later changes the counts, not this.
+ */
+export type RolloutCompleted = Event<'RolloutCompleted', { rolloutId: string; outcomes: RolloutOutcomeCounts; at: string }>;
+
+export interface RolloutOutcomeCounts {
+  targeted: number;
+  updated: number;
+  failed: number;
+  gaveUp: number;
+  alreadyUpToDate: number;
+  superseded: number;
+  aborted: number;
+}
+
 /** An admin had the rollout try its failed and given-up agents again: `agents` new notifications (retry `retryId`). */
 export type RolloutRetryRequested = Event<'RolloutRetryRequested', { rolloutId: string; retryId: string; by: string; agents: number; at: string }>;
 
 export type RolloutControlEvent = RolloutPaused | RolloutResumed | RolloutAborted | RolloutRetryRequested | CanaryPassed | RolloutPromoted;
 
-export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped | RolloutControlEvent;
+export type RolloutEvent = RolloutStarted | RolloutPlanned | AgentsTargeted | AgentsSkipped | RolloutControlEvent | RolloutCompleted;
 
 /** Where a rollout stands as admins steer it. */
 export type RolloutControlState = 'running' | 'paused' | 'aborted';
@@ -154,6 +170,7 @@ export interface RolloutState {
   started: boolean;
   control: RolloutControlState;
   phase: RolloutPhase;
+  completed?: boolean;
 }
 
 export type RolloutCommand =
@@ -177,7 +194,8 @@ export type RolloutCommand =
   | { type: 'Promote'; rolloutId: string; by: string; succeeded: number; canary: number; now: Date }
   | { type: 'Resume'; rolloutId: string; by: string; failed: number; finished: number; now: Date }
   | { type: 'Abort'; rolloutId: string; by: string; note: string | null; now: Date }
-  | { type: 'RetryFailed'; rolloutId: string; retryId: string; by: string; agents: number; now: Date };
+  | { type: 'RetryFailed'; rolloutId: string; retryId: string; by: string; agents: number; now: Date }
+  | { type: 'Complete'; rolloutId: string; outcomes: RolloutOutcomeCounts; now: Date };
 
 /** A control command the rollout's state does not allow (anything but a retry after an abort is a no-op instead). */
 export class RolloutControlConflict extends Error {}
@@ -246,11 +264,16 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
         return { ...state, control: 'aborted' };
       case 'RolloutRetryRequested':
         return state;
+      case 'RolloutCompleted':
+        return { ...state, completed: true };
       default:
         return { ...state, started: true };
     }
   },
   decide(command, state) {
+    if (command.type === 'Complete') {
+      return state.started && !state.completed ? [{ type: 'RolloutCompleted', data: { rolloutId: command.rolloutId, outcomes: command.outcomes, at: command.now.toISOString() } }] : [];
+    }
     if (command.type !== 'StartRollout') return control(command, state);
     if (state.started) return [];
     const { plan, rolloutId } = command;
@@ -313,7 +336,7 @@ export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEvent>
  * Pause, resume, abort, retry failed; a canary passed, a rollout promoted. Asking for the state a rollout is in already changes
  * nothing (a second click, a retried request); an aborted rollout takes no more commands.
  */
-function control(command: Exclude<RolloutCommand, { type: 'StartRollout' }>, state: RolloutState): RolloutEvent[] {
+function control(command: Exclude<RolloutCommand, { type: 'StartRollout' | 'Complete' }>, state: RolloutState): RolloutEvent[] {
   const { rolloutId, by } = command;
   const at = command.now.toISOString();
   if (!state.started) throw new RolloutControlConflict(`rollout ${rolloutId} has not started`);

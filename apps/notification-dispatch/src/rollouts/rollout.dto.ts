@@ -57,6 +57,7 @@ export const Rollout = z.object({
       .describe('Agents that came into the rollout on reconnect (R2) rather than through its plan; included in targeted, skipped and the outcomes'),
   }),
   complete: z.boolean().describe('Every targeted agent has an outcome'),
+  completedAt: z.string().nullable().describe('When Herald first saw it complete (RolloutCompleted; webhooks get rollout.completed), checked every ROLLOUT_GUARD_INTERVAL_MS; null until then'),
   control: z
     .object({
       state: z.enum(['running', 'paused', 'aborted']).describe('paused: no attempt of its notifications goes out (first attempts, resends and retries are held); aborted: over'),

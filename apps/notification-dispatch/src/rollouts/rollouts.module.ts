@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { WebhooksModule } from '../webhooks/webhooks.module';
 import { AgentUpdatesModule } from '../agent-updates/agent-updates.module';
 import { SettingsModule } from '../settings/settings.module';
 import { RolloutControl } from './rollout-control';
@@ -7,5 +8,5 @@ import { RolloutViews } from './rollout-views';
 import { RolloutsController } from './rollouts.controller';
 
 /** Rollouts as admins read and steer them: the rollout-progress read model, its API, pause/resume/abort/retry and the error threshold. */
-@Module({ imports: [AgentUpdatesModule, SettingsModule], controllers: [RolloutsController], providers: [RolloutViews, RolloutControl, RolloutGuard], exports: [RolloutControl] })
+@Module({ imports: [AgentUpdatesModule, SettingsModule, WebhooksModule], controllers: [RolloutsController], providers: [RolloutViews, RolloutControl, RolloutGuard], exports: [RolloutControl] })
 export class RolloutsModule {}

@@ -25,6 +25,7 @@ import { Directory } from '../directory/directory';
 import { type RolloutCause, planRollout, rolloutDecider, rolloutStreamId } from '../rollouts/rollout.decider';
 import { SettingsService, policyOf } from '../settings/settings.service';
 import { DispatchQueues } from '../topology';
+import { WebhookOutbox } from '../webhooks/webhook-outbox';
 
 const CONSUMER = 'dispatch-integration';
 
@@ -42,6 +43,7 @@ export class TriggersController {
     private readonly settings: SettingsService,
     private readonly updates: AgentUpdates,
     private readonly sender: NotificationSender,
+    private readonly webhooks: WebhookOutbox,
     private readonly log: PinoLogger,
   ) {
     log.setContext('triggers');
@@ -196,6 +198,7 @@ export class TriggersController {
       {
         metadata: { correlationId },
         inTransaction: async ({ events, after }) => {
+          await this.webhooks.enqueue(tx, events);
           if (events.length === 0 || after.phase === 'all') return;
           await tx.exec(
             `INSERT INTO rollout_control (rollout_id, state, phase, canary_success_percent, canary_approval) VALUES ($1, 'running', $2, $3, $4) ON CONFLICT (rollout_id) DO NOTHING`,
