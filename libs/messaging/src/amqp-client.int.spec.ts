@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { TestVhost} from '@herald/testing';
 import { createTestVhost, waitFor } from '@herald/testing';
 import type { InboundMessage} from '@herald/messaging';
@@ -159,6 +160,31 @@ describe('AmqpClient against a real RabbitMQ', () => {
     await client.publish('', queue, json({ after: true }), { messageId: randomUUID() });
     await waitFor(() => seen.length === 3, { timeoutMs: 10_000, what: 'the messages after the reconnect' });
     expect(seen.slice(1).map((m) => JSON.parse(m.body.toString()))).toEqual([{ during: true }, { after: true }]);
+    expect(client.stats.reconnects).toBe(1);
+  });
+
+  it('connects again when the connection is lost while it is being set up, after its last request', async () => {
+    const queue = queueName();
+    let setups = 0;
+    // The second setup (the reconnect) loses its connection after its declarations, while nothing
+    // is waiting for an answer: the client must notice and connect again, not keep a dead connection.
+    await client.addTopology(async (ch) => {
+      setups++;
+      await declareWorkQueue(ch, { name: queue });
+      if (setups === 2) {
+        const gone = new Promise((r) => (ch.connection as unknown as EventEmitter).once('close', r));
+        await vhost.closeAllConnections();
+        await gone;
+      }
+    });
+    const reconnected = new Promise<void>((r) => client.once('connected', () => r()));
+    const disconnected = new Promise((r) => client.once('disconnected', r));
+    await vhost.closeAllConnections();
+    await disconnected;
+    await reconnected;
+    expect(setups).toBe(3);
+    expect(client.isConnected).toBe(true);
+    await client.publish('', queue, json({ after: true }), { messageId: randomUUID() });
     expect(client.stats.reconnects).toBe(1);
   });
 

@@ -252,6 +252,31 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
   /** Runs on every (re)connection, before the connection is handed out. A throw retries it (on the next node). */
   private async onConnect(model: amqp.ChannelModel): Promise<void> {
     const node = this.rotation.current;
+    // amqplib watches the connection only once this setup has returned: one that closes during
+    // it, after its last request was answered, would be handed out dead and never replaced.
+    let lost: Error | null = null;
+    const onClose = (err?: Error) => {
+      lost = err ?? new Error('connection closed');
+    };
+    model.once('close', onClose);
+    try {
+      await this.setUp(model, node);
+    } finally {
+      model.removeListener('close', onClose);
+    }
+    if (lost) {
+      this.forgetConnection(model);
+      throw new BrokerUnavailableError(`the connection closed while it was being set up: ${describeError(lost)}`);
+    }
+    if (this.everConnected) this.stats.reconnects++;
+    this.everConnected = true;
+    this.log.info({ connection: this.options.connectionName, node: brokerNodeOf(node) }, `connected to RabbitMQ at ${redactUrl(node)}`);
+    for (const w of this.waiters) w.resolve(model);
+    this.waiters.clear();
+    this.emit('connected');
+  }
+
+  private async setUp(model: amqp.ChannelModel, node: string): Promise<void> {
     const ch = await model.createChannel();
     try {
       for (const setup of this.topology) await setup(ch, contextOf(model));
@@ -269,12 +294,6 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
       this.forgetConnection(model);
       throw err;
     }
-    if (this.everConnected) this.stats.reconnects++;
-    this.everConnected = true;
-    this.log.info({ connection: this.options.connectionName, node: brokerNodeOf(node) }, `connected to RabbitMQ at ${redactUrl(node)}`);
-    for (const w of this.waiters) w.resolve(model);
-    this.waiters.clear();
-    this.emit('connected');
   }
 
   private forgetConnection(model: amqp.ChannelModel): void {

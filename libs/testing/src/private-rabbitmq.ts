@@ -199,7 +199,9 @@ export async function startRabbitCluster(options: PrivateRabbitClusterOptions = 
     } catch {
       child.kill('SIGTERM');
     }
-    await exitOf(child);
+    // A node that neither shut down nor took the signal within a minute is killed.
+    const exited = await Promise.race([exitOf(child).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 60_000).unref())]);
+    if (!exited) await killNode(i);
   };
 
   const killNode = async (i: number): Promise<void> => {
