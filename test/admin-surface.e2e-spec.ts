@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, TEST_ADMIN_TOKEN, TEST_READ_TOKEN, waitFor } from '@herald/testing';
@@ -60,7 +61,7 @@ describe('admin and ops surface', () => {
       }
     }
     const dispatchDoc = await h.system.http<{ paths: Record<string, unknown> }>('notification-dispatch', 'GET', '/docs-json', undefined, null);
-    expect(Object.keys(dispatchDoc.body.paths)).toEqual(expect.arrayContaining(['/settings/event-triggered-updates', '/rollouts/{id}', '/agents/{id}/timeline']));
+    expect(Object.keys(dispatchDoc.body.paths)).toEqual(expect.arrayContaining(['/settings/event-triggered-updates', '/rollouts/{id}', '/rollouts/{id}/progress', '/agents/{id}/timeline']));
     expect((await h.system.http('notification-dispatch', 'GET', '/docs', undefined, null)).status).toBe(200);
     // The download endpoint answers without a token (404: no such version here, not 401).
     expect((await h.system.http('component-download', 'GET', '/components/virus-pattern/versions/9.9.9/download', undefined, null)).status).toBe(404);
@@ -101,6 +102,15 @@ describe('admin and ops surface', () => {
     const list = await h.system.http<{ total: number; rollouts: unknown[] }>('notification-dispatch', 'GET', '/rollouts?limit=1');
     expect(list.body.total).toBeGreaterThanOrEqual(1);
     expect(list.body.rollouts).toHaveLength(1);
+    // Progress over time: the points asked for, and clear errors for a bad count or an unknown rollout.
+    const { rolloutId } = list.body.rollouts[0] as { rolloutId: string };
+    const progress = await h.system.http<{ targeted: number; points: Array<{ at: string; sent: number; updated: number }> }>('notification-dispatch', 'GET', `/rollouts/${rolloutId}/progress?points=5`);
+    expect(progress.status).toBe(200);
+    expect(progress.body.points).toHaveLength(5);
+    expect(progress.body.points.at(-1)!.sent).toBeLessThanOrEqual(progress.body.targeted);
+    expect((await h.system.http('notification-dispatch', 'GET', `/rollouts/${rolloutId}/progress?points=1`)).status).toBe(400);
+    expect((await h.system.http('notification-dispatch', 'GET', `/rollouts/${randomUUID()}/progress`)).status).toBe(404);
+    expect((await h.system.http('notification-dispatch', 'GET', '/rollouts/nope/progress')).status).toBe(400);
     const all = await h.entries('m-a');
     const tail = await h.system.http<{ entries: Array<{ position: number }> }>('notification-dispatch', 'GET', `/agents/m-a/timeline?after=${all.length - 1}`);
     expect(tail.body.entries.map((e) => e.position)).toEqual([all.length]);

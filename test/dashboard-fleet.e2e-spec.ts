@@ -189,6 +189,27 @@ describe('admin dashboard with a thousand agents', () => {
     );
     expect(aborted?.counts).toMatchObject({ updated: formatted(AGENTS - SILENT), aborted: formatted(SILENT) });
 
+    // ---- Its progress over time, from the card (left open: the screenshot shows it).
+    await card.getByRole('button', { name: `Show agents of ${TYPE} 1.1.0` }).click();
+    const series = (key: string) => page.locator(`#rollout-chart polyline[data-series="${key}"]`);
+    await dashboard.eventually(() => series('updated').getAttribute('data-last'), 'the progress chart', (v) => v === String(AGENTS - SILENT));
+    expect(await series('sent').getAttribute('data-last')).toBe(String(AGENTS));
+    expect(await series('failed').getAttribute('data-last')).toBe('0');
+    // Cumulative counts: no line ever goes down (SVG's y grows downwards), and each starts at 0.
+    for (const key of ['sent', 'acknowledged', 'updated']) {
+      const ys = (await series(key).getAttribute('points'))!.split(' ').map((p) => Number(p.split(',')[1]));
+      expect(ys).toHaveLength(60);
+      expect(ys.every((y, i) => i === 0 || y <= ys[i - 1]!)).toBe(true);
+      expect(ys[0]).toBeGreaterThan(ys.at(-1)!);
+    }
+    expect(await page.locator('#rollout-chart-svg').getAttribute('aria-label')).toMatch(
+      /^Progress from \S+ \S+ to \S+ \S+ of 1,000 targeted agents: 1,000 sent, 900 acknowledged, 900 updated, 0 failed or given up$/,
+    );
+    // Its agents in natural id order, as the agent list has them.
+    const firstIds = await page.locator('#rollout-agents-body tr td:first-child').evaluateAll((cells) => cells.slice(0, 3).map((c) => c.textContent));
+    expect(firstIds).toEqual(['fleet-1', 'fleet-2', 'fleet-3']);
+    console.log(`rollout chart: ${await dashboard.screenshotOf('#rollout-agents', 'dashboard-rollout-chart.png')}`);
+
     // ---- Compliance: the silent tenth is a version behind, and the export lists exactly them.
     const complianceRow = page.locator('#compliance-body tr[data-component="fleet-pattern"] td');
     await dashboard.eventually(() => complianceRow.allTextContents(), 'the compliance of the release', (cells) => cells.slice(0, 5).join('|') === `${TYPE}|1.1.0|900 of 1,000|100|100 × 1 behind`);

@@ -148,5 +148,15 @@ describe('pinning (rollback)', () => {
     expect(mute.updates.at(-1)).toMatchObject({ downgrade: [type] });
     expect(mute.updates[0]).toMatchObject({ components: [expect.objectContaining({ version: '2.0' })] });
     expect(mute.updates[0]!.downgrade).toBeUndefined();
+
+    // It comes back acknowledging and takes the pinned version: its part in the 2.0 rollout ends
+    // as superseded (not failed, not in progress for ever), and the pin's rollout counts it.
+    await mute.stop();
+    await h.waitOnline(mute.id, false);
+    const back = await h.agent(mute.id, [{ type, version: '1.0' }]);
+    const release = (await rollouts(type)).find((r) => r.component.version === '2.0')!;
+    expect((await complete(release.rolloutId)).counts).toMatchObject({ targeted: 1, updated: 0, superseded: 1, failed: 0, inProgress: 0 });
+    expect((await complete(rollback.rolloutId)).counts).toMatchObject({ targeted: 1, inProgress: 0, failed: 0, gaveUp: 0 });
+    expect((await back.store.installed()).find((c) => c.type === type)?.version).toBe('1.0');
   });
 });

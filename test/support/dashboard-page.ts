@@ -160,4 +160,12 @@ export class DashboardPage {
     await this.page.screenshot({ path: file, fullPage: true });
     return file;
   }
+
+  /** One part of the page, as a PNG under test/artifacts. */
+  async screenshotOf(selector: string, name: string): Promise<string> {
+    await mkdir(ARTIFACTS_DIR, { recursive: true });
+    const file = path.join(ARTIFACTS_DIR, name);
+    await this.page.locator(selector).screenshot({ path: file });
+    return file;
+  }
 }

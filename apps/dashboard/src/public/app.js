@@ -193,12 +193,13 @@
     clearTimeout(state.timer);
     state.drawn.clear();
     // Nothing read with the old token stays on screen.
-    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result', 'component-versions-body', 'component-pin', 'component-action-result', 'component-rejections']) $(id).replaceChildren();
+    for (const id of ['components-body', 'agent-summary', 'agents-body', 'rollout-list', 'rollout-agents-body', 'rollout-chart-svg', 'rollout-chart-legend', 'timeline-body', 'settings-history', 'check-report', 'agents-bulk-result', 'agent-action-result', 'component-versions-body', 'component-pin', 'component-action-result', 'component-rejections']) $(id).replaceChildren();
     $('agent-actions').hidden = true;
     $('component-page').hidden = true;
     $('filter-q').value = '';
     $('filter-labels').value = '';
     $('rollout-agents').hidden = true;
+    $('rollout-chart').hidden = true;
     $('timeline-table').hidden = true;
     $('timeline-agent-state').textContent = '';
     $('app').hidden = true;
@@ -967,15 +968,72 @@
     state.rollout = null;
     $('rollout-agents').hidden = true;
     $('rollout-agents-body').replaceChildren();
+    $('rollout-chart').hidden = true;
+    $('rollout-chart-svg').replaceChildren();
+    state.drawn.delete('rollout-chart');
   }
 
   const loadRolloutAgents = () =>
     guarded('rollouts', async () => {
       if (!state.rollout) return;
       const { id } = state.rollout;
-      const { agents } = await api('GET', `/dispatch/rollouts/${encodeURIComponent(id)}/agents?limit=1000`);
-      if (state.rollout?.id === id) draw('rollout-agents', agents, renderRolloutAgents);
+      const path = `/dispatch/rollouts/${encodeURIComponent(id)}`;
+      const [{ agents }, progress] = await Promise.all([api('GET', `${path}/agents?limit=1000`), api('GET', `${path}/progress?points=${CHART_POINTS}`)]);
+      if (state.rollout?.id !== id) return;
+      draw('rollout-agents', agents, renderRolloutAgents);
+      draw('rollout-chart', progress, renderRolloutChart);
     });
+
+  // ---- Progress over time: one line per series, cumulative, on a shared scale of the targeted agents.
+  const CHART_POINTS = 60;
+  const CHART = { width: 1000, height: 200, left: 52, right: 10, top: 12, bottom: 26 };
+  const CHART_SERIES = [
+    { key: 'sent', label: 'sent' },
+    { key: 'acknowledged', label: 'acknowledged' },
+    { key: 'updated', label: 'updated' },
+    { key: 'failed', label: 'failed or given up' },
+  ];
+  const SVG = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs, text) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  function renderRolloutChart(progress) {
+    const { points, targeted } = progress;
+    const svg = $('rollout-chart-svg');
+    const max = Math.max(targeted, 1);
+    const x0 = CHART.left;
+    const x1 = CHART.width - CHART.right;
+    const y0 = CHART.height - CHART.bottom;
+    const y1 = CHART.top;
+    const x = (i) => x0 + ((x1 - x0) * i) / Math.max(points.length - 1, 1);
+    const y = (n) => y0 - ((y0 - y1) * n) / max;
+    const last = points.at(-1) ?? { sent: 0, acknowledged: 0, updated: 0, failed: 0 };
+    svg.replaceChildren(
+      s('line', { class: 'axis', x1: x0, y1: y0, x2: x1, y2: y0 }),
+      s('line', { class: 'axis', x1: x0, y1: y0, x2: x0, y2: y1 }),
+      s('line', { class: 'grid', x1: x0, y1: y1, x2: x1, y2: y1 }),
+      s('text', { class: 'tick', x: x0 - 4, y: y1 + 4, 'text-anchor': 'end' }, formatCount(targeted)),
+      s('text', { class: 'tick', x: x0 - 4, y: y0, 'text-anchor': 'end' }, '0'),
+      s('text', { class: 'tick', x: x0, y: CHART.height - 6, 'text-anchor': 'start' }, formatTime(progress.from)),
+      s('text', { class: 'tick', x: x1, y: CHART.height - 6, 'text-anchor': 'end' }, formatTime(progress.to)),
+      ...CHART_SERIES.map(({ key }) =>
+        s('polyline', { class: `series series-${key}`, 'data-series': key, 'data-last': last[key], points: points.map((p, i) => `${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ') }),
+      ),
+    );
+    svg.setAttribute(
+      'aria-label',
+      `Progress from ${formatTime(progress.from)} to ${formatTime(progress.to)} of ${formatCount(targeted)} targeted agents: ` +
+        CHART_SERIES.map(({ key, label }) => `${formatCount(last[key])} ${label}`).join(', '),
+    );
+    $('rollout-chart-legend').replaceChildren(
+      ...CHART_SERIES.map(({ key, label }) => h('span', { class: 'legend-item' }, h('span', { class: `swatch series-${key}`, 'aria-hidden': 'true' }), `${label} ${formatCount(last[key])}`)),
+    );
+    $('rollout-chart').hidden = false;
+  }
 
   function renderRolloutAgents(agents) {
     const yes = (v) => (v ? 'yes' : '—');

@@ -76,6 +76,8 @@ export type AgentUpdateCommand =
        * dropped. Absent counts as a hello.
        */
       via?: 'hello' | 'heartbeat';
+      /** Reconnect only: what the agent reported it has. */
+      installed?: InstalledComponent[];
       /** trigger admin: who asked. */
       by?: string;
       now: Date;
@@ -310,7 +312,8 @@ function target(command: Command<'Target'>, state: AgentUpdateState): AgentUpdat
   // so what was sent to it is still in its queue or in hand. Only a newer version changes anything.
   const reconnected = command.trigger === 'reconnect' && command.via !== 'heartbeat';
   if (reconnected && components.length === 0) {
-    return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', at } }];
+    const installed = command.installed ? { installed: command.installed } : {};
+    return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'already-up-to-date', ...installed, at } }];
   }
   if (reconnected && open.phase !== 'sending') {
     return [{ type: 'NotificationResolved', data: { agentId, notificationId: open.notificationId, reason: 'superseded-by-reconnect', at } }, opened];

@@ -274,6 +274,11 @@ describe('agent updates decider', () => {
       .given([targeted(), failed(1), resend(2)])
       .when({ type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components: [], policy, notificationId: 'n2', now })
       .then([{ type: 'NotificationResolved', data: { agentId, notificationId, reason: 'already-up-to-date', at } }]);
+    // With what the agent said it has, so each rollout of the notification can tell whether it got there.
+    spec
+      .given([targeted(), failed(1), resend(2)])
+      .when({ type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components: [], installed: [{ type: 'virus-pattern', version: '1.0' }], policy, notificationId: 'n2', now })
+      .then([{ type: 'NotificationResolved', data: { agentId, notificationId, reason: 'already-up-to-date', installed: [{ type: 'virus-pattern', version: '1.0' }], at } }]);
     spec.given([]).when({ type: 'Target', agentId, rolloutId: null, trigger: 'reconnect', components: [], policy, notificationId: 'n2', now }).thenNothing();
   });
 

@@ -157,7 +157,16 @@ export type NotificationGaveUp = Event<'NotificationGaveUp', { agentId: string; 
  */
 export type NotificationResolved = Event<
   'NotificationResolved',
-  { agentId: string; notificationId: string; reason: 'superseded-by-reconnect' | 'already-up-to-date' | 'aborted'; rolloutId?: string; by?: string; at: string }
+  {
+    agentId: string;
+    notificationId: string;
+    reason: 'superseded-by-reconnect' | 'already-up-to-date' | 'aborted';
+    rolloutId?: string;
+    by?: string;
+    /** already-up-to-date: what the agent said it has, so each rollout the notification worked for can tell whether its version was reached. */
+    installed?: InstalledComponent[];
+    at: string;
+  }
 >;
 
 export type ScanRequested = Event<'ScanRequested', { agentId: string; notificationId: string; scanId: string; at: string }>;

@@ -13,6 +13,7 @@ import { DirectoryLabels1765000000000 } from './1765000000000-directory-labels';
 import { Canary1765000001000 } from './1765000001000-canary';
 import { Pins1765100000000 } from './1765100000000-pins';
 import { Webhooks1765100001000 } from './1765100001000-webhooks';
+import { RolloutTimes1765100002000 } from './1765100002000-rollout-times';
 
 /** Dispatch's schema, in the order it was built. */
-export const DISPATCH_MIGRATIONS = [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000, RolloutOutcomes1764700000000, RolloutAttribution1764800000000, RolloutControl1764900000000, DirectoryHostname1764950000000, OrphanedSends1764960000000, DirectoryLabels1765000000000, Canary1765000001000, Pins1765100000000, Webhooks1765100001000];
+export const DISPATCH_MIGRATIONS = [Dispatch1764230700000, InFlight1764230800000, RolloutProgress1764230900000, InFlightWaiting1764231000000, VersionKeys1764500000000, HotPath1764600000000, RolloutOutcomes1764700000000, RolloutAttribution1764800000000, RolloutControl1764900000000, DirectoryHostname1764950000000, OrphanedSends1764960000000, DirectoryLabels1765000000000, Canary1765000001000, Pins1765100000000, Webhooks1765100001000, RolloutTimes1765100002000];

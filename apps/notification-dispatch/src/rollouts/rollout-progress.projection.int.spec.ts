@@ -5,6 +5,7 @@ import { type TestDatabase, asRecorded, createTestDatabase } from '@herald/testi
 import type { AgentUpdateEvent, NotificationPolicy } from '../agent-updates/agent-updates.events';
 import { DISPATCH_MIGRATIONS } from '../migrations';
 import { rolloutProgressProjection } from './rollout-progress.projection';
+import { RolloutViews } from './rollout-views';
 import type { RolloutEvent } from './rollout.decider';
 
 jest.setTimeout(60_000);
@@ -106,7 +107,7 @@ describe('rollout progress projection', () => {
     return db.session(async (sql) => ({
       rollouts: await sql.rows('SELECT rollout_id, version FROM rollouts ORDER BY started_at'),
       agents: await sql.rows(
-        `SELECT r.version, agent_id, via, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, outcome, update_retries, scan_requested, scanned, last_change_at
+        `SELECT r.version, agent_id, via, targeted, skipped_reason, attempts, returned_attempts, timed_out_attempts, acknowledged, outcome, update_retries, scan_requested, scanned, last_change_at, sent_at, acknowledged_at, outcome_at
          FROM rollout_agents JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`,
       ),
       links: await sql.rows(`SELECT r.version, agent_id FROM rollout_notifications JOIN rollouts r USING (rollout_id) ORDER BY r.version, agent_id`),
@@ -128,6 +129,37 @@ describe('rollout progress projection', () => {
     expect(row('3.0', 'a5')).toMatchObject({ via: 'reconnect', targeted: false, skipped_reason: 'no-privilege', attempts: 0, outcome: null });
     expect(row('2.0', 'a4')).toBeUndefined();
     expect(agents.filter((r) => r.via === 'reconnect').map((r) => `${r.version} ${r.agent_id}`)).toEqual(['3.0 a4', '3.0 a5']);
+  });
+
+  it('records when each agent was first sent, first acknowledged and ended, and counts them over time', async () => {
+    const events = story();
+    const A = (events[0]!.data as { rolloutId: string }).rolloutId;
+    const last = events.at(-1)!.data.at;
+    events.push({ type: 'RolloutCompleted', data: { rolloutId: A, outcomes: { targeted: 2, updated: 1, failed: 0, gaveUp: 1, alreadyUpToDate: 0, superseded: 0, aborted: 0 }, at: last } });
+    const { agents } = await replay(recorded(events), 4);
+    const atOf = (type: string, agentId: string, nth = 0) => new Date(events.filter((e) => e.type === type && 'agentId' in e.data && e.data.agentId === agentId)[nth]!.data.at);
+    const row = (version: string, agentId: string) => agents.find((r) => r.version === version && r.agent_id === agentId);
+    // The first attempt and the first acknowledgement count, not the later ones.
+    expect(row('2.0', 'a1')).toMatchObject({ sent_at: atOf('AttemptSent', 'a1'), acknowledged_at: atOf('NotificationAcknowledged', 'a1'), outcome_at: atOf('UpdateCompleted', 'a1') });
+    expect(row('2.0', 'a2')).toMatchObject({ sent_at: atOf('AttemptSent', 'a2'), acknowledged_at: null, outcome_at: atOf('NotificationGaveUp', 'a2') });
+    // Updated in A through R2 and R7: its outcome is dated by the install, though A's plan skipped it.
+    expect(row('2.0', 'a3')).toMatchObject({ sent_at: atOf('AttemptSent', 'a3'), outcome_at: atOf('UpdateCompleted', 'a3') });
+    // A failure after an earlier update elsewhere: dated by the failure.
+    expect(row('3.0', 'a1')).toMatchObject({ sent_at: atOf('AttemptSent', 'a1', 1), outcome_at: atOf('UpdateFailed', 'a1') });
+    expect(row('3.0', 'a5')).toMatchObject({ sent_at: null, acknowledged_at: null, outcome_at: null });
+
+    // A ran from its plan to its completion; its points count its targeted agents (a1, a2), not the skipped a3.
+    const progress = (await new RolloutViews(db).progress(A, 3))!;
+    const from = new Date(events[0]!.data.at);
+    expect(progress).toMatchObject({ rolloutId: A, targeted: 2, from, to: new Date(last) });
+    const mid = new Date((from.getTime() + new Date(last).getTime()) / 2);
+    expect(atOf('UpdateCompleted', 'a1') <= mid && atOf('NotificationGaveUp', 'a2') > mid).toBe(true);
+    expect(progress.points).toEqual([
+      { at: from, sent: 0, acknowledged: 0, updated: 0, failed: 0 },
+      { at: mid, sent: 2, acknowledged: 1, updated: 1, failed: 0 },
+      { at: new Date(last), sent: 2, acknowledged: 1, updated: 1, failed: 1 },
+    ]);
+    expect(await new RolloutViews(db).progress(randomUUID(), 3)).toBeUndefined();
   });
 
   it('comes to the same read model however the events are cut into batches', async () => {

@@ -22,6 +22,11 @@ interface Change {
   scanned: boolean;
   /** The latest time of the events that changed the row; null when only a link touched it. */
   at: string | null;
+  /** When the batch first sent it a notification / first saw it acknowledged (kept only if the row has none yet). */
+  sentAt: string | null;
+  acknowledgedAt: string | null;
+  /** When it reached the outcome the batch leaves it with. */
+  outcomeAt: string | null;
 }
 
 type ProgressEventType = ProgressEvent['type'];
@@ -149,7 +154,7 @@ async function applyRolloutEvent(tx: Tx, e: ProgressEvent): Promise<void> {
       break;
     case 'RolloutAborted':
       // Agents of the plan not notified yet never will be; those with a notification open get its close next.
-      await tx.exec(`UPDATE rollout_agents SET outcome = 'aborted', last_change_at = greatest(last_change_at, $2) WHERE rollout_id = $1 AND targeted AND outcome IS NULL`, [
+      await tx.exec(`UPDATE rollout_agents SET outcome = 'aborted', outcome_at = $2, last_change_at = greatest(last_change_at, $2) WHERE rollout_id = $1 AND targeted AND outcome IS NULL`, [
         e.data.rolloutId,
         e.data.at,
       ]);
@@ -205,7 +210,7 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
     // A notification now works for the rollout: the agent's part is in progress again until it
     // ends. (Not a change of its own: whether it meets an updated row depends on the batch cut.)
     const c = change(rolloutId, agentId, null);
-    if (c.outcome !== 'updated' && !state.row(rolloutId, agentId).updated) set({ ...c, outcome: null });
+    if (c.outcome !== 'updated' && !state.row(rolloutId, agentId).updated) set({ ...c, outcome: null, outcomeAt: null });
   };
   for (const e of events) {
     switch (e.type) {
@@ -243,7 +248,7 @@ async function applyAgentEvents(tx: Tx, events: readonly ProgressEvent[], state:
         // A rollout's target delivered again after the agent got its version changes nothing.
         if (state.row(e.data.rolloutId, e.data.agentId).updated) break;
         const c = change(e.data.rolloutId, e.data.agentId, e.data.at);
-        if (c.outcome !== 'updated') set({ ...c, outcome: 'already-up-to-date', at: later(c.at, e.data.at) });
+        if (c.outcome !== 'updated') set({ ...c, outcome: 'already-up-to-date', at: later(c.at, e.data.at), outcomeAt: e.data.at });
         break;
       }
       case 'ScanRequested':
@@ -293,6 +298,9 @@ const newChange = (rolloutId: string, agentId: string, at: string | null): RowCh
   scanRequested: false,
   scanned: false,
   at,
+  sentAt: null,
+  acknowledgedAt: null,
+  outcomeAt: null,
 });
 
 const later = (a: string | null, b: string): string => (a === null || b > a ? b : a);
@@ -305,16 +313,22 @@ interface RolloutVersion {
   pinned?: boolean;
 }
 
+/** Whether an agent with `installed` has the rollout's version (or a newer one, unless the rollout is a pin's). */
+function reached(version: RolloutVersion, installed: ReadonlyArray<{ type: string; version: string }>): boolean {
+  const have = installed.find((i) => i.type === version.type)?.version;
+  return have !== undefined && outdatedComponents([{ type: version.type, version: have }], [version]).length === 0;
+}
+
 function apply(c: RowChange, e: ProgressEvent, version: RolloutVersion | undefined): RowChange {
   const at = later(c.at, e.data.at);
-  const end = (outcome: RolloutOutcome): RowChange => (c.outcome === 'updated' ? { ...c, at } : { ...c, at, outcome });
+  const end = (outcome: RolloutOutcome): RowChange => (c.outcome === 'updated' ? { ...c, at } : { ...c, at, outcome, outcomeAt: e.data.at });
   switch (e.type) {
     case 'AttemptSent':
-      return { ...c, at, attempts: c.attempts + 1 };
+      return { ...c, at, attempts: c.attempts + 1, sentAt: c.sentAt ?? e.data.at };
     case 'AttemptFailed':
       return e.data.reason === 'no-queue' ? { ...c, at, returned: c.returned + 1 } : { ...c, at, timedOut: c.timedOut + 1 };
     case 'NotificationAcknowledged':
-      return { ...c, at, acknowledged: true };
+      return { ...c, at, acknowledged: true, acknowledgedAt: c.acknowledgedAt ?? e.data.at };
     case 'UpdateRetryScheduled':
       return { ...c, at, retries: c.retries + 1 };
     case 'UpdateFailed':
@@ -322,7 +336,12 @@ function apply(c: RowChange, e: ProgressEvent, version: RolloutVersion | undefin
     case 'NotificationGaveUp':
       return end('gave-up');
     case 'NotificationResolved':
-      return end(e.data.reason === 'already-up-to-date' ? 'already-up-to-date' : e.data.reason === 'aborted' ? 'aborted' : 'superseded');
+      if (e.data.reason === 'already-up-to-date') {
+        // Up to date with what the notification aimed at last: for a rollout whose version the
+        // agent does not have (a pin took the notification elsewhere) that is superseded.
+        return end(e.data.installed && version && !reached(version, e.data.installed) ? 'superseded' : 'already-up-to-date');
+      }
+      return end(e.data.reason === 'aborted' ? 'aborted' : 'superseded');
     case 'ScanRequested':
       return { ...c, at, scanRequested: true };
     case 'ScanCompleted':
@@ -331,8 +350,7 @@ function apply(c: RowChange, e: ProgressEvent, version: RolloutVersion | undefin
       // A rollout's agent is updated once it has the rollout's version (or newer, unless the
       // rollout is a pin's). A notification that reached its target elsewhere (a pin or unpin
       // moved it) ends the agent's part in this rollout as superseded.
-      const have = version && e.data.installed.find((i) => i.type === version.type)?.version;
-      if (have !== undefined && version && outdatedComponents([{ type: version.type, version: have }], [version]).length === 0) return { ...c, at, outcome: 'updated' };
+      if (version && reached(version, e.data.installed)) return end('updated');
       return e.data.targetReached ? end('superseded') : { ...c, at };
     }
     default:
@@ -445,9 +463,12 @@ async function write(
        acknowledged = ra.acknowledged OR u.acknowledged,
        outcome = CASE WHEN ra.outcome = 'updated' THEN ra.outcome WHEN u.outcome_set THEN u.outcome ELSE ra.outcome END,
        update_retries = ra.update_retries + u.retries, scan_requested = ra.scan_requested OR u.scan_requested, scanned = ra.scanned OR u.scanned,
-       last_change_at = greatest(ra.last_change_at, u.at)
-     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::bool[], $7::bool[], $8::text[], $9::int[], $10::bool[], $11::bool[], $12::timestamptz[])
-       AS u(rollout_id, agent_id, attempts, returned, timed_out, acknowledged, outcome_set, outcome, retries, scan_requested, scanned, at)
+       last_change_at = greatest(ra.last_change_at, u.at),
+       sent_at = coalesce(ra.sent_at, u.sent_at), acknowledged_at = coalesce(ra.acknowledged_at, u.acknowledged_at),
+       outcome_at = CASE WHEN ra.outcome = 'updated' THEN ra.outcome_at WHEN u.outcome_set THEN u.outcome_at ELSE ra.outcome_at END
+     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::bool[], $7::bool[], $8::text[], $9::int[], $10::bool[], $11::bool[], $12::timestamptz[],
+                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[])
+       AS u(rollout_id, agent_id, attempts, returned, timed_out, acknowledged, outcome_set, outcome, retries, scan_requested, scanned, at, sent_at, acknowledged_at, outcome_at)
      WHERE ra.rollout_id = u.rollout_id AND ra.agent_id = u.agent_id`,
     [
       col((c) => c.rolloutId),
@@ -462,6 +483,9 @@ async function write(
       col((c) => c.scanRequested),
       col((c) => c.scanned),
       col((c) => c.at),
+      col((c) => c.sentAt),
+      col((c) => c.acknowledgedAt),
+      col((c) => c.outcomeAt),
     ],
   );
 }

@@ -56,6 +56,20 @@ export interface RolloutView {
   };
 }
 
+const PROGRESS_SERIES = ['sent', 'acknowledged', 'updated', 'failed'] as const;
+type ProgressSeries = (typeof PROGRESS_SERIES)[number];
+
+export interface RolloutProgressView {
+  rolloutId: string;
+  /** Its targeted agents, the most any series can reach. */
+  targeted: number;
+  from: Date;
+  /** When it completed, or now while it runs. */
+  to: Date;
+  /** Cumulative counts of its targeted agents at evenly spaced moments from `from` to `to`. */
+  points: Array<{ at: Date } & Record<ProgressSeries, number>>;
+}
+
 export interface RolloutDecisionView {
   action: 'paused' | 'resumed' | 'aborted' | 'retried-failed';
   by: string;
@@ -200,10 +214,58 @@ export class RolloutViews {
                 outcome IS NOT DISTINCT FROM 'updated' AS updated, outcome IS NOT DISTINCT FROM 'failed' AS failed, outcome IS NOT DISTINCT FROM 'gave-up' AS "gaveUp",
                 scan_requested AS "scanRequested", scanned,
                 last_change_at AS "lastChangeAt"
-           FROM rollout_agents WHERE rollout_id = $1 ORDER BY agent_id LIMIT $2 OFFSET $3`,
+           FROM rollout_agents WHERE rollout_id = $1 ORDER BY agent_id COLLATE herald_natural LIMIT $2 OFFSET $3`,
         [rolloutId, limit, offset],
       ),
     }));
+  }
+
+  /**
+   * The rollout's progress over time: at `points` evenly spaced moments from its start to its
+   * completion (or now, while it runs), how many of its agents had been sent a notification,
+   * had acknowledged one, were updated, and had failed or been given up on. One pass over the
+   * rollout's rows, counted into buckets by the database.
+   */
+  async progress(rolloutId: string, points: number): Promise<RolloutProgressView | undefined> {
+    return this.db.snapshot(async (sql) => {
+      const span = await sql.one<{ from: Date; to: Date; targeted: string }>(
+        `SELECT r.started_at AS "from", greatest(r.started_at, coalesce(r.completed_at, now())) AS "to",
+                (SELECT count(*) FROM rollout_agents ra WHERE ra.rollout_id = r.rollout_id AND ra.targeted) AS targeted
+           FROM rollouts r WHERE r.rollout_id = $1`,
+        [rolloutId],
+      );
+      if (!span) return undefined;
+      const from = span.from.getTime();
+      const stepMs = (span.to.getTime() - from) / (points - 1);
+      // Point i (at from + i * step) counts what happened at or before it: bucket ceil((t - from) / step).
+      const buckets = await sql.rows<{ series: ProgressSeries; bucket: number; n: string }>(
+        `WITH t AS (
+           SELECT 'sent' AS series, sent_at AS at FROM rollout_agents WHERE rollout_id = $1 AND targeted AND sent_at IS NOT NULL
+           UNION ALL SELECT 'acknowledged', acknowledged_at FROM rollout_agents WHERE rollout_id = $1 AND targeted AND acknowledged_at IS NOT NULL
+           UNION ALL SELECT CASE outcome WHEN 'updated' THEN 'updated' ELSE 'failed' END, outcome_at
+                       FROM rollout_agents WHERE rollout_id = $1 AND targeted AND outcome IN ('updated', 'failed', 'gave-up') AND outcome_at IS NOT NULL)
+         SELECT series, greatest(0, ceil(extract(epoch FROM at - $2::timestamptz) * 1000 / $3))::int AS bucket, count(*) AS n
+           FROM t GROUP BY 1, 2`,
+        [rolloutId, span.from, Math.max(stepMs, 1)],
+      );
+      const series: Record<ProgressSeries, number[]> = { sent: [], acknowledged: [], updated: [], failed: [] };
+      for (const name of PROGRESS_SERIES) series[name] = Array<number>(points).fill(0);
+      for (const b of buckets) if (b.bucket < points) series[b.series][b.bucket]! += Number(b.n);
+      for (const name of PROGRESS_SERIES) for (let i = 1; i < points; i++) series[name][i]! += series[name][i - 1]!;
+      return {
+        rolloutId,
+        targeted: Number(span.targeted),
+        from: span.from,
+        to: span.to,
+        points: [...Array(points).keys()].map((i) => ({
+          at: new Date(from + i * stepMs),
+          sent: series.sent[i]!,
+          acknowledged: series.acknowledged[i]!,
+          updated: series.updated[i]!,
+          failed: series.failed[i]!,
+        })),
+      };
+    });
   }
 
   /** Who paused, resumed, aborted or retried the rollout, oldest first. */

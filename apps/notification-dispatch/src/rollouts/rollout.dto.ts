@@ -130,3 +130,25 @@ export class RolloutAgentsDto extends createZodDto(
     ),
   }),
 ) {}
+
+export const ProgressPoints = z.strictObject({
+  points: z.coerce.number().int().min(2).max(500).default(60).describe('How many moments, evenly spaced from the start to the completion (or now)'),
+});
+export class ProgressPointsDto extends createZodDto(ProgressPoints) {}
+export class RolloutProgressDto extends createZodDto(
+  z.object({
+    rolloutId: z.uuid(),
+    targeted: count.describe('Its targeted agents: the most any count can reach'),
+    from: z.iso.datetime().describe('When it started'),
+    to: z.iso.datetime().describe('When it completed, or now while it runs'),
+    points: z.array(
+      z.object({
+        at: z.iso.datetime(),
+        sent: count.describe('Targeted agents sent a notification by then'),
+        acknowledged: count.describe('…that had acknowledged one'),
+        updated: count.describe('…that were updated'),
+        failed: count.describe('…whose update failed for good or that were given up on (R4)'),
+      }),
+    ),
+  }),
+) {}

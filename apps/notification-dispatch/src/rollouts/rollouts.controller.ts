@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ApiErrors, CurrentPrincipal, type Principal } from '@herald/platform';
 import { type ControlResult, RolloutControl } from './rollout-control';
 import { RolloutControlConflict } from './rollout.decider';
-import { ControlNoteDto, ControlResultDto, RolloutAgentsDto, RolloutDecisionsDto, RolloutDto, RolloutListDto } from './rollout.dto';
+import { ControlNoteDto, ControlResultDto, ProgressPoints, ProgressPointsDto, RolloutAgentsDto, RolloutDecisionsDto, RolloutDto, RolloutListDto, RolloutProgressDto } from './rollout.dto';
 import { RolloutViews } from './rollout-views';
 
 const Page = z.strictObject({
@@ -13,6 +13,10 @@ const Page = z.strictObject({
   offset: z.coerce.number().int().min(0).default(0),
 });
 class PageDto extends createZodDto(Page) {}
+
+function assertRolloutId(id: string): void {
+  if (!z.uuid().safeParse(id).success) throw new BadRequestException(`invalid rollout id ${JSON.stringify(id)}`);
+}
 
 /** Rollouts: one per verified component version (the R1 trigger), with live progress. */
 @ApiTags('rollouts')
@@ -49,6 +53,18 @@ export class RolloutsController {
     await this.find(id);
     const { limit, offset } = page as z.infer<typeof Page>;
     return { rolloutId: id, ...(await this.views.agents(id, limit, offset)) };
+  }
+
+  @Get(':id/progress')
+  @ApiOperation({ summary: 'Progress over time: how many of its agents were sent, acknowledged, updated and failed at evenly spaced moments' })
+  @ApiOkResponse({ type: RolloutProgressDto })
+  @ApiErrors(400, 404)
+  async progress(@Param('id') id: string, @Query() query: ProgressPointsDto) {
+    const { points } = query as z.infer<typeof ProgressPoints>;
+    assertRolloutId(id);
+    const progress = await this.views.progress(id, points);
+    if (!progress) throw new NotFoundException(`unknown rollout ${id}`);
+    return progress;
   }
 
   @Get(':id/decisions')
@@ -121,7 +137,7 @@ export class RolloutsController {
   }
 
   private async find(id: string) {
-    if (!z.uuid().safeParse(id).success) throw new BadRequestException(`invalid rollout id ${JSON.stringify(id)}`);
+    assertRolloutId(id);
     const view = await this.views.get(id);
     if (!view) throw new NotFoundException(`unknown rollout ${id}`);
     return view;

@@ -249,7 +249,7 @@ export class TriggersController {
           b.decide(agentUpdatesStreamId(e.agentId), { type: 'Skip', agentId: e.agentId, rolloutId: null, trigger: 'reconnect', reason, components, rolloutIds, now }, metadata);
           continue;
         }
-        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, rolloutIds, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), via: e.via, now };
+        const command = { type: 'Target' as const, agentId: e.agentId, rolloutId: null, rolloutIds, trigger: 'reconnect' as const, components, policy: policyOf(settings), notificationId: randomUUID(), via: e.via, installed: e.components, now };
         b.decide(agentUpdatesStreamId(e.agentId), command, metadata);
       }
       return this.sender.recordDue(tx, b, [...updating], { maxInFlight: settings.maxInFlight, metadata: {} });
