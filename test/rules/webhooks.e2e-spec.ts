@@ -40,16 +40,20 @@ describe('webhooks', () => {
   let server: Server;
   let url: string;
   const received: Received[] = [];
-  /** The receiver answers 500 to this many requests first (then 204). */
-  let failFirst = 0;
+  /**
+   * The receiver answers 500 to this many requests for this event first (then 204). Only that
+   * event's: a later event may arrive while it is being retried, and must not take its failures.
+   */
+  let failFirst = { event: '', times: 0 };
 
   beforeAll(async () => {
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const answered = failFirst > 0 ? 500 : 204;
-        if (failFirst > 0) failFirst--;
+        const fails = failFirst.times > 0 && req.headers['x-herald-event'] === failFirst.event;
+        const answered = fails ? 500 : 204;
+        if (fails) failFirst.times--;
         received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answered });
         res.writeHead(answered).end();
       });
@@ -80,8 +84,8 @@ describe('webhooks', () => {
     expect(JSON.stringify(added.body)).not.toContain(SECRET);
     const { webhookId } = added.body;
 
-    // The receiver fails the first two requests: the start is delivered on the third attempt.
-    failFirst = 2;
+    // The receiver fails the start twice: it is delivered on the third attempt.
+    failFirst = { event: 'rollout.started', times: 2 };
     const type = 'hook-pattern';
     await h.settings({ notifyOnDownload: true, scanAfterUpdate: false, ackTimeoutSeconds: 2, resendIntervalSeconds: 1, maxAttempts: 20, updateRetries: 0, rolloutErrorThresholdPercent: 0 });
     const mute = await h.agent('hook-mute', [{ type, version: '1.0' }], { acknowledge: false });
@@ -135,14 +139,14 @@ describe('webhooks', () => {
     expect(bodies().find((b) => b.type === 'rollout.paused' && b.rollout.rolloutId === engine.rolloutId)!.data).toMatchObject({ by: 'herald', reason: 'error-threshold', failed: 1, finished: 1, thresholdPercent: 50 });
 
     // A receiver that never recovers: the delivery fails after WEBHOOK_MAX_ATTEMPTS, with the last answer.
-    failFirst = 1_000;
+    failFirst = { event: 'rollout.aborted', times: 1_000 };
     expect((await api('POST', `/rollouts/${engine.rolloutId}/abort`)).status).toBe(200);
     await waitFor(async () => ((await deliveries(webhookId)).some((d) => d.event === 'rollout.aborted' && d.rolloutId === engine.rolloutId && d.status === 'failed') ? true : undefined), {
       what: 'the abort’s delivery to fail for good',
       timeoutMs: 30_000,
     });
     expect((await deliveries(webhookId)).find((d) => d.event === 'rollout.aborted' && d.rolloutId === engine.rolloutId)).toMatchObject({ attempts: 3, lastStatus: 500, lastError: 'HTTP 500' });
-    failFirst = 0;
+    failFirst = { event: '', times: 0 };
 
     // Removed: listed no more, nothing more sent, a second removal is a 404.
     expect((await api('DELETE', `/webhooks/${webhookId}`, undefined, TEST_READ_TOKEN)).status).toBe(403);
