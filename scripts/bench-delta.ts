@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FolderUpstream } from '../apps/update-source/src/folder-upstream';
@@ -8,16 +8,23 @@ import { IN_PROCESS_METHODS } from './bench-delta-worker';
 
 /*
  * npm run bench:delta [-- --quick] [--dir var/bench-delta]
+ * npm run bench:delta -- --pairs DIR    (real files: NAME-a and NAME-b; `npm run delta:corpus` makes some)
  *
  * Chooses the delta algorithm by measurement. Builds a corpus of synthetic pattern files with
  * the reference update source (about 1, 10 and 100 MB; 16 releases each), then, in this one
  * run, builds and applies a patch for consecutive and 7- and 14-apart pairs with every
  * candidate: Herald's own herald-delta (pure TypeScript), npm packages (fossil-delta, pure JS;
- * zstd-napi, native) and the Debian tools zstd --patch-from, xdelta3 and bsdiff (installed with
- * apt-get when missing). Each build and apply runs in a process of its own, so its time and peak
+ * zstd-napi, native) and the Debian tools zstd --patch-from, xdelta3 and bsdiff (named when
+ * missing, never installed by the script). Each build and apply runs in a process of its own, so its time and peak
  * memory (maxRSS) are its alone; every rebuilt file is checked against the target's SHA-256.
  * The last line is `patch-bytes-vs-best-tool: R`, herald-delta's total patch bytes over the best
  * external tool's on the same pairs.
+ *
+ * With --pairs, the same measurements run on every pair of files in DIR, and the comparison is
+ * per pair: Herald's smallest patch against the smallest of the three tools on that pair. The
+ * last line is `patch-bytes-vs-best-per-pair: R`, the sum of Herald's over the sum of the best
+ * tools'. Nothing is installed: a missing tool is named, with the Debian package that has it,
+ * and left out.
  */
 
 const CHOSEN = 'herald-delta';
@@ -40,6 +47,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     dir: { type: 'string', default: path.join('var', 'bench-delta') },
     releases: { type: 'string', default: '15' },
+    pairs: { type: 'string' },
   },
 });
 const root = path.resolve(values.dir!);
@@ -51,42 +59,31 @@ function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-function ensureTools(): Set<string> {
-  const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+
+/** The tools there are, saying which are missing (and where to get them) instead of installing them. */
+function availableTools(): Set<string> {
   const missing = [
     ['zstd', 'zstd'],
     ['xdelta3', 'xdelta3'],
     ['bsdiff', 'bsdiff'],
-    ['/usr/bin/time', 'time'],
+    ['bspatch', 'bsdiff'],
   ].filter(([bin]) => !have(bin!));
-  if (missing.length > 0) {
-    console.log(`installing ${missing.map(([, pkg]) => pkg).join(', ')} with apt-get`);
-    spawnSync('apt-get', ['install', '-y', '-q', ...missing.map(([, pkg]) => pkg!)], { stdio: 'ignore' });
-    if (missing.some(([bin]) => !have(bin!))) {
-      spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore' });
-      spawnSync('apt-get', ['install', '-y', '-q', ...missing.map(([, pkg]) => pkg!)], { stdio: 'ignore' });
-    }
-  }
+  for (const [bin, pkg] of missing) console.log(`missing: ${bin} (Debian package ${pkg}); its rows are left out`);
+  if (!have('/usr/bin/time')) throw new Error('GNU time (/usr/bin/time, Debian package time) is needed to measure the tools’ peak memory');
   const available = new Set<string>();
   if (have('zstd')) available.add('zstd --patch-from');
   if (have('xdelta3')) available.add('xdelta3');
   if (have('bsdiff') && have('bspatch')) available.add('bsdiff');
-  if (!have('/usr/bin/time')) throw new Error('GNU time (/usr/bin/time) is needed to measure the tools’ peak memory');
   return available;
 }
 
-/**
- * zstd-napi's native binding is compiled by its install script, which npm ci does not run here
- * (package.json's allowScripts: its first step fetches a prebuilt binary from the internet). The
- * bench compiles it locally with node-gyp when it is missing, as it installs the Debian tools.
- */
-function ensureNativeCandidates(): void {
-  const dir = path.dirname(require.resolve('zstd-napi/package.json'));
-  const loads = () => spawnSync(process.execPath, ['-e', "require('zstd-napi')"], { cwd: dir }).status === 0;
-  if (loads()) return;
-  console.log('building zstd-napi with node-gyp (once)');
-  spawnSync('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: dir, stdio: 'ignore' });
-  if (!loads()) console.log('zstd-napi could not be built; its rows will say so');
+/** Whether an in-process candidate loads (zstd-napi's binding may not be built). */
+function loads(method: string): boolean {
+  if (method !== 'zstd-napi (npm, native)') return true;
+  const ok = spawnSync(process.execPath, ['-e', "require('zstd-napi')"]).status === 0;
+  if (!ok) console.log(`missing: zstd-napi's native binding (npm rebuild zstd-napi --nodedir=/usr with g++ and make); its rows are left out`);
+  return ok;
 }
 
 /** Runs a command under GNU time: wall seconds and peak RSS. */
@@ -127,10 +124,13 @@ function measure(method: string, base: string, target: string, work: string): Om
       build = timed('zstd', ['-q', '-f', '-19', `--long=${w}`, `--patch-from=${base}`, target, '-o', patch]);
       apply = 'error' in build ? build : timed('zstd', ['-q', '-f', '-d', `--long=${w}`, `--patch-from=${base}`, patch, '-o', out]);
       break;
-    case 'xdelta3':
-      build = timed('xdelta3', ['-f', '-e', '-9', '-B', String(Math.min(2 ** 31 - 1, 2 ** Math.ceil(Math.log2(statSync(base).size + 1)))), '-s', base, target, patch]);
-      apply = 'error' in build ? build : timed('xdelta3', ['-f', '-d', '-B', String(Math.min(2 ** 31 - 1, 2 ** Math.ceil(Math.log2(statSync(base).size + 1)))), '-s', base, patch, out]);
+    case 'xdelta3': {
+      // The source window covers the whole base (xdelta3 takes no less than 512 KiB).
+      const window = String(Math.max(1 << 19, Math.min(2 ** 31 - 1, 2 ** Math.ceil(Math.log2(statSync(base).size + 1)))));
+      build = timed('xdelta3', ['-f', '-e', '-9', '-B', window, '-s', base, target, patch]);
+      apply = 'error' in build ? build : timed('xdelta3', ['-f', '-d', '-B', window, '-s', base, patch, out]);
       break;
+    }
     case 'bsdiff':
       build = timed('bsdiff', [base, target, patch]);
       apply = 'error' in build ? build : timed('bspatch', [base, out, patch]);
@@ -163,11 +163,70 @@ async function corpus(mb: number): Promise<string[]> {
 
 const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(digits));
 
-async function main(): Promise<void> {
+/** Herald's own methods: the server keeps the smallest patch of these per pair. */
+const HERALD_METHODS = [CHOSEN];
+
+async function pairsMain(dir: string): Promise<void> {
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith('-a') && existsSync(path.join(dir, `${f.slice(0, -2)}-b`)))
+    .map((f) => f.slice(0, -2))
+    .sort();
+  if (names.length === 0) throw new Error(`no pairs in ${dir} (files NAME-a and NAME-b; npm run delta:corpus -- --dir ${dir} makes some)`);
   mkdirSync(root, { recursive: true });
-  const tools = ensureTools();
-  ensureNativeCandidates();
-  const methods = [CHOSEN, ...IN_PROCESS_METHODS.filter((m) => m !== CHOSEN), ...TOOLS.filter((t) => tools.has(t))];
+  const tools = availableTools();
+  const methods = [...HERALD_METHODS, ...IN_PROCESS_METHODS.filter((m) => !HERALD_METHODS.includes(m) && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
+  const work = path.join(root, 'work');
+  mkdirSync(work, { recursive: true });
+  const results: Result[] = [];
+  for (const name of names) {
+    const [a, b] = [path.join(dir, `${name}-a`), path.join(dir, `${name}-b`)];
+    const size = `${(statSync(a).size / 1e6).toFixed(2)} → ${(statSync(b).size / 1e6).toFixed(2)} MB`;
+    for (const method of methods) {
+      process.stdout.write(`${name}, ${method}… `);
+      const r = measure(method, a, b, work);
+      console.log(r.note === 'ok' ? `${r.patchBytes} bytes, build ${fmt(r.buildS)} s ${fmt(r.buildMB, 0)} MB, apply ${fmt(r.applyS)} s ${fmt(r.applyMB, 0)} MB` : r.note);
+      results.push({ size, pair: name, method, ...r });
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+
+  console.log('');
+  console.log('| pair | size | method | patch bytes | build s | build peak MB | apply s | apply peak MB | check |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of results) {
+    console.log(`| ${r.pair} | ${r.size} | ${r.method} | ${r.patchBytes ?? '—'} | ${fmt(r.buildS)} | ${fmt(r.buildMB, 0)} | ${fmt(r.applyS)} | ${fmt(r.applyMB, 0)} | ${r.note} |`);
+  }
+  const smallest = (pair: string, among: readonly string[]): Result | undefined =>
+    results.filter((r) => r.pair === pair && among.includes(r.method) && r.note === 'ok').sort((x, y) => x.patchBytes! - y.patchBytes!)[0];
+  console.log('');
+  console.log('| pair | Herald (method) | best tool (which) | Herald / best |');
+  console.log('| --- | ---: | ---: | ---: |');
+  let heraldTotal = 0;
+  let bestTotal = 0;
+  let worst = 0;
+  let complete = true;
+  for (const name of names) {
+    const h = smallest(name, HERALD_METHODS);
+    const t = smallest(name, TOOLS);
+    if (!h || !t) complete = false;
+    const ratio = h && t ? h.patchBytes! / t.patchBytes! : null;
+    if (ratio !== null) worst = Math.max(worst, ratio);
+    if (h && t) {
+      heraldTotal += h.patchBytes!;
+      bestTotal += t.patchBytes!;
+    }
+    console.log(`| ${name} | ${h ? `${h.patchBytes} (${h.method})` : '—'} | ${t ? `${t.patchBytes} (${t.method})` : '—'} | ${ratio === null ? '—' : ratio.toFixed(3)} |`);
+  }
+  console.log('');
+  console.log(`worst pair: ${worst.toFixed(3)}× the best tool${complete ? '' : ' (some pairs incomplete: see the notes above)'}`);
+  console.log(`patch-bytes-vs-best-per-pair: ${bestTotal > 0 ? (heraldTotal / bestTotal).toFixed(3) : 'n/a'}`);
+}
+
+async function main(): Promise<void> {
+  if (values.pairs) return pairsMain(path.resolve(values.pairs));
+  mkdirSync(root, { recursive: true });
+  const tools = availableTools();
+  const methods = [CHOSEN, ...IN_PROCESS_METHODS.filter((m) => m !== CHOSEN && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
   const results: Result[] = [];
   const work = path.join(root, 'work');
   mkdirSync(work, { recursive: true });
