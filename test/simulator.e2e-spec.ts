@@ -143,6 +143,42 @@ describe('the agent simulator', () => {
     expect(await progress()).toEqual(live);
   });
 
+  it('gives agents the bytes of their starting version, so their first update is a patch', async () => {
+    const type = 'seed-pattern';
+    const v1 = randomBytes(256 * 1024);
+    h.upstream.publish({ type, version: '1.0.0', content: v1 });
+    await h.system.http('component-download', 'POST', '/components/check');
+    fleet = new Fleet({
+      amqpUrl: h.system.amqpUrl,
+      agents: 40,
+      connections: 1,
+      prefix: 'seeded',
+      // A second type the server does not have: nothing to hold for it.
+      components: { [type]: ['1.0.0'], 'seed-unknown': ['3.0.0'] },
+      heartbeatIntervalMs: 500,
+      baseContentUrl: h.system.url('component-download'),
+    });
+    await fleet.start();
+    expect(fleet.seeded).toEqual([
+      { type, version: '1.0.0', bytes: v1.length },
+      { type: 'seed-unknown', version: '3.0.0', bytes: 0, missing: 'HTTP 404' },
+    ]);
+    expect(fleet.content.get(type, '1.0.0')?.equals(v1)).toBe(true);
+    await waitFor(async () => {
+      const [row] = await h.system.sql<{ n: string }>(`SELECT count(*) AS n FROM notification_dispatch.directory_agents WHERE agent_id LIKE 'seeded-%' AND online`);
+      return Number(row!.n) === 40;
+    }, { what: 'dispatch to know the 40 agents online', timeoutMs: 30_000 });
+
+    await h.publish(type, '1.1.0', evolve(v1));
+    await allUpToDate(type, '1.1.0', 90_000);
+    const counts = fleet.counts();
+    expect(counts.fullBytes).toBe(0);
+    expect(counts.patchBytes).toBeGreaterThan(0);
+    expect(counts.patchBytes).toBeLessThan((40 * v1.length) / 5);
+    await fleet.stop();
+    fleet = null;
+  });
+
   it('runs as `npm run simulate`: progress, then a summary and exit 0 once every reachable agent is up to date', async () => {
     const type = 'cli-pattern';
     h.upstream.publish({ type, version: '2.0.0', content: randomBytes(64 * 1024) });
@@ -151,7 +187,7 @@ describe('the agent simulator', () => {
       process.execPath,
       [
         path.join(__dirname, '..', 'dist', 'apps', 'agent-simulator', 'src', 'simulate.js'),
-        ...['--agents', '120', '--connections', '2', '--prefix', 'cli', '--amqp', h.system.amqpUrl],
+        ...['--agents', '120', '--connections', '2', '--prefix', 'cli', '--amqp', h.system.amqpUrl, '--downloads', h.system.url('component-download')],
         ...['--component', `${type}=1.0.0..1.0.3`, '--offline', '0.1', '--independent', '0.1', '--silent', '0.05', '--restarting', '0', '--heartbeat', '500', '--timeout', '120'],
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -171,6 +207,8 @@ describe('the agent simulator', () => {
     expect(out).toMatch(/connected \d+\/120/);
     expect(out).toContain('every reachable agent is up to date');
     expect(out).toMatch(/90\/90 reachable agents up to date/);
+    // Its starting versions are older than anything the server keeps: nothing to hold, said once each.
+    expect(out).toContain('herald-simulator: cli-pattern 1.0.3: no bytes (HTTP 404); its agents take full files');
     expect(out).toMatch(/peak RSS \d+\.\d MB/);
   });
 });

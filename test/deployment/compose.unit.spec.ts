@@ -741,6 +741,8 @@ describe('docker-compose.yml demo profile', () => {
     expect(Number(flags.agents)).toBe(500);
     expect(flags).toHaveProperty('forever');
     expect(healthcheckCommand(service('simulator'))).toContain(flags['status-file']);
+    // Its agents hold the starting version's bytes, from the component-download they update from.
+    expect(flags.downloads).toBe(environmentOf(service('demo-downloader')).PUBLIC_BASE_URL);
     expect(Object.keys(service('simulator').depends_on ?? {})).toEqual(expect.arrayContaining(['notification-dispatch', 'agent-presence', 'demo-downloader']));
   });
 });

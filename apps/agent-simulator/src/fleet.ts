@@ -1,4 +1,4 @@
-import { createHmac, randomInt } from 'node:crypto';
+import { createHash, createHmac, randomInt } from 'node:crypto';
 import { AgentConnection, type AgentConnectionOptions, HeraldAgent, MemoryComponentStore, SharedComponentContent } from '@herald/agent-sdk';
 import { compareVersions, type AppliedComponent, type InstalledComponent, type ScanCommand, type UpdateCommand } from '@herald/contracts';
 
@@ -45,6 +45,23 @@ export interface FleetOptions {
    * An agent's start waits until it is accepted (AGENT_AUTO_ACCEPT, or an admin).
    */
   identity?: { enrolmentToken: string; secretSeed: string };
+  /**
+   * component-download's base URL. Before the agents start, the full file of each starting
+   * version is fetched once from it (the agents' own download endpoint, checked against its
+   * Repr-Digest) and shared by every agent on that version, so their first update can be a
+   * patch, as a real agent's is. A version the server does not keep stays without bytes: its
+   * agents take full files.
+   */
+  baseContentUrl?: string;
+}
+
+/** What seeding the starting versions' content got: the bytes, or why not. */
+export interface SeededContent {
+  type: string;
+  version: string;
+  bytes: number;
+  /** Why the version has no bytes (HTTP status, digest mismatch, network error). */
+  missing?: string;
 }
 
 export interface FleetObserver {
@@ -152,8 +169,12 @@ export class Fleet {
     return this.members.length;
   }
 
+  /** The starting versions' content, fetched by start() when `baseContentUrl` is set. */
+  seeded: SeededContent[] = [];
+
   async start(): Promise<void> {
     const o = this.options;
+    if (o.baseContentUrl) this.seeded = await this.seedContent(o.baseContentUrl);
     const connectionCount = this.connectionCount;
     for (let i = 0; i < connectionCount; i++) {
       // Given a cluster's nodes, the connections start on different ones, as a real fleet spreads.
@@ -188,6 +209,26 @@ export class Fleet {
     // Offline agents said hello once, so the server knows them, and then left.
     await Promise.all(this.members.filter((m) => m.role === 'offline').map((m) => this.stopMember(m, true)));
     for (const m of this.members) if (m.role === 'restarting') this.scheduleRestart(m);
+  }
+
+  private async seedContent(baseUrl: string): Promise<SeededContent[]> {
+    const seeded: SeededContent[] = [];
+    for (const [type, versions] of Object.entries(this.options.components)) {
+      for (const version of new Set(versions)) {
+        const url = `${baseUrl.replace(/\/+$/, '')}/components/${encodeURIComponent(type)}/versions/${encodeURIComponent(version)}/download`;
+        try {
+          const body = await fetchFull(url);
+          if (typeof body === 'string') seeded.push({ type, version, bytes: 0, missing: body });
+          else {
+            this.content.put(type, version, body);
+            seeded.push({ type, version, bytes: body.length });
+          }
+        } catch (err) {
+          seeded.push({ type, version, bytes: 0, missing: (err as Error).message });
+        }
+      }
+    }
+    return seeded;
   }
 
   private createAgent(m: Member): HeraldAgent {
@@ -387,3 +428,26 @@ export class Fleet {
 }
 
 const isReachable = (m: Member): boolean => m.role === 'normal' || m.role === 'restarting';
+
+/**
+ * A full file from a download URL, checked against its Repr-Digest; or why not. Honours R6's
+ * 503 + Retry-After a few times, as an agent does.
+ */
+async function fetchFull(url: string): Promise<Buffer | string> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    if (res.status === 503 && attempt < 5) {
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, Math.min(30, Number(res.headers.get('retry-after') ?? '1') || 1) * 1000));
+      continue;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return `HTTP ${res.status}`;
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    const announced = /sha-256=:([^:]+):/.exec(res.headers.get('repr-digest') ?? '')?.[1];
+    if (announced && createHash('sha256').update(body).digest('base64') !== announced) return 'the file does not match its Repr-Digest';
+    return body;
+  }
+}

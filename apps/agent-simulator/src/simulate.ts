@@ -13,6 +13,7 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
                       [--offline 0.05] [--independent 0.05] [--silent 0.02] [--restarting 0.05]
                       [--heartbeat 30000] [--target virus-pattern=1.0.4 ...]
                       [--timeout 900] [--forever] [--upstream-key KEY] [--ca FILE]
+                      [--downloads URL]
 
 --amqp        the broker (default $RABBITMQ_URL): one URL, or a cluster's nodes comma-separated;
               the connections start on different nodes and move on to the next when one fails
@@ -41,6 +42,11 @@ const usage = `Runs a fleet of simulated Herald agents in one process over a few
               Agents wait until they are accepted (AGENT_AUTO_ACCEPT on the server, or an admin).
 --ca          with amqps:// URLs: the PEM file of the certificate authority the broker's
               certificate must chain to (default $RABBITMQ_CA_FILE; unset: the system's CAs)
+--downloads   component-download's base URL (default $COMPONENT_DOWNLOAD_URL): before the
+              agents start, the full file of each starting version is fetched from it once and
+              shared, so agents hold real bytes and take patches from their first update. A
+              version it does not keep stays without bytes (those agents take full files).
+              Unset: agents hold no bytes of their starting versions.
 
 Prints a progress line every second and a summary when every reachable agent is up to date
 (exit 0), on timeout (exit 1) or on Ctrl-C.`;
@@ -75,6 +81,7 @@ async function main(): Promise<void> {
       'upstream-key': { type: 'string' },
       'enrolment-token': { type: 'string', default: process.env.AGENT_ENROLMENT_TOKEN },
       ca: { type: 'string' },
+      downloads: { type: 'string', default: process.env.COMPONENT_DOWNLOAD_URL },
       help: { type: 'boolean', default: false },
     },
   });
@@ -118,6 +125,7 @@ async function main(): Promise<void> {
     upstreamPublicKey: pinnedUpstreamKey(values['upstream-key']),
     identity: values['enrolment-token'] ? { enrolmentToken: values['enrolment-token'], secretSeed: process.env.SIM_SECRET_SEED ?? randomBytes(32).toString('hex') } : undefined,
     tls: brokerTls(values.ca),
+    baseContentUrl: values.downloads || undefined,
   });
 
   const t0 = Date.now();
@@ -195,6 +203,9 @@ async function main(): Promise<void> {
 
   console.log(`herald-simulator: starting ${agents} agents against ${values.amqp!.replace(/\/\/[^@]*@/, '//***@')}`);
   await fleet.start();
+  for (const s of fleet.seeded) {
+    console.log(`herald-simulator: ${s.type} ${s.version}: ${s.missing ? `no bytes (${s.missing}); its agents take full files` : `${mb(s.bytes)} held, shared by its agents`}`);
+  }
   startedAt = Date.now();
   console.log(`herald-simulator: ${fleet.size} agents started in ${secs(startedAt - t0)}; waiting for updates`);
 }
