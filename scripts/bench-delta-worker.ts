@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { applyPatchFile, createPatch } from '@herald/delta';
+import { applyBsdiffPatch, applyPatchFile, createBsdiffPatch, createPatch } from '@herald/delta';
 // Types only: the module itself is required lazily, as it may be missing or unbuilt.
 import type * as ZstdNapi from 'zstd-napi';
 
@@ -19,6 +19,11 @@ const codecs: Record<string, () => Codec> = {
     build: (base, target) => createPatch(base, target),
     // The agent's path: streamed, the base read through a window, not loaded whole.
     apply: async (basePath, patchPath, outPath) => void (await applyPatchFile(basePath, readFileSync(patchPath), outPath)),
+  }),
+  // Herald's own bsdiff (TypeScript: SA-IS suffix array, BSDIFF40 with bzip2), applied as an agent would.
+  'bsdiff40 (Herald, TypeScript)': () => ({
+    build: (base, target) => createBsdiffPatch(base, target),
+    apply: (basePath, patchPath, outPath) => writeFileSync(outPath, applyBsdiffPatch(readFileSync(basePath), readFileSync(patchPath))),
   }),
   'fossil-delta (npm, pure JS)': () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
