@@ -55,13 +55,27 @@ function matchLength(old: Uint8Array, oldAt: number, nu: Uint8Array, newAt: numb
   return i;
 }
 
+/**
+ * Whether old[at..] sorts before nu[newAt..] over their common length (memcmp < 0, as bsdiff
+ * compares). A loop, not Buffer.compare: most comparisons differ within a few bytes, and the
+ * native call's argument checks cost more than that.
+ */
+function precedes(old: Uint8Array, at: number, nu: Uint8Array, newAt: number): boolean {
+  const n = Math.min(old.length - at, nu.length - newAt);
+  for (let i = 0; i < n; i++) {
+    const a = old[at + i]!;
+    const b = nu[newAt + i]!;
+    if (a !== b) return a < b;
+  }
+  return false;
+}
+
 /** The longest match for nu[newAt..] among the suffixes I[st..en] of old (binary search, as bsdiff's). */
 function search(I: Int32Array, old: Buffer, nu: Buffer, newAt: number, st: number, en: number): { len: number; pos: number } {
   while (en - st >= 2) {
     const x = st + ((en - st) >> 1);
     const at = I[x]!;
-    const n = Math.min(old.length - at, nu.length - newAt);
-    if (old.compare(nu, newAt, newAt + n, at, at + n) < 0) st = x;
+    if (precedes(old, at, nu, newAt)) st = x;
     else en = x;
   }
   const x = matchLength(old, I[st]!, nu, newAt);
