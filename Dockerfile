@@ -15,12 +15,19 @@ ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
+# zstd-napi (the zstd-patch-from patch format) is a native addon compiled here from its bundled
+# zstd sources: node-gyp needs Python, make and a C++ compiler (from Debian's packages).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+
 # Install scripts follow package.json's "allowScripts" policy whichever npm the base image ships
-# (npm 10 ignores the field, npm 11 only warns): run none, then run the one the policy allows.
-# @swc/core's postinstall only checks that its native binary (an optional dependency) loads.
+# (npm 10 ignores the field): run none, then run the ones the policy allows. @swc/core's
+# postinstall only checks that its native binary (an optional dependency) loads; zstd-napi's
+# builds its addon (it first looks for a prebuilt one on GitHub, then compiles; offline is fine).
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts \
- && npm rebuild @swc/core
+ && npm rebuild @swc/core zstd-napi
 
 COPY .swcrc tsconfig.json nest-cli.json ./
 COPY apps ./apps
@@ -32,11 +39,12 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 
-# No production dependency needs an install script (the only one that has one, @scarf/scarf,
-# is usage telemetry and is denied in "allowScripts").
+# No install script runs here (@scarf/scarf's is usage telemetry and is denied in "allowScripts"):
+# zstd-napi's addon, compiled in the build stage for this same base image, is copied in.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
  && npm cache clean --force
+COPY --from=build /app/node_modules/zstd-napi/build/Release/binding.node ./node_modules/zstd-napi/build/Release/binding.node
 
 COPY --from=build /app/dist ./dist
 

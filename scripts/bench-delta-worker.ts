@@ -1,7 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { applyBsdiffPatch, applyPatchFile, createBsdiffPatch, createPatch } from '@herald/delta';
-// Types only: the module itself is required lazily, as it may be missing or unbuilt.
-import type * as ZstdNapi from 'zstd-napi';
+import { ZSTD_PATCH_MAX_BYTES, applyBsdiffPatch, applyPatchFile, applyZstdPatch, createBsdiffPatch, createPatch, createZstdPatch } from '@herald/delta';
 
 /*
  * One measurement of an in-process candidate, in a process of its own so its peak memory
@@ -33,26 +31,15 @@ const codecs: Record<string, () => Codec> = {
       apply: (basePath, patchPath, outPath) => writeFileSync(outPath, fossil.applyDelta(readFileSync(basePath), readFileSync(patchPath))),
     };
   },
-  'zstd-napi (npm, native)': () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const zstd = require('zstd-napi') as typeof ZstdNapi;
-    const windowLog = (n: number) => Math.max(20, Math.min(30, Math.ceil(Math.log2(n + 1))));
-    return {
-      build: (base, target) => {
-        const c = new zstd.Compressor();
-        c.setParameters({ compressionLevel: 19, windowLog: windowLog(base.length + target.length), enableLongDistanceMatching: true });
-        c.loadDictionary(base);
-        return c.compress(target);
-      },
-      apply: (basePath, patchPath, outPath) => {
-        const base = readFileSync(basePath);
-        const d = new zstd.Decompressor();
-        d.setParameters({ windowLogMax: 31 });
-        d.loadDictionary(base);
-        writeFileSync(outPath, d.decompress(readFileSync(patchPath)));
-      },
-    };
-  },
+  // Herald's zstd-patch-from: libzstd through zstd-napi, the base as a raw-content dictionary, level 19, long-distance matching.
+  'zstd-patch-from (Herald, zstd-napi)': () => ({
+    build: (base, target) => {
+      const patch = createZstdPatch(base, target);
+      if (!patch) throw new Error(`zstd-patch-from is not built for this pair (files over ${ZSTD_PATCH_MAX_BYTES >> 20} MiB, or a base that starts like a zstd dictionary)`);
+      return patch;
+    },
+    apply: (basePath, patchPath, outPath) => writeFileSync(outPath, applyZstdPatch(readFileSync(basePath), readFileSync(patchPath))),
+  }),
 };
 
 async function main(): Promise<void> {

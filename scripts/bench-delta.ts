@@ -13,15 +13,16 @@ import { IN_PROCESS_METHODS } from './bench-delta-worker';
  * Chooses the delta algorithm by measurement. Builds a corpus of synthetic pattern files with
  * the reference update source (about 1, 10 and 100 MB; 16 releases each), then, in this one
  * run, builds and applies a patch for consecutive and 7- and 14-apart pairs with every
- * candidate: Herald's own herald-delta (pure TypeScript), npm packages (fossil-delta, pure JS;
- * zstd-napi, native) and the Debian tools zstd --patch-from, xdelta3 and bsdiff (named when
+ * candidate: Herald's own formats (herald-delta and bsdiff40 in TypeScript, zstd-patch-from through
+ * zstd-napi's libzstd), fossil-delta (npm, pure JS) and the Debian tools zstd --patch-from, xdelta3 and bsdiff (named when
  * missing, never installed by the script). Each build and apply runs in a process of its own, so its time and peak
  * memory (maxRSS) are its alone; every rebuilt file is checked against the target's SHA-256.
  * The last line is `patch-bytes-vs-best-tool: R`, herald-delta's total patch bytes over the best
  * external tool's on the same pairs.
  *
  * With --pairs, the same measurements run on every pair of files in DIR, and the comparison is
- * per pair: Herald's smallest patch against the smallest of the three tools on that pair. The
+ * per pair: Herald's smallest patch (the one its server would serve an agent that applies every
+ * format) against the smallest of the three tools on that pair. The
  * last line is `patch-bytes-vs-best-per-pair: R`, the sum of Herald's over the sum of the best
  * tools'. Nothing is installed: a missing tool is named, with the Debian package that has it,
  * and left out.
@@ -80,9 +81,9 @@ function availableTools(): Set<string> {
 
 /** Whether an in-process candidate loads (zstd-napi's binding may not be built). */
 function loads(method: string): boolean {
-  if (method !== 'zstd-napi (npm, native)') return true;
+  if (method !== ZSTD_METHOD) return true;
   const ok = spawnSync(process.execPath, ['-e', "require('zstd-napi')"]).status === 0;
-  if (!ok) console.log(`missing: zstd-napi's native binding (npm rebuild zstd-napi --nodedir=/usr with g++ and make); its rows are left out`);
+  if (!ok) console.log(`missing: zstd-napi's native binding (npm ci builds it, with python3, make and g++); its rows are left out`);
   return ok;
 }
 
@@ -163,8 +164,11 @@ async function corpus(mb: number): Promise<string[]> {
 
 const fmt = (n: number | null, digits = 2) => (n === null ? '—' : n.toFixed(digits));
 
-/** Herald's own methods: the smallest patch of these per pair is Herald's. */
-const HERALD_METHODS = [CHOSEN, 'bsdiff40 (Herald, TypeScript)'];
+const ZSTD_METHOD = 'zstd-patch-from (Herald, zstd-napi)';
+
+/** Herald's own methods (the formats the server builds): the smallest patch of these per pair is Herald's. */
+const HERALD_METHODS = [CHOSEN, 'bsdiff40 (Herald, TypeScript)', ZSTD_METHOD];
+const heraldMethods = () => HERALD_METHODS.filter(loads);
 
 async function pairsMain(dir: string): Promise<void> {
   const names = readdirSync(dir)
@@ -174,7 +178,7 @@ async function pairsMain(dir: string): Promise<void> {
   if (names.length === 0) throw new Error(`no pairs in ${dir} (files NAME-a and NAME-b; npm run delta:corpus -- --dir ${dir} makes some)`);
   mkdirSync(root, { recursive: true });
   const tools = availableTools();
-  const methods = [...HERALD_METHODS, ...IN_PROCESS_METHODS.filter((m) => !HERALD_METHODS.includes(m) && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
+  const methods = [...heraldMethods(), ...IN_PROCESS_METHODS.filter((m) => !HERALD_METHODS.includes(m) && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
   const work = path.join(root, 'work');
   mkdirSync(work, { recursive: true });
   const results: Result[] = [];
