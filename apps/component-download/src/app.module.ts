@@ -12,13 +12,15 @@ import { VersionKeys1764500000000 } from './migrations/1764500000000-version-key
 import { StoredFileFaults1764600000000 } from './migrations/1764600000000-stored-file-faults';
 import { SignedStatements1764600001000 } from './migrations/1764600001000-signed-statements';
 import { ComponentPins1765100000000 } from './migrations/1765100000000-component-pins';
+import { PatchFormats1765200000000 } from './migrations/1765200000000-patch-formats';
+import { FullEncodings1765200001000 } from './migrations/1765200001000-full-encodings';
 
 @Module({
   imports: [
     HeraldServiceModule.forRoot({
       service: 'component-download',
       schema: 'component_download',
-      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000, SignedStatements1764600001000, ComponentPins1765100000000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000, SignedStatements1764600001000, ComponentPins1765100000000, PatchFormats1765200000000, FullEncodings1765200001000],
       inlineProjections: [componentVersionsProjection],
     }),
     CheckUpstreamModule,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePublicKey } from '@herald/contracts';
+import { SERVED_PATCH_FORMATS, parsePublicKey } from '@herald/contracts';
 import { BaseConfig, configFields } from '@herald/platform';
 
 /** Every setting is documented in docs/component-download.md. */
@@ -39,6 +39,16 @@ export const ComponentDownloadConfig = BaseConfig.extend({
   KEEP_FULL_VERSIONS: z.coerce.number().int().min(1).max(1000).default(7),
   /** R5: versions before the latest that an agent can patch from. */
   PATCH_WINDOW: z.coerce.number().int().min(0).max(1000).default(14),
+  /**
+   * The patch formats built for each pair, comma-separated: herald-delta-1 (always built: composed
+   * patches and upstream patches are in it), bsdiff40, zstd-patch-from. Agents get the smallest kept
+   * one they apply. A format takes CPU and disk per pair; drop one no agent of the fleet declares.
+   */
+  PATCH_FORMATS: z
+    .string()
+    .default('herald-delta-1,bsdiff40,zstd-patch-from')
+    .transform((v) => [...new Set(['herald-delta-1', ...v.split(',').map((f) => f.trim()).filter((f) => f !== '')])])
+    .pipe(z.array(z.enum(SERVED_PATCH_FORMATS))),
   /** R6: downloads served at once by one instance; more callers get 503 with Retry-After. */
   DOWNLOAD_SLOTS: z.coerce.number().int().min(1).max(100_000).default(50),
   /** R6: the Retry-After (seconds) sent with a 503 when every slot is taken. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compareVersions, type InstalledComponent } from '@herald/contracts';
-import { applyPatch, applyPatchFile } from '@herald/delta';
+import { DELTA_FORMAT, applicableFormats, applyPatchFile, applyPatchIn } from '@herald/delta';
 
 /** Where an agent keeps its components. */
 export interface ComponentStore {
@@ -16,12 +16,14 @@ export interface ComponentStore {
    */
   install(type: string, version: string, sha256: string, body: Readable): Promise<number>;
   /**
-   * Optional: rebuilds `version` from the installed `fromVersion` and a herald-delta-1 patch,
-   * and installs it only if the rebuilt file's SHA-256 is `sha256`. `patchSha256` is the patch's
-   * own digest (from the response), checked before the patch is applied. Returns the patch bytes
-   * received. A store without it always gets full files.
+   * Optional: rebuilds `version` from the installed `fromVersion` and a patch in `format`
+   * (herald-delta-1 when omitted), and installs it only if the rebuilt file's SHA-256 is
+   * `sha256`. `patchSha256` is the patch's own digest (from the response), checked before the
+   * patch is applied. Returns the patch bytes received. A store without it always gets full files.
    */
-  applyPatch?(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number>;
+  applyPatch?(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null, format?: string): Promise<number>;
+  /** Optional: the patch formats applyPatch takes, declared in hello and asked for on downloads (default: herald-delta-1). */
+  patchFormats?(): string[];
   /** Optional: whether the installed file a patch would start from is there (default: assume so). */
   canPatchFrom?(type: string, version: string): Promise<boolean>;
 }
@@ -78,7 +80,12 @@ export class DirectoryComponentStore implements ComponentStore {
     );
   }
 
-  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number> {
+  /** Every format @herald/delta applies here (zstd-patch-from only where zstd-napi's binding is built). */
+  patchFormats(): string[] {
+    return applicableFormats();
+  }
+
+  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null, format: string = DELTA_FORMAT): Promise<number> {
     const base = path.join(this.dir, type, fromVersion);
     const temp = path.join(this.dir, type, `.incoming-${randomUUID()}`);
     try {
@@ -92,7 +99,9 @@ export class DirectoryComponentStore implements ComponentStore {
       const bytes = Buffer.concat(chunks);
       const received = hash.digest('hex');
       if (patchSha256 && received !== patchSha256) throw new DigestMismatchError(`${type} patch ${fromVersion}→${version}: SHA-256 ${received} is not the served ${patchSha256}`);
-      const rebuilt = await applyPatchFile(base, bytes, temp);
+      // herald-delta-1 streams the rebuild; the other formats rebuild in memory (bsdiff40 and zstd-patch-from are capped at 16 and 32 MiB).
+      const rebuilt =
+        format === DELTA_FORMAT ? await applyPatchFile(base, bytes, temp) : await writeDigested(temp, applyPatchIn(format, await readFile(base), bytes));
       if (rebuilt.sha256 !== sha256) throw new DigestMismatchError(`${type} ${version} rebuilt from ${fromVersion}: SHA-256 ${rebuilt.sha256} is not the announced ${sha256}`);
       await rename(temp, path.join(this.dir, type, version));
       await this.record(type, version);
@@ -189,7 +198,11 @@ export class MemoryComponentStore implements ComponentStore {
     return this.content?.has(type, version) ?? false;
   }
 
-  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null): Promise<number> {
+  patchFormats(): string[] {
+    return applicableFormats();
+  }
+
+  async applyPatch(type: string, fromVersion: string, version: string, sha256: string, patch: Readable, patchSha256: string | null, format: string = DELTA_FORMAT): Promise<number> {
     const base = this.content?.get(type, fromVersion);
     if (!base) throw new Error(`${type} ${fromVersion} is not held, so a patch from it cannot be applied`);
     const chunks: Buffer[] = [];
@@ -201,13 +214,18 @@ export class MemoryComponentStore implements ComponentStore {
     const received = hash.digest('hex');
     if (patchSha256 && received !== patchSha256) throw new DigestMismatchError(`${type} patch ${fromVersion}→${version}: SHA-256 ${received} is not the served ${patchSha256}`);
     const bytes = Buffer.concat(chunks);
-    const rebuilt = applyPatch(base, bytes);
+    const rebuilt = applyPatchIn(format, base, bytes);
     const digest = createHash('sha256').update(rebuilt).digest('hex');
     if (digest !== sha256) throw new DigestMismatchError(`${type} ${version} rebuilt from ${fromVersion}: SHA-256 ${digest} is not the announced ${sha256}`);
     if (!this.content!.has(type, version)) this.content!.put(type, version, rebuilt);
     this.versions.set(type, version);
     return bytes.length;
   }
+}
+
+async function writeDigested(file: string, content: Buffer): Promise<{ sha256: string; size: number }> {
+  await writeFile(file, content);
+  return { sha256: createHash('sha256').update(content).digest('hex'), size: content.length };
 }
 
 export { Readable };

@@ -54,6 +54,12 @@ export interface HeraldAgentOptions {
   independentMode?: boolean;
   /** Labels the agent reports in every hello (site, OS, …), for admins to filter by and pick canary groups. */
   labels?: Record<string, string>;
+  /**
+   * The patch formats to declare in hello and ask for on downloads: default, every format the
+   * store applies (store.patchFormats(), herald-delta-1 for a store that predates formats);
+   * a store without applyPatch declares none.
+   */
+  patchFormats?: string[];
   /** Default 30 s; the server's HEARTBEAT_TIMEOUT_MS must be a few of these. */
   heartbeatIntervalMs?: number;
   /** Runs Scan Now; the default reports a clean scan. */
@@ -245,6 +251,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         independentMode: this.options.independentMode ?? false,
         components: await this.options.store.installed(),
         ...(this.options.labels && Object.keys(this.options.labels).length > 0 ? { labels: this.options.labels } : {}),
+        patchFormats: this.patchFormats(),
       });
     } catch (err) {
       this.channel = null;
@@ -375,25 +382,34 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     const target = this.verifyTarget(sent);
     const store = this.options.store;
     const full = async (): Promise<AppliedComponent> => {
-      const bytes = await this.download(target.url, (body) => store.install(target.type, target.version, target.sha256, body));
+      const bytes = await this.download(target.url, async (body, headers) => wireBytes(headers, await store.install(target.type, target.version, target.sha256, body)));
       return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full', bytes };
     };
-    if (current === null || options.downgrade || !store.applyPatch || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
+    if (current === null || options.downgrade || !store.applyPatch || this.patchFormats().length === 0 || (store.canPatchFrom && !(await store.canPatchFrom(target.type, current)))) return full();
     const url = new URL(target.url);
     url.searchParams.set('from', current);
+    url.searchParams.set('formats', this.patchFormats().join(','));
     try {
       return await this.download(url.toString(), async (body, headers) => {
         if (headers.get('x-herald-delivery') !== 'incremental') {
-          const bytes = await store.install(target.type, target.version, target.sha256, body);
+          const bytes = wireBytes(headers, await store.install(target.type, target.version, target.sha256, body));
           return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'full' as const, bytes };
         }
-        const bytes = await store.applyPatch!(target.type, current, target.version, target.sha256, body, headers.get('x-herald-sha256'));
+        const format = headers.get('x-herald-patch-format') ?? 'herald-delta-1';
+        const bytes = await store.applyPatch!(target.type, current, target.version, target.sha256, body, headers.get('x-herald-sha256'), format);
         return { type: target.type, fromVersion: current, toVersion: target.version, mode: 'incremental' as const, bytes };
       });
     } catch (err) {
       this.emit('warning', new Error(`incremental update of ${target.type} ${current}→${target.version} failed, downloading the full file: ${(err as Error).message}`));
       return full();
     }
+  }
+
+  /** The patch formats this agent declares and asks for. */
+  private patchFormats(): string[] {
+    const store = this.options.store;
+    if (!store.applyPatch) return [];
+    return this.options.patchFormats ?? store.patchFormats?.() ?? ['herald-delta-1'];
   }
 
   /** GET with the server's back-pressure honoured: on 503, wait Retry-After plus jitter, then again. */
@@ -509,4 +525,13 @@ function within<T>(ms: number, work: Promise<T>, what: string): Promise<T> {
 
 async function closeQuietly(ch: amqp.Channel): Promise<void> {
   await within(CLOSE_TIMEOUT_MS, ch.close(), 'closing a channel').catch(() => undefined);
+}
+
+/**
+ * The bytes that came over the wire: fetch decodes a gzip-coded full file (Node's fetch asks for
+ * gzip and deflate), so the store counts the file; the server sent Content-Length coded bytes.
+ */
+function wireBytes(headers: Headers, received: number): number {
+  const length = Number(headers.get('content-length'));
+  return headers.get('content-encoding') && Number.isInteger(length) && length > 0 ? length : received;
 }

@@ -9,6 +9,15 @@ import { ComponentType, ComponentVersion } from './versions';
 
 const fromAgent = { ...envelope, agentId: AgentId, sentAt: Timestamp };
 
+/** A patch format's name, as in hello's patchFormats and the download's `formats=` (lower-case letters, digits, dots and dashes). */
+export const PatchFormatName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{0,39}$/, 'a patch format name: lower-case letters, digits, dots and dashes, at most 40')
+  .meta({ description: 'A patch format name, e.g. `bsdiff40`.' });
+
+/** The patch formats this server builds and serves (docs/asyncapi.yaml section 6a). */
+export const SERVED_PATCH_FORMATS = ['herald-delta-1', 'bsdiff40', 'zstd-patch-from'] as const;
+
 const bootId = () => z.string().min(1).max(64).meta({ description: 'Changes every time the agent process starts (a UUID will do); the same for every message of one run.' });
 const commandIdOf = (what: string) => z.uuid().meta({ description: `The commandId of the ${what} command this answers.` });
 
@@ -27,6 +36,14 @@ export const Hello = z
       description:
         'Optional: what the agent knows about its host, key to value, at most 32 (e.g. {"site": "paris", "os": "windows-11"}), for admins to filter by and to pick canary groups. Each hello replaces the labels the agent reported before (absent: none); labels an admin set on the agent take precedence over these.',
     }),
+    patchFormats: z
+      .array(PatchFormatName)
+      .max(16)
+      .optional()
+      .meta({
+        description:
+          'Optional (protocol 1.3): the patch formats this agent applies, in no particular order: `herald-delta-1`, `bsdiff40`, `zstd-patch-from` (section 6a); names the server does not know are kept but never served. Send the same list with every download (`formats=`). Absent: `herald-delta-1` only (agents before 1.3); empty: none, the agent always takes full files.',
+      }),
   })
   .meta({ description: 'Sent on every (re)connect, once the command queue is consuming.' });
 

@@ -16,6 +16,8 @@ export interface AgentView {
   labels: Labels;
   /** The labels admins set (a subset of `labels`). */
   adminLabels: Labels;
+  /** The patch formats the agent declared in its last hello; null: it declared none (herald-delta-1 only, protocol before 1.3). */
+  patchFormats: string[] | null;
   components: Array<InstalledComponent & { latest: string | null; outdated: boolean }>;
   outdated: boolean;
   firstSeenAt: Date;
@@ -48,6 +50,7 @@ interface Row {
   independent_privilege: boolean;
   labels: Labels;
   admin_labels: Labels;
+  patch_formats: string[] | null;
   first_seen_at: Date;
   last_connected_at: Date;
   last_disconnected_at: Date | null;
@@ -158,6 +161,7 @@ function toView(r: Row): AgentView {
     privileges: { independentMode: r.independent_privilege },
     labels: r.labels,
     adminLabels: r.admin_labels,
+    patchFormats: r.patch_formats,
     components: r.components,
     outdated: r.outdated,
     firstSeenAt: r.first_seen_at,

@@ -18,6 +18,8 @@ export type AgentConnected = Event<
     components: InstalledComponent[];
     /** The labels the agent reported in its (last) hello; absent in events from before labels. */
     labels?: Labels;
+    /** The patch formats the agent declared in its (last) hello; null or absent: none declared (herald-delta-1 only, protocol before 1.3). */
+    patchFormats?: string[] | null;
     /** hello: the agent said hello; heartbeat: an agent we had timed out is heard from again. */
     via: 'hello' | 'heartbeat';
     /** The agent process restarted since we last saw it (its boot id changed). */
@@ -50,6 +52,8 @@ export interface AgentState {
   reportedLabels: Labels;
   /** What admins set; a key here hides the same key reported by the agent. */
   adminLabels: Labels;
+  /** The patch formats declared in the last hello (null: none declared). */
+  patchFormats: string[] | null;
   /** The boot (bootId) said goodbye: that process has ended, and nothing of it brings the agent back. */
   saidGoodbye: boolean;
 }
@@ -64,6 +68,7 @@ export type AgentCommand =
       independentMode: boolean;
       components: InstalledComponent[];
       labels: Labels;
+      patchFormats: string[] | null;
       now: Date;
     }
   | { type: 'RecordHeartbeat'; agentId: string; bootId: string; now: Date }
@@ -89,6 +94,7 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
     components: [],
     reportedLabels: {},
     adminLabels: {},
+    patchFormats: null,
     saidGoodbye: false,
   }),
 
@@ -104,6 +110,7 @@ export const agentDecider: Decider<AgentState, AgentCommand, AgentEvent> = {
           independentMode: event.data.independentMode,
           components: event.data.components,
           reportedLabels: event.data.labels ?? {},
+          patchFormats: event.data.patchFormats ?? null,
           saidGoodbye: false,
         };
       case 'AgentDisconnected':
@@ -147,8 +154,8 @@ function decide(command: AgentCommand, state: AgentState): AgentEvent[] {
 
 /** Every hello connects the agent; `restarted` when its boot id changed since we last saw it. */
 function recordHello(command: Command<'RecordHello'>, state: AgentState): AgentEvent[] {
-  const { agentId, bootId, hostname, agentVersion, independentMode, components, labels } = command;
-  const data = { agentId, bootId, hostname, agentVersion, independentMode, components, labels, via: 'hello' as const, restarted: state.known && state.bootId !== bootId, returning: state.known };
+  const { agentId, bootId, hostname, agentVersion, independentMode, components, labels, patchFormats } = command;
+  const data = { agentId, bootId, hostname, agentVersion, independentMode, components, labels, patchFormats, via: 'hello' as const, restarted: state.known && state.bootId !== bootId, returning: state.known };
   return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
 }
 
@@ -161,8 +168,8 @@ function recordHeartbeat(command: Command<'RecordHeartbeat'>, state: AgentState)
   if (!state.known || state.online) return [];
   if (state.saidGoodbye && state.bootId === command.bootId) return [];
   const { agentId, bootId } = command;
-  const { hostname, independentMode, components, reportedLabels: labels } = state;
-  const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, labels, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };
+  const { hostname, independentMode, components, reportedLabels: labels, patchFormats } = state;
+  const data = { agentId, bootId, hostname, agentVersion: '', independentMode, components, labels, patchFormats, via: 'heartbeat' as const, restarted: state.bootId !== bootId, returning: true };
   return [{ type: 'AgentConnected', data: { ...data, at: command.now.toISOString() } }];
 }
 

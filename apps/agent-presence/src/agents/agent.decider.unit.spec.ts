@@ -18,11 +18,12 @@ const hello = (bootId = 'boot-1', independentMode = false): Extract<AgentCommand
   independentMode,
   components,
   labels: {},
+  patchFormats: ['herald-delta-1', 'bsdiff40'],
   now,
 });
 const connected = (bootId = 'boot-1', over: Partial<Extract<AgentEvent, { type: 'AgentConnected' }>['data']> = {}): AgentEvent => ({
   type: 'AgentConnected',
-  data: { agentId, bootId, hostname: 'host-1', agentVersion: '2.1.0', independentMode: false, components, labels: {}, via: 'hello', restarted: false, returning: false, at, ...over },
+  data: { agentId, bootId, hostname: 'host-1', agentVersion: '2.1.0', independentMode: false, components, labels: {}, patchFormats: ['herald-delta-1', 'bsdiff40'], via: 'hello', restarted: false, returning: false, at, ...over },
 });
 /** A heartbeat brings back what the agent last said in a hello (its labels too). */
 const heartbeatConnected = (bootId: string, over: Partial<Extract<AgentEvent, { type: 'AgentConnected' }>['data']> = {}): AgentEvent =>
@@ -33,6 +34,11 @@ describe('agent decider (agent-presence)', () => {
   describe('hello', () => {
     it('connects an agent seen for the first time', () => {
       spec.given([]).when(hello()).then([connected()]);
+    });
+
+    it('records the patch formats declared (none: null), and a heartbeat after a timeout brings back the last ones', () => {
+      spec.given([connected()]).when({ ...hello('boot-2'), patchFormats: null }).then([connected('boot-2', { patchFormats: null, returning: true, restarted: true })]);
+      spec.given([connected(), disconnected('heartbeat-timeout')]).when({ type: 'RecordHeartbeat', agentId, bootId: 'boot-1', now }).then([heartbeatConnected('boot-1')]);
     });
 
     it('marks an agent seen before as returning, and as restarted when its boot id changed', () => {

@@ -10,6 +10,10 @@ export const AgentView = z.object({
   privileges: z.object({ independentMode: z.boolean().describe('An admin granted the Independent-mode privilege') }),
   labels: z.record(z.string(), z.string()).describe("The agent's labels: those it reported in its last hello, with those admins set over them"),
   adminLabels: z.record(z.string(), z.string()).describe('The labels admins set on this agent (they win over the same key reported by the agent)'),
+  patchFormats: z
+    .array(z.string())
+    .nullable()
+    .describe('The patch formats the agent declared in its last hello (docs/asyncapi.yaml section 6a); null: none declared, so herald-delta-1 only (agents before protocol 1.3)'),
   components: z.array(
     z.object({ type: z.string(), version: z.string(), latest: z.string().nullable(), outdated: z.boolean() }),
   ),

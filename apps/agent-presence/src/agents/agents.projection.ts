@@ -12,16 +12,16 @@ const applyRun: { [T in AgentEvent['type']]?: (tx: Tx, run: Array<Positioned<T>>
   async AgentConnected(tx, run) {
     await tx.exec(
       `INSERT INTO agents (agent_id, hostname, agent_version, boot_id, online, independent_mode,
-                           first_seen_at, last_connected_at, last_seen_at, sequence, reported_labels, labels)
+                           first_seen_at, last_connected_at, last_seen_at, sequence, reported_labels, labels, patch_formats)
        SELECT a.agent_id, a.hostname, a.agent_version, a.boot_id, true, a.independent_mode, a.at, a.at, a.at, a.seq,
-              coalesce(a.labels, '{}'), coalesce(a.labels, '{}')
+              coalesce(a.labels, '{}'), coalesce(a.labels, '{}'), a.patch_formats
          FROM jsonb_to_recordset($1::jsonb) AS a(agent_id text, hostname text, agent_version text, boot_id text,
-                                                independent_mode boolean, at timestamptz, seq integer, labels jsonb)
+                                                independent_mode boolean, at timestamptz, seq integer, labels jsonb, patch_formats text[])
        ON CONFLICT (agent_id) DO UPDATE SET
          hostname = EXCLUDED.hostname,
          reported_labels = EXCLUDED.reported_labels, labels = EXCLUDED.reported_labels || agents.admin_labels,
          agent_version = CASE WHEN EXCLUDED.agent_version = '' THEN agents.agent_version ELSE EXCLUDED.agent_version END,
-         boot_id = EXCLUDED.boot_id, online = true, independent_mode = EXCLUDED.independent_mode,
+         boot_id = EXCLUDED.boot_id, online = true, independent_mode = EXCLUDED.independent_mode, patch_formats = EXCLUDED.patch_formats,
          last_connected_at = EXCLUDED.last_connected_at,
          last_seen_at = greatest(agents.last_seen_at, EXCLUDED.last_seen_at),
          sequence = EXCLUDED.sequence`,
@@ -34,6 +34,7 @@ const applyRun: { [T in AgentEvent['type']]?: (tx: Tx, run: Array<Positioned<T>>
             boot_id: d.bootId,
             independent_mode: d.independentMode,
             labels: d.labels ?? {},
+            patch_formats: d.patchFormats ?? null,
             at: d.at,
             seq: streamPosition,
           })),

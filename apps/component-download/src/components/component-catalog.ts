@@ -22,7 +22,16 @@ export interface StoredPatch {
   sha256: string;
   size: number;
   method: string;
+  /** herald-delta-1, bsdiff40 or zstd-patch-from. */
+  format: string;
   builtAt: Date;
+}
+
+/** A kept full file compressed for HTTP content coding. */
+export interface StoredEncoding {
+  coding: string;
+  sha256: string;
+  size: number;
 }
 
 interface Row {
@@ -43,6 +52,7 @@ interface PatchRow {
   sha256: string;
   size: string;
   method: string;
+  format: string;
   built_at: Date;
 }
 
@@ -53,6 +63,7 @@ const toPatch = (r: PatchRow): StoredPatch => ({
   sha256: r.sha256,
   size: Number(r.size),
   method: r.method,
+  format: r.format,
   builtAt: r.built_at,
 });
 
@@ -174,23 +185,44 @@ export class ComponentCatalog {
     const rows = await this.db.session((s) =>
       s.rows<PatchRow>(
         `SELECT * FROM component_patches WHERE component_type = $1 AND ($2::text IS NULL OR to_version = $2)
-          ORDER BY to_version_key DESC, from_version_key DESC`,
+          ORDER BY to_version_key DESC, from_version_key DESC, size, format`,
         [componentType, toVersion ?? null],
       ),
     );
     return rows.map(toPatch);
   }
 
-  async findPatch(componentType: string, fromVersion: string, toVersion: string): Promise<StoredPatch | undefined> {
-    const row = await this.db.session((s) =>
-      s.one<PatchRow>(`SELECT * FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3`, [componentType, fromVersion, toVersion]),
+  /** The content-coded copies of a kept full file, smallest first. */
+  async encodings(componentType: string, version: string): Promise<StoredEncoding[]> {
+    const rows = await this.db.session((s) =>
+      s.rows<{ coding: string; sha256: string; size: string }>(
+        `SELECT coding, sha256, size FROM component_encodings WHERE component_type = $1 AND version = $2 ORDER BY size, coding`,
+        [componentType, version],
+      ),
     );
-    return row && toPatch(row);
+    return rows.map((r) => ({ coding: r.coding, sha256: r.sha256, size: Number(r.size) }));
+  }
+
+  /**
+   * The patches from one version to another, smallest first (ties in the order of `formats`),
+   * in the formats given (every format when omitted).
+   */
+  async findPatches(componentType: string, fromVersion: string, toVersion: string, formats?: readonly string[]): Promise<StoredPatch[]> {
+    const rows = await this.db.session((s) =>
+      s.rows<PatchRow>(
+        `SELECT * FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3 AND ($4::text[] IS NULL OR format = ANY($4))
+          ORDER BY size, array_position($4::text[], format)`,
+        [componentType, fromVersion, toVersion, formats ?? null],
+      ),
+    );
+    return rows.map(toPatch);
   }
 
   /** Every digest a kept full or patch refers to: the files retention must not delete. */
   async referencedDigests(): Promise<Set<string>> {
-    const rows = await this.db.session((s) => s.rows<{ sha256: string }>(`SELECT sha256 FROM component_versions UNION SELECT sha256 FROM component_patches`));
+    const rows = await this.db.session((s) =>
+      s.rows<{ sha256: string }>(`SELECT sha256 FROM component_versions UNION SELECT sha256 FROM component_patches UNION SELECT sha256 FROM component_encodings`),
+    );
     return new Set(rows.map((r) => r.sha256));
   }
 }

@@ -1,6 +1,6 @@
 import { versionKey } from '@herald/contracts';
 import type { Projection, Tx } from '@herald/event-store';
-import type { ComponentEvent } from './component.decider';
+import { FIRST_PATCH_FORMAT, type ComponentEvent } from './component.decider';
 import type { UpstreamEvent } from './check-upstream/upstream.decider';
 
 /**
@@ -9,7 +9,17 @@ import type { UpstreamEvent } from './check-upstream/upstream.decider';
  */
 export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEvent> = {
   name: 'component-versions',
-  eventTypes: ['ComponentVersionDownloaded', 'ComponentDownloadRejected', 'ComponentPatchBuilt', 'ComponentFilesRetired', 'UpstreamManifestRejected', 'StoredFileFaulted', 'ComponentPinned', 'ComponentUnpinned'],
+  eventTypes: [
+    'ComponentVersionDownloaded',
+    'ComponentDownloadRejected',
+    'ComponentPatchBuilt',
+    'ComponentFilesRetired',
+    'UpstreamManifestRejected',
+    'StoredFileFaulted',
+    'ComponentPinned',
+    'ComponentUnpinned',
+    'ComponentFullEncoded',
+  ],
   async apply(tx, events) {
     for (const e of events) {
       switch (e.type) {
@@ -61,8 +71,8 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
           break;
         case 'ComponentPatchBuilt':
           await tx.exec(
-            `INSERT INTO component_patches (component_type, from_version, to_version, from_version_key, to_version_key, sha256, size, method, built_at)
-             VALUES ($1, $2, $3, $4::integer[], $5::integer[], $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+            `INSERT INTO component_patches (component_type, from_version, to_version, from_version_key, to_version_key, sha256, size, method, format, built_at)
+             VALUES ($1, $2, $3, $4::integer[], $5::integer[], $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
             [
               e.data.componentType,
               e.data.fromVersion,
@@ -72,6 +82,7 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
               e.data.sha256,
               e.data.size,
               e.data.method,
+              e.data.format ?? FIRST_PATCH_FORMAT,
               e.data.builtAt,
             ],
           );
@@ -79,6 +90,7 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
         case 'ComponentFilesRetired':
           if (e.data.fullVersions.length > 0) {
             await tx.exec(`DELETE FROM component_versions WHERE component_type = $1 AND version = ANY($2::text[])`, [e.data.componentType, e.data.fullVersions]);
+            await tx.exec(`DELETE FROM component_encodings WHERE component_type = $1 AND version = ANY($2::text[])`, [e.data.componentType, e.data.fullVersions]);
           }
           for (const p of e.data.patches) {
             await tx.exec(`DELETE FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3`, [
@@ -98,12 +110,20 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
         case 'ComponentUnpinned':
           await tx.exec(`DELETE FROM component_pins WHERE component_type = $1`, [e.data.componentType]);
           break;
+        case 'ComponentFullEncoded':
+          // A coding found not smaller than the file is only remembered in the stream.
+          if (e.data.sha256 === null) break;
+          await tx.exec(
+            `INSERT INTO component_encodings (component_type, version, coding, sha256, size, encoded_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+            [e.data.componentType, e.data.version, e.data.coding, e.data.sha256, e.data.size, e.data.at],
+          );
+          break;
         default:
           break;
       }
     }
   },
   async reset(tx: Tx) {
-    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults, component_pins');
+    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults, component_pins, component_encodings');
   },
 };

@@ -47,6 +47,8 @@ export type ComponentPatchBuilt = Event<
     size: number;
     /** diff: from two fulls; composed: joined from two patches; upstream: the upstream's own. */
     method: PatchMethod;
+    /** herald-delta-1, bsdiff40 or zstd-patch-from (docs/asyncapi.yaml); absent in events from before formats: herald-delta-1. */
+    format?: string;
     builtAt: string;
   }
 >;
@@ -91,6 +93,19 @@ export type ComponentPinned = Event<'ComponentPinned', { componentType: string; 
 /** An admin removed the pin: agents follow the latest version again. */
 export type ComponentUnpinned = Event<'ComponentUnpinned', { componentType: string; version: string; by: string; at: string }>;
 
+/**
+ * A full file compressed for HTTP content coding (gzip or zstd), or found not worth it: `sha256`
+ * null when the coded file was not smaller than the file itself (nothing stored).
+ */
+export type ComponentFullEncoded = Event<
+  'ComponentFullEncoded',
+  { componentType: string; version: string; coding: ContentCoding; sha256: string | null; size: number; at: string }
+>;
+
+/** HTTP content codings full files are stored in besides identity (RFC 9110 section 8.4.1; zstd: RFC 8878). */
+export const CONTENT_CODINGS = ['zstd', 'gzip'] as const;
+export type ContentCoding = (typeof CONTENT_CODINGS)[number];
+
 export type PatchMethod = 'diff' | 'composed' | 'upstream';
 
 export type RejectionReason =
@@ -113,7 +128,8 @@ export type ComponentEvent =
   | ComponentFilesRetired
   | StoredFileFaulted
   | ComponentPinned
-  | ComponentUnpinned;
+  | ComponentUnpinned
+  | ComponentFullEncoded;
 
 export interface KeptFile {
   version: string;
@@ -124,9 +140,13 @@ export interface KeptFile {
 export interface KeptPatch {
   fromVersion: string;
   toVersion: string;
+  format: string;
   sha256: string;
   size: number;
 }
+
+/** The format of patches recorded before there were several. */
+export const FIRST_PATCH_FORMAT = 'herald-delta-1';
 
 export interface ComponentState {
   latest: KeptFile | null;
@@ -141,6 +161,8 @@ export interface ComponentState {
   faulted: string[];
   /** The version an admin pinned the type to, or null. */
   pinned: string | null;
+  /** `version|coding` of the content codings tried for kept fulls (stored or found not smaller). */
+  encoded: string[];
 }
 
 export type ComponentCommand =
@@ -156,11 +178,12 @@ export type ComponentCommand =
       now: Date;
     }
   | { type: 'RecordRejectedDownload'; componentType: string; version: string; reason: RejectionReason; detail: string; now: Date }
-  | { type: 'RecordPatchBuilt'; componentType: string; fromVersion: string; toVersion: string; sha256: string; size: number; method: PatchMethod; now: Date }
+  | { type: 'RecordPatchBuilt'; componentType: string; fromVersion: string; toVersion: string; format: string; sha256: string; size: number; method: PatchMethod; now: Date }
   | { type: 'RecordStoredFileFault'; componentType: string; sha256: string; fault: StoredFileFault; version: string; patchFrom: string | null; detail: string; now: Date }
   | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date }
   | { type: 'Pin'; componentType: string; version: string; by: string; reason: string | null; now: Date }
-  | { type: 'Unpin'; componentType: string; by: string; now: Date };
+  | { type: 'Unpin'; componentType: string; by: string; now: Date }
+  | { type: 'RecordFullEncoded'; componentType: string; version: string; coding: ContentCoding; sha256: string | null; size: number; now: Date };
 
 /** A pin the component's history does not allow: nothing of the type is kept, or not that version. */
 export class PinRefusedError extends Error {
@@ -184,7 +207,7 @@ export function patchWindow(state: ComponentState, window: number): string[] {
 }
 
 export const componentDecider: Decider<ComponentState, ComponentCommand, ComponentEvent> = {
-  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [], pinned: null }),
+  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [], pinned: null, encoded: [] }),
 
   evolve(state: ComponentState, event: ComponentEvent): ComponentState {
     switch (event.type) {
@@ -204,8 +227,8 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
       case 'StoredFileFaulted':
         return { ...state, faulted: [...state.faulted, `${event.data.sha256}|${event.data.fault}`] };
       case 'ComponentPatchBuilt': {
-        const { fromVersion, toVersion, sha256, size } = event.data;
-        return { ...state, patches: [...state.patches, { fromVersion, toVersion, sha256, size }] };
+        const { fromVersion, toVersion, sha256, size, format = FIRST_PATCH_FORMAT } = event.data;
+        return { ...state, patches: [...state.patches, { fromVersion, toVersion, format, sha256, size }] };
       }
       case 'ComponentFilesRetired': {
         const fulls = new Set(event.data.fullVersions);
@@ -214,8 +237,11 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
           ...state,
           fulls: state.fulls.filter((f) => !fulls.has(f.version)),
           patches: state.patches.filter((p) => !patches.has(`${p.fromVersion}>${p.toVersion}`)),
+          encoded: state.encoded.filter((e) => !fulls.has(e.slice(0, e.lastIndexOf('|')))),
         };
       }
+      case 'ComponentFullEncoded':
+        return { ...state, encoded: [...state.encoded, `${event.data.version}|${event.data.coding}`] };
       case 'ComponentPinned':
         return { ...state, pinned: event.data.version };
       case 'ComponentUnpinned':
@@ -246,6 +272,8 @@ function decide(command: ComponentCommand, state: ComponentState): ComponentEven
       return pin(command, state);
     case 'Unpin':
       return unpin(command, state);
+    case 'RecordFullEncoded':
+      return recordFullEncoded(command, state);
     default:
       return unreachable(command, 'command');
   }
@@ -283,12 +311,12 @@ function recordStoredFileFault(command: Command<'RecordStoredFileFault'>, state:
   return [{ type: 'StoredFileFaulted', data: { componentType, sha256, fault, version, patchFrom, detail, at: command.now.toISOString() } }];
 }
 
-/** Only patches to the latest version are worth keeping; a race with a newer version drops it. */
+/** Only patches to the latest version are worth keeping, one per format; a race with a newer version drops it. */
 function recordPatchBuilt(command: Command<'RecordPatchBuilt'>, state: ComponentState): ComponentEvent[] {
   if (!state.latest || state.latest.version !== command.toVersion) return [];
-  if (state.patches.some((p) => p.fromVersion === command.fromVersion && p.toVersion === command.toVersion)) return [];
-  const { componentType, fromVersion, toVersion, sha256, size, method } = command;
-  return [{ type: 'ComponentPatchBuilt', data: { componentType, fromVersion, toVersion, sha256, size, method, builtAt: command.now.toISOString() } }];
+  if (state.patches.some((p) => p.fromVersion === command.fromVersion && p.toVersion === command.toVersion && p.format === command.format)) return [];
+  const { componentType, fromVersion, toVersion, format, sha256, size, method } = command;
+  return [{ type: 'ComponentPatchBuilt', data: { componentType, fromVersion, toVersion, sha256, size, method, format, builtAt: command.now.toISOString() } }];
 }
 
 /**
@@ -302,9 +330,11 @@ function applyRetention(command: Command<'ApplyRetention'>, state: ComponentStat
   const fulls = state.fulls.filter((f) => f.version !== state.pinned).sort((a, b) => compareVersions(a.version, b.version));
   const retiredFulls = fulls.slice(0, Math.max(0, fulls.length - keep)).map((f) => f.version);
   const window = new Set(patchWindow(state, command.patchWindow));
-  const retiredPatches = state.patches
-    .filter((p) => p.toVersion !== latest.version || !window.has(p.fromVersion))
-    .map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
+  // A pair is retired with every format of it.
+  const retiredPairs = new Map(
+    state.patches.filter((p) => p.toVersion !== latest.version || !window.has(p.fromVersion)).map((p) => [`${p.fromVersion}>${p.toVersion}`, p]),
+  );
+  const retiredPatches = [...retiredPairs.values()].map((p) => ({ fromVersion: p.fromVersion, toVersion: p.toVersion }));
   if (retiredFulls.length === 0 && retiredPatches.length === 0) return [];
   return [{ type: 'ComponentFilesRetired', data: { componentType: command.componentType, fullVersions: retiredFulls, patches: retiredPatches, at: command.now.toISOString() } }];
 }
@@ -324,4 +354,12 @@ function pin(command: Command<'Pin'>, state: ComponentState): ComponentEvent[] {
 function unpin(command: Command<'Unpin'>, state: ComponentState): ComponentEvent[] {
   if (state.pinned === null) return [];
   return [{ type: 'ComponentUnpinned', data: { componentType: command.componentType, version: state.pinned, by: command.by, at: command.now.toISOString() } }];
+}
+
+/** Once per kept full and coding; a full retired meanwhile gets none. */
+function recordFullEncoded(command: Command<'RecordFullEncoded'>, state: ComponentState): ComponentEvent[] {
+  if (!state.fulls.some((f) => f.version === command.version)) return [];
+  if (state.encoded.includes(`${command.version}|${command.coding}`)) return [];
+  const { componentType, version, coding, sha256, size } = command;
+  return [{ type: 'ComponentFullEncoded', data: { componentType, version, coding, sha256, size, at: command.now.toISOString() } }];
 }

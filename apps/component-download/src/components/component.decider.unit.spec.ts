@@ -12,9 +12,9 @@ const downloaded = (n: number): ComponentEvent => ({
   type: 'ComponentVersionDownloaded',
   data: { componentType, version: `1.0.${n}`, sha256: digest(n), size: 100, previousVersion: n === 0 ? null : `1.0.${n - 1}`, source: 'full', patchedFrom: null, downloadedAt: at },
 });
-const patchBuilt = (from: number, to: number): ComponentEvent => ({
+const patchBuilt = (from: number, to: number, format = 'herald-delta-1'): ComponentEvent => ({
   type: 'ComponentPatchBuilt',
-  data: { componentType, fromVersion: `1.0.${from}`, toVersion: `1.0.${to}`, sha256: digest(1000 + from), size: 10, method: 'diff', builtAt: at },
+  data: { componentType, fromVersion: `1.0.${from}`, toVersion: `1.0.${to}`, sha256: digest(1000 + from), size: 10, method: 'diff', format, builtAt: at },
 });
 const rejected = (version: string, reason: 'digest-mismatch' | 'truncated'): ComponentEvent => ({
   type: 'ComponentDownloadRejected',
@@ -51,11 +51,24 @@ describe('component decider', () => {
     spec.given([...releases(2), faulted, downloaded(2)]).when(command).then([faulted]);
   });
 
-  it('keeps only patches to the latest version, once each', () => {
-    const command = { type: 'RecordPatchBuilt' as const, componentType, fromVersion: '1.0.1', toVersion: '1.0.2', sha256: digest(1001), size: 10, method: 'diff' as const, now };
+  it('keeps only patches to the latest version, once each per format', () => {
+    const command = { type: 'RecordPatchBuilt' as const, componentType, fromVersion: '1.0.1', toVersion: '1.0.2', format: 'herald-delta-1', sha256: digest(1001), size: 10, method: 'diff' as const, now };
     spec.given(releases(3)).when(command).then([patchBuilt(1, 2)]);
     spec.given([...releases(3), patchBuilt(1, 2)]).when(command).thenNothing();
+    spec.given([...releases(3), patchBuilt(1, 2)]).when({ ...command, format: 'bsdiff40' }).then([patchBuilt(1, 2, 'bsdiff40')]);
     spec.given(releases(4)).when(command).thenNothing();
+    // Events recorded before there were formats are herald-delta-1 patches.
+    const { format: _, ...before } = (patchBuilt(1, 2) as Extract<ComponentEvent, { type: 'ComponentPatchBuilt' }>).data;
+    spec.given([...releases(3), { type: 'ComponentPatchBuilt', data: before }]).when(command).thenNothing();
+  });
+
+  it('retires a pair with every format of it, once', () => {
+    const history = [...releases(3), patchBuilt(1, 2), patchBuilt(1, 2, 'bsdiff40'), patchBuilt(1, 2, 'zstd-patch-from'), downloaded(3)];
+    const state = history.reduce(componentDecider.evolve, componentDecider.initialState());
+    expect(state.patches.map((p) => p.format)).toEqual(['herald-delta-1', 'bsdiff40', 'zstd-patch-from']);
+    const [retired] = componentDecider.decide(retention, state) as Array<Extract<ComponentEvent, { type: 'ComponentFilesRetired' }>>;
+    expect(retired!.data.patches).toEqual([{ fromVersion: '1.0.1', toVersion: '1.0.2' }]);
+    expect(componentDecider.evolve(state, retired!).patches).toEqual([]);
   });
 
   it('the patch window is the 14 versions kept before the latest, nearest first', () => {

@@ -17,7 +17,8 @@ const StoredPatch = z.object({
   toVersion: z.string(),
   sha256: z.string(),
   size: z.number().int(),
-  method: z.string(),
+  method: z.string().describe('diff (from two full files), composed (joined from two patches) or upstream'),
+  format: z.string().describe('herald-delta-1, bsdiff40 or zstd-patch-from (docs/asyncapi.yaml, "Patch formats")'),
   builtAt: z.string(),
 });
 
@@ -35,8 +36,19 @@ export class LatestComponentsDto extends createZodDto(
   z.object({ components: z.array(StoredVersion.extend({ patchesFrom: z.array(z.string()).describe('Versions an agent can patch from'), pinned: Pin })) }),
 ) {}
 
+const Encoding = z.object({
+  coding: z.string().describe('The HTTP content coding: zstd or gzip'),
+  sha256: z.string().describe('SHA-256 of the coded file'),
+  size: z.number().int().describe('Bytes of the coded file (smaller than the file, or it is not kept)'),
+});
+
 export class ComponentVersionsDto extends createZodDto(
-  z.object({ componentType: z.string(), versions: z.array(StoredVersion), patches: z.array(StoredPatch), pinned: Pin }),
+  z.object({
+    componentType: z.string(),
+    versions: z.array(StoredVersion.extend({ encodings: z.array(Encoding).describe('The full file compressed for HTTP content coding, smallest first (docs/downloads.md)') })),
+    patches: z.array(StoredPatch),
+    pinned: Pin,
+  }),
 ) {}
 
 export class PinViewDto extends createZodDto(z.object({ componentType: z.string(), pinned: Pin, latest: z.string().nullable().describe('The latest kept version') })) {}

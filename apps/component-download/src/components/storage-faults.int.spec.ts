@@ -207,8 +207,9 @@ describe('component store faults (tmpfs, service in-process)', () => {
     expect(bad.status).toBe(410);
     expect(bad.body).toMatchObject({ fault: 'corrupt' });
 
-    const versions = (await http('GET', `/components/${TYPE}/versions`)).body as { patches: Array<{ fromVersion: string; toVersion: string; sha256: string }> };
-    const patch = versions.patches.find((p) => p.fromVersion === '1.0.2' && p.toVersion === '1.0.3')!;
+    const versions = (await http('GET', `/components/${TYPE}/versions`)).body as { patches: Array<{ fromVersion: string; toVersion: string; sha256: string; format: string }> };
+    // The one served without `formats` (an agent from before protocol 1.3).
+    const patch = versions.patches.find((p) => p.fromVersion === '1.0.2' && p.toVersion === '1.0.3' && p.format === 'herald-delta-1')!;
     expect(patch).toBeDefined();
     expect((await download('1.0.3', '1.0.2')).headers.get('x-herald-delivery')).toBe('incremental');
     await damage(path.join(store.dir, 'sha256', patch.sha256));

@@ -409,7 +409,7 @@
       ),
     );
     $('component-patches').textContent =
-      kept.patches.length === 0 ? 'Patches: none kept.' : `Patches to ${latest}: from ${kept.patches.filter((p) => p.toVersion === latest).map((p) => `${p.fromVersion} (${formatBytes(p.size)}, ${p.method})`).join(', ') || 'none'}.`;
+      kept.patches.length === 0 ? 'Patches: none kept.' : `Patches to ${latest}: from ${kept.patches.filter((p) => p.toVersion === latest).map((p) => `${p.fromVersion} (${p.format ?? 'herald-delta-1'} ${formatBytes(p.size)}, ${p.method})`).join(', ') || 'none'}.`;
     $('component-slots').textContent = `Download slots (this instance): ${formatCount(slots.inUse)} of ${formatCount(slots.slots)} in use, peak ${formatCount(slots.peakInUse)}, ${formatCount(slots.served)} served, ${formatCount(slots.refused)} asked to retry later.`;
     $('component-rejections').replaceChildren(
       ...(rejections.length === 0 ? [h('li', { class: 'muted', text: 'None.' })] : rejections.map((r) => h('li', { text: `${formatTime(r.at)} — ${r.version ?? ''} ${r.reason}: ${r.detail}` }))),

@@ -35,7 +35,7 @@ export class AgentInboundController {
 
   @EventPattern(PresenceQueues.agentInbound.pattern('hello'), MESSAGES)
   onHellos(@Payload() hellos: Hello[], @Ctx() ctx: HeraldBatchContext): Promise<Outcome[]> {
-    return this.record(hellos, ctx.messages, (h, now) => ({ type: 'RecordHello', agentId: h.agentId, bootId: h.bootId, hostname: h.hostname, agentVersion: h.agentVersion, independentMode: h.independentMode, components: h.components, labels: h.labels ?? {}, now }));
+    return this.record(hellos, ctx.messages, (h, now) => ({ type: 'RecordHello', agentId: h.agentId, bootId: h.bootId, hostname: h.hostname, agentVersion: h.agentVersion, independentMode: h.independentMode, components: h.components, labels: h.labels ?? {}, patchFormats: h.patchFormats ?? null, now }));
   }
 
   @EventPattern(PresenceQueues.agentInbound.pattern('goodbye'), MESSAGES)

@@ -162,6 +162,8 @@ export class UpstreamChecker {
           componentType: entry.type,
           fromVersion: outcome.patchedFrom,
           toVersion: entry.version,
+          // Upstream manifests carry herald-delta-1 patches only (UpstreamPatch).
+          format: DELTA_FORMAT,
           ...outcome.upstreamPatch,
           method: 'upstream',
           now: new Date(),

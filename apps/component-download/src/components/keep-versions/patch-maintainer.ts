@@ -1,4 +1,7 @@
+import { open } from 'node:fs/promises';
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { compareVersions } from '@herald/contracts';
+import { DELTA_FORMAT, type FullCoding, buildableFormats, fullCodings } from '@herald/delta';
 import type { Logger } from 'pino';
 import { CommandHandler, Database, EventStore } from '@herald/event-store';
 import { ServiceConfig } from '@herald/platform';
@@ -12,7 +15,11 @@ import { PatchJob, buildPatch } from './patch-builder';
 
 export interface MaintenanceReport {
   componentType: string;
-  built: Array<{ fromVersion: string; method: PatchMethod; size: number }>;
+  built: Array<{ fromVersion: string; method: PatchMethod; format: string; size: number }>;
+  /** Full files stored compressed for HTTP content coding. */
+  encoded: Array<{ version: string; coding: string; size: number }>;
+  /** Patches built but not kept: not smaller than the full file they lead to. */
+  notSmaller: Array<{ fromVersion: string; format: string; size: number }>;
   missing: string[];
   retiredFulls: string[];
   retiredPatches: number;
@@ -151,32 +158,40 @@ export class PatchMaintainer implements OnApplicationBootstrap {
   }
 
   private async run(componentType: string): Promise<MaintenanceReport> {
-    const report: MaintenanceReport = { componentType, built: [], missing: [], retiredFulls: [], retiredPatches: 0 };
+    const report: MaintenanceReport = { componentType, built: [], encoded: [], notSmaller: [], missing: [], retiredFulls: [], retiredPatches: 0 };
     let state = await this.state(componentType);
     const latest = state.latest;
     if (!latest) return report;
     const started = Date.now();
     for (const from of patchWindow(state, this.config.PATCH_WINDOW)) {
-      if (state.patches.some((p) => p.fromVersion === from && p.toVersion === latest.version)) continue;
-      const job = await this.jobFor(state, from);
+      const have = new Set(state.patches.filter((p) => p.fromVersion === from && p.toVersion === latest.version).map((p) => p.format));
+      const job = await this.jobFor(state, from, have);
+      if (job === 'none-missing') continue;
       if (!job) {
-        report.missing.push(from);
+        if (have.size === 0) report.missing.push(from);
         continue;
       }
-      const patch = await buildPatch(job.job);
-      const stored = await this.blobs.put(patch);
-      const result = await this.commands.handle(componentDecider, componentStreamId(componentType), {
-        type: 'RecordPatchBuilt',
-        componentType,
-        fromVersion: from,
-        toVersion: latest.version,
-        ...stored,
-        method: job.method,
-        now: new Date(),
-      });
-      if (result.kind === 'handled') state = result.state;
-      if (state.latest?.version !== latest.version) return report; // a newer version arrived; its own pass follows
-      report.built.push({ fromVersion: from, method: job.method, size: stored.size });
+      for (const { format, patch } of await buildPatch(job.job)) {
+        // A patch is worth keeping only if it is smaller than the file itself.
+        if (patch.length >= latest.size) {
+          report.notSmaller.push({ fromVersion: from, format, size: patch.length });
+          continue;
+        }
+        const stored = await this.blobs.put(patch);
+        const result = await this.commands.handle(componentDecider, componentStreamId(componentType), {
+          type: 'RecordPatchBuilt',
+          componentType,
+          fromVersion: from,
+          toVersion: latest.version,
+          format,
+          ...stored,
+          method: job.method,
+          now: new Date(),
+        });
+        if (result.kind === 'handled') state = result.state;
+        if (state.latest?.version !== latest.version) return report; // a newer version arrived; its own pass follows
+        report.built.push({ fromVersion: from, method: job.method, format, size: stored.size });
+      }
     }
     const retention = await this.commands.handle(componentDecider, componentStreamId(componentType), {
       type: 'ApplyRetention',
@@ -192,25 +207,76 @@ export class PatchMaintainer implements OnApplicationBootstrap {
         report.retiredPatches += e.data.patches.length;
       }
     }
-    this.log.info({ ...report, built: report.built.length, ms: Date.now() - started, latest: latest.version }, 'patches built and retention applied');
+    // After retention: fulls about to be retired are not worth compressing.
+    await this.encodeFulls(componentType, await this.state(componentType), report);
+    this.log.info({ ...report, built: report.built.length, encoded: report.encoded.length, ms: Date.now() - started, latest: latest.version }, 'patches built and retention applied');
     if (report.missing.length > 0) this.log.warn({ componentType, missing: report.missing }, 'no full file or patch chain to build these patches from');
     return report;
   }
 
-  private async jobFor(state: ComponentState, from: string): Promise<{ job: PatchJob; method: PatchMethod } | null> {
+  /**
+   * Compresses each kept full file (the latest first) in every HTTP content coding not tried
+   * for it yet, and keeps a coded copy only if it is smaller than the file (docs/downloads.md).
+   */
+  private async encodeFulls(componentType: string, state: ComponentState, report: MaintenanceReport): Promise<void> {
+    const fulls = [...state.fulls].sort((a, b) => compareVersions(b.version, a.version));
+    for (const full of fulls) {
+      const codings = fullCodings().filter((c) => !state.encoded.includes(`${full.version}|${c}`));
+      if (codings.length === 0 || !(await this.blobs.has(full.sha256))) continue;
+      for (const { format: coding, patch: coded } of await buildPatch({ kind: 'encode', path: this.blobs.pathOf(full.sha256), codings })) {
+        const smaller = coded.length < full.size;
+        const stored = smaller ? await this.blobs.put(coded) : null;
+        await this.commands.handle(componentDecider, componentStreamId(componentType), {
+          type: 'RecordFullEncoded',
+          componentType,
+          version: full.version,
+          coding: coding as FullCoding,
+          sha256: stored?.sha256 ?? null,
+          size: coded.length,
+          now: new Date(),
+        });
+        if (smaller) report.encoded.push({ version: full.version, coding, size: coded.length });
+      }
+    }
+  }
+
+  /**
+   * How to build the patches from `from` to the latest that are missing: a diff of the two full
+   * files in every configured format that applies to the pair (sizes, zstd's binding), or, when
+   * `from`'s full file is gone, a herald-delta-1 patch composed through a version in between.
+   * 'none-missing' when every format that can be had is kept; null when nothing can be built.
+   */
+  private async jobFor(state: ComponentState, from: string, have: Set<string>): Promise<{ job: PatchJob; method: PatchMethod } | 'none-missing' | null> {
     const latest = state.latest!;
     const full = state.fulls.find((f) => f.version === from);
     if (full && (await this.blobs.has(full.sha256)) && (await this.blobs.has(latest.sha256))) {
-      return { job: { kind: 'diff', basePath: this.blobs.pathOf(full.sha256), targetPath: this.blobs.pathOf(latest.sha256) }, method: 'diff' };
+      const basePath = this.blobs.pathOf(full.sha256);
+      const applicable = new Set(buildableFormats(full.size, latest.size, await head(basePath)));
+      const formats = this.config.PATCH_FORMATS.filter((f) => applicable.has(f) && !have.has(f));
+      if (formats.length === 0) return 'none-missing';
+      return { job: { kind: 'diff', basePath, targetPath: this.blobs.pathOf(latest.sha256), formats }, method: 'diff' };
     }
-    // from → (some version v) → latest, where both patches are held; the nearest v first.
-    const toLatest = state.patches.filter((p) => p.toVersion === latest.version && p.fromVersion !== from);
+    if (have.has(DELTA_FORMAT)) return 'none-missing';
+    // from → (some version v) → latest, where both herald-delta-1 patches are held; the nearest v first.
+    const delta = state.patches.filter((p) => p.format === DELTA_FORMAT);
+    const toLatest = delta.filter((p) => p.toVersion === latest.version && p.fromVersion !== from);
     for (const second of toLatest) {
-      const first = state.patches.find((p) => p.fromVersion === from && p.toVersion === second.fromVersion);
+      const first = delta.find((p) => p.fromVersion === from && p.toVersion === second.fromVersion);
       if (first && (await this.blobs.has(first.sha256)) && (await this.blobs.has(second.sha256))) {
         return { job: { kind: 'compose', firstPath: this.blobs.pathOf(first.sha256), secondPath: this.blobs.pathOf(second.sha256) }, method: 'composed' };
       }
     }
     return null;
+  }
+}
+
+/** The first bytes of a file (what decides whether zstd reads it as raw content). */
+async function head(file: string): Promise<Buffer> {
+  const fd = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await fd.read(Buffer.alloc(4), 0, 4, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fd.close();
   }
 }

@@ -23,7 +23,7 @@ export class ComponentsController {
   async latest() {
     const [latest, pins] = await Promise.all([this.catalog.latest(), this.catalog.pins()]);
     const components = await Promise.all(
-      latest.map(async (v) => ({ ...v, patchesFrom: (await this.catalog.patches(v.componentType, v.version)).map((p) => p.fromVersion), pinned: pins.get(v.componentType) ?? null })),
+      latest.map(async (v) => ({ ...v, patchesFrom: [...new Set((await this.catalog.patches(v.componentType, v.version)).map((p) => p.fromVersion))], pinned: pins.get(v.componentType) ?? null })),
     );
     return { components };
   }
@@ -62,8 +62,9 @@ export class ComponentsController {
   @ApiErrors(400, 404)
   async versions(@Param('type') type: string) {
     const componentType = parseParam(ComponentType, 'type', type);
-    const versions = await this.catalog.versions(componentType);
-    if (versions.length === 0) throw new NotFoundException(`no versions of component type ${type}`);
+    const kept = await this.catalog.versions(componentType);
+    if (kept.length === 0) throw new NotFoundException(`no versions of component type ${type}`);
+    const versions = await Promise.all(kept.map(async (v) => ({ ...v, encodings: await this.catalog.encodings(componentType, v.version) })));
     return { componentType, versions, patches: await this.catalog.patches(componentType), pinned: (await this.catalog.pins()).get(componentType) ?? null };
   }
 }

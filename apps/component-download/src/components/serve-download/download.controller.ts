@@ -1,16 +1,16 @@
-import { Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Inject, NotFoundException, Param, Query, Req, Res } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { CommandHandler } from '@herald/event-store';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { DownloadSlotsDto } from '../component.dto';
-import { ComponentType, ComponentVersion, compareVersions } from '@herald/contracts';
+import { ComponentType, ComponentVersion, PatchFormatName, compareVersions } from '@herald/contracts';
 import { DELTA_FORMAT } from '@herald/delta';
 import { ApiErrors, Public, ServiceConfig } from '@herald/platform';
 import type { ComponentDownloadConfig } from '../../config';
 import { BlobStore } from '../blob-store';
-import { ComponentCatalog, type StoredPatch, type StoredVersion } from '../component-catalog';
+import { ComponentCatalog, type StoredEncoding, type StoredPatch, type StoredVersion } from '../component-catalog';
 import { componentDecider, componentStreamId } from '../component.decider';
 import { StorageFaultError } from '../storage-faults';
 import { StoreHealth } from '../store-health';
@@ -19,6 +19,36 @@ import { DownloadMetrics } from './download-metrics';
 import { DownloadSlots } from './download-slots';
 
 const digestHeader = (sha256: string) => `sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`;
+
+const PATCH_EXTENSION: Record<string, string> = { 'herald-delta-1': 'hdelta', bsdiff40: 'bsdiff', 'zstd-patch-from': 'zst' };
+
+/**
+ * The patch to send: the smallest (patches come smallest first) in a format the agent applies,
+ * and only if it is smaller than the full file it would get otherwise (`fullBytes`: coded or not).
+ */
+export function choosePatch<P extends { format: string; size: number }>(patches: readonly P[], formats: readonly string[], fullBytes: number): P | undefined {
+  return patches.find((p) => formats.includes(p.format) && p.size < fullBytes);
+}
+
+/**
+ * The stored coded copy to send for Accept-Encoding: the smallest one the agent accepts (q > 0).
+ * Only a coding the request names explicitly (or through `*`): without the header, identity,
+ * so plain HTTP clients that never asked for compression get the file as it is.
+ */
+export function chooseCoding(req: Pick<Request, 'headers' | 'acceptsEncodings'>, encodings: StoredEncoding[]): StoredEncoding | undefined {
+  if (encodings.length === 0 || !req.headers['accept-encoding']) return undefined;
+  return encodings.find((e) => req.acceptsEncodings(e.coding) === e.coding);
+}
+
+/** `formats=a,b`: the patch formats an agent applies, in its order. Absent: herald-delta-1, the only one before protocol 1.3. */
+export function parseFormats(param: string | undefined): string[] {
+  if (param === undefined) return [DELTA_FORMAT];
+  const formats = param.split(',').filter((f) => f !== '');
+  if (formats.length > 16 || formats.some((f) => !PatchFormatName.safeParse(f).success)) {
+    throw new BadRequestException('formats must be at most 16 comma-separated patch format names (lower-case letters, digits, dots and dashes)');
+  }
+  return formats;
+}
 
 /**
  * What agents download (docs/downloads.md). GET …/versions/:version/download[?from=<installed>]
@@ -63,6 +93,13 @@ export class DownloadController {
   @Get(':type/versions/:version/download')
   @ApiOperation({ summary: 'The file an agent applies: a patch from its version when one is kept, otherwise the full file (docs/downloads.md)' })
   @ApiQuery({ name: 'from', required: false, description: 'The version the agent has installed; asks for a patch' })
+  @ApiQuery({
+    name: 'formats',
+    required: false,
+    description:
+      'With `from`: the patch formats the agent applies, comma-separated (herald-delta-1, bsdiff40, zstd-patch-from; names this server does not know are ignored). ' +
+      'The smallest kept patch in one of them is sent; none: the full file. Absent: herald-delta-1 (agents before protocol 1.3).',
+  })
   @ApiProduces('application/octet-stream')
   @ApiResponse({
     status: 200,
@@ -90,11 +127,14 @@ export class DownloadController {
     @Param('type') typeParam: string,
     @Param('version') versionParam: string,
     @Query('from') fromParam: string | undefined,
+    @Query('formats') formatsParam: string | undefined,
+    @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     const type = parseParam(ComponentType, 'type', typeParam);
     const version = parseParam(ComponentVersion, 'version', versionParam);
     const from = fromParam === undefined || fromParam === '' ? undefined : parseParam(ComponentVersion, 'from', fromParam);
+    const formats = parseFormats(formatsParam);
     const release = this.slots.tryAcquire();
     if (!release) {
       this.metrics.refused.inc();
@@ -107,8 +147,12 @@ export class DownloadController {
     try {
       const stored = await this.catalog.find(type, version);
       if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
-      const patch = from ? await this.catalog.findPatch(type, from, version) : undefined;
-      if (from && !patch && (await this.patchComing(stored, from))) {
+      // The full file in the smallest content coding the agent accepts, and the smallest patch in a
+      // format it applies, only if that is smaller still.
+      const coded = chooseCoding(req, await this.catalog.encodings(type, version));
+      const patches = from ? await this.catalog.findPatches(type, from, version) : [];
+      const patch = choosePatch(patches, formats, coded?.size ?? stored.size);
+      if (from && patches.length === 0 && (await this.patchComing(stored, from))) {
         // Agents hear of a version at once; its patches are built just after. Rather than hand
         // the first wave of a rollout whole files, ask it to come back in a moment.
         release();
@@ -117,15 +161,20 @@ export class DownloadController {
         res.json({ statusCode: 503, message: `the patch from ${from} to ${version} is being built; retry after the given seconds` });
         return;
       }
-      const checked = await this.fileToSend(stored, patch);
+      const checked = await this.fileToSend(stored, patch, coded);
       if ('fault' in checked) {
         release();
         this.refuse(res, type, version, checked.fault);
         return;
       }
-      const body = checked.patch ?? stored;
+      const body = checked.patch ?? checked.coded ?? stored;
       const delivery = checked.patch ? 'incremental' : 'full';
       this.metrics.served.inc({ delivery });
+      if (checked.patch) this.metrics.patches.inc({ format: checked.patch.format });
+      if (checked.coded) this.metrics.coded.inc({ coding: checked.coded.coding });
+      // The answer depends on Accept-Encoding: caches must not hand a coded file to another client.
+      res.setHeader('Vary', 'Accept-Encoding');
+      if (checked.coded) res.setHeader('Content-Encoding', checked.coded.coding);
       // What went out (a Range request sends part of the file), counted once the response is done.
       res.once('finish', () => this.metrics.bytes.inc({ delivery }, Number(res.getHeader('content-length') ?? 0)));
       res.setHeader('ETag', `"${body.sha256}"`);
@@ -137,8 +186,8 @@ export class DownloadController {
       if (checked.patch) {
         res.setHeader('X-Herald-Delivery', 'incremental');
         res.setHeader('X-Herald-Patch-From', checked.patch.fromVersion);
-        res.setHeader('X-Herald-Patch-Format', DELTA_FORMAT);
-        res.setHeader('Content-Disposition', `attachment; filename="${type}-${from}-${version}.hdelta"`);
+        res.setHeader('X-Herald-Patch-Format', checked.patch.format);
+        res.setHeader('Content-Disposition', `attachment; filename="${type}-${from}-${version}.${PATCH_EXTENSION[checked.patch.format] ?? 'patch'}"`);
       } else {
         res.setHeader('X-Herald-Delivery', 'full');
         res.setHeader('Content-Disposition', `attachment; filename="${type}-${version}.bin"`);
@@ -173,23 +222,36 @@ export class DownloadController {
    * otherwise the full file (a damaged patch is recorded and the agent gets the full file
    * instead); or the fault that stops the download.
    */
-  private async fileToSend(stored: StoredVersion, patch: StoredPatch | undefined): Promise<{ path: string; patch: StoredPatch | undefined } | { fault: StorageFaultError }> {
-    if (patch) {
-      const checked = await this.check(stored.componentType, patch);
-      if (!(checked instanceof StorageFaultError)) return { path: checked, patch };
+  private async fileToSend(
+    stored: StoredVersion,
+    patch: StoredPatch | undefined,
+    coded: StoredEncoding | undefined,
+  ): Promise<{ path: string; patch?: StoredPatch; coded?: StoredEncoding } | { fault: StorageFaultError }> {
+    // A damaged patch or coded copy gives way to the next best: the coded full file, the file itself.
+    for (const [file, what] of [
+      [patch, { patch }],
+      [coded && { ...coded, version: stored.version }, { coded }],
+    ] as const) {
+      if (!file) continue;
+      const checked = await this.check(stored.componentType, file);
+      if (!(checked instanceof StorageFaultError)) return { path: checked, ...what };
       if (checked.kind !== 'missing' && checked.kind !== 'corrupt') return { fault: checked };
     }
     const checked = await this.check(stored.componentType, stored);
-    return checked instanceof StorageFaultError ? { fault: checked } : { path: checked, patch: undefined };
+    return checked instanceof StorageFaultError ? { fault: checked } : { path: checked };
   }
 
   /** The path of a kept file fit to send, or its fault: counted, and recorded when the file itself is missing or damaged. */
-  private async check(componentType: string, file: StoredVersion | StoredPatch): Promise<string | StorageFaultError> {
+  private async check(componentType: string, file: StoredVersion | StoredPatch | (StoredEncoding & { version: string })): Promise<string | StorageFaultError> {
     try {
       return await this.blobs.verify(file.sha256, file.size);
     } catch (err) {
       const isPatch = 'fromVersion' in file;
-      const what = isPatch ? `the patch ${file.fromVersion}→${file.toVersion} of ${componentType}` : `${componentType} ${file.version}`;
+      const what = isPatch
+        ? `the patch ${file.fromVersion}→${file.toVersion} of ${componentType}`
+        : 'coding' in file
+          ? `${componentType} ${file.version} (${file.coding})`
+          : `${componentType} ${file.version}`;
       const fault = this.storeHealth.fault('download', err, `reading ${what}`);
       if (!fault) throw err;
       if (fault.kind === 'missing' || fault.kind === 'corrupt') {
