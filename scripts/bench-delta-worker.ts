@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ZSTD_PATCH_MAX_BYTES, applyBsdiffPatch, applyPatchFile, applyZstdPatch, createBsdiffPatch, createPatch, createZstdPatch } from '@herald/delta';
+import { BSDIFF_MAX_BYTES, ZSTD_PATCH_MAX_BYTES, applyBsdiffPatch, applyPatchFile, applyZstdPatch, createBsdiffPatch, createPatch, createZstdPatch } from '@herald/delta';
 
 /*
  * One measurement of an in-process candidate, in a process of its own so its peak memory
@@ -20,7 +20,11 @@ const codecs: Record<string, () => Codec> = {
   }),
   // Herald's own bsdiff (TypeScript: SA-IS suffix array, BSDIFF40 with bzip2), applied as an agent would.
   'bsdiff40 (Herald, TypeScript)': () => ({
-    build: (base, target) => createBsdiffPatch(base, target),
+    build: (base, target) => {
+      // As the server builds it: not above its size limit.
+      if (Math.max(base.length, target.length) > BSDIFF_MAX_BYTES) throw new Error(`bsdiff40 is not built for files over ${BSDIFF_MAX_BYTES >> 20} MiB`);
+      return createBsdiffPatch(base, target);
+    },
     apply: (basePath, patchPath, outPath) => writeFileSync(outPath, applyBsdiffPatch(readFileSync(basePath), readFileSync(patchPath))),
   }),
   'fossil-delta (npm, pure JS)': () => {

@@ -49,6 +49,8 @@ const { values } = parseArgs({
     dir: { type: 'string', default: path.join('var', 'bench-delta') },
     releases: { type: 'string', default: '15' },
     pairs: { type: 'string' },
+    // herald: only Herald's own formats (the budget run on large pairs, where the tools take minutes).
+    methods: { type: 'string', default: 'all' },
   },
 });
 const root = path.resolve(values.dir!);
@@ -178,7 +180,8 @@ async function pairsMain(dir: string): Promise<void> {
   if (names.length === 0) throw new Error(`no pairs in ${dir} (files NAME-a and NAME-b; npm run delta:corpus -- --dir ${dir} makes some)`);
   mkdirSync(root, { recursive: true });
   const tools = availableTools();
-  const methods = [...heraldMethods(), ...IN_PROCESS_METHODS.filter((m) => !HERALD_METHODS.includes(m) && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
+  const others = values.methods === 'herald' ? [] : [...IN_PROCESS_METHODS.filter((m) => !HERALD_METHODS.includes(m) && loads(m)), ...TOOLS.filter((t) => tools.has(t))];
+  const methods = [...heraldMethods(), ...others];
   const work = path.join(root, 'work');
   mkdirSync(work, { recursive: true });
   const results: Result[] = [];
@@ -203,12 +206,15 @@ async function pairsMain(dir: string): Promise<void> {
   const smallest = (pair: string, among: readonly string[]): Result | undefined =>
     results.filter((r) => r.pair === pair && among.includes(r.method) && r.note === 'ok').sort((x, y) => x.patchBytes! - y.patchBytes!)[0];
   console.log('');
-  console.log('| pair | Herald (method) | best tool (which) | Herald / best |');
-  console.log('| --- | ---: | ---: | ---: |');
+  console.log(
+    '| pair | Herald (method) | best tool (which) | Herald / best | server build: s (all formats) | build peak MB | agent apply s | apply peak MB |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   let heraldTotal = 0;
   let bestTotal = 0;
   let worst = 0;
   let complete = true;
+  const overBudget: string[] = [];
   for (const name of names) {
     const h = smallest(name, HERALD_METHODS);
     const t = smallest(name, TOOLS);
@@ -219,8 +225,17 @@ async function pairsMain(dir: string): Promise<void> {
       heraldTotal += h.patchBytes!;
       bestTotal += t.patchBytes!;
     }
-    console.log(`| ${name} | ${h ? `${h.patchBytes} (${h.method})` : '—'} | ${t ? `${t.patchBytes} (${t.method})` : '—'} | ${ratio === null ? '—' : ratio.toFixed(3)} |`);
+    // The server builds every format that applies to the pair, one after the other, in one worker.
+    const built = results.filter((r) => r.pair === name && HERALD_METHODS.includes(r.method) && r.note === 'ok');
+    const buildS = built.reduce((sum, r) => sum + r.buildS!, 0);
+    const buildMB = Math.max(0, ...built.map((r) => r.buildMB!));
+    if (buildS > 60 || buildMB > 1024 || (h && (h.applyS! > 5 || h.applyMB! > 256))) overBudget.push(name);
+    console.log(
+      `| ${name} | ${h ? `${h.patchBytes} (${h.method})` : '—'} | ${t ? `${t.patchBytes} (${t.method})` : '—'} | ${ratio === null ? '—' : ratio.toFixed(3)} | ${fmt(buildS)} | ${fmt(buildMB, 0)} | ${fmt(h?.applyS ?? null)} | ${fmt(h?.applyMB ?? null, 0)} |`,
+    );
   }
+  console.log('');
+  console.log(`budgets (build < 60 s and < 1 GiB for all formats of a pair; apply < 5 s and < 256 MB): ${overBudget.length === 0 ? 'every pair within' : `over: ${overBudget.join(', ')}`}`);
   console.log('');
   console.log(`worst pair: ${worst.toFixed(3)}× the best tool${complete ? '' : ' (some pairs incomplete: see the notes above)'}`);
   console.log(`patch-bytes-vs-best-per-pair: ${bestTotal > 0 ? (heraldTotal / bestTotal).toFixed(3) : 'n/a'}`);

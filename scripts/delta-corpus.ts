@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 /*
- * npm run delta:corpus [-- --dir var/delta-pairs]
+ * npm run delta:corpus [-- --dir var/delta-pairs] [--budget var/delta-budget]
  *
  * Builds a corpus of real version pairs for `npm run bench:delta -- --pairs DIR`: files taken
  * from packages on the npm registry (fetched with `npm pack`, so through npm's own registry
@@ -16,6 +16,13 @@ import { parseArgs } from 'node:util';
  * pinned, so every run builds the same corpus; a directory is packed as a deterministic tar
  * (sorted, no times or owners), so the same files give the same bytes. The files are not
  * committed. Files already there are kept.
+ *
+ * With --budget DIR it also writes two large pairs into DIR for the build and apply budgets
+ * (issue 16: a 100 MB pair built in under a minute and 1 GiB, applied in under 5 s and 256 MB):
+ * `mixed-16mib`, the far-apart executable, database and data pairs end to end (just under
+ * 16 MiB, the largest pair every format is built for), and `mixed-100mb`, every pair's files end
+ * to end and then again in reverse order (about 100 MB). Not a kind of file of their own, so they
+ * stay out of the per-pair ratio.
  */
 
 interface Pair {
@@ -71,7 +78,7 @@ function fetchFile(pkg: string, version: string, inside: string, out: string, wo
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 12);
 
 function main(): void {
-  const { values } = parseArgs({ options: { dir: { type: 'string', default: path.join('var', 'delta-pairs') } } });
+  const { values } = parseArgs({ options: { dir: { type: 'string', default: path.join('var', 'delta-pairs') }, budget: { type: 'string' } } });
   const dir = path.resolve(values.dir!);
   mkdirSync(dir, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'delta-corpus-'));
@@ -88,6 +95,23 @@ function main(): void {
     rmSync(work, { recursive: true, force: true });
   }
   console.log(`corpus: ${CORPUS.length} pairs in ${dir}`);
+  if (values.budget) budgetPairs(dir, path.resolve(values.budget));
+}
+
+function budgetPairs(dir: string, out: string): void {
+  mkdirSync(out, { recursive: true });
+  const side = (names: string[], s: 'a' | 'b') => names.map((n) => readFileSync(path.join(dir, `${n}-${s}`)));
+  const small = ['esbuild-exe-far', 'geoip-db-far', 'caniuse-data-14'];
+  const all = CORPUS.map((p) => p.name);
+  for (const s of ['a', 'b'] as const) {
+    writeFileSync(path.join(out, `mixed-16mib-${s}`), Buffer.concat(side(small, s)));
+    const files = side(all, s);
+    writeFileSync(path.join(out, `mixed-100mb-${s}`), Buffer.concat([...files, ...[...files].reverse()]));
+  }
+  for (const name of ['mixed-16mib', 'mixed-100mb']) {
+    const [a, b] = [path.join(out, `${name}-a`), path.join(out, `${name}-b`)];
+    console.log(`${name}: ${(statSync(a).size / 1e6).toFixed(2)} → ${(statSync(b).size / 1e6).toFixed(2)} MB (budget pair)`);
+  }
 }
 
 if (require.main === module) {

@@ -106,6 +106,22 @@ describe('walking skeleton', () => {
       { what: 'presence to record the new version' },
     );
 
+    // After keeping the file, component-download's background pass tries to compress it for HTTP
+    // content coding; random bytes do not compress, so both codings are recorded as not kept.
+    const encoded = await waitFor(
+      async () => {
+        const rows = await system.sql<{ coding: string; sha256: string | null }>(
+          `SELECT data->>'coding' AS coding, data->>'sha256' AS sha256 FROM component_download.events WHERE type = 'ComponentFullEncoded' ORDER BY 1`,
+        );
+        return rows.length === 2 ? rows : undefined;
+      },
+      { what: 'the kept file compressed, or found not worth it' },
+    );
+    expect(encoded).toEqual([
+      { coding: 'gzip', sha256: null },
+      { coding: 'zstd', sha256: null },
+    ]);
+
     // Each service's state is in its own event store.
     const events = await system.sql<{ schema: string; type: string }>(
       `SELECT 'component_download' AS schema, type FROM component_download.events
@@ -113,7 +129,7 @@ describe('walking skeleton', () => {
        UNION ALL SELECT 'notification_dispatch', type FROM notification_dispatch.events`,
     );
     const bySchema = (schema: string) => events.filter((e) => e.schema === schema).map((e) => e.type);
-    expect(bySchema('component_download').sort()).toEqual(['ComponentVersionDownloaded', 'UpstreamManifestAccepted']);
+    expect(bySchema('component_download').sort()).toEqual(['ComponentFullEncoded', 'ComponentFullEncoded', 'ComponentVersionDownloaded', 'UpstreamManifestAccepted']);
     expect(bySchema('agent_presence')).toEqual(['AgentConnected', 'AgentComponentsReported']);
     expect(bySchema('notification_dispatch').sort()).toEqual(
       // The rollout's plan (counts, then the agents it targets), then the agent's own stream.

@@ -62,6 +62,20 @@ describe('component decider', () => {
     spec.given([...releases(3), { type: 'ComponentPatchBuilt', data: before }]).when(command).thenNothing();
   });
 
+  it('records each coding of a kept full once, none for a full not kept, and forgets them with the full', () => {
+    const command = { type: 'RecordFullEncoded' as const, componentType, version: '1.0.1', coding: 'gzip' as const, sha256: digest(2001), size: 80, now };
+    const encoded: ComponentEvent = { type: 'ComponentFullEncoded', data: { componentType, version: '1.0.1', coding: 'gzip', sha256: digest(2001), size: 80, at } };
+    spec.given(releases(3)).when(command).then([encoded]);
+    spec.given([...releases(3), encoded]).when(command).thenNothing();
+    spec.given([...releases(3), encoded]).when({ ...command, coding: 'zstd', sha256: null, size: 120 }).then([
+      { type: 'ComponentFullEncoded', data: { componentType, version: '1.0.1', coding: 'zstd', sha256: null, size: 120, at } },
+    ]);
+    spec.given(releases(3)).when({ ...command, version: '9.9.9' }).thenNothing();
+    const retired: ComponentEvent = { type: 'ComponentFilesRetired', data: { componentType, fullVersions: ['1.0.1'], patches: [], at } };
+    const state = [...releases(3), encoded, retired].reduce(componentDecider.evolve, componentDecider.initialState());
+    expect(state.encoded).toEqual([]);
+  });
+
   it('retires a pair with every format of it, once', () => {
     const history = [...releases(3), patchBuilt(1, 2), patchBuilt(1, 2, 'bsdiff40'), patchBuilt(1, 2, 'zstd-patch-from'), downloaded(3)];
     const state = history.reduce(componentDecider.evolve, componentDecider.initialState());
