@@ -143,6 +143,34 @@ export class ComponentCatalog {
     return row && toStored(row);
   }
 
+  /**
+   * What a download needs, in one round trip: the version, its coded copies (smallest first) and,
+   * with `fromVersion`, the patches from there to it in every format (smallest first).
+   */
+  async forDownload(
+    componentType: string,
+    version: string,
+    fromVersion: string | undefined,
+  ): Promise<{ version: StoredVersion; encodings: StoredEncoding[]; patches: StoredPatch[] } | undefined> {
+    const row = await this.db.session((s) =>
+      s.one<Row & { encodings: Array<{ coding: string; sha256: string; size: number }>; patches: PatchRow[] }>(
+        `SELECT v.component_type, v.version, v.sha256, v.size, v.source, v.patched_from, v.statement, v.downloaded_at,
+                coalesce((SELECT json_agg(json_build_object('coding', e.coding, 'sha256', e.sha256, 'size', e.size) ORDER BY e.size, e.coding)
+                            FROM component_encodings e WHERE e.component_type = v.component_type AND e.version = v.version), '[]') AS encodings,
+                coalesce((SELECT json_agg(p ORDER BY p.size, p.format)
+                            FROM component_patches p WHERE p.component_type = v.component_type AND p.to_version = v.version AND p.from_version = $3), '[]') AS patches
+           FROM component_versions v WHERE v.component_type = $1 AND v.version = $2`,
+        [componentType, version, fromVersion ?? null],
+      ),
+    );
+    if (!row) return undefined;
+    return {
+      version: toStored(row),
+      encodings: row.encodings.map((e) => ({ coding: e.coding, sha256: e.sha256, size: Number(e.size) })),
+      patches: row.patches.map((p) => toPatch({ ...p, built_at: new Date(p.built_at) })),
+    };
+  }
+
   /** The pin of every pinned component type. */
   async pins(sql?: Sql): Promise<Map<string, Pin>> {
     const q = (s: Sql) => s.rows<{ component_type: string; version: string; pinned_by: string; reason: string | null; pinned_at: Date }>('SELECT * FROM component_pins');
@@ -203,22 +231,7 @@ export class ComponentCatalog {
     return rows.map((r) => ({ coding: r.coding, sha256: r.sha256, size: Number(r.size) }));
   }
 
-  /**
-   * The patches from one version to another, smallest first (ties in the order of `formats`),
-   * in the formats given (every format when omitted).
-   */
-  async findPatches(componentType: string, fromVersion: string, toVersion: string, formats?: readonly string[]): Promise<StoredPatch[]> {
-    const rows = await this.db.session((s) =>
-      s.rows<PatchRow>(
-        `SELECT * FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3 AND ($4::text[] IS NULL OR format = ANY($4))
-          ORDER BY size, array_position($4::text[], format)`,
-        [componentType, fromVersion, toVersion, formats ?? null],
-      ),
-    );
-    return rows.map(toPatch);
-  }
-
-  /** Every digest a kept full or patch refers to: the files retention must not delete. */
+  /** Every digest a kept full, coded copy or patch refers to: the files retention must not delete. */
   async referencedDigests(): Promise<Set<string>> {
     const rows = await this.db.session((s) =>
       s.rows<{ sha256: string }>(`SELECT sha256 FROM component_versions UNION SELECT sha256 FROM component_patches UNION SELECT sha256 FROM component_encodings`),

@@ -145,12 +145,12 @@ export class DownloadController {
     // The slot is held until the response is finished or the agent goes away.
     res.once('close', release);
     try {
-      const stored = await this.catalog.find(type, version);
-      if (!stored) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
+      const found = await this.catalog.forDownload(type, version, from);
+      if (!found) throw new NotFoundException(`component ${type} has no version ${version} on this server`);
+      const { version: stored, patches } = found;
       // The full file in the smallest content coding the agent accepts, and the smallest patch in a
       // format it applies, only if that is smaller still.
-      const coded = chooseCoding(req, await this.catalog.encodings(type, version));
-      const patches = from ? await this.catalog.findPatches(type, from, version) : [];
+      const coded = chooseCoding(req, found.encodings);
       const patch = choosePatch(patches, formats, coded?.size ?? stored.size);
       if (from && patches.length === 0 && (await this.patchComing(stored, from))) {
         // Agents hear of a version at once; its patches are built just after. Rather than hand
