@@ -1,4 +1,5 @@
 import { MalformedPatchError } from './format';
+import { bzip2 } from './bzip2';
 import { suffixArray } from './suffix-array';
 
 /*
@@ -24,17 +25,11 @@ export const BSDIFF_FORMAT = 'bsdiff40';
 const MAGIC = Buffer.from('BSDIFF40', 'latin1');
 const HEADER = 32;
 
-interface Bzip2 {
-  compressFile(input: Uint8Array, output: null, blockSize: number): Uint8Array | number[];
-}
-
-// compressjs is the one pure-JS bzip2 encoder; seek-bzip decodes (faster). Neither ships types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Bzip2: bzip2 } = require('compressjs') as { Bzip2: Bzip2 };
+// Herald's own bzip2 encoder (bzip2.ts) compresses; seek-bzip (MIT) decodes. seek-bzip ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const seekBzip = require('seek-bzip') as { decode(input: Buffer, output?: Buffer): Buffer };
 
-const bz = (data: Buffer): Buffer => Buffer.from(bzip2.compressFile(data, null, 9));
+const bz = (data: Buffer): Buffer => bzip2(data);
 
 function writeOff(b: Buffer, at: number, value: number): void {
   const magnitude = BigInt(Math.abs(value));
