@@ -90,18 +90,18 @@ describe('download slots (R6)', () => {
 
     const done = await Promise.all(results);
     expect(done.filter((r) => r.outcome !== 'completed').map((r) => r.error)).toEqual([]);
-    // Pattern files compress: agents that came after the background pass had kept 1.0.1
-    // gzip-coded got that (Node's fetch asks for gzip), the first ones the file as it is.
-    const gzip = await waitFor(
+    // Pattern files compress: agents that came after the background pass had kept 1.0.1 coded got
+    // the zstd copy (the SDK asks for zstd and gzip; zstd is the smaller), the first ones the file as it is.
+    const zstd = await waitFor(
       async () => {
         const listing = await system.http<{ versions: Array<{ version: string; encodings: Array<{ coding: string; size: number }> }> }>('component-download', 'GET', `/components/${TYPE}/versions`);
-        return listing.body.versions.find((v) => v.version === '1.0.1')?.encodings.find((e) => e.coding === 'gzip');
+        return listing.body.versions.find((v) => v.version === '1.0.1')?.encodings.find((e) => e.coding === 'zstd');
       },
-      { what: '1.0.1 kept gzip-coded' },
+      { what: '1.0.1 kept zstd-coded' },
     );
-    expect(gzip.size).toBeLessThan(second.length);
+    expect(zstd.size).toBeLessThan(second.length);
     for (const component of done.map((r) => r.components[0]!)) {
-      expect(component).toEqual({ type: TYPE, fromVersion: '1.0.0', toVersion: '1.0.1', mode: 'full', bytes: component.bytes === gzip.size ? gzip.size : second.length });
+      expect(component).toEqual({ type: TYPE, fromVersion: '1.0.0', toVersion: '1.0.1', mode: 'full', bytes: component.bytes === zstd.size ? zstd.size : second.length });
     }
     const stats = (await system.http<{ slots: number; peakInUse: number; served: number; refused: number; inUse: number }>('component-download', 'GET', '/components/downloads')).body;
     expect(stats.slots).toBe(2);

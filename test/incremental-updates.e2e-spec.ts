@@ -126,8 +126,8 @@ describe('incremental updates (R5)', () => {
   it('gives an agent within the window a patch, one 15 versions behind the full file, and the full file instead of a patch damaged on disk', async () => {
     const { patches, versions } = await listing();
     const latest = versions[0]!;
-    // Node's fetch (the SDK's) asks for gzip: full files come gzip-coded, and agents report the bytes sent.
-    const gzipped = latest.encodings.find((e) => e.coding === 'gzip')!;
+    // The SDK asks for zstd and gzip: full files come zstd-coded (the smaller), and agents report the bytes sent.
+    const coded = latest.encodings.find((e) => e.coding === 'zstd')!;
     const corruptedFrom = '1.0.10';
     const corrupted = patches.find((p) => p.fromVersion === corruptedFrom)!;
     const blob = path.join(system.storeDir, 'sha256', corrupted.sha256);
@@ -169,7 +169,7 @@ describe('incremental updates (R5)', () => {
     const deltaPatch = patches.find((p) => p.fromVersion === '1.0.16' && p.format === 'herald-delta-1')!;
     expect(await deltaOnly.updated).toMatchObject({ outcome: 'completed', components: [{ fromVersion: '1.0.16', mode: 'incremental', bytes: deltaPatch.size }] });
     expect(sha256(await readFile(path.join(deltaOnly.dir, TYPE, latest.version)))).toBe(latest.sha256);
-    expect(await none.updated).toMatchObject({ outcome: 'completed', components: [{ fromVersion: '1.0.15', mode: 'full', bytes: gzipped.size }] });
+    expect(await none.updated).toMatchObject({ outcome: 'completed', components: [{ fromVersion: '1.0.15', mode: 'full', bytes: coded.size }] });
     expect(sha256(await readFile(path.join(none.dir, TYPE, latest.version)))).toBe(latest.sha256);
 
     // Presence keeps what each agent declared in its hello.
@@ -179,11 +179,11 @@ describe('incremental updates (R5)', () => {
     expect(await declared('no-formats')).toEqual([]);
 
     const farResult = await far.updated;
-    expect(farResult).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: '1.0.4', toVersion: latest.version, mode: 'full', bytes: gzipped.size }] });
+    expect(farResult).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: '1.0.4', toVersion: latest.version, mode: 'full', bytes: coded.size }] });
     expect(sha256(await readFile(path.join(far.dir, TYPE, latest.version)))).toBe(latest.sha256);
 
     const brokenResult = await broken.updated;
-    expect(brokenResult).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: corruptedFrom, toVersion: latest.version, mode: 'full', bytes: gzipped.size }] });
+    expect(brokenResult).toMatchObject({ outcome: 'completed', components: [{ type: TYPE, fromVersion: corruptedFrom, toVersion: latest.version, mode: 'full', bytes: coded.size }] });
     expect(sha256(await readFile(path.join(broken.dir, TYPE, latest.version)))).toBe(latest.sha256);
     // The server never sent the damaged patch: the agent had nothing to fall back from.
     expect(broken.warnings).toEqual([]);
@@ -194,8 +194,8 @@ describe('incremental updates (R5)', () => {
     const metrics = (await system.http<string>('component-download', 'GET', '/metrics', undefined, null)).body;
     const served = (delivery: string) => Number(new RegExp(`herald_download_bytes_total\\{delivery="${delivery}",service="component-download"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
     expect(served('incremental')).toBe(nearPatch!.size + deltaPatch.size);
-    expect(served('full')).toBe(3 * gzipped.size);
-    expect(metrics).toContain('herald_full_downloads_coded_total{coding="gzip",service="component-download"} 3');
+    expect(served('full')).toBe(3 * coded.size);
+    expect(metrics).toContain('herald_full_downloads_coded_total{coding="zstd",service="component-download"} 3');
     const patchesServed = (format: string) => Number(new RegExp(`herald_patches_served_total\\{format="${format}",service="component-download"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     const expected = new Map<string, number>();
     for (const p of [nearPatch!, deltaPatch]) expected.set(p.format, (expected.get(p.format) ?? 0) + 1);

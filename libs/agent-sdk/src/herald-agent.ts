@@ -4,6 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type * as amqp from 'amqplib';
+import { acceptEncoding, decodeBody } from '@herald/delta';
 import type {
   AgentMessage,
   AppliedComponent,
@@ -422,7 +423,8 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
       const noResponse = new AbortController();
       const timer = setTimeout(() => noResponse.abort(new Error(`no response within ${responseTimeoutMs} ms`)), responseTimeoutMs);
       try {
-        res = await fetch(url, { signal: noResponse.signal });
+        // zstd too where the binding is built (the smallest coding the server keeps is sent).
+        res = await fetch(url, { signal: noResponse.signal, headers: { 'accept-encoding': acceptEncoding() } });
       } catch (err) {
         // A connection refused or reset before any answer (a server restarting, a reused socket
         // the server had just closed), or no answer in time: try again like a 503, within the same budget.
@@ -440,7 +442,7 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
         continue;
       }
       if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status} from ${url}`);
-      return consume(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), res.headers);
+      return consume(decodeBody(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), res.headers.get('content-encoding')), res.headers);
     }
   }
 
@@ -528,8 +530,8 @@ async function closeQuietly(ch: amqp.Channel): Promise<void> {
 }
 
 /**
- * The bytes that came over the wire: fetch decodes a gzip-coded full file (Node's fetch asks for
- * gzip and deflate), so the store counts the file; the server sent Content-Length coded bytes.
+ * The bytes that came over the wire: a coded full file is decoded before the store counts it
+ * (fetch decodes gzip and deflate, decodeBody zstd); the server sent Content-Length coded bytes.
  */
 function wireBytes(headers: Headers, received: number): number {
   const length = Number(headers.get('content-length'));

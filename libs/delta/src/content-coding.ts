@@ -1,3 +1,4 @@
+import { type Readable, pipeline } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type * as ZstdNapi from 'zstd-napi';
 import { zstdPatchAvailable } from './zstd-patch';
@@ -26,6 +27,22 @@ export function encodeFull(coding: FullCoding, data: Buffer): Buffer {
   const c = new (zstd().Compressor)();
   c.setParameters({ compressionLevel: data.length > ZSTD_MAX_LEVEL_BYTES ? 12 : 19, windowLog: 23, checksumFlag: true, contentSizeFlag: true });
   return c.compress(data);
+}
+
+/** The Accept-Encoding of a client that decodes what this process can: zstd where the binding is built, then what fetch decodes itself. */
+export function acceptEncoding(): string {
+  return zstdPatchAvailable() ? 'zstd, gzip, deflate' : 'gzip, deflate';
+}
+
+/**
+ * Decodes a zstd-coded body as it streams (Node's fetch decodes gzip and deflate itself, but
+ * passes zstd through); any other body is returned as it is.
+ */
+export function decodeBody(body: Readable, contentEncoding: string | null): Readable {
+  if (contentEncoding !== 'zstd') return body;
+  const decoded = new (zstd().DecompressStream)();
+  pipeline(body, decoded, (err) => err && decoded.destroy(err));
+  return decoded;
 }
 
 export function decodeFull(coding: FullCoding, data: Buffer): Buffer {
