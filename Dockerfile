@@ -15,8 +15,11 @@ ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
-# zstd-napi (the zstd-patch-from patch format) is a native addon compiled here from its bundled
-# zstd sources: node-gyp needs Python, make and a C++ compiler (from Debian's packages).
+# zstd-napi (the zstd-patch-from patch format, zstd-coded downloads) is a native addon compiled
+# here from its bundled zstd sources: node-gyp needs Python, make and a C++ compiler (from
+# Debian's packages), and builds against the headers of the image's own Node (it would otherwise
+# download them from nodejs.org).
+ENV npm_config_nodedir=/usr/local
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*

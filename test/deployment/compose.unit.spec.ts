@@ -808,6 +808,14 @@ describe('Dockerfile', () => {
     expect(runtime.instructions).toContainEqual({ op: 'COPY', args: `--from=${build!.name} /app/dist ./dist` });
   });
 
+  it("compiles zstd-napi's addon in the build stage against the image's Node headers, and copies it into the runtime", () => {
+    expect(build!.instructions).toContainEqual({ op: 'ENV', args: 'npm_config_nodedir=/usr/local' });
+    expect(runs(build!).join('\n')).toMatch(/apt-get install .*\bg\+\+/);
+    expect(runs(build!).join('\n')).toMatch(/\bnpm rebuild\b.*\bzstd-napi\b/);
+    const addon = 'node_modules/zstd-napi/build/Release/binding.node';
+    expect(runtime.instructions).toContainEqual({ op: 'COPY', args: `--from=${build!.name} /app/${addon} ./${addon}` });
+  });
+
   it('installs production dependencies only in the runtime stage, and sets NODE_ENV=production', () => {
     const installs = runs(runtime).filter((r) => /\bnpm (ci|install|i)\b/.test(r));
     expect(installs).toHaveLength(1);
