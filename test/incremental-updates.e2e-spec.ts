@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { type IncomingHttpHeaders, type Server, get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -262,5 +262,36 @@ describe('incremental updates (R5)', () => {
     // (A patch not smaller than the coded file is not sent: download-choice unit test; pattern
     // files are too alike for a pair here to show it.)
     expect((await get('?from=1.0.18&formats=Bad_Name', 'zstd')).status).toBe(400);
+  });
+
+  it('keeps no patch that is not smaller than the file, and does not build it again after a restart', async () => {
+    const type = 'opaque-pattern';
+    // Random bytes: no patch between two versions is smaller than the new file itself.
+    for (const version of ['1.0.0', '1.0.1']) {
+      await upstream.publish(type, randomBytes(300_000), { version });
+      expect((await system.http<{ downloaded: unknown[] }>('component-download', 'POST', '/components/check')).body.downloaded).toHaveLength(1);
+    }
+    const notKept = () =>
+      system.sql<{ format: string; size: number }>(
+        `SELECT data->>'format' AS format, (data->>'size')::int AS size FROM component_download.events
+          WHERE stream_id = 'component-${type}' AND type = 'ComponentPatchNotKept' ORDER BY 1`,
+      );
+    const recorded = await waitFor(async () => ((await notKept()).length === 3 ? notKept() : undefined), { what: 'the three formats built and found not smaller' });
+    expect(recorded.map((r) => r.format)).toEqual(['bsdiff40', 'herald-delta-1', 'zstd-patch-from']);
+    for (const r of recorded) expect(r.size).toBeGreaterThanOrEqual(300_000);
+    expect((await system.http<{ patches: unknown[] }>('component-download', 'GET', `/components/${type}/versions`)).body.patches).toEqual([]);
+
+    // The pass runs again at start-up: it builds nothing for this pair.
+    const passes = async () =>
+      (await readFile(system.logFile('component-download'), 'utf8'))
+        .split('\n')
+        .filter((l) => l.includes('"patches built and retention applied"') && l.includes(`"componentType":"${type}"`))
+        .map((l) => JSON.parse(l) as { built: number; notSmaller: unknown[] });
+    const before = (await passes()).length;
+    await system.stopService('component-download');
+    await system.startService('component-download');
+    const again = await waitFor(async () => ((await passes()).length > before ? (await passes()).at(-1) : undefined), { what: 'the pass at start-up' });
+    expect(again).toMatchObject({ built: 0, notSmaller: [] });
+    expect(await notKept()).toHaveLength(3);
   });
 });

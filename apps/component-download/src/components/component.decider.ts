@@ -102,6 +102,15 @@ export type ComponentFullEncoded = Event<
   { componentType: string; version: string; coding: ContentCoding; sha256: string | null; size: number; at: string }
 >;
 
+/**
+ * A patch was built but not kept: it was not smaller than the file it leads to. Recorded so that
+ * later passes (every restart) do not build it again; a new latest version starts afresh.
+ */
+export type ComponentPatchNotKept = Event<
+  'ComponentPatchNotKept',
+  { componentType: string; fromVersion: string; toVersion: string; format: string; size: number; at: string }
+>;
+
 /** HTTP content codings full files are stored in besides identity (RFC 9110 section 8.4.1; zstd: RFC 8878). */
 export const CONTENT_CODINGS = ['zstd', 'gzip'] as const;
 export type ContentCoding = (typeof CONTENT_CODINGS)[number];
@@ -129,7 +138,8 @@ export type ComponentEvent =
   | StoredFileFaulted
   | ComponentPinned
   | ComponentUnpinned
-  | ComponentFullEncoded;
+  | ComponentFullEncoded
+  | ComponentPatchNotKept;
 
 export interface KeptFile {
   version: string;
@@ -163,6 +173,8 @@ export interface ComponentState {
   pinned: string | null;
   /** `version|coding` of the content codings tried for kept fulls (stored or found not smaller). */
   encoded: string[];
+  /** `from>to|format` of patches to the latest built and found not smaller than it. */
+  notKept: string[];
 }
 
 export type ComponentCommand =
@@ -183,7 +195,8 @@ export type ComponentCommand =
   | { type: 'ApplyRetention'; componentType: string; keepFullVersions: number; patchWindow: number; now: Date }
   | { type: 'Pin'; componentType: string; version: string; by: string; reason: string | null; now: Date }
   | { type: 'Unpin'; componentType: string; by: string; now: Date }
-  | { type: 'RecordFullEncoded'; componentType: string; version: string; coding: ContentCoding; sha256: string | null; size: number; now: Date };
+  | { type: 'RecordFullEncoded'; componentType: string; version: string; coding: ContentCoding; sha256: string | null; size: number; now: Date }
+  | { type: 'RecordPatchNotKept'; componentType: string; fromVersion: string; toVersion: string; format: string; size: number; now: Date };
 
 /** A pin the component's history does not allow: nothing of the type is kept, or not that version. */
 export class PinRefusedError extends Error {
@@ -207,7 +220,7 @@ export function patchWindow(state: ComponentState, window: number): string[] {
 }
 
 export const componentDecider: Decider<ComponentState, ComponentCommand, ComponentEvent> = {
-  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [], pinned: null, encoded: [] }),
+  initialState: (): ComponentState => ({ latest: null, fulls: [], patches: [], history: [], rejected: [], faulted: [], pinned: null, encoded: [], notKept: [] }),
 
   evolve(state: ComponentState, event: ComponentEvent): ComponentState {
     switch (event.type) {
@@ -220,6 +233,7 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
           history: [...state.history, kept.version].slice(-HISTORY),
           rejected: [],
           faulted: [],
+          notKept: [],
         };
       }
       case 'ComponentDownloadRejected':
@@ -242,6 +256,8 @@ export const componentDecider: Decider<ComponentState, ComponentCommand, Compone
       }
       case 'ComponentFullEncoded':
         return { ...state, encoded: [...state.encoded, `${event.data.version}|${event.data.coding}`] };
+      case 'ComponentPatchNotKept':
+        return { ...state, notKept: [...state.notKept, `${event.data.fromVersion}>${event.data.toVersion}|${event.data.format}`] };
       case 'ComponentPinned':
         return { ...state, pinned: event.data.version };
       case 'ComponentUnpinned':
@@ -274,6 +290,8 @@ function decide(command: ComponentCommand, state: ComponentState): ComponentEven
       return unpin(command, state);
     case 'RecordFullEncoded':
       return recordFullEncoded(command, state);
+    case 'RecordPatchNotKept':
+      return recordPatchNotKept(command, state);
     default:
       return unreachable(command, 'command');
   }
@@ -362,4 +380,12 @@ function recordFullEncoded(command: Command<'RecordFullEncoded'>, state: Compone
   if (state.encoded.includes(`${command.version}|${command.coding}`)) return [];
   const { componentType, version, coding, sha256, size } = command;
   return [{ type: 'ComponentFullEncoded', data: { componentType, version, coding, sha256, size, at: command.now.toISOString() } }];
+}
+
+/** Once per pair and format, and only for a patch to the latest (older ones are never built again anyway). */
+function recordPatchNotKept(command: Command<'RecordPatchNotKept'>, state: ComponentState): ComponentEvent[] {
+  if (state.latest?.version !== command.toVersion) return [];
+  if (state.notKept.includes(`${command.fromVersion}>${command.toVersion}|${command.format}`)) return [];
+  const { componentType, fromVersion, toVersion, format, size } = command;
+  return [{ type: 'ComponentPatchNotKept', data: { componentType, fromVersion, toVersion, format, size, at: command.now.toISOString() } }];
 }

@@ -76,6 +76,17 @@ describe('component decider', () => {
     expect(state.encoded).toEqual([]);
   });
 
+  it('records a patch found not smaller once per pair and format, only to the latest, and forgets it with the next version', () => {
+    const command = { type: 'RecordPatchNotKept' as const, componentType, fromVersion: '1.0.1', toVersion: '1.0.2', format: 'bsdiff40', size: 120, now };
+    const notKept: ComponentEvent = { type: 'ComponentPatchNotKept', data: { componentType, fromVersion: '1.0.1', toVersion: '1.0.2', format: 'bsdiff40', size: 120, at } };
+    spec.given(releases(3)).when(command).then([notKept]);
+    spec.given([...releases(3), notKept]).when(command).thenNothing();
+    spec.given(releases(4)).when(command).thenNothing();
+    const state = [...releases(3), notKept].reduce(componentDecider.evolve, componentDecider.initialState());
+    expect(state.notKept).toEqual(['1.0.1>1.0.2|bsdiff40']);
+    expect(componentDecider.evolve(state, downloaded(3)).notKept).toEqual([]);
+  });
+
   it('retires a pair with every format of it, once', () => {
     const history = [...releases(3), patchBuilt(1, 2), patchBuilt(1, 2, 'bsdiff40'), patchBuilt(1, 2, 'zstd-patch-from'), downloaded(3)];
     const state = history.reduce(componentDecider.evolve, componentDecider.initialState());

@@ -155,8 +155,9 @@ export class UpstreamChecker {
         ...(outcome.patchedFrom ? { patchedFrom: outcome.patchedFrom } : {}),
       });
       log.info({ size: outcome.size, sha256: outcome.sha256, source: outcome.source, patchedFrom: outcome.patchedFrom }, 'component version verified and kept');
-      if (outcome.upstreamPatch && outcome.patchedFrom) {
-        // The upstream's patch is as good for agents on that version as one built here.
+      if (outcome.upstreamPatch && outcome.patchedFrom && outcome.upstreamPatch.size < outcome.size) {
+        // The upstream's patch is as good for agents on that version as one built here (kept,
+        // like those, only if smaller than the file).
         await this.commands.handle(componentDecider, componentStreamId(entry.type), {
           type: 'RecordPatchBuilt',
           componentType: entry.type,

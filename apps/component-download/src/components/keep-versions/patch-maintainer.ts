@@ -165,7 +165,9 @@ export class PatchMaintainer implements OnApplicationBootstrap {
     const started = Date.now();
     for (const from of patchWindow(state, this.config.PATCH_WINDOW)) {
       const have = new Set(state.patches.filter((p) => p.fromVersion === from && p.toVersion === latest.version).map((p) => p.format));
-      const job = await this.jobFor(state, from, have);
+      // Formats built before and found not smaller than the file count as had: not built again.
+      const tried = new Set(state.notKept.filter((k) => k.startsWith(`${from}>${latest.version}|`)).map((k) => k.slice(k.indexOf('|') + 1)));
+      const job = await this.jobFor(state, from, new Set([...have, ...tried]));
       if (job === 'none-missing') continue;
       if (!job) {
         if (have.size === 0) report.missing.push(from);
@@ -174,6 +176,15 @@ export class PatchMaintainer implements OnApplicationBootstrap {
       for (const { format, patch } of await buildPatch(job.job)) {
         // A patch is worth keeping only if it is smaller than the file itself.
         if (patch.length >= latest.size) {
+          await this.commands.handle(componentDecider, componentStreamId(componentType), {
+            type: 'RecordPatchNotKept',
+            componentType,
+            fromVersion: from,
+            toVersion: latest.version,
+            format,
+            size: patch.length,
+            now: new Date(),
+          });
           report.notSmaller.push({ fromVersion: from, format, size: patch.length });
           continue;
         }
