@@ -9,6 +9,7 @@ import type {
   AgentMessage,
   AppliedComponent,
   ComponentTarget,
+  MessageRefusedCommand,
   ScanCommand,
   UpdateCommand} from '@herald/contracts';
 import {
@@ -106,6 +107,8 @@ export type HeraldAgentEvents = {
   command: [command: UpdateCommand | ScanCommand, duplicate: boolean];
   updated: [result: { notificationId: string; outcome: 'completed' | 'failed'; components: AppliedComponent[]; error?: string }];
   scanned: [scanId: string, outcome: ScanOutcome];
+  /** The server refused (parked) a message this agent sent: nothing to answer, only to look into. */
+  refused: [notice: MessageRefusedCommand];
   /** Something went wrong that the agent survived (a malformed command, a failed publish). */
   warning: [error: Error];
 };
@@ -275,11 +278,22 @@ export class HeraldAgent extends EventEmitter<HeraldAgentEvents> implements Conn
     this.work = this.work
       .then(async () => {
         const parsed = parseAgentCommand(msg.content);
+        if (!parsed.ok && parsed.reason === 'unknown-type') {
+          // A command of a later protocol version: acknowledged and left alone (docs/asyncapi.yaml section 3).
+          this.emit('warning', new Error(`ignored a command of a type this agent does not know: ${parsed.detail}`));
+          return;
+        }
         if (!parsed.ok || parsed.message.agentId !== this.agentId) {
           this.emit('warning', new Error(`ignored a malformed command: ${parsed.ok ? 'addressed to another agent' : parsed.detail}`));
           return;
         }
         const command = parsed.message;
+        if (command.type === 'message-refused') {
+          // Not a command to carry out: the server says it refused something this agent sent.
+          this.emit('warning', new Error(`the server refused ${command.refusedType ?? 'a message'} ${command.refusedMessageId ?? ''} (${command.reason}): ${command.detail}${command.suppressed > 0 ? `; ${command.suppressed} more refused since the last notice` : ''}`));
+          this.emit('refused', command);
+          return;
+        }
         const duplicate = this.seenCommands.has(command.commandId);
         remember(this.seenCommands, command.commandId);
         this.emit('command', command, duplicate);

@@ -164,5 +164,58 @@ export const ScanCommand = z
   .meta({ description: 'Run Scan Now (R3: after an update the server started).' });
 export type ScanCommand = z.infer<typeof ScanCommand>;
 
-export const AgentCommand = z.discriminatedUnion('type', [UpdateCommand, ScanCommand]);
+/**
+ * Why the server refused an agent's message, as message-refused tells it (docs/asyncapi.yaml
+ * section 2). Rate-limited messages are dropped without a word, and the server's own failures
+ * are not the agent's business: neither is here.
+ */
+export const REFUSAL_REASONS = [
+  'too-large',
+  'not-json',
+  'unknown-type',
+  'unsupported-schema-version',
+  'invalid',
+  'agent-id-mismatch',
+  'stale',
+  'from-the-future',
+  'unknown-agent',
+  'unroutable',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** The longest `detail` of a message-refused. */
+export const MAX_REFUSAL_DETAIL = 500;
+
+/** Tells an agent that the server refused (parked) one of its messages; best effort, rate-limited. */
+export const MessageRefusedCommand = z
+  .strictObject({
+    type: z.literal('message-refused'),
+    ...toAgent,
+    refusedMessageId: z
+      .string()
+      .min(1)
+      .max(255)
+      .nullable()
+      .meta({ description: "The refused message's `messageId` as its body gave it, else its AMQP `message_id` property; null when neither could be read (a body that is not JSON, or too large to be read, published without `message_id`)." }),
+    refusedType: z
+      .string()
+      .min(1)
+      .max(255)
+      .nullable()
+      .meta({ description: "The refused message's `type` as its body gave it, else the last part of its routing key; null when neither is known." }),
+    reason: z.enum(REFUSAL_REASONS).meta({ description: 'Why it was refused: the check of section 2 it failed.' }),
+    detail: z
+      .string()
+      .max(MAX_REFUSAL_DETAIL)
+      .meta({ description: 'What was wrong, for the agent\'s log (never the message\'s body): e.g. which field is invalid, or how old `sentAt` was.' }),
+    suppressed: z
+      .number()
+      .int()
+      .nonnegative()
+      .meta({ description: 'How many more of your messages this server service refused, and did not tell you about, since its previous message-refused to you (it tells each agent at most once per interval).' }),
+  })
+  .meta({ description: 'The server refused (parked) a message you sent; nothing to answer. Best effort: not every refusal is told.' });
+export type MessageRefusedCommand = z.infer<typeof MessageRefusedCommand>;
+
+export const AgentCommand = z.discriminatedUnion('type', [UpdateCommand, ScanCommand, MessageRefusedCommand]);
 export type AgentCommand = z.infer<typeof AgentCommand>;

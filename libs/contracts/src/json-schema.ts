@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Ack, AppliedComponent, Goodbye, Heartbeat, Hello, ScanCommand, ScanResult, UpdateCommand, UpdateResult } from './agent-protocol';
+import { Ack, AppliedComponent, Goodbye, Heartbeat, Hello, MessageRefusedCommand, ScanCommand, ScanResult, UpdateCommand, UpdateResult } from './agent-protocol';
 import { AgentId, ComponentTarget, InstalledComponent, Timestamp } from './common';
 import { ComponentType, ComponentVersion } from './versions';
 
@@ -19,6 +19,7 @@ export const agentProtocolMessages = {
   'scan-result': ScanResult,
   update: UpdateCommand,
   scan: ScanCommand,
+  'message-refused': MessageRefusedCommand,
 } as const;
 
 /** The schema name of each message in components.schemas. */
@@ -31,6 +32,7 @@ export const agentProtocolSchemaNames: Record<keyof typeof agentProtocolMessages
   'scan-result': 'ScanResult',
   update: 'UpdateCommand',
   scan: 'ScanCommand',
+  'message-refused': 'MessageRefusedCommand',
 };
 
 /** Building blocks that several messages share; each becomes a schema of its own, referenced by $ref. */

@@ -6,9 +6,27 @@ import { agentIdFromRoutingKey } from './topology';
 /** Why a message was refused; becomes the parking reason and a metric label. */
 export type RejectReason = 'not-json' | 'unknown-type' | 'unsupported-schema-version' | 'invalid' | 'agent-id-mismatch' | 'stale' | 'from-the-future';
 
+/**
+ * What a refused body says it is, as far as it could be read: its `messageId` and `type` when
+ * they are strings (of at most 255 characters). Lets the sender be told which message was refused
+ * without reading the body again.
+ */
+export interface BodySubject {
+  messageId?: string;
+  type?: string;
+}
+
 export type ParseResult<T> =
   | { ok: true; message: T }
-  | { ok: false; reason: RejectReason; detail: string };
+  | { ok: false; reason: RejectReason; detail: string; subject?: BodySubject };
+
+/** The longest messageId or type a BodySubject keeps: the limit of an AMQP short string. */
+const MAX_SUBJECT_LENGTH = 255;
+
+function subjectOf(body: { messageId?: unknown; type?: unknown }): BodySubject {
+  const usable = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_SUBJECT_LENGTH;
+  return { ...(usable(body.messageId) ? { messageId: body.messageId } : {}), ...(usable(body.type) ? { type: body.type } : {}) };
+}
 
 function parseWith<T>(schema: z.ZodType<T>, knownTypes: ReadonlySet<string>, body: Buffer | string): ParseResult<T> {
   let raw: unknown;
@@ -21,19 +39,21 @@ function parseWith<T>(schema: z.ZodType<T>, knownTypes: ReadonlySet<string>, bod
     return { ok: false, reason: 'not-json', detail: 'the body is not a JSON object' };
   }
   const { type, schemaVersion } = raw as { type?: unknown; schemaVersion?: unknown };
+  const subject = subjectOf(raw);
   if (typeof type !== 'string' || !knownTypes.has(type)) {
-    return { ok: false, reason: 'unknown-type', detail: `unknown message type ${JSON.stringify(type)}` };
+    return { ok: false, reason: 'unknown-type', detail: `unknown message type ${JSON.stringify(type)?.slice(0, 100)}`, subject };
   }
   if (schemaVersion !== 1) {
     return {
       ok: false,
       reason: 'unsupported-schema-version',
-      detail: `schemaVersion ${JSON.stringify(schemaVersion)} of ${type} is not supported (supported: 1)`,
+      detail: `schemaVersion ${JSON.stringify(schemaVersion)?.slice(0, 100)} of ${type} is not supported (supported: 1)`,
+      subject,
     };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error) };
+    return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error), subject };
   }
   return { ok: true, message: parsed.data };
 }
@@ -63,11 +83,12 @@ export function parseAgentMessage(body: Buffer | string, routingKey: string): Pa
       ok: false,
       reason: 'agent-id-mismatch',
       detail: `routing key ${routingKey} names agent ${keyAgent ?? '(none)'} but the body names ${result.message.agentId}`,
+      subject: subjectOf(result.message),
     };
   }
   const keyType = routingKey.split('.')[2];
   if (keyType !== result.message.type) {
-    return { ok: false, reason: 'invalid', detail: `routing key ${routingKey} does not end in the message type ${result.message.type}` };
+    return { ok: false, reason: 'invalid', detail: `routing key ${routingKey} does not end in the message type ${result.message.type}`, subject: subjectOf(result.message) };
   }
   return result;
 }
