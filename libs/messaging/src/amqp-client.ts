@@ -6,7 +6,7 @@ import { BrokerUnavailableError, PublishNotConfirmedError } from './errors';
 import { Headers, attemptOf } from './headers';
 import type { Logger} from './logger';
 import { silentLogger } from './logger';
-import { Outcome } from './outcome';
+import { type MessageSubject, Outcome } from './outcome';
 import { type TopologyContext, declareDelayQueue, delayQueueOf, parkingQueueOf } from './topology';
 
 export interface AmqpClientOptions {
@@ -111,10 +111,21 @@ export interface MessagingStats {
   reconnects: number;
 }
 
+/** Of a parked message, what a `parked` listener may need: its route, its ids, never its body. */
+export interface ParkedMessage {
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** Its AMQP message_id and type properties, as published. */
+  readonly messageId: string | undefined;
+  readonly type: string | undefined;
+  /** What its body says it is, as far as the consumer read it (the Outcome's subject). */
+  readonly subject: MessageSubject | undefined;
+}
+
 export type MessagingEvents = {
   connected: [];
   disconnected: [error: Error];
-  parked: [queue: string, reason: string];
+  parked: [queue: string, reason: string, message: ParkedMessage];
   /** A message gone without being kept: refused by its consumer (Outcome.drop) or dropped by a full parking queue. */
   dropped: [queue: string, reason: string];
   retried: [queue: string, reason: string];
@@ -638,7 +649,13 @@ export class AmqpClient extends EventEmitter<MessagingEvents> {
           },
         });
         this.stats.parked++;
-        this.emit('parked', c.queue, outcome.reason);
+        this.emit('parked', c.queue, outcome.reason, {
+          exchange: inbound.exchange,
+          routingKey: inbound.routingKey,
+          messageId: inbound.messageId,
+          type: inbound.type,
+          subject: outcome.subject,
+        });
         this.log.warn({ queue: c.queue, messageId: inbound.messageId, reason: outcome.reason }, 'message parked');
         break;
       }

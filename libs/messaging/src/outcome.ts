@@ -1,4 +1,13 @@
 /**
+ * What a message's body says it is (its own id and type), as far as it could be read: handed on
+ * with a parked message (the `parked` event) so that listeners need not read the body again.
+ */
+export interface MessageSubject {
+  readonly messageId?: string;
+  readonly type?: string;
+}
+
+/**
  * What a consumer decided about one message. Every handler returns one; there is no implicit
  * acknowledgement.
  */
@@ -12,7 +21,7 @@ export type Outcome =
    * With `keepBytes`, only the first that many bytes of the body are parked (a message refused
    * for its size must not fill the parking queue).
    */
-  | { readonly kind: 'park'; readonly reason: string; readonly keepBytes?: number }
+  | { readonly kind: 'park'; readonly reason: string; readonly keepBytes?: number; readonly subject?: MessageSubject }
   /**
    * Refused and not worth keeping: acknowledged and gone, only counted (by the reason's code)
    * and never logged one by one. For what comes in floods, where parking every copy would cost
@@ -24,6 +33,6 @@ export type Outcome =
 export const Outcome = {
   ack: (): Outcome => ({ kind: 'ack' }),
   retry: (reason: string, delayMs?: number): Outcome => ({ kind: 'retry', reason, delayMs }),
-  park: (reason: string, options: { keepBytes?: number } = {}): Outcome => ({ kind: 'park', reason, ...options }),
+  park: (reason: string, options: { keepBytes?: number; subject?: MessageSubject } = {}): Outcome => ({ kind: 'park', reason, ...options }),
   drop: (reason: string): Outcome => ({ kind: 'drop', reason }),
 };

@@ -9,6 +9,8 @@ export interface AgentDoorSettings {
   freshness: FreshnessWindow;
   ratePerSecond: number;
   burst: number;
+  /** At most one message-refused per agent this often (RefusalNotifier); 0 turns them off. */
+  refusalNoticeIntervalMs: number;
 }
 
 export function agentDoorSettings(config: AgentDoorConfig): AgentDoorSettings {
@@ -17,6 +19,7 @@ export function agentDoorSettings(config: AgentDoorConfig): AgentDoorSettings {
     freshness: { maxAgeMs: config.AGENT_MESSAGE_MAX_AGE_MS, maxAheadMs: config.AGENT_MESSAGE_MAX_AHEAD_MS },
     ratePerSecond: config.AGENT_RATE_PER_SECOND,
     burst: config.AGENT_RATE_BURST,
+    refusalNoticeIntervalMs: config.AGENT_REFUSAL_NOTICE_INTERVAL_MS,
   };
 }
 

@@ -43,8 +43,14 @@ describe('the agent door', () => {
     clock = NOW;
   });
 
-  it('has defaults: 64 KiB, 4 days back, 5 minutes ahead, 5 messages a second with a burst of 50', () => {
-    expect(defaults).toEqual({ maxMessageBytes: 65_536, freshness: { maxAgeMs: 4 * 86_400_000, maxAheadMs: 300_000 }, ratePerSecond: 5, burst: 50 });
+  it('has defaults: 64 KiB, 4 days back, 5 minutes ahead, 5 messages a second with a burst of 50, a refusal notice per agent every 10 s', () => {
+    expect(defaults).toEqual({
+      maxMessageBytes: 65_536,
+      freshness: { maxAgeMs: 4 * 86_400_000, maxAheadMs: 300_000 },
+      ratePerSecond: 5,
+      burst: 50,
+      refusalNoticeIntervalMs: 10_000,
+    });
   });
 
   it('refuses a past window that reaches the inbox retention, where a replayed message could be taken twice', () => {

@@ -195,6 +195,11 @@ export const AgentDoorConfig = z.object({
   AGENT_RATE_PER_SECOND: z.coerce.number().positive().default(5),
   /** Messages one agent may send at once after a quiet spell (its token bucket). */
   AGENT_RATE_BURST: z.coerce.number().int().min(1).default(50),
+  /**
+   * An agent whose message is refused (parked) is told with a message-refused at most once per
+   * this long, per service instance; refusals in between are counted in the next one. 0: never told.
+   */
+  AGENT_REFUSAL_NOTICE_INTERVAL_MS: z.coerce.number().int().min(0).default(10_000),
 });
 export type AgentDoorConfig = z.infer<typeof AgentDoorConfig>;
 

@@ -9,4 +9,5 @@ export * from './auth';
 export * from './metrics';
 export * from './openapi';
 export * from './agent-door';
+export * from './refusal-notifier';
 export * from './http-logging';

@@ -10,7 +10,7 @@ import {
   parseAgentMessage,
   parseIntegrationEvent,
 } from '@herald/contracts';
-import { type Binding, type ConsumeOptions, type InboundMessage, type Parsed, type QueueDefinition, defineQueue } from '@herald/messaging';
+import { type Binding, type ConsumeOptions, type InboundMessage, type MessageSubject, type Parsed, type QueueDefinition, defineQueue } from '@herald/messaging';
 import type { AgentDoor } from './agent-door';
 
 /** A queue of agent messages, to be consumed only behind the service's agent door. */
@@ -37,7 +37,8 @@ export function agentMessageQueue(name: string, consume?: ConsumeOptions): Agent
   return agentQueue(name, { keepHeaders: false, ...consume }, null, (raw, door) => {
     const parsed = typed(parseAgentMessage(raw.body, raw.routingKey));
     if (!parsed.ok) return parsed;
-    return door.fresh(parsed.message.sentAt) ?? parsed;
+    const refused = door.fresh(parsed.message.sentAt);
+    return refused ? { ...refused, subject: { messageId: parsed.message.messageId, type: parsed.type } } : parsed;
   });
 }
 
@@ -131,6 +132,6 @@ export function internalQueue<S extends z.ZodDiscriminatedUnion, K extends keyof
   });
 }
 
-function typed<M extends { type: string }>(result: { ok: true; message: M } | { ok: false; reason: string; detail: string }): Parsed<M> {
+function typed<M extends { type: string }>(result: { ok: true; message: M } | { ok: false; reason: string; detail: string; subject?: MessageSubject }): Parsed<M> {
   return result.ok ? { ok: true, type: result.message.type, message: result.message } : result;
 }

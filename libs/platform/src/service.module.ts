@@ -8,6 +8,7 @@ import { type AnyProjection, EventStoreModule, type MigrationClass } from '@hera
 import { AmqpClient, type ExchangeSpec, type Logger, MessagingModule, type QueueDefinition, parkingDroppedQueueOf } from '@herald/messaging';
 import { AgentDoor, type AgentDoorSettings } from './agent-door';
 import { isAgentMessageQueue } from './queues';
+import { RefusalNotifier } from './refusal-notifier';
 import { TokenGuard } from './auth';
 import { type BaseConfig, ServiceConfig, secretMasker } from './config';
 import { HealthController } from './health.controller';
@@ -63,6 +64,35 @@ export function queuesBehindDoor<C extends BaseConfig>(options: HeraldServiceOpt
   if (!options.agentDoor) throw new Error(`${agentQueues.map((q) => q.name).join(', ')} take agent messages: HeraldServiceModule.forRoot needs agentDoor`);
   const door = new AgentDoor(options.agentDoor(config), log);
   return queues.map((q) => (isAgentMessageQueue(q) ? q.behind(door) : q));
+}
+
+/**
+ * For a service with agent queues: the notifier that tells an agent its message was refused
+ * there (RefusalNotifier), listening to the client's `parked` events and counted in
+ * herald_refusal_notices_total. Null for a service without agent queues.
+ */
+export function refusalNotifierFor<C extends BaseConfig>(
+  options: HeraldServiceOptions<C>,
+  config: C,
+  amqp: AmqpClient,
+  metrics: ServiceMetrics,
+  log: Logger,
+): RefusalNotifier | null {
+  const agentQueues = (options.queues?.(config) ?? []).filter(isAgentMessageQueue);
+  if (agentQueues.length === 0 || !options.agentDoor) return null;
+  const notices = metrics.counter(
+    'herald_refusal_notices_total',
+    'Refused agent messages by what the agent was told: sent (a message-refused), suppressed (within AGENT_REFUSAL_NOTICE_INTERVAL_MS of the last, counted in the next), failed (could not be sent)',
+    ['outcome'],
+  );
+  const notifier = new RefusalNotifier(amqp, {
+    intervalMs: options.agentDoor(config).refusalNoticeIntervalMs,
+    queues: agentQueues.map((q) => q.name),
+    log,
+    count: (outcome) => notices.inc({ outcome }),
+  });
+  amqp.on('parked', (queue, reason, message) => notifier.onParked(queue, reason, message));
+  return notifier;
 }
 
 /**
@@ -145,6 +175,12 @@ export class HeraldServiceModule {
       controllers: [HealthController, MetricsController, WhoAmIController],
       providers: [
         { provide: ServiceMetrics, useFactory: () => new ServiceMetrics(options.service) },
+        {
+          provide: RefusalNotifier,
+          inject: [ServiceConfig, AmqpClient, ServiceMetrics, PinoLogger],
+          useFactory: (config: C, amqp: AmqpClient, metrics: ServiceMetrics, log: PinoLogger) =>
+            refusalNotifierFor(options, config, amqp, metrics, log.logger.child({ component: 'refusal-notifier' })),
+        },
         InfrastructureMetrics,
         ServiceLifecycle,
         // Request bodies and queries declared with zod DTOs are validated; a 400 names the fields.

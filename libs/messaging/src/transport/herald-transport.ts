@@ -2,9 +2,9 @@ import type { INestApplication, INestMicroservice } from '@nestjs/common';
 import type { CustomTransportStrategy, MessageHandler } from '@nestjs/microservices';
 import { Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { type AmqpClient, DEFAULT_CONSUME_OPTIONS, type InboundMessage } from '../amqp-client';
+import { type AmqpClient, DEFAULT_CONSUME_OPTIONS, type InboundMessage, type ParkedMessage } from '../amqp-client';
 import { type Logger, silentLogger } from '../logger';
-import { Outcome } from '../outcome';
+import { type MessageSubject, Outcome } from '../outcome';
 import { type KeptDeclaration, PARKING_DROPPED_QUEUE, type ParkingLimits, declareWorkQueue } from '../topology';
 import { HeraldBatchContext, HeraldContext } from './herald-context';
 import { type QueueDefinition, parseMessagePattern } from './queue-definition';
@@ -52,7 +52,7 @@ export interface HeraldTransportOptions {
 export type HeraldTransportEvents = {
   connected: () => void;
   disconnected: (err: Error) => void;
-  parked: (queue: string, reason: string) => void;
+  parked: (queue: string, reason: string, message: ParkedMessage) => void;
   dropped: (queue: string, reason: string) => void;
   retried: (queue: string, reason: string) => void;
   returned: (exchange: string, routingKey: string) => void;
@@ -171,13 +171,18 @@ export class HeraldTransport extends Server<HeraldTransportEvents, 'connected' |
       // Drops come in floods; they are counted, never logged one by one.
       if (parsed.drop) return Outcome.drop(`${parsed.reason}: ${parsed.detail}`);
       this.log.warn({ queue: queue.name, routingKey: raw.routingKey, reason: parsed.reason, detail: parsed.detail.slice(0, 500) }, 'refused message');
-      return Outcome.park(`${parsed.reason}: ${parsed.detail}`, parsed.keepBytes === undefined ? {} : { keepBytes: parsed.keepBytes });
+      return Outcome.park(`${parsed.reason}: ${parsed.detail}`, {
+        ...(parsed.keepBytes === undefined ? {} : { keepBytes: parsed.keepBytes }),
+        ...(parsed.subject ? { subject: parsed.subject } : {}),
+      });
     }
     const route = routes.get(parsed.type);
     if (!route) return Outcome.park(`unexpected-type: ${parsed.type} on ${queue.name}, which has no handler for it`);
-    if (route.batcher) return route.batcher.add(parsed.message, raw);
-    const result = await this.invoke(route.handler, parsed.message, new HeraldContext([raw]));
-    return this.outcomeOf(result, route.pattern, raw);
+    const outcome = route.batcher
+      ? await route.batcher.add(parsed.message, raw)
+      : this.outcomeOf(await this.invoke(route.handler, parsed.message, new HeraldContext([raw])), route.pattern, raw);
+    // A message its handler parks (an unknown sender, say) was read: the `parked` event says what it was.
+    return outcome.kind === 'park' && !outcome.subject ? { ...outcome, subject: subjectOf(parsed.type, parsed.message) } : outcome;
   }
 
   private async invokeBatch(handler: MessageHandler, pattern: string, messages: unknown[], raws: InboundMessage[]): Promise<Outcome[]> {
@@ -260,6 +265,11 @@ function checkDeclaration(
   const prefetch = queue.consume.prefetch ?? DEFAULT_CONSUME_OPTIONS.prefetch;
   if (batch && batch.maxMessages > prefetch) throw new Error(`'${pattern}' takes batches of ${batch.maxMessages} but ${queue.name} has a prefetch of ${prefetch}`);
   return { queue, type: named.type, batch };
+}
+
+function subjectOf(type: string, message: unknown): MessageSubject {
+  const messageId = (message as { messageId?: unknown } | null)?.messageId;
+  return { type, ...(typeof messageId === 'string' ? { messageId } : {}) };
 }
 
 function isOutcome(value: unknown): value is Outcome {

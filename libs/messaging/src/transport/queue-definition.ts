@@ -1,14 +1,16 @@
 import type { ConsumeOptions, InboundMessage } from '../amqp-client';
+import type { MessageSubject } from '../outcome';
 import type { Binding } from '../topology';
 
 /**
  * What a queue makes of one delivery: a typed message, or why it is refused. A refused message
- * is parked with the reason (only its first `keepBytes` bytes, when given), or, with `drop`,
- * acknowledged and only counted (see Outcome.drop).
+ * is parked with the reason (only its first `keepBytes` bytes, when given; `subject`, what of
+ * the body could be read, goes with the `parked` event), or, with `drop`, acknowledged and only
+ * counted (see Outcome.drop).
  */
 export type Parsed<M> =
   | { readonly ok: true; readonly type: string; readonly message: M }
-  | { readonly ok: false; readonly reason: string; readonly detail: string; readonly keepBytes?: number; readonly drop?: boolean };
+  | { readonly ok: false; readonly reason: string; readonly detail: string; readonly keepBytes?: number; readonly drop?: boolean; readonly subject?: MessageSubject };
 
 /**
  * A queue a service consumes and how to read it. The transport parses and validates every
