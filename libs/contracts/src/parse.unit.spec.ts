@@ -41,6 +41,15 @@ describe('parseAgentMessage', () => {
     expect(parseAgentMessage(raw, routingKey)).toMatchObject({ ok: false, reason });
   });
 
+  it('hands back what a refused body says it is (its messageId and type), as far as it could be read', () => {
+    const h = hello({ agentId: 'agent-8' });
+    expect(parseAgentMessage(body(h), 'agent.agent-7.hello')).toMatchObject({ ok: false, reason: 'agent-id-mismatch', subject: { messageId: h.messageId, type: 'hello' } });
+    expect(parseAgentMessage(body({ type: 'greetings', messageId: 'm-1' }), 'agent.agent-7.greetings')).toMatchObject({ reason: 'unknown-type', subject: { messageId: 'm-1', type: 'greetings' } });
+    expect(parseAgentMessage(body({ type: 'hello', messageId: 7 }), 'agent.agent-7.hello')).toMatchObject({ reason: 'unsupported-schema-version', subject: { type: 'hello' } });
+    expect(parseAgentMessage(body({ type: 'x'.repeat(300) }), 'agent.agent-7.hello')).toMatchObject({ reason: 'unknown-type', subject: {} });
+    expect(parseAgentMessage(Buffer.from('{nope'), 'agent.agent-7.hello')).not.toHaveProperty('subject');
+  });
+
   it('accepts a hello with labels, and one without', () => {
     const labels = { site: 'paris', os: 'windows-11', 'rack.id': 'r_7' };
     expect(parseAgentMessage(body(hello({ labels })), 'agent.agent-7.hello')).toMatchObject({ ok: true, message: { labels } });
@@ -54,6 +63,26 @@ describe('parseAgentMessage', () => {
 });
 
 describe('parseAgentCommand and parseIntegrationEvent', () => {
+  it('accepts a message-refused with unreadable ids, and refuses one with an unknown reason or a long detail', () => {
+    const notice = {
+      type: 'message-refused',
+      schemaVersion: 1,
+      messageId: '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0',
+      commandId: '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0',
+      agentId: 'agent-7',
+      issuedAt: new Date().toISOString(),
+      refusedMessageId: null,
+      refusedType: null,
+      reason: 'not-json',
+      detail: 'the body is not valid UTF-8 JSON',
+      suppressed: 0,
+    };
+    expect(parseAgentCommand(body(notice))).toMatchObject({ ok: true, message: { type: 'message-refused' } });
+    expect(parseAgentCommand(body({ ...notice, reason: 'rate-limited' }))).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(parseAgentCommand(body({ ...notice, detail: 'x'.repeat(501) }))).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(parseAgentCommand(body({ ...notice, suppressed: -1 }))).toMatchObject({ ok: false, reason: 'invalid' });
+  });
+
   it('refuses an update command without components', () => {
     const command = { type: 'update', schemaVersion: 1, messageId: randomUUID(), commandId: randomUUID(), agentId: 'a', notificationId: randomUUID(), attempt: 1, issuedAt: new Date().toISOString(), components: [] };
     expect(parseAgentCommand(body(command))).toMatchObject({ ok: false, reason: 'invalid' });
