@@ -360,6 +360,10 @@ class DownloadFailed(Exception):
     """The component cannot be fetched now: report the update failed (the message is the error)."""
 
 
+class GaveUp(DownloadFailed):
+    """About 20 tries, all answered 503 (or not at all)."""
+
+
 class Aborted(Exception):
     """The process is shutting down: stop, report nothing."""
 
@@ -495,7 +499,7 @@ class Downloader:
                         encoding=response.headers.get("Content-Encoding"),
                         patchFormat=response.headers.get("X-Herald-Patch-Format"))
                     return Response(path, response.headers, have)
-            raise DownloadFailed("gave up after %d tries" % DOWNLOAD_TRIES)
+            raise GaveUp("gave up after %d tries" % DOWNLOAD_TRIES)
         except BaseException:
             try:
                 os.unlink(path)
@@ -896,7 +900,12 @@ class Agent:
     def _fetch_with_from(self, target, installed, base, label):
         """GET <url>?from=&formats=. Returns (mode, verified file, bytes); PatchError means: fall back to GET <url>."""
         url = with_query(target["url"], [("from", installed), ("formats", ",".join(PATCH_FORMATS))])
-        response = self.downloader.get(url, label)
+        try:
+            response = self.downloader.get(url, label)
+        except GaveUp as e:
+            # A patch still being built is answered 503 + Retry-After: 1 for up to PATCH_WAIT_MS
+            # (a minute by default), longer than 20 tries of 1-2 s: the full file needs no build.
+            raise PatchError("?from=%s: %s" % (installed, e))
         if (response.header("X-Herald-Delivery") or "full").strip().lower() != "incremental":
             # No patch kept from our version in our formats: this is the full file.
             try:
