@@ -68,7 +68,7 @@ HANDLED_KEEP = 500          # section 3: "a few hundred is plenty"
 DOWNLOAD_TRIES = 20         # section 6: give up after about 20 tries
 RESPONSE_TIMEOUT_S = 30     # docs/downloads.md: bound the wait for the response to begin
 ACK_PUBLISH_WAIT_S = 5      # the worker waits this long for its `ack` to be confirmed before downloading
-QUICK_FINISH_S = 10         # on SIGTERM: how long the command in hand may take to finish
+QUICK_FINISH_S = 5          # on SIGTERM: how long the command in hand may take to finish
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0   # section 8
 
 
