@@ -12,3 +12,4 @@ export * from './tmpfs';
 export * from './private-rabbitmq';
 export * from './private-postgres';
 export * from './test-certificates';
+export * from './conformance';
