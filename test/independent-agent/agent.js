@@ -9,6 +9,10 @@
  *        --dir ./var/pc-1 [--component virus-pattern=17.0.0 ...] [--heartbeat-ms 30000]
  *        [--independent] [--retry-jitter-ms 1000]
  *
+ * or configured as section 10 of the document says (what the conformance kit sets): AGENT_ID,
+ * RABBITMQ_URL, AGENT_STATE_DIR, AGENT_COMPONENTS (type=version,...), AGENT_INDEPENDENT,
+ * AGENT_HEARTBEAT_SECONDS. An argument wins over the environment.
+ *
  * Installed components live in --dir: each file at <dir>/<type>/<version>, what is installed in
  * <dir>/installed.json, the commands already handled (and what was answered) in
  * <dir>/handled.json, so de-duplication survives a restart. --component seeds installed.json
@@ -30,8 +34,21 @@ const COMMANDS_EXCHANGE = 'herald.agent.commands';
 const queueOf = (agentId) => `herald.agent.${agentId}`;
 const routingKeyOf = (agentId, type) => `agent.${agentId}.${type}`;
 
-function parseArgs(argv) {
-  const options = { components: [], heartbeatMs: 30_000, independent: false, retryJitterMs: 1_000, maxDownloadTries: 20 };
+function parseArgs(argv, env = process.env) {
+  const options = {
+    id: env.AGENT_ID,
+    amqpUrl: env.RABBITMQ_URL,
+    dir: env.AGENT_STATE_DIR,
+    components: (env.AGENT_COMPONENTS || '').split(',').filter(Boolean).map((c) => {
+      const [type, version] = c.split('=');
+      return { type, version };
+    }),
+    heartbeatMs: env.AGENT_HEARTBEAT_SECONDS ? Number(env.AGENT_HEARTBEAT_SECONDS) * 1000 : 30_000,
+    independent: env.AGENT_INDEPENDENT === 'true',
+    retryJitterMs: 1_000,
+    maxDownloadTries: 20,
+  };
+  let seeded = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -42,6 +59,8 @@ function parseArgs(argv) {
     else if (arg === '--amqp') options.amqpUrl = value();
     else if (arg === '--dir') options.dir = value();
     else if (arg === '--component') {
+      if (!seeded) options.components = [];
+      seeded = true;
       const [type, version] = value().split('=');
       options.components.push({ type, version });
     } else if (arg === '--heartbeat-ms') options.heartbeatMs = Number(value());
@@ -378,10 +397,11 @@ class IndependentAgent {
   }
 }
 
-if (require.main === module) {
+/** Runs an agent of class `Agent` configured from argv and the environment until SIGTERM or SIGINT. */
+function main(Agent = IndependentAgent) {
   let agent;
   try {
-    agent = new IndependentAgent(parseArgs(process.argv.slice(2)));
+    agent = new Agent(parseArgs(process.argv.slice(2)));
   } catch (err) {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
@@ -403,4 +423,6 @@ if (require.main === module) {
   });
 }
 
-module.exports = { IndependentAgent, compareVersions };
+if (require.main === module) main();
+
+module.exports = { IndependentAgent, compareVersions, main, log };

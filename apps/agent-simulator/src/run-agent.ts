@@ -4,16 +4,22 @@ import { DirectoryComponentStore, HeraldAgent } from '@herald/agent-sdk';
 import { redactUrlsIn } from '@herald/common';
 import { brokerTls, pinnedUpstreamKey } from './upstream-key';
 
-/** Runs one reference agent with its components in a folder, logging what it does. */
+/**
+ * Runs one reference agent with its components in a folder, logging what it does. Each option
+ * can also come from the environment the conformance kit sets (docs/asyncapi.yaml, section 10):
+ * AGENT_ID, RABBITMQ_URL, AGENT_STATE_DIR, AGENT_COMPONENTS (`type=version,…`),
+ * AGENT_INDEPENDENT (`true`/`false`), AGENT_HEARTBEAT_SECONDS; a command-line option wins.
+ */
 async function main(): Promise<void> {
+  const env = process.env;
   const { values } = parseArgs({
     options: {
-      id: { type: 'string', default: 'demo-agent-1' },
-      amqp: { type: 'string', default: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
-      dir: { type: 'string' },
-      component: { type: 'string', multiple: true, default: ['virus-pattern=1.0.0'] },
-      independent: { type: 'boolean', default: false },
-      heartbeat: { type: 'string', default: '30000' },
+      id: { type: 'string', default: env.AGENT_ID ?? 'demo-agent-1' },
+      amqp: { type: 'string', default: env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
+      dir: { type: 'string', ...(env.AGENT_STATE_DIR ? { default: env.AGENT_STATE_DIR } : {}) },
+      component: { type: 'string', multiple: true, default: env.AGENT_COMPONENTS !== undefined ? env.AGENT_COMPONENTS.split(',').filter(Boolean) : ['virus-pattern=1.0.0'] },
+      independent: { type: 'boolean', default: env.AGENT_INDEPENDENT === 'true' },
+      heartbeat: { type: 'string', default: env.AGENT_HEARTBEAT_SECONDS ? String(Math.round(Number(env.AGENT_HEARTBEAT_SECONDS) * 1000)) : '30000' },
       /** The upstream's public key to pin (default UPSTREAM_PUBLIC_KEY or UPSTREAM_PUBLIC_KEY_FILE); without one the agent trusts the server. */
       'upstream-key': { type: 'string' },
       /** With an amqps:// broker: the CA file its certificate must chain to (default RABBITMQ_CA_FILE). */
