@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { SERVED_PATCH_FORMATS } from '@herald/contracts';
-import { PATCH_FORMATS, createBsdiffPatch, createZstdPatch } from '@herald/delta';
+import { PATCH_FORMATS, createBsdiffPatch, createPatch, createZstdPatch } from '@herald/delta';
 
 jest.setTimeout(120_000);
 
@@ -21,6 +21,10 @@ const description = (parseYaml(readFileSync(path.join(__dirname, '..', '..', 'do
 const section = description.slice(description.indexOf('## 6a. Patch formats'), description.indexOf('## 7. '));
 const bspatch = /```python\n([\s\S]*?)```/.exec(section)?.[1];
 const zstdCall = /Python `zstandard`: `([^`]+)`/.exec(section)?.[1];
+
+/** docs/downloads.md's herald-delta-1 applier in Python, run as written. */
+const downloads = readFileSync(path.join(__dirname, '..', '..', 'docs', 'downloads.md'), 'utf8');
+const heraldDelta = /```python\n([\s\S]*?def apply_herald_delta[\s\S]*?)```/.exec(downloads)?.[1];
 
 const driver = `
 import json, sys
@@ -74,5 +78,33 @@ describe('the patch formats of docs/asyncapi.yaml (section 6a)', () => {
     run.child.stdin!.end(JSON.stringify(cases.map(({ format, old, patch, out }) => ({ format, old, patch, out }))));
     await run;
     for (const c of cases) expect({ what: c.what, format: c.format, same: (await readFile(c.out)).equals(c.expected) }).toEqual({ what: c.what, format: c.format, same: true });
+  });
+
+  it("rebuilds files from Herald's herald-delta-1 patches with docs/downloads.md's Python (brotli)", async () => {
+    expect(heraldDelta).toContain('def apply_herald_delta(base: bytes, patch: bytes) -> bytes:');
+    const base = randomBytes(300_000);
+    const moved = Buffer.concat([base.subarray(150_000), randomBytes(1_000), base.subarray(0, 150_000)]);
+    const pairs: Array<[string, Buffer, Buffer]> = [
+      ['halves swapped around an insertion (a COPY backwards)', base, moved],
+      ['one byte changed', base, Buffer.concat([base.subarray(0, 99), Buffer.from([base[99]! ^ 0x55]), base.subarray(100)])],
+      ['nothing in common', base, randomBytes(5_000)],
+    ];
+    const cases: Array<{ what: string; old: string; patch: string; out: string; expected: Buffer }> = [];
+    for (const [i, [what, old, nu]] of pairs.entries()) {
+      const oldFile = path.join(dir, `hd-${i}.old`);
+      const patchFile = path.join(dir, `hd-${i}.patch`);
+      await writeFile(oldFile, old);
+      await writeFile(patchFile, createPatch(old, nu));
+      cases.push({ what, old: oldFile, patch: patchFile, out: `${patchFile}.out`, expected: nu });
+    }
+    const program = `${heraldDelta}
+import json, sys
+for case in json.load(sys.stdin):
+    open(case["out"], "wb").write(apply_herald_delta(open(case["old"], "rb").read(), open(case["patch"], "rb").read()))
+`;
+    const run = promisify(execFile)('/usr/bin/python3', ['-c', program], { timeout: 60_000 });
+    run.child.stdin!.end(JSON.stringify(cases.map(({ old, patch, out }) => ({ old, patch, out }))));
+    await run;
+    for (const c of cases) expect({ what: c.what, same: (await readFile(c.out)).equals(c.expected) }).toEqual({ what: c.what, same: true });
   });
 });
