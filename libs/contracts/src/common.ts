@@ -94,7 +94,7 @@ export const ComponentTarget = z
       .regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256 digest')
       .meta({ description: 'Lower-case hex SHA-256 of the full file of this version: install only a file with this digest.' }),
     size: z.number().int().nonnegative().meta({ description: 'Bytes of the full file of this version.' }),
-    url: z.url().meta({ description: 'Absolute URL of the download endpoint; GET it, with `?from=<installed version>` for a patch.' }),
+    url: z.url().meta({ description: 'Absolute URL of the download endpoint; GET it, adding the query parameters `from=<installed version>` (and `formats=`) to its query for a patch.' }),
     statement: SignedStatement.optional(),
   })
   .meta({ description: 'A component version to reach, with what the agent needs to fetch and verify it.' });
