@@ -254,21 +254,22 @@ export class ConformanceKit {
     const options = this.seeds.get(agentId) ?? first;
     this.seeds.set(agentId, options);
     const log = createWriteStream(path.join(this.options.workDir, `${agentId}.log`), { flags: 'a' });
-    const run = new AgentRun(
-      this.options.agentCommand,
-      {
-        AGENT_ID: agentId,
-        RABBITMQ_URL: this.system.amqpUrl,
-        AGENT_STATE_DIR: path.join(this.options.workDir, agentId),
-        AGENT_COMPONENTS: options.components ?? '',
-        AGENT_INDEPENDENT: options.independent ? 'true' : 'false',
-        AGENT_HEARTBEAT_SECONDS: String(KIT_TIMINGS.heartbeatSeconds),
-      },
-      log,
-    );
+    const run = new AgentRun(this.options.agentCommand, this.environment(agentId, options), log);
     this.runs.push(run);
     run.start();
     return run;
+  }
+
+  /** What an agent under test is configured with (docs/asyncapi.yaml, section 10): nothing else. */
+  private environment(agentId: string, options: { components?: string; independent?: boolean }): Record<string, string> {
+    return {
+      AGENT_ID: agentId,
+      RABBITMQ_URL: this.system?.amqpUrl ?? '',
+      AGENT_STATE_DIR: path.join(this.options.workDir, agentId),
+      AGENT_COMPONENTS: options.components ?? '',
+      AGENT_INDEPENDENT: options.independent ? 'true' : 'false',
+      AGENT_HEARTBEAT_SECONDS: String(KIT_TIMINGS.heartbeatSeconds),
+    };
   }
 
   async settings(patch: Record<string, unknown>): Promise<void> {
