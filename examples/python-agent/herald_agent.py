@@ -712,7 +712,7 @@ class Agent:
                 self._serve()                   # returns after goodbye on shutdown
                 return 0
             except (pika.exceptions.AMQPError, OSError, socket.error, ValueError) as e:
-                self._disconnect("%s: %s" % (type(e).__name__, e))
+                self._disconnect("%s: %s" % (type(e).__name__, str(e) or repr(e)))
             if self.stop_requested.is_set():
                 break
             # 200 ms doubling to 5 s, +-20 % jitter, so a fleet does not come back in step.
