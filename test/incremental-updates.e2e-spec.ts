@@ -280,6 +280,17 @@ describe('incremental updates (R5)', () => {
     expect(recorded.map((r) => r.format)).toEqual(['bsdiff40', 'herald-delta-1', 'zstd-patch-from']);
     for (const r of recorded) expect(r.size).toBeGreaterThanOrEqual(300_000);
     expect((await system.http<{ patches: unknown[] }>('component-download', 'GET', `/components/${type}/versions`)).body.patches).toEqual([]);
+    // An agent asking for a patch now gets the full file at once: none is coming, so it is not
+    // told to wait (503) for the rest of PATCH_WAIT_MS (a minute here).
+    const asked = await waitFor(
+      async () => {
+        const res = await fetch(`${system.url('component-download')}/components/${type}/versions/1.0.1/download?from=1.0.0&formats=herald-delta-1,bsdiff40,zstd-patch-from`);
+        await res.arrayBuffer();
+        return res.status === 503 ? undefined : res;
+      },
+      { what: 'the download to stop waiting for a patch once the pass kept none', timeoutMs: 10_000 },
+    );
+    expect([asked.status, asked.headers.get('x-herald-delivery')]).toEqual([200, 'full']);
 
     // The pass runs again at start-up: it builds nothing for this pair.
     const passes = async () =>

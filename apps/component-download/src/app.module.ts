@@ -14,13 +14,14 @@ import { SignedStatements1764600001000 } from './migrations/1764600001000-signed
 import { ComponentPins1765100000000 } from './migrations/1765100000000-component-pins';
 import { PatchFormats1765200000000 } from './migrations/1765200000000-patch-formats';
 import { FullEncodings1765200001000 } from './migrations/1765200001000-full-encodings';
+import { PatchesNotKept1765300000000 } from './migrations/1765300000000-patches-not-kept';
 
 @Module({
   imports: [
     HeraldServiceModule.forRoot({
       service: 'component-download',
       schema: 'component_download',
-      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000, SignedStatements1764600001000, ComponentPins1765100000000, PatchFormats1765200000000, FullEncodings1765200001000],
+      migrations: [ComponentVersions1764230500000, PatchesAndRetention1764400000000, VersionKeys1764500000000, StoredFileFaults1764600000000, SignedStatements1764600001000, ComponentPins1765100000000, PatchFormats1765200000000, FullEncodings1765200001000, PatchesNotKept1765300000000],
       inlineProjections: [componentVersionsProjection],
     }),
     CheckUpstreamModule,

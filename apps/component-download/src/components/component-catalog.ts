@@ -220,6 +220,17 @@ export class ComponentCatalog {
     return rows.map(toPatch);
   }
 
+  /** Whether the patch from `from` to `to` was built in some format and found not smaller than the file. */
+  async patchNotKept(componentType: string, from: string, to: string): Promise<boolean> {
+    const row = await this.db.session((s) =>
+      s.one<{ found: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM component_patches_not_kept WHERE component_type = $1 AND from_version = $2 AND to_version = $3) AS found`,
+        [componentType, from, to],
+      ),
+    );
+    return row?.found === true;
+  }
+
   /** The content-coded copies of a kept full file, smallest first. */
   async encodings(componentType: string, version: string): Promise<StoredEncoding[]> {
     const rows = await this.db.session((s) =>

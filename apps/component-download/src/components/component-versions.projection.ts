@@ -4,7 +4,8 @@ import { FIRST_PATCH_FORMAT, type ComponentEvent } from './component.decider';
 import type { UpstreamEvent } from './check-upstream/upstream.decider';
 
 /**
- * Every kept version and patch, every rejection, every stored file found damaged and every pin, queryable by type; updated with the events.
+ * Every kept version and patch, every pair whose patch was found not worth keeping, every
+ * rejection, every stored file found damaged and every pin, queryable by type; updated with the events.
  * Retired fulls and patches leave the tables, so they list what the server can hand out.
  */
 export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEvent> = {
@@ -19,6 +20,7 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
     'ComponentPinned',
     'ComponentUnpinned',
     'ComponentFullEncoded',
+    'ComponentPatchNotKept',
   ],
   async apply(tx, events) {
     for (const e of events) {
@@ -93,11 +95,9 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
             await tx.exec(`DELETE FROM component_encodings WHERE component_type = $1 AND version = ANY($2::text[])`, [e.data.componentType, e.data.fullVersions]);
           }
           for (const p of e.data.patches) {
-            await tx.exec(`DELETE FROM component_patches WHERE component_type = $1 AND from_version = $2 AND to_version = $3`, [
-              e.data.componentType,
-              p.fromVersion,
-              p.toVersion,
-            ]);
+            for (const table of ['component_patches', 'component_patches_not_kept']) {
+              await tx.exec(`DELETE FROM ${table} WHERE component_type = $1 AND from_version = $2 AND to_version = $3`, [e.data.componentType, p.fromVersion, p.toVersion]);
+            }
           }
           break;
         case 'ComponentPinned':
@@ -118,12 +118,18 @@ export const componentVersionsProjection: Projection<ComponentEvent | UpstreamEv
             [e.data.componentType, e.data.version, e.data.coding, e.data.sha256, e.data.size, e.data.at],
           );
           break;
+        case 'ComponentPatchNotKept':
+          await tx.exec(
+            `INSERT INTO component_patches_not_kept (component_type, from_version, to_version, format, size, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+            [e.data.componentType, e.data.fromVersion, e.data.toVersion, e.data.format, e.data.size, e.data.at],
+          );
+          break;
         default:
           break;
       }
     }
   },
   async reset(tx: Tx) {
-    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults, component_pins, component_encodings');
+    await tx.exec('TRUNCATE component_versions, component_rejections, component_patches, component_file_faults, component_pins, component_encodings, component_patches_not_kept');
   },
 };

@@ -290,14 +290,18 @@ export class DownloadController {
 
   /**
    * Whether a patch from `from` to this version should exist in a moment: the version is the
-   * latest and was kept less than PATCH_WAIT_MS ago, and the full file of `from` is held, so the
-   * background pass (PatchMaintainer) builds it.
+   * latest and was kept less than PATCH_WAIT_MS ago, the full file of `from` is held, so the
+   * background pass (PatchMaintainer) builds it, and the pass has not built it already and found
+   * it not smaller than the file (incompressible files: then no patch is coming, and waiting out
+   * PATCH_WAIT_MS would only hold the agent up). The pass builds every format of a pair in one
+   * go, so one format found not worth keeping means the others are decided within moments.
    */
   private async patchComing(stored: StoredVersion, from: string): Promise<boolean> {
     if (compareVersions(from, stored.version) >= 0 || Date.now() - stored.downloadedAt.getTime() >= this.config.PATCH_WAIT_MS) return false;
     const latest = (await this.catalog.latest()).find((v) => v.componentType === stored.componentType);
     if (latest?.version !== stored.version) return false;
-    return (await this.catalog.find(stored.componentType, from)) !== undefined;
+    if ((await this.catalog.find(stored.componentType, from)) === undefined) return false;
+    return !(await this.catalog.patchNotKept(stored.componentType, from, stored.version));
   }
 }
 
