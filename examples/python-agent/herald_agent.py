@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A reference Herald agent in Python, written from docs/asyncapi.yaml and docs/downloads.md alone.
 
-It speaks the agent protocol 1.3 over RabbitMQ (pika, AMQP 0-9-1) and downloads components over
+It speaks the agent protocol 1.4 (message-refused included) over RabbitMQ (pika, AMQP 0-9-1) and downloads components over
 HTTP (urllib). Configuration is by environment variables only (see README.md):
 
     AGENT_ID, RABBITMQ_URL, AGENT_STATE_DIR          required
