@@ -3,7 +3,7 @@
 /*
  * An independent Herald agent, written from docs/asyncapi.yaml alone: it imports nothing of
  * Herald's code, only amqplib, fetch and Node's built-ins. It proves the document is enough to
- * write an agent; test/independent-agent.e2e-spec.ts runs it against the real services.
+ * write an agent; test/conformance.e2e-spec.ts runs the conformance kit against it.
  *
  *   node test/independent-agent/agent.js --id pc-1 --amqp amqp://guest:guest@localhost:5672/ \
  *        --dir ./var/pc-1 [--component virus-pattern=17.0.0 ...] [--heartbeat-ms 30000]
