@@ -40,11 +40,11 @@ describe('the agent conformance kit', () => {
     expect(report.passed).toBe(CHECKS.length);
   });
 
-  it('fails a broken agent (never acks, installs a file with the wrong digest) on the checks that catch it, and says so', async () => {
+  it('fails a broken agent (never acks, installs a file with the wrong digest, no heartbeats while downloading) on the checks that catch it, and says so', async () => {
     execFileSync(process.execPath, [require.resolve('@swc/cli/bin/swc.js'), 'scripts/conformance.ts', '-d', 'dist', '--config-file', '.swcrc', '--quiet'], { cwd: REPO_ROOT });
     const cli = spawn(
       process.execPath,
-      ['dist/scripts/conformance.js', '--agent', `${process.execPath} test/independent-agent/broken-agent.js`, '--checks', 'hello,update-full,ack-before-report,bad-digest', '--work', path.join(work, 'broken')],
+      ['dist/scripts/conformance.js', '--agent', `${process.execPath} test/independent-agent/broken-agent.js`, '--checks', 'hello,update-full,ack-before-report,bad-digest,heartbeat-in-download', '--work', path.join(work, 'broken')],
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -54,16 +54,17 @@ describe('the agent conformance kit', () => {
 
     const lines = out.trim().split('\n');
     const verdict = (name: string) => lines.find((l) => l.slice(6).startsWith(`${name} `))?.slice(0, 4);
-    expect({ hello: verdict('hello'), 'ack-before-report': verdict('ack-before-report'), 'bad-digest': verdict('bad-digest') }).toEqual({
-      hello: 'pass',
-      'ack-before-report': 'FAIL',
-      'bad-digest': 'FAIL',
-    });
+    expect({
+      hello: verdict('hello'),
+      'ack-before-report': verdict('ack-before-report'),
+      'bad-digest': verdict('bad-digest'),
+      'heartbeat-in-download': verdict('heartbeat-in-download'),
+    }).toEqual({ hello: 'pass', 'ack-before-report': 'FAIL', 'bad-digest': 'FAIL', 'heartbeat-in-download': 'FAIL' });
     expect(lines.find((l) => l.includes('ack-before-report'))).toContain('no ack for commandId');
     expect(lines.find((l) => l.slice(6).startsWith('bad-digest'))).toContain('reported completed');
     // The scenario that holds update-full also holds the others; only the checks asked for are counted.
-    expect(lines.filter((l) => /^(pass|FAIL) {2}/.test(l))).toHaveLength(4);
-    expect(lines.at(-1)).toMatch(/^conformance: [0-2]\/4$/);
+    expect(lines.filter((l) => /^(pass|FAIL) {2}/.test(l))).toHaveLength(5);
+    expect(lines.at(-1)).toMatch(/^conformance: [12]\/5$/);
     expect(code).toBe(1);
   });
 });

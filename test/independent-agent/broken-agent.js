@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 /*
- * The independent agent with two deliberate faults, for the conformance kit's own test: it
- * never sends the protocol `ack`, and it installs whatever it downloads without checking the
- * digest. The kit must fail it on exactly the checks that catch those faults.
+ * The independent agent with three deliberate faults, for the conformance kit's own test: it
+ * never sends the protocol `ack`, it installs whatever it downloads without checking the digest,
+ * and it sends no heartbeat while it downloads (as an agent whose client library does no I/O
+ * while it is busy would). The kit must fail it on exactly the checks that catch those faults.
  */
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
@@ -17,8 +18,19 @@ class BrokenAgent extends IndependentAgent {
     return super.publish(bodyOrMessage);
   }
 
-  /** Fault 2: whatever comes is installed, digest unchecked. */
+  /** Fault 2: whatever comes is installed, digest unchecked. Fault 3: no heartbeat meanwhile. */
   async downloadAndInstall(target) {
+    clearInterval(this.heartbeat);
+    try {
+      return await this.installUnchecked(target);
+    } finally {
+      this.heartbeat = setInterval(() => {
+        if (this.channel) this.publish({ type: 'heartbeat', bootId: this.bootId }).catch(() => undefined);
+      }, this.options.heartbeatMs);
+    }
+  }
+
+  async installUnchecked(target) {
     const res = await fetch(target.url);
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());

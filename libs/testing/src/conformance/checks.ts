@@ -11,6 +11,7 @@ type Body = Record<string, unknown>;
 export const CHECKS: ReadonlyArray<{ name: string; what: string }> = [
   { name: 'hello', what: 'on connecting: an exclusive, auto-delete, consuming queue herald.agent.<id>, then a valid hello (bootId, the seeded components, patchFormats); the server sees it online' },
   { name: 'heartbeat', what: 'heartbeats every AGENT_HEARTBEAT_SECONDS with the hello\'s bootId keep it online past the server\'s timeout' },
+  { name: 'heartbeat-in-download', what: 'heartbeats go on while a download is in progress (the kit holds one for longer than the server\'s timeout), so the agent stays online' },
   { name: 'goodbye', what: 'SIGTERM: goodbye with the bootId, exit 0; the server sees it offline at once (reason goodbye)' },
   { name: 'update-full', what: 'an update command (R1): the full file downloaded, verified, installed, update-result completed with everything installed' },
   { name: 'ack-before-report', what: 'the ack (same commandId, notificationId, attempt) is sent at once, before any download and before the update-result' },
@@ -354,7 +355,7 @@ const independentScenario: Scenario = {
 };
 
 const raisedTargetScenario: Scenario = {
-  checks: ['raised-target'],
+  checks: ['heartbeat-in-download', 'raised-target'],
   async run(kit, r) {
     const id = kit.agentId('raised-target');
     const type = typeFor('raised-target');
@@ -363,10 +364,25 @@ const raisedTargetScenario: Scenario = {
     kit.proxy.rule(type, '1.1', { holdUntil: new Promise<void>((resolve) => (release = resolve)) });
     try {
       await kit.publish(type, '1.1', randomBytes(64 * 1024));
-      await r.check('raised-target', async () => {
-        await waitFor(async () => kit.proxy.of(type, '1.1').length > 0, { what: 'the agent to start downloading 1.1', timeoutMs: 30_000 });
+      const held = await waitFor(async () => kit.proxy.of(type, '1.1')[0], { what: 'the agent to start downloading 1.1', timeoutMs: 30_000 });
+      const raised = (async () => {
         await kit.publish(type, '1.2', randomBytes(64 * 1024));
         await kit.waitForEntry(id, (e) => e.type === 'NotificationTargetRaised', 'the open notification to be raised to 1.2');
+      })();
+      raised.catch(() => undefined);
+      await r.check('heartbeat-in-download', async () => {
+        // The download is held for longer than the server's heartbeat timeout.
+        await sleep(Math.max(0, held.startedAt + KIT_TIMINGS.heartbeatTimeoutMs + 1_500 - Date.now()));
+        const presence = await kit.presence(id);
+        must(presence?.status === 'online', `offline while downloading (${presence?.disconnectReason ?? ''}): no heartbeats during the download`);
+        const beats = sentBy(kit, id, 'heartbeat').filter((b) => at(b) >= held.startedAt).map(at);
+        const times = [held.startedAt, ...beats, Date.now()];
+        const gap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+        must(gap <= KIT_TIMINGS.heartbeatTimeoutMs / 3 + 500, `${gap} ms without a heartbeat while the download was in progress`);
+        return `${beats.length} heartbeats in the ${((Date.now() - held.startedAt) / 1000).toFixed(1)} s the download was held, at most ${gap} ms apart`;
+      });
+      await r.check('raised-target', async () => {
+        await raised;
         release();
         const entries = await kit.waitForEntry(id, completedTo(type, '1.2'), 'the next round to bring 1.2', 60_000);
         const commands = sentTo(kit, id, 'update');
