@@ -42,9 +42,13 @@ async function main(): Promise<number> {
   }
   const workDir = path.resolve(values.work ?? mkdtempSync(path.join(tmpdir(), 'herald-conformance-')));
   console.log(`conformance: agent "${values.agent}", output and state in ${workDir}`);
+  // Ctrl-C or a SIGTERM: the agents are killed and Herald's database and vhost removed before exiting.
+  const interrupt = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupt.abort());
   const report = await runConformance({
     agentCommand: values.agent,
     workDir,
+    signal: interrupt.signal,
     only: values.checks ? values.checks.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
     onResult: (r) => console.log(formatResult(r)),
   });

@@ -13,6 +13,8 @@ export interface ConformanceOptions {
   only?: readonly string[];
   /** Called with each result as it comes. */
   onResult?: (result: CheckResult) => void;
+  /** Aborting it (Ctrl-C) stops at once: agents killed, Herald's database and vhost removed. */
+  signal?: AbortSignal;
 }
 
 export interface ConformanceReport {
@@ -26,11 +28,23 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   const unknown = (options.only ?? []).filter((name) => !CHECKS.some((c) => c.name === name));
   if (unknown.length > 0) throw new Error(`no such check: ${unknown.join(', ')} (the checks: ${CHECKS.map((c) => c.name).join(', ')})`);
   const kit = new ConformanceKit({ agentCommand: options.agentCommand, workDir: options.workDir });
+  let abort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    abort = () => reject(new Error('interrupted'));
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
+  });
+  aborted.catch(() => undefined);
   try {
-    await kit.start();
-    const results = await runScenarios(kit, options.onResult ?? (() => undefined), options.only ? new Set(options.only) : undefined);
+    const run = (async () => {
+      await kit.start();
+      return runScenarios(kit, options.onResult ?? (() => undefined), options.only ? new Set(options.only) : undefined);
+    })();
+    run.catch(() => undefined);
+    const results = await Promise.race([run, aborted]);
     return { results, passed: results.filter((r) => r.ok).length, total: results.length };
   } finally {
+    if (abort) options.signal?.removeEventListener('abort', abort);
     await kit.stop();
   }
 }

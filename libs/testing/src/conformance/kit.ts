@@ -204,6 +204,7 @@ export class ConformanceKit {
   trace!: BrokerTrace;
   private readonly runs: AgentRun[] = [];
   private readonly seeds = new Map<string, { components?: string; independent?: boolean }>();
+  private stopped: Promise<void> | null = null;
   private readonly runLabel = randomBytes(3).toString('hex');
 
   constructor(readonly options: KitOptions) {}
@@ -232,12 +233,16 @@ export class ConformanceKit {
     await this.settings({});
   }
 
-  async stop(): Promise<void> {
-    await Promise.allSettled(this.runs.map((r) => r.kill()));
-    await this.trace?.stop();
-    await this.system?.stop();
-    await this.proxy?.stop();
-    await this.upstream.stop();
+  /** Kills every agent run and removes Herald's database, vhost and store. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.allSettled(this.runs.map((r) => r.kill()));
+      await this.trace?.stop();
+      await this.system?.stop();
+      await this.proxy?.stop();
+      await this.upstream.stop();
+    })();
+    return this.stopped;
   }
 
   /** A fresh agent id for a check (ids are 1–64 of A-Z a-z 0-9 - _). */
