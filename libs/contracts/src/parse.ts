@@ -39,21 +39,21 @@ function parseWith<T>(schema: z.ZodType<T>, knownTypes: ReadonlySet<string>, bod
     return { ok: false, reason: 'not-json', detail: 'the body is not a JSON object' };
   }
   const { type, schemaVersion } = raw as { type?: unknown; schemaVersion?: unknown };
-  const subject = subjectOf(raw);
+  // Only a refusal needs the subject: a valid message (nearly all of them) pays nothing for it.
   if (typeof type !== 'string' || !knownTypes.has(type)) {
-    return { ok: false, reason: 'unknown-type', detail: `unknown message type ${JSON.stringify(type)?.slice(0, 100)}`, subject };
+    return { ok: false, reason: 'unknown-type', detail: `unknown message type ${JSON.stringify(type)?.slice(0, 100)}`, subject: subjectOf(raw) };
   }
   if (schemaVersion !== 1) {
     return {
       ok: false,
       reason: 'unsupported-schema-version',
       detail: `schemaVersion ${JSON.stringify(schemaVersion)?.slice(0, 100)} of ${type} is not supported (supported: 1)`,
-      subject,
+      subject: subjectOf(raw),
     };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error), subject };
+    return { ok: false, reason: 'invalid', detail: z.prettifyError(parsed.error), subject: subjectOf(raw) };
   }
   return { ok: true, message: parsed.data };
 }
