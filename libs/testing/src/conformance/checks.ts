@@ -1,6 +1,7 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { parseAgentMessage } from '@herald/contracts';
 import { rabbitmqctl } from '../rabbitmq';
+import { sha256 } from '../upstream-fixture';
 import { sleep, waitFor } from '../wait';
 import { type AgentRun, type ConformanceKit, KIT_TIMINGS, type TimelineEntry } from './kit';
 
@@ -506,6 +507,12 @@ const refusalScenario: Scenario = {
     const type = typeFor('refusals');
     const { hello } = await online(kit, id, `${type}=1.0`);
     const hellos = () => sentBy(kit, id, 'hello').length;
+    /** Waits until the agent's queue holds nothing, delivered or not: it basic.acked what came. */
+    const drained = (what: string) =>
+      waitFor(async () => {
+        const depth = await kit.queueDepth(id);
+        return depth !== null && depth.ready === 0 && depth.unacked === 0;
+      }, { what, timeoutMs: 5_000 });
     const envelope = (body: Body) => ({ schemaVersion: 1, messageId: randomUUID(), agentId: id, sentAt: new Date().toISOString(), ...body });
 
     /** Sends a bad message as the agent, and checks the agent is told and carries on. */
@@ -518,10 +525,7 @@ const refusalScenario: Scenario = {
         timeoutMs: 10_000,
       });
       must(notice.refusedMessageId === messageId, `message-refused names ${String(notice.refusedMessageId)}, the message was ${messageId}`);
-      await waitFor(async () => {
-        const depth = await kit.queueDepth(id);
-        return depth !== null && depth.ready === 0 && depth.unacked === 0;
-      }, { what: 'the agent to acknowledge message-refused to the broker', timeoutMs: 5_000 });
+      await drained('the agent to acknowledge message-refused to the broker');
       await sleep(500);
       must(!sentBy(kit, id).some((m) => m.commandId === notice.commandId), 'it answered message-refused');
       must(hellos() === helloCount, 'it reconnected (a new hello)');
@@ -563,16 +567,13 @@ const refusalScenario: Scenario = {
         sentAt: new Date().toISOString(),
         notificationId: randomUUID(),
         attempt: 1,
-        components: [{ type, version: '9.0', sha256: createSha256(content), size: content.length, url: `${kit.proxy.url}/components/${type}/versions/9.0/download` }],
+        components: [{ type, version: '9.0', sha256: sha256(content), size: content.length, url: `${kit.proxy.url}/components/${type}/versions/9.0/download` }],
       };
       const future = { type: 'defragment-now', schemaVersion: 1, commandId: randomUUID(), agentId: id, sentAt: new Date().toISOString() };
       for (const command of [forged, future]) {
         await kit.publishRaw('herald.agent.outbound', id, Buffer.from(JSON.stringify(command)), { messageId: command.commandId, type: command.type });
       }
-      await waitFor(async () => {
-        const depth = await kit.queueDepth(id);
-        return depth !== null && depth.ready === 0 && depth.unacked === 0;
-      }, { what: 'the agent to acknowledge both commands to the broker', timeoutMs: 5_000 });
+      await drained('the agent to acknowledge both commands to the broker');
       await sleep(1_000);
       const answered = sentBy(kit, id).filter((m) => m.commandId === forged.commandId || m.commandId === future.commandId);
       must(answered.length === 0, `it answered: ${answered.map((m) => String(m.type)).join(', ')}`);
@@ -584,7 +585,6 @@ const refusalScenario: Scenario = {
   },
 };
 
-const createSha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** In the order they run: side by side first, then each that changes the settings alone. */
 export const SCENARIOS: readonly Scenario[] = [
